@@ -1,0 +1,56 @@
+"""Answering errors, and the one place where kura's errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ingest.errors import CollectionNotFound, DocumentError, KuraError, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class LLMUnavailable(KuraError):
+    """Ollama cannot answer: not running, unreachable, or the model is not pulled."""
+
+
+class ModelNotFound(LLMUnavailable):
+    """Ollama runs but does not have the model."""
+
+
+class PromptTooLong(KuraError):
+    """The question alone does not fit in the context window."""
+
+
+class ContextTruncated(KuraError):
+    """Ollama cut the prompt to fit its context: the answer would ignore instructions."""
+
+
+_STATUS: list[tuple[type[KuraError], int]] = [
+    (CollectionNotFound, 404),
+    (DocumentError, 422),
+    (PromptTooLong, 413),
+    (LLMUnavailable, 503),
+    (StoreUnavailable, 503),
+    (ContextTruncated, 502),
+]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map kura's errors to status codes; anything else is a 500 without internals."""
+
+    async def kura_error(request: Request, exc: Exception) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        if status == 500:
+            logger.error("unmapped kura error on %s", request.url.path, exc_info=exc)
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    app.add_exception_handler(KuraError, kura_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,168 @@
+"""Structure-aware chunking: chunks never cross a section, never split a sentence when they can
+avoid it, and never exceed what the embedding model reads.
+
+Why not llama-index's SentenceSplitter: it chunks one flat text, so page numbers and heading
+paths of the pieces are lost, and its sentence tokenizer is English-only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from ingest.parse import Block
+
+TokenCounter = Callable[[str], int]
+
+# A sentence ends at 。！？ (with any closing brackets after them), or at . ! ? followed by
+# whitespace; line breaks inside a block also end a unit.
+_SENTENCE_SPLIT = re.compile(
+    r"(?<=[。！？!?][」』）)\]])|(?<=[。！？])(?![」』）)\]])|(?<=[.!?])\s+"
+)
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_CJK_CHARS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+# Japanese text is written without spaces: sentences joined inside a chunk get none either.
+_NO_SPACE = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document small enough to embed whole."""
+
+    text: str
+    section: tuple[str, ...]
+    page_start: int | None
+    page_end: int | None
+    element_types: tuple[str, ...]
+    language: str
+
+
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    tokens: int
+    page: int | None
+    category: str
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text at line breaks and sentence ends (。！？ . ! ?), keeping the punctuation."""
+    pieces: list[str] = []
+    for line in text.split("\n"):
+        pieces.extend(p.strip() for p in _SENTENCE_SPLIT.split(line) if p and p.strip())
+    return pieces
+
+
+def detect_language(text: str) -> str:
+    """``ja`` for Japanese text, ``en`` for text in Latin script, ``und`` otherwise."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return "und"
+    cjk = len(_CJK_CHARS.findall(text))
+    if _KANA.search(text) and cjk / len(letters) > 0.1:
+        return "ja"
+    if sum(ch.isascii() for ch in letters) / len(letters) > 0.9:
+        return "en"
+    return "und"
+
+
+def _hard_split(text: str, max_tokens: int, count: TokenCounter) -> Iterator[str]:
+    """Split a sentence longer than ``max_tokens``: at spaces if it has them, else by characters."""
+    words = re.split(r"(?<=\s)", text) if " " in text else list(text)
+    current = ""
+    for word in words:
+        candidate = current + word
+        if current and count(candidate) > max_tokens:
+            yield current.strip()
+            current = word
+        else:
+            current = candidate
+    if current.strip():
+        yield current.strip()
+
+
+def _units(blocks: Iterable[Block], max_tokens: int, count: TokenCounter) -> Iterator[_Unit]:
+    for block in blocks:
+        # Table rows are kept whole per line; prose is split into sentences.
+        pieces = (
+            block.text.split("\n") if block.category == "Table" else split_sentences(block.text)
+        )
+        for piece in pieces:
+            tokens = count(piece)
+            if tokens <= max_tokens:
+                yield _Unit(piece, tokens, block.page, block.category)
+                continue
+            for part in _hard_split(piece, max_tokens, count):
+                yield _Unit(part, count(part), block.page, block.category)
+
+
+def _joined(units: list[_Unit]) -> str:
+    out = ""
+    for unit in units:
+        if out and not (_NO_SPACE.match(unit.text[:1]) and _NO_SPACE.match(out[-1:])):
+            out += " "
+        out += unit.text
+    return out
+
+
+def _make_chunk(units: list[_Unit], section: tuple[str, ...]) -> Chunk:
+    pages = [u.page for u in units if u.page is not None]
+    text = _joined(units)
+    return Chunk(
+        text=text,
+        section=section,
+        page_start=min(pages) if pages else None,
+        page_end=max(pages) if pages else None,
+        element_types=tuple(sorted({u.category for u in units})),
+        language=detect_language(text),
+    )
+
+
+def chunk_blocks(
+    blocks: list[Block],
+    *,
+    chunk_size: int,
+    overlap: int,
+    count_tokens: TokenCounter,
+    max_tokens: int,
+) -> list[Chunk]:
+    """Pack a document's blocks into chunks of at most ``min(chunk_size, max_tokens)`` tokens.
+
+    A chunk holds text of one section only. Sentences are packed whole; a new chunk in the
+    same section starts with the last sentences of the previous one, up to ``overlap`` tokens.
+    Token counts are the embedding model's, measured on each sentence; joining sentences can
+    differ by a token or two, so the budget keeps a small margin.
+    """
+    budget = max(8, min(chunk_size, max_tokens) - 4)
+    chunks: list[Chunk] = []
+    sections: list[tuple[tuple[str, ...], list[Block]]] = []
+    for block in blocks:
+        if sections and sections[-1][0] == block.section:
+            sections[-1][1].append(block)
+        else:
+            sections.append((block.section, [block]))
+
+    for section, section_blocks in sections:
+        current: list[_Unit] = []
+        size = 0
+        fresh = 0  # units in ``current`` that no earlier chunk holds
+        for unit in _units(section_blocks, budget, count_tokens):
+            if current and size + unit.tokens > budget:
+                chunks.append(_make_chunk(current, section))
+                carried: list[_Unit] = []
+                carried_size = 0
+                for prev in reversed(current):
+                    if carried_size + prev.tokens > overlap or prev.category == "Title":
+                        break
+                    carried.insert(0, prev)
+                    carried_size += prev.tokens
+                if carried_size + unit.tokens > budget:
+                    carried, carried_size = [], 0
+                current, size, fresh = carried, carried_size, 0
+            current.append(unit)
+            size += unit.tokens
+            fresh += 1
+        if current and fresh:
+            chunks.append(_make_chunk(current, section))
+    return chunks

@@ -1,0 +1,59 @@
+"""kura's domain errors. ``app.errors`` maps them to HTTP status codes, in one place.
+
+KuraError
+├── DocumentError            a file that cannot be indexed; ``reason`` is safe to show users
+│   ├── UnsupportedDocument  not a type kura reads (e.g. random bytes, an image)
+│   ├── EmptyDocument        zero bytes, or no text at all
+│   ├── CorruptDocument      the parser could not read it
+│   ├── PasswordProtected    encrypted with a password
+│   └── DocumentTooLarge     over the configured size limit
+├── CollectionNotFound       a collection that does not exist
+└── StoreUnavailable         Qdrant cannot be reached or opened
+"""
+
+from __future__ import annotations
+
+
+class KuraError(Exception):
+    """Base of every error kura raises on purpose."""
+
+
+class DocumentError(KuraError):
+    """A document that cannot be indexed; the message names the file and the reason."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class UnsupportedDocument(DocumentError):
+    """The content is not a type kura can read, whatever its name says."""
+
+
+class EmptyDocument(DocumentError):
+    """The file is empty or holds no extractable text."""
+
+
+class CorruptDocument(DocumentError):
+    """The parser failed on the file's content."""
+
+
+class PasswordProtected(DocumentError):
+    """The document is encrypted and needs a password."""
+
+
+class DocumentTooLarge(DocumentError):
+    """The file is bigger than the configured limit."""
+
+
+class CollectionNotFound(KuraError):
+    """The named collection does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"collection {name!r} does not exist")
+        self.name = name
+
+
+class StoreUnavailable(KuraError):
+    """The vector store cannot be used (server down, embedded folder locked)."""

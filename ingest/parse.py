@@ -1,0 +1,221 @@
+"""Parse a document's bytes into clean text blocks with page and heading path (unstructured)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.detect import DocType, decode_text
+from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
+from ingest.offline import make_unstructured_offline
+
+logger = logging.getLogger(__name__)
+
+# Element categories that carry no content worth retrieving.
+_SKIP = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "FigureCaption_empty"}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of a document's text, in reading order."""
+
+    text: str
+    category: str  # unstructured's element category: Title, NarrativeText, ListItem, Table, ...
+    page: int | None = None
+    section: tuple[str, ...] = ()  # heading path, outermost first
+
+
+@dataclass
+class ParsedDocument:
+    """A document's title and its blocks."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    has_pages: bool = False
+
+
+# Hiragana, katakana, CJK ideographs, CJK punctuation and full-width forms.
+_CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+# PDF line wraps leave a space or newline between two Japanese characters ("ス タイル").
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \t\n]+(?=[{_CJK}])")
+
+# Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
+_NUMBERED_HEADING = re.compile(
+    r"^(?:(?P<num>\d+(?:\.\d+)*)\.?\s+\S"
+    r"|(?:chapter|section|article|part)\s+[\dIVXivx]+\b"
+    r"|第[0-9一二三四五六七八九十百千]+[編章節条款])",
+    re.IGNORECASE,
+)
+_SENTENCE_END = tuple(".。!?！？:：;；,、")
+
+
+def clean_text(text: str) -> str:
+    """Normalise width and compatibility forms (ＡＢＣ１２３ -> ABC123) and squeeze whitespace."""
+    text = unicodedata.normalize("NFKC", text)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _CJK_GAP.sub("", "\n".join(line for line in lines if line))
+
+
+def heading_depth(text: str) -> int | None:
+    """Depth of a numbered heading (``1`` -> 0, ``1.6.3`` -> 2), None if ``text`` is not one.
+
+    Used for formats without heading markup (plain text, PDF text layers, e-mail), where
+    unstructured's title guesses are unreliable, above all for Japanese.
+    """
+    if len(text) > 120 or "\n" in text:
+        return None
+    # "1. Definitions." is a heading; "1. The Licensor grants ... ." is a clause body.
+    short = len(text.split()) <= 8 and not text.endswith(_SENTENCE_END[1:])
+    if text.endswith(_SENTENCE_END) and not short:
+        return None
+    match = _NUMBERED_HEADING.match(text)
+    if match is None:
+        return None
+    number = match.group("num")
+    return number.count(".") if number else 0
+
+
+# Formats whose headings are marked up (h1-h6, heading styles, slide titles): trust
+# unstructured's titles there; elsewhere only numbered headings count.
+_MARKED_UP = {DocType.HTML, DocType.MARKDOWN, DocType.DOCX, DocType.PPTX, DocType.XLSX}
+
+
+def parse_document(data: bytes, doc_type: DocType, source: str) -> ParsedDocument:
+    """Partition ``data`` with unstructured and turn its elements into blocks.
+
+    Raises a DocumentError subclass naming ``source`` when the content cannot be read.
+    """
+    make_unstructured_offline()
+    partition = _PARTITIONERS[doc_type]
+    try:
+        elements = partition(data, source)
+    except (DocumentError, ImportError):
+        raise  # ImportError is a broken install, not a bad document
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, OSError) as exc:
+        raise CorruptDocument(source, f"cannot be read as {doc_type.name}: {exc}") from exc
+    except Exception as exc:
+        logger.warning("parser failed on %s", source, exc_info=True)
+        raise CorruptDocument(source, f"cannot be read as {doc_type.name}") from exc
+    parsed = _to_blocks(elements, source, trust_titles=doc_type in _MARKED_UP)
+    if not parsed.blocks:
+        hint = " (a scanned PDF without a text layer?)" if doc_type is DocType.PDF else ""
+        raise EmptyDocument(source, f"no text found in the document{hint}")
+    return parsed
+
+
+def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> ParsedDocument:
+    blocks: list[Block] = []
+    headings: list[tuple[int, str]] = []  # (depth, heading text), outermost first
+    title = ""
+    has_pages = False
+    for element in elements:
+        category = getattr(element, "category", type(element).__name__)
+        if category in _SKIP:
+            continue
+        text = clean_text(str(element.text or ""))
+        if not text:
+            continue
+        meta = element.metadata
+        title = title or clean_text(getattr(meta, "subject", None) or "")
+        page = getattr(meta, "page_number", None)
+        has_pages = has_pages or page is not None
+        depth: int | None
+        if trust_titles and category == "Title":
+            depth = getattr(meta, "category_depth", None) or 0
+        else:
+            depth = heading_depth(text) if category != "Table" else None
+            category = "Title" if depth is not None else _demote(category)
+        if depth is not None:
+            headings = [*(h for h in headings if h[0] < depth), (depth, text)]
+            title = title or text
+        section = tuple(h[1] for h in headings)
+        blocks.append(Block(text=text, category=category, page=page, section=section))
+    if not title and blocks and len(first_line := blocks[0].text.split("\n")[0]) <= 80:
+        title = first_line
+    name = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return ParsedDocument(title=title or name, blocks=blocks, has_pages=has_pages)
+
+
+def _demote(category: str) -> str:
+    return "NarrativeText" if category in ("Title", "UncategorizedText") else category
+
+
+def _pdf(data: bytes, source: str) -> list[Any]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise PasswordProtected(source, "the PDF is password protected")
+        page_count = len(reader.pages)
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise CorruptDocument(source, f"not a readable PDF: {exc}") from exc
+    if page_count == 0:
+        raise EmptyDocument(source, "the PDF has no pages")
+
+    from unstructured.partition.pdf import partition_pdf
+
+    return list(partition_pdf(file=io.BytesIO(data), strategy="fast", languages=["eng", "jpn"]))
+
+
+def _docx(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.docx import partition_docx
+
+    return list(partition_docx(file=io.BytesIO(data)))
+
+
+def _pptx(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.pptx import partition_pptx
+
+    return list(partition_pptx(file=io.BytesIO(data)))
+
+
+def _xlsx(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.xlsx import partition_xlsx
+
+    return list(partition_xlsx(file=io.BytesIO(data), find_subtable=False))
+
+
+def _html(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.html import partition_html
+
+    return list(partition_html(text=decode_text(data, source)))
+
+
+def _markdown(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.md import partition_md
+
+    return list(partition_md(text=decode_text(data, source)))
+
+
+def _text(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.text import partition_text
+
+    return list(partition_text(text=decode_text(data, source)))
+
+
+def _eml(data: bytes, source: str) -> list[Any]:
+    from unstructured.partition.email import partition_email
+
+    return list(partition_email(file=io.BytesIO(data)))
+
+
+_PARTITIONERS: dict[DocType, Callable[[bytes, str], list[Any]]] = {
+    DocType.PDF: _pdf,
+    DocType.DOCX: _docx,
+    DocType.PPTX: _pptx,
+    DocType.XLSX: _xlsx,
+    DocType.HTML: _html,
+    DocType.MARKDOWN: _markdown,
+    DocType.TEXT: _text,
+    DocType.EML: _eml,
+}

@@ -1,0 +1,76 @@
+"""The index schema: one Qdrant collection per kura collection, one point per chunk."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+DENSE_VECTOR = "dense"
+SPARSE_VECTOR = "sparse"
+
+# Payload fields every point carries (see ../shared/DESIGN.md). llama-index adds its own
+# `_node_content`, `_node_type`, `doc_id` and `ref_doc_id`; our id is `document_id`.
+PAYLOAD_FIELDS = (
+    "document_id",
+    "document_version",
+    "source",
+    "title",
+    "doc_type",
+    "section",
+    "page_start",
+    "page_end",
+    "chunk_index",
+    "chunk_count",
+    "text",
+    "element_types",
+    "language",
+    "allowed_groups",
+    "ingested_at",
+)
+KEYWORD_INDEXES = ("document_id", "document_version", "allowed_groups", "source", "language")
+
+_NAMESPACE = uuid.UUID("6f1c9a52-8a5e-4c1e-9d43-6b6b6f7a6b75")
+
+
+def qdrant_collection(prefix: str, collection: str) -> str:
+    """The Qdrant collection that holds kura collection ``collection``."""
+    return f"{prefix}{collection}"
+
+
+def document_id(collection: str, source: str) -> str:
+    """Stable id of a document: the same collection and source always give the same id."""
+    return str(uuid.uuid5(_NAMESPACE, f"{collection}\x00{source}"))
+
+
+def chunk_id(document_id: str, version: str, index: int) -> str:
+    """Point id of one chunk of one version of a document (a UUID, as Qdrant wants)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{document_id}\x00{version}\x00{index}"))
+
+
+def ensure_collection(client: QdrantClient, name: str, dimension: int) -> None:
+    """Create the collection with kura's vectors and payload indexes if it does not exist."""
+    if client.collection_exists(name):
+        return
+    client.create_collection(
+        collection_name=name,
+        vectors_config={
+            DENSE_VECTOR: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+        },
+        sparse_vectors_config={
+            SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+        },
+    )
+    with warnings.catch_warnings():
+        # Embedded (local) Qdrant warns that payload indexes do nothing there; servers use them.
+        warnings.simplefilter("ignore", UserWarning)
+        for field in KEYWORD_INDEXES:
+            client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
+        client.create_payload_index(name, "page_start", models.PayloadSchemaType.INTEGER)
+
+
+def match(field: str, value: Any) -> models.FieldCondition:
+    """A payload condition ``field == value``."""
+    return models.FieldCondition(key=field, match=models.MatchValue(value=value))

@@ -1,0 +1,66 @@
+"""Settings for everything that writes the index (env prefix ``KURA_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class IndexSettings(BaseSettings):
+    """Where the index lives, how documents are chunked and embedded."""
+
+    model_config = SettingsConfigDict(env_prefix="KURA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data"), description="kura's state: the embedded Qdrant store lives under it."
+    )
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL (e.g. http://qdrant:6333). Unset: embedded Qdrant "
+        "stored under qdrant_path.",
+    )
+    qdrant_api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
+    qdrant_path: Path | None = Field(
+        None, description="Embedded Qdrant storage folder. Default: <data_dir>/qdrant."
+    )
+    qdrant_collection_prefix: str = Field(
+        "kura_", description="Prefix of kura's collections in Qdrant (shared servers)."
+    )
+    collection: str = Field(
+        "documents",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+        description="Collection used when a command or request names none.",
+    )
+    embed_model: str = Field(
+        PACKAGED_EMBED_MODEL,
+        description="Embedding model: the packaged all-MiniLM-L6-v2 (default) or the path of "
+        "a local sentence-transformers model directory. Never fetched from a hub.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    chunk_size: int = Field(
+        200,
+        ge=32,
+        description="Target chunk size in the embedding model's tokens; capped at what the "
+        "model reads (256 word pieces for all-MiniLM-L6-v2).",
+    )
+    chunk_overlap: int = Field(
+        30, ge=0, description="Tokens of the previous chunk repeated at the start of the next."
+    )
+    max_file_mb: float = Field(
+        100.0, gt=0, description="Files larger than this are refused at ingestion (MiB)."
+    )
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> IndexSettings:
+        if self.chunk_overlap >= self.chunk_size // 2:
+            raise ValueError("chunk_overlap must be less than half of chunk_size")
+        return self
+
+    @property
+    def qdrant_location(self) -> Path:
+        """The embedded store's folder."""
+        return self.qdrant_path or self.data_dir / "qdrant"
