@@ -22,19 +22,19 @@ Rules:
 _CITATION = re.compile(r"\[(\d+(?:\s*[,、]\s*\d+)*)\]")
 
 
-def _label(passage: Passage) -> str:
-    parts = [f"source: {PurePath(passage.source).name}"]
-    if passage.pages:
-        parts.append(f"page: {passage.pages}")
-    if passage.section:
-        parts.append(f"section: {passage.section}")
-    return "; ".join(parts)
+def _attr(value: str) -> str:
+    return value.replace('"', "'").replace("\n", " ")
 
 
 def format_passage(passage: Passage) -> str:
     """One passage, fenced so its text cannot pose as the prompt's own structure."""
+    attrs = [f'n="{passage.n}"', f'source="{_attr(PurePath(passage.source).name)}"']
+    if passage.pages:
+        attrs.append(f'page="{passage.pages}"')
+    if passage.section:
+        attrs.append(f'section="{_attr(passage.section)}"')
     text = passage.text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
-    return f'<passage n="{passage.n}" {_label(passage)}>\n{text}\n</passage>'
+    return f"<passage {' '.join(attrs)}>\n{text}\n</passage>"
 
 
 def build_messages(

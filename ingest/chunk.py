@@ -62,6 +62,8 @@ def detect_language(text: str) -> str:
     cjk = len(_CJK_CHARS.findall(text))
     if _KANA.search(text) and cjk / len(letters) > 0.1:
         return "ja"
+    if cjk / len(letters) > 0.5 and len(text) > 50:
+        return "zh"  # ideographs without kana: Chinese (short kanji-only text stays und)
     if sum(ch.isascii() for ch in letters) / len(letters) > 0.9:
         return "en"
     return "und"
@@ -99,14 +101,19 @@ def _units(blocks: Iterable[Block], max_tokens: int, count: TokenCounter) -> Ite
 
 def _joined(units: list[_Unit]) -> str:
     out = ""
+    previous: _Unit | None = None
     for unit in units:
-        if out and not (_NO_SPACE.match(unit.text[:1]) and _NO_SPACE.match(out[-1:])):
-            out += " "
+        if previous is not None:
+            if previous.category == "Title" or unit.category in ("Title", "Table"):
+                out += "\n"  # headings and table rows keep their own lines
+            elif not (_NO_SPACE.match(unit.text[:1]) and _NO_SPACE.match(out[-1:])):
+                out += " "
         out += unit.text
+        previous = unit
     return out
 
 
-def _make_chunk(units: list[_Unit], section: tuple[str, ...]) -> Chunk:
+def _make_chunk(units: list[_Unit], section: tuple[str, ...], fallback_language: str) -> Chunk:
     pages = [u.page for u in units if u.page is not None]
     text = _joined(units)
     return Chunk(
@@ -115,7 +122,7 @@ def _make_chunk(units: list[_Unit], section: tuple[str, ...]) -> Chunk:
         page_start=min(pages) if pages else None,
         page_end=max(pages) if pages else None,
         element_types=tuple(sorted({u.category for u in units})),
-        language=detect_language(text),
+        language=language if (language := detect_language(text)) != "und" else fallback_language,
     )
 
 
@@ -129,12 +136,14 @@ def chunk_blocks(
 ) -> list[Chunk]:
     """Pack a document's blocks into chunks of at most ``min(chunk_size, max_tokens)`` tokens.
 
+    ``max_tokens`` is what the embedding model reads of the chunk and its section path; the
+    section path's tokens come off it.
+
     A chunk holds text of one section only. Sentences are packed whole; a new chunk in the
     same section starts with the last sentences of the previous one, up to ``overlap`` tokens.
     Token counts are the embedding model's, measured on each sentence; joining sentences can
     differ by a token or two, so the budget keeps a small margin.
     """
-    budget = max(8, min(chunk_size, max_tokens) - 4)
     chunks: list[Chunk] = []
     sections: list[tuple[tuple[str, ...], list[Block]]] = []
     for block in blocks:
@@ -143,13 +152,17 @@ def chunk_blocks(
         else:
             sections.append((block.section, [block]))
 
+    document_language = detect_language(" ".join(b.text for b in blocks[:200]))
     for section, section_blocks in sections:
+        # The section path is embedded with every chunk of the section: it takes budget too.
+        section_cost = count_tokens(" > ".join(section)) + 1 if section else 0
+        budget = max(8, min(chunk_size, max_tokens - section_cost) - 4)
         current: list[_Unit] = []
         size = 0
         fresh = 0  # units in ``current`` that no earlier chunk holds
         for unit in _units(section_blocks, budget, count_tokens):
             if current and size + unit.tokens > budget:
-                chunks.append(_make_chunk(current, section))
+                chunks.append(_make_chunk(current, section, document_language))
                 carried: list[_Unit] = []
                 carried_size = 0
                 for prev in reversed(current):
@@ -164,5 +177,5 @@ def chunk_blocks(
             size += unit.tokens
             fresh += 1
         if current and fresh:
-            chunks.append(_make_chunk(current, section))
+            chunks.append(_make_chunk(current, section, document_language))
     return chunks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -85,10 +86,19 @@ class Components:
         """Length of the embedding vectors."""
         return len(self.embedder.get_text_embedding("dimension probe"))
 
+    @cached_property
+    def _counting_tokenizer(self) -> Any:
+        # A copy of the Rust tokenizer without the padding and truncation the model applies
+        # (they would make every text count as the padded length), and without the per-call
+        # "longer than the model's maximum" warning of the Python wrapper.
+        counter = copy.deepcopy(self.tokenizer.backend_tokenizer)
+        counter.no_padding()
+        counter.no_truncation()
+        return counter
+
     def count_tokens(self, text: str) -> int:
         """Tokens the embedding model sees for ``text``, without special tokens."""
-        # The Rust tokenizer directly: no "longer than the model's maximum" warning per call.
-        return len(self.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._counting_tokenizer.encode(text, add_special_tokens=False).ids)
 
     def qdrant_name(self, collection: str) -> str:
         """Name of the Qdrant collection behind a kura collection."""

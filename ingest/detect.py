@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from enum import StrEnum
 
 from charset_normalizer import from_bytes
@@ -38,10 +39,14 @@ def detect_type(data: bytes, source: str) -> DocType:
     if not data.strip():
         raise EmptyDocument(source, "the file is empty")
 
+    from unstructured.file_utils.encoding import EncodingDetectionWarning
     from unstructured.file_utils.filetype import detect_filetype
     from unstructured.file_utils.model import FileType
 
-    detected = detect_filetype(file=io.BytesIO(data), metadata_file_path=source)
+    with warnings.catch_warnings():
+        # It guesses legacy encodings (Shift_JIS) with a warning; decode_text decides below.
+        warnings.simplefilter("ignore", EncodingDetectionWarning)
+        detected = detect_filetype(file=io.BytesIO(data), metadata_file_path=source)
     by_unstructured = {
         FileType.PDF: DocType.PDF,
         FileType.DOCX: DocType.DOCX,

@@ -139,7 +139,8 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     if not title and blocks and len(first_line := blocks[0].text.split("\n")[0]) <= 80:
         title = first_line
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
-    return ParsedDocument(title=title or name, blocks=blocks, has_pages=has_pages)
+    # Embedded with every chunk, so it is kept short.
+    return ParsedDocument(title=(title or name)[:80], blocks=blocks, has_pages=has_pages)
 
 
 def _demote(category: str) -> str:

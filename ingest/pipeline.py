@@ -211,9 +211,9 @@ class Indexer:
         return FileResult(source, Status.INDEXED, len(nodes), document_id=doc_id, seconds=seconds)
 
     def _chunk_token_limit(self, title: str) -> int:
-        # The title and section line are embedded with the chunk; leave them room.
-        header = self.components.count_tokens(title[:200]) + 24
-        return max(32, self.components.max_tokens - header)
+        # The model reads [CLS] + title + "\n" + section + "\n" + text + [SEP]; the chunker
+        # takes the section off, this takes the rest.
+        return self.components.max_tokens - 2 - self.components.count_tokens(title) - 2
 
     def embed(self, nodes: list[TextNode]) -> None:
         """Attach dense embeddings to ``nodes`` (text plus title and section)."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install kura into ./.venv (idempotent). Usage: scripts/install.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+
+# libmagic: unstructured sniffs file types by content with it.
+if ! ldconfig -p 2>/dev/null | grep -q libmagic.so.1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1 >/dev/null
+  else
+    echo "warning: libmagic1 is missing; install it with: sudo apt-get install libmagic1" >&2
+  fi
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3.11 -m venv .venv
+fi
+py=.venv/bin/python
+"$py" -m pip install -q --upgrade pip
+# The CPU build of torch first: any unpinned torch request would pull a multi-GB CUDA build.
+"$py" -m pip install -q "torch==2.13.0"
+"$py" -m pip install -q -e ".${extras}"
+# unstructured's PDF path imports unstructured-inference; its declared deps (timm, torchvision)
+# pull a CUDA torch, so it goes in without them (its light needs are in pyproject.toml).
+"$py" -m pip install -q --no-deps "unstructured-inference==1.6.14"
+echo "kura installed in .venv ($("$py" -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,0 +1,176 @@
+"""The HTTP API over real HTTP: uvicorn + embedded Qdrant + the Ollama stand-in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.pipeline import IngestReport
+from tests.conftest import LiveServer, free_port, make_settings
+from tests.ollama_standin import OllamaStandin, StandinState
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def standin_m() -> Iterator[OllamaStandin]:
+    with OllamaStandin(StandinState()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(indexed: tuple[Path, IngestReport], standin_m: OllamaStandin) -> Iterator[httpx.Client]:
+    data_dir, _ = indexed
+    with LiveServer(make_settings(data_dir, standin_m.url)) as client:
+        yield client
+
+
+def test_health_and_docs(api: httpx.Client) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["qdrant"]["ok"] is True
+    assert body["ollama"] == {
+        "ok": True,
+        "reachable": True,
+        "model_present": True,
+        "detail": "ready",
+    }
+    assert api.get("/docs").status_code == 200
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/v1/query", "/v1/search", "/healthz", "/readyz"} <= set(paths)
+
+
+def test_search_finds_the_right_passage_and_page(api: httpx.Client) -> None:
+    response = api.post(
+        "/v1/search", json={"query": "What does error E-417 mean on the HX-400?", "top_k": 3}
+    )
+    assert response.status_code == 200
+    top = response.json()["passages"][0]
+    assert top["n"] == 1
+    assert Path(top["source"]).name == "hx400-manual.docx"
+    assert "E-417" in top["text"]
+    assert top["section"].endswith("Fault codes")
+    assert top["page_start"] == 1
+
+    pdf = api.post(
+        "/v1/search",
+        json={"query": "Which tool is most suitable for a major system upgrade between releases?"},
+    ).json()["passages"]
+    hit = next(p for p in pdf if p["source"].endswith("-en-package-management.pdf"))
+    assert hit["page_start"] == 2  # page 47 of the book: 2nd page of the excerpt
+    assert "apt-get" in hit["text"]
+
+
+def test_search_in_japanese(api: httpx.Client) -> None:
+    response = api.post(
+        "/v1/search", json={"query": "非常停止ボタンを押すとどうなりますか", "top_k": 5}
+    )
+    passages = response.json()["passages"]
+    assert any("非常停止ボタン" in p["text"] for p in passages)
+
+
+def test_query_answers_with_citations(api: httpx.Client, standin_m: OllamaStandin) -> None:
+    response = api.post(
+        "/v1/query",
+        json={"question": "What does error E-417 mean?", "top_k": 4, "reasoning_effort": "medium"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
+    assert cited, body["answer"]
+    assert [c["n"] for c in body["citations"]] == cited
+    assert "E-417" in body["citations"][0]["text"]
+    assert body["model"] == "gpt-oss:20b"
+    assert body["usage"]["prompt_tokens"] > 0
+    assert body["usage"]["completion_tokens"] > 0
+    assert body["timings"]["total_ms"] >= body["timings"]["retrieval_ms"] > 0
+    assert body["reasoning_effort"] == "medium"
+    # The reasoning went to `thinking` and stays out of the answer.
+    assert "shares" not in body["answer"]
+
+    sent = standin_m.state.requests[-1]
+    assert sent["path"] == "/api/chat"
+    assert sent["options"]["num_ctx"] == 16384
+    assert sent["think"] == "medium"
+    assert sent["stream"] is False
+    system = sent["messages"][0]["content"]
+    assert sent["messages"][0]["role"] == "system"
+    assert "[1]" in system
+
+
+def test_query_in_japanese_answers_in_japanese(api: httpx.Client) -> None:
+    body = api.post(
+        "/v1/query",
+        json={"question": "緊急の故障が発生した場合、乙は何時間以内に到着しなければならないか"},
+    ).json()
+    assert body["answer"].startswith("資料によると")
+    assert body["citations"], body
+    assert "四時間以内" in body["citations"][0]["text"]
+
+
+def test_unknown_collection_is_404(api: httpx.Client) -> None:
+    response = api.post("/v1/search", json={"query": "x", "collection": "nope"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+def test_invalid_request_is_422(api: httpx.Client) -> None:
+    assert api.post("/v1/query", json={"question": ""}).status_code == 422
+    assert api.post("/v1/search", json={"query": "x", "top_k": 0}).status_code == 422
+
+
+@pytest.fixture
+def data_copy(indexed: tuple[Path, IngestReport], tmp_path: Path) -> Path:
+    """A copy of the indexed data dir: embedded Qdrant allows one client per folder."""
+    return Path(shutil.copytree(indexed[0], tmp_path / "data"))
+
+
+def test_ollama_down_search_works_query_503(data_copy: Path) -> None:
+    data_dir = data_copy
+    dead = f"http://127.0.0.1:{free_port()}"
+    with LiveServer(make_settings(data_dir, dead)) as client:
+        assert client.post("/v1/search", json={"query": "E-417"}).status_code == 200
+        response = client.post("/v1/query", json={"question": "What does E-417 mean?"})
+        assert response.status_code == 503
+        assert "ollama pull gpt-oss:20b" in response.json()["detail"]
+        assert "cannot reach Ollama" in response.json()["detail"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["qdrant"]["ok"] is True
+        assert ready.json()["ollama"]["reachable"] is False
+
+
+def test_model_not_pulled_is_503_naming_the_fix(data_copy: Path) -> None:
+    data_dir = data_copy
+    with (
+        OllamaStandin(StandinState(models=["llama3.2:1b"])) as other,
+        LiveServer(make_settings(data_dir, other.url)) as client,
+    ):
+        response = client.post("/v1/query", json={"question": "What does E-417 mean?"})
+        assert response.status_code == 503
+        assert "run `ollama pull gpt-oss:20b`" in response.json()["detail"]
+        ready = client.get("/readyz").json()
+        assert ready["ollama"]["reachable"] is True
+        assert ready["ollama"]["model_present"] is False
+
+
+def test_silent_truncation_is_an_error(data_copy: Path) -> None:
+    # The model's own context (2048) is smaller than the num_ctx kura sends: Ollama would keep
+    # the prompt's tail only. kura must refuse the answer instead of passing it on.
+    data_dir = data_copy
+    with (
+        OllamaStandin(StandinState(context_length=2048)) as small,
+        LiveServer(make_settings(data_dir, small.url)) as client,
+    ):
+        response = client.post(
+            "/v1/query", json={"question": "How do I upgrade packages with apt?", "top_k": 20}
+        )
+        assert response.status_code == 502, response.text
+        assert "truncated" in response.json()["detail"]

@@ -1,0 +1,79 @@
+"""Nothing leaves the machine: ingestion and answering connect only to loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.answer import answer_question
+from app.llm import OllamaLLM
+from ingest.components import build_components
+from ingest.pipeline import Indexer, Status
+from tests.conftest import make_settings
+from tests.corpus import build_corpus
+from tests.ollama_standin import OllamaStandin
+
+pytestmark = pytest.mark.integration
+
+_seen: list[tuple[str, Any]] = []
+_recording = False
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if _recording and event in ("socket.connect", "socket.getaddrinfo"):
+        _seen.append((event, args[1] if event == "socket.connect" else args[0]))
+
+
+sys.addaudithook(_hook)  # audit hooks cannot be removed; it records only while _recording
+
+
+def _is_loopback(event: str, target: Any) -> bool:
+    if event == "socket.getaddrinfo":
+        return target in ("127.0.0.1", "localhost", "::1", None)
+    if isinstance(target, tuple):
+        return ipaddress.ip_address(target[0]).is_loopback
+    return isinstance(target, str | bytes)  # AF_UNIX paths stay on the machine
+
+
+def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
+    global _recording
+    corpus = build_corpus(tmp_path / "docs")
+    with OllamaStandin() as standin:
+        settings = make_settings(tmp_path / "data", standin.url)
+        _seen.clear()
+        _recording = True
+        try:
+            components = build_components(settings)
+            report = Indexer(components, "offline").ingest_paths([corpus])
+            answer = answer_question(
+                components,
+                OllamaLLM(settings),
+                settings,
+                "What does E-417 mean?",
+                collection="offline",
+                top_k=4,
+                effort="low",
+            )
+            components.close()
+        finally:
+            _recording = False
+    assert report.count(Status.FAILED) == 0
+    assert answer.citations
+    assert any(event == "socket.connect" for event, _ in _seen), "the Ollama call was not seen"
+    outside = [(e, t) for e, t in _seen if not _is_loopback(e, t)]
+    assert outside == []
+
+
+def test_spacy_model_download_is_disabled() -> None:
+    from ingest.offline import make_unstructured_offline
+
+    make_unstructured_offline()
+    from unstructured.nlp import tokenize
+
+    with pytest.raises(RuntimeError, match="offline"):
+        tokenize._install_spacy_model()
+    assert tokenize.sent_tokenize("First one. Second one.") == ["First one.", "Second one."]
