@@ -84,3 +84,13 @@ def test_dockerfile_installs_cpu_torch_first_and_runs_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.index("torch==2.13.0") < dockerfile.index("pip install .")
     assert "\nUSER kura" in dockerfile
+
+
+def test_readme_documents_every_setting_and_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in sorted(setting_env_names()) if f"`{name}`" not in readme]
+    assert missing == [], f"settings missing from the README table: {missing}"
+    first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    assert "scripts/demo.sh" in first_block and "scripts/test.sh" in first_block
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "scripts/test.sh" in ci
