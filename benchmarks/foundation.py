@@ -58,8 +58,13 @@ def bench_ingest(data_dir: Path) -> dict:
         t0 = time.perf_counter()
         parsed = parse_document(data, detect_type(data, path.name), path.name)
         t1 = time.perf_counter()
-        chunks = chunk_blocks(parsed.blocks, chunk_size=200, overlap=30,
-                              count_tokens=components.count_tokens, max_tokens=230)
+        chunks = chunk_blocks(
+            parsed.blocks,
+            chunk_size=200,
+            overlap=30,
+            count_tokens=components.count_tokens,
+            max_tokens=230,
+        )
         stages["parse"] += t1 - t0
         stages["chunk"] += time.perf_counter() - t1
         pages += max((b.page or 0) for b in parsed.blocks) or 1
