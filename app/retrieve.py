@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from llama_index.core.vector_stores.types import VectorStoreQuery
 from pydantic import BaseModel, Field
 
@@ -36,13 +33,6 @@ class Passage(BaseModel):
         return f"{self.page_start}-{self.page_end}"
 
 
-def _text_of(metadata: dict[str, Any], fallback: str) -> str:
-    content = metadata.get("_node_content")
-    if isinstance(content, str):
-        return str(json.loads(content).get("text", fallback))
-    return fallback
-
-
 def retrieve(components: Components, collection: str, query: str, top_k: int) -> list[Passage]:
     """The ``top_k`` chunks of ``collection`` closest to ``query``."""
     if not components.collection_exists(collection):
@@ -65,7 +55,7 @@ def retrieve(components: Components, collection: str, query: str, top_k: int) ->
                 section=meta.get("section", ""),
                 page_start=meta.get("page_start"),
                 page_end=meta.get("page_end"),
-                text=_text_of(meta, node.get_content()),
+                text=node.get_content(),
                 score=float(score),
             )
         )

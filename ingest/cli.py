@@ -22,6 +22,10 @@ def ingest_command(
     collection: Annotated[
         str | None, typer.Option("--collection", "-c", help="Collection to index into.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Parsing processes (default: settings)."),
+    ] = None,
 ) -> None:
     """Index documents; unchanged files are skipped, changed ones replace their old chunks."""
     settings = IndexSettings()
@@ -48,7 +52,7 @@ def ingest_command(
             def advance(result: FileResult) -> None:
                 progress.update(task, advance=1, description=Path(result.source).name)
 
-            report = indexer.ingest_paths(files, on_file=advance)
+            report = indexer.ingest_paths(files, on_file=advance, workers=workers)
     finally:
         components.close()
 

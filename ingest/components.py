@@ -1,24 +1,32 @@
-"""The one place that builds the outside world (Qdrant, the embedder) from settings."""
+"""The one place that builds the outside world (vector store, embedder) from settings."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
 
+from ingest.edge_store import EdgeVectorStore, shard_exists
 from ingest.errors import StoreUnavailable
-from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection, qdrant_collection
+from ingest.qdrant_store import ServerVectorStore
+from ingest.schema import (
+    DENSE_VECTOR,
+    KEYWORD_INDEXES,
+    SPARSE_VECTOR,
+    ensure_collection,
+    qdrant_collection,
+)
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
+from ingest.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
+
+VectorStore = EdgeVectorStore | ServerVectorStore
 
 
 def embed_model_path(setting: str) -> str:
@@ -46,20 +54,15 @@ def build_embedder(settings: IndexSettings) -> HuggingFaceEmbedding:
     )
 
 
-def build_qdrant_client(settings: IndexSettings) -> QdrantClient:
-    """A client for the Qdrant server at qdrant_url, or the embedded store under data_dir."""
-    if settings.qdrant_url:
-        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=30)
-    path = settings.qdrant_location
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        return QdrantClient(path=str(path))
-    except RuntimeError as exc:  # qdrant-client's message when another process holds the folder
-        raise StoreUnavailable(
-            f"the embedded Qdrant store at {path} is in use by another kura process "
-            "(stop it, or run Qdrant as a server and set KURA_QDRANT_URL)"
-        ) from exc
+def build_qdrant_client(settings: IndexSettings) -> QdrantClient | None:
+    """A client for the Qdrant server at qdrant_url (":memory:" for an in-process one), or
+    None for the embedded Qdrant Edge store under data_dir."""
+    if not settings.qdrant_url:
+        return None
+    if settings.qdrant_url == ":memory:":
+        return QdrantClient(location=":memory:")
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=30)
 
 
 @dataclass
@@ -67,14 +70,14 @@ class Components:
     """Long-lived clients shared by ingestion and the API. Build once, close on exit."""
 
     settings: IndexSettings
-    qdrant: QdrantClient
+    qdrant: QdrantClient | None  # None: the embedded Qdrant Edge store
     embedder: BaseEmbedding
-    _stores: dict[str, QdrantVectorStore] = field(default_factory=dict)
+    _stores: dict[str, VectorStore] = field(default_factory=dict)
 
     @cached_property
-    def tokenizer(self) -> Any:
-        """The embedding model's own tokenizer, to count what the model will read."""
-        return self.embedder._model.tokenizer  # type: ignore[attr-defined]
+    def count_tokens(self) -> TokenCounter:
+        """Counts the embedding model's word pieces in a text (no special tokens)."""
+        return TokenCounter(embed_model_path(self.settings.embed_model))
 
     @cached_property
     def max_tokens(self) -> int:
@@ -86,53 +89,70 @@ class Components:
         """Length of the embedding vectors."""
         return len(self.embedder.get_text_embedding("dimension probe"))
 
-    @cached_property
-    def _counting_tokenizer(self) -> Any:
-        # A copy of the Rust tokenizer without the padding and truncation the model applies
-        # (they would make every text count as the padded length), and without the per-call
-        # "longer than the model's maximum" warning of the Python wrapper.
-        counter = copy.deepcopy(self.tokenizer.backend_tokenizer)
-        counter.no_padding()
-        counter.no_truncation()
-        return counter
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens the embedding model sees for ``text``, without special tokens."""
-        return len(self._counting_tokenizer.encode(text, add_special_tokens=False).ids)
-
     def qdrant_name(self, collection: str) -> str:
-        """Name of the Qdrant collection behind a kura collection."""
+        """Name of the Qdrant collection (or Edge shard folder) behind a kura collection."""
         return qdrant_collection(self.settings.qdrant_collection_prefix, collection)
 
+    def _edge_path(self, collection: str) -> Path:
+        return self.settings.qdrant_location / self.qdrant_name(collection)
+
     def collection_exists(self, collection: str) -> bool:
-        """Whether the kura collection exists in Qdrant."""
+        """Whether the kura collection exists."""
+        if self.qdrant is None:
+            return shard_exists(self._edge_path(collection))
         return bool(self.qdrant.collection_exists(self.qdrant_name(collection)))
 
-    def vector_store(self, collection: str, *, create: bool = False) -> QdrantVectorStore:
+    def vector_store(self, collection: str, *, create: bool = False) -> VectorStore:
         """llama-index's vector store over one collection (created first when ``create``)."""
         name = self.qdrant_name(collection)
-        if create:
-            ensure_collection(self.qdrant, name, self.dimension)
         store = self._stores.get(name)
-        # A store made before its collection existed would try to create it itself.
-        if store is None or not store._collection_initialized:
-            store = QdrantVectorStore(
+        if store is not None:
+            return store
+        if self.qdrant is None:
+            path = self._edge_path(collection)
+            if not shard_exists(path) and create:
+                store = EdgeVectorStore.create(path, self.dimension, KEYWORD_INDEXES)
+            else:
+                store = EdgeVectorStore(path)
+        else:
+            if create:
+                ensure_collection(self.qdrant, name, self.dimension)
+            store = ServerVectorStore(
                 collection_name=name,
                 client=self.qdrant,
                 dense_vector_name=DENSE_VECTOR,
                 sparse_vector_name=SPARSE_VECTOR,
                 batch_size=256,
             )
-            self._stores[name] = store
+            if not store._collection_initialized:
+                return store  # not cached: it would try to create the collection itself
+        self._stores[name] = store
         return store
 
+    def ping(self) -> str:
+        """Check the store is usable; returns a short description, raises StoreUnavailable."""
+        if self.qdrant is None:
+            location = self.settings.qdrant_location
+            location.mkdir(parents=True, exist_ok=True)
+            shards = [p for p in location.iterdir() if shard_exists(p)]
+            return f"embedded Qdrant Edge at {location}: {len(shards)} collections"
+        try:
+            collections = self.qdrant.get_collections().collections
+        except Exception as exc:
+            raise StoreUnavailable(f"Qdrant unusable: {type(exc).__name__}") from exc
+        return f"Qdrant server: {len(collections)} collections"
+
     def close(self) -> None:
-        """Release the Qdrant client (and with it the embedded store's lock)."""
-        self.qdrant.close()
+        """Release the stores (and with them the embedded store's locks)."""
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+        if self.qdrant is not None:
+            self.qdrant.close()
 
 
 def build_components(settings: IndexSettings) -> Components:
-    """Build Qdrant and the embedder from settings."""
+    """Build the vector store client and the embedder from settings."""
     return Components(
         settings=settings, qdrant=build_qdrant_client(settings), embedder=build_embedder(settings)
     )

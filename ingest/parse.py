@@ -22,6 +22,15 @@ _SKIP = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "FigureCaption_
 
 
 @dataclass(frozen=True)
+class ParseOptions:
+    """Choices that change how documents are read."""
+
+    pdf_parser: str = "pdfium"  # "pdfium" (fast) or "unstructured" (pdfminer)
+    ocr: bool = True  # OCR PDF pages without a text layer (tesseract)
+    ocr_languages: str = "jpn+eng"
+
+
+@dataclass(frozen=True)
 class Block:
     """One piece of a document's text, in reading order."""
 
@@ -86,7 +95,9 @@ def heading_depth(text: str) -> int | None:
 _MARKED_UP = {DocType.HTML, DocType.MARKDOWN, DocType.DOCX, DocType.PPTX, DocType.XLSX}
 
 
-def parse_document(data: bytes, doc_type: DocType, source: str) -> ParsedDocument:
+def parse_document(
+    data: bytes, doc_type: DocType, source: str, options: ParseOptions | None = None
+) -> ParsedDocument:
     """Partition ``data`` with unstructured and turn its elements into blocks.
 
     Raises a DocumentError subclass naming ``source`` when the content cannot be read.
@@ -94,7 +105,7 @@ def parse_document(data: bytes, doc_type: DocType, source: str) -> ParsedDocumen
     make_unstructured_offline()
     partition = _PARTITIONERS[doc_type]
     try:
-        elements = partition(data, source)
+        elements = partition(data, source, options or ParseOptions())
     except (DocumentError, ImportError):
         raise  # ImportError is a broken install, not a bad document
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, OSError) as exc:
@@ -147,7 +158,17 @@ def _demote(category: str) -> str:
     return "NarrativeText" if category in ("Title", "UncategorizedText") else category
 
 
-def _pdf(data: bytes, source: str) -> list[Any]:
+def _pdf(data: bytes, source: str, options: ParseOptions) -> list[Any]:
+    if options.pdf_parser == "pdfium":
+        from ingest.pdf import PdfOptions, partition_pdf_fast
+
+        pdf_options = PdfOptions(ocr=options.ocr, ocr_languages=options.ocr_languages)
+        return partition_pdf_fast(data, source, pdf_options)
+    return _pdf_unstructured(data, source)
+
+
+def _pdf_unstructured(data: bytes, source: str) -> list[Any]:
+    """unstructured's own text-layer path (pdfminer): slower, kept as a baseline."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -168,49 +189,49 @@ def _pdf(data: bytes, source: str) -> list[Any]:
     return list(partition_pdf(file=io.BytesIO(data), strategy="fast", languages=["eng", "jpn"]))
 
 
-def _docx(data: bytes, source: str) -> list[Any]:
+def _docx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.docx import partition_docx
 
     return list(partition_docx(file=io.BytesIO(data)))
 
 
-def _pptx(data: bytes, source: str) -> list[Any]:
+def _pptx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.pptx import partition_pptx
 
     return list(partition_pptx(file=io.BytesIO(data)))
 
 
-def _xlsx(data: bytes, source: str) -> list[Any]:
+def _xlsx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.xlsx import partition_xlsx
 
     return list(partition_xlsx(file=io.BytesIO(data), find_subtable=False))
 
 
-def _html(data: bytes, source: str) -> list[Any]:
+def _html(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.html import partition_html
 
     return list(partition_html(text=decode_text(data, source)))
 
 
-def _markdown(data: bytes, source: str) -> list[Any]:
+def _markdown(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.md import partition_md
 
     return list(partition_md(text=decode_text(data, source)))
 
 
-def _text(data: bytes, source: str) -> list[Any]:
+def _text(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.text import partition_text
 
     return list(partition_text(text=decode_text(data, source)))
 
 
-def _eml(data: bytes, source: str) -> list[Any]:
+def _eml(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.email import partition_email
 
     return list(partition_email(file=io.BytesIO(data)))
 
 
-_PARTITIONERS: dict[DocType, Callable[[bytes, str], list[Any]]] = {
+_PARTITIONERS: dict[DocType, Callable[[bytes, str, ParseOptions], list[Any]]] = {
     DocType.PDF: _pdf,
     DocType.DOCX: _docx,
     DocType.PPTX: _pptx,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,19 +27,22 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
-from qdrant_client import models
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.components import Components
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentError, DocumentTooLarge
-from ingest.parse import ParsedDocument, parse_document
-from ingest.schema import chunk_id, document_id, match
+from ingest.parse import ParsedDocument, ParseOptions, parse_document
+from ingest.schema import chunk_id, document_id
+from ingest.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
 
 # Metadata the embedding sees besides the chunk text: where in the document it sits.
 _EMBED_KEYS = ("title", "section")
+# Chunks embedded and written per step: bounds memory on a 2,000-page manual.
+_STORE_BATCH = 256
 
 
 class Status(StrEnum):
@@ -141,6 +147,54 @@ def to_nodes(
     return nodes
 
 
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What parsing and chunking need; picklable, so worker processes can use it."""
+
+    parse: ParseOptions
+    chunk_size: int
+    chunk_overlap: int
+    max_tokens: int  # word pieces the embedding model reads
+    model_dir: str  # for its tokenizer
+
+
+@dataclass
+class Prepared:
+    """A document parsed and chunked, ready to embed."""
+
+    source: str
+    version: str
+    doc_type: DocType
+    parsed: ParsedDocument
+    chunks: list[Chunk]
+
+
+def prepare_document(data: bytes, source: str, options: PrepareOptions) -> Prepared:
+    """Detect, parse and chunk one document (no model, no store: runs in any process)."""
+    count = TokenCounter(options.model_dir)
+    doc_type = detect_type(data, source)
+    parsed = parse_document(data, doc_type, source, options.parse)
+    # The model reads [CLS] title \n section \n text [SEP]; the chunker takes the section
+    # off the rest.
+    limit = options.max_tokens - 2 - count(parsed.title) - 2
+    chunks = chunk_blocks(
+        parsed.blocks,
+        chunk_size=options.chunk_size,
+        overlap=options.chunk_overlap,
+        count_tokens=count,
+        max_tokens=limit,
+    )
+    return Prepared(source, content_version(data), doc_type, parsed, chunks)
+
+
+def _prepare_in_worker(data: bytes, source: str, options: PrepareOptions) -> Prepared | str:
+    # DocumentError carries no state worth pickling: send its reason back instead.
+    try:
+        return prepare_document(data, source, options)
+    except DocumentError as exc:
+        return exc.reason
+
+
 class Indexer:
     """Indexes files into one kura collection."""
 
@@ -148,23 +202,78 @@ class Indexer:
         self.components = components
         self.collection = collection
         self.settings = components.settings
+        self.options = PrepareOptions(
+            parse=self.settings.parse_options,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            max_tokens=components.max_tokens,
+            model_dir=components.count_tokens.model_dir,
+        )
 
     def ingest_paths(
-        self, paths: Iterable[Path], on_file: Callable[[FileResult], None] | None = None
+        self,
+        paths: Iterable[Path],
+        on_file: Callable[[FileResult], None] | None = None,
+        workers: int | None = None,
     ) -> IngestReport:
-        """Index every file under ``paths``; a bad file is reported and the rest go on."""
+        """Index every file under ``paths``; a bad file is reported and the rest go on.
+
+        With ``workers`` > 1, parsing and chunking run in that many processes while this one
+        embeds and writes; at most two documents per worker wait in memory.
+        """
         started = time.perf_counter()
         report = IngestReport()
-        for path in iter_files(paths):
-            result = self.ingest_file(path)
+        workers = workers or self.settings.ingest_workers
+
+        def done(result: FileResult) -> None:
             report.results.append(result)
             if on_file:
                 on_file(result)
+
+        if workers <= 1:
+            for path in iter_files(paths):
+                done(self.ingest_file(path))
+        else:
+            self._ingest_parallel(paths, workers, done)
+        if report.chunks:
+            # Build the approximate index over what was written (Qdrant Edge only).
+            self.components.vector_store(self.collection).optimize()
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_file(self, path: Path) -> FileResult:
-        """Index one file from disk; the source recorded is its absolute path."""
+    def _ingest_parallel(
+        self, paths: Iterable[Path], workers: int, done: Callable[[FileResult], None]
+    ) -> None:
+        # spawn, not fork: this process holds torch's thread pools, which do not survive fork.
+        context = multiprocessing.get_context("spawn")
+        pending: deque[tuple[Future[Prepared | str], str, float]] = deque()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+
+            def finish_oldest() -> None:
+                future, source, t0 = pending.popleft()
+                outcome = future.result()
+                if isinstance(outcome, str):
+                    done(FileResult(source, Status.FAILED, reason=outcome))
+                else:
+                    done(self._index_prepared(outcome, t0))
+
+            for path in iter_files(paths):
+                loaded = self._load(path)
+                if isinstance(loaded, FileResult):
+                    done(loaded)
+                    continue
+                data, source = loaded
+                if self.is_indexed(document_id(self.collection, source), content_version(data)):
+                    done(self._unchanged(source))
+                    continue
+                future = pool.submit(_prepare_in_worker, data, source, self.options)
+                pending.append((future, source, time.perf_counter()))
+                while len(pending) >= 2 * workers:
+                    finish_oldest()
+            while pending:
+                finish_oldest()
+
+    def _load(self, path: Path) -> tuple[bytes, str] | FileResult:
         source = str(path.resolve())
         try:
             size = path.stat().st_size
@@ -174,46 +283,63 @@ class Indexer:
                     source,
                     f"{size / 2**20:.1f} MiB is over the {self.settings.max_file_mb} MiB limit",
                 )
-            data = path.read_bytes()
+            return path.read_bytes(), source
         except DocumentError as exc:
             return FileResult(source, Status.FAILED, reason=exc.reason)
         except OSError as exc:
             return FileResult(source, Status.FAILED, reason=f"cannot read the file: {exc.strerror}")
-        return self.ingest_bytes(data, source)
+
+    def _unchanged(self, source: str) -> FileResult:
+        return FileResult(
+            source, Status.UNCHANGED, document_id=document_id(self.collection, source)
+        )
+
+    def ingest_file(self, path: Path) -> FileResult:
+        """Index one file from disk; the source recorded is its absolute path."""
+        loaded = self._load(path)
+        if isinstance(loaded, FileResult):
+            return loaded
+        return self.ingest_bytes(*loaded)
 
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index one document's bytes under the name ``source``."""
         started = time.perf_counter()
-        doc_id = document_id(self.collection, source)
-        version = content_version(data)
+        if self.is_indexed(document_id(self.collection, source), content_version(data)):
+            return self._unchanged(source)
         try:
-            if self.is_indexed(doc_id, version):
-                return FileResult(source, Status.UNCHANGED, document_id=doc_id)
-            doc_type = detect_type(data, source)
-            parsed = parse_document(data, doc_type, source)
-            chunks = chunk_blocks(
-                parsed.blocks,
-                chunk_size=self.settings.chunk_size,
-                overlap=self.settings.chunk_overlap,
-                count_tokens=self.components.count_tokens,
-                max_tokens=self._chunk_token_limit(parsed.title),
-            )
-            nodes = to_nodes(
-                chunks, parsed, doc_id=doc_id, version=version, source=source, doc_type=doc_type
-            )
-            self.embed(nodes)
-            self.store(nodes, doc_id, version)
+            prepared = prepare_document(data, source, self.options)
         except DocumentError as exc:
             logger.info("not indexed: %s", exc)
-            return FileResult(source, Status.FAILED, reason=exc.reason, document_id=doc_id)
-        seconds = time.perf_counter() - started
-        logger.info("indexed %s: %d chunks in %.2fs", source, len(nodes), seconds)
-        return FileResult(source, Status.INDEXED, len(nodes), document_id=doc_id, seconds=seconds)
+            return FileResult(
+                source,
+                Status.FAILED,
+                reason=exc.reason,
+                document_id=document_id(self.collection, source),
+            )
+        return self._index_prepared(prepared, started)
 
-    def _chunk_token_limit(self, title: str) -> int:
-        # The model reads [CLS] + title + "\n" + section + "\n" + text + [SEP]; the chunker
-        # takes the section off, this takes the rest.
-        return self.components.max_tokens - 2 - self.components.count_tokens(title) - 2
+    def _index_prepared(self, prepared: Prepared, started: float) -> FileResult:
+        doc_id = document_id(self.collection, prepared.source)
+        nodes = to_nodes(
+            prepared.chunks,
+            prepared.parsed,
+            doc_id=doc_id,
+            version=prepared.version,
+            source=prepared.source,
+            doc_type=prepared.doc_type,
+        )
+        for start in range(0, len(nodes), _STORE_BATCH):
+            batch = nodes[start : start + _STORE_BATCH]
+            self.embed(batch)
+            self.write(batch)
+            for node in batch:
+                node.embedding = None  # written: free the vector
+        self.delete_other_versions(doc_id, prepared.version)
+        seconds = time.perf_counter() - started
+        logger.info("indexed %s: %d chunks in %.2fs", prepared.source, len(nodes), seconds)
+        return FileResult(
+            prepared.source, Status.INDEXED, len(nodes), document_id=doc_id, seconds=seconds
+        )
 
     def embed(self, nodes: list[TextNode]) -> None:
         """Attach dense embeddings to ``nodes`` (text plus title and section)."""
@@ -222,46 +348,51 @@ class Indexer:
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
 
-    def store(self, nodes: list[TextNode], doc_id: str, version: str) -> None:
-        """Write the new version's chunks, then delete every other version of the document.
-
-        New points go in before old ones go out, so a reader never finds the document missing.
-        """
+    def write(self, nodes: list[TextNode]) -> None:
+        """Upsert embedded nodes into the collection (created on first use)."""
         store = self.components.vector_store(self.collection, create=True)
         store.add(list[BaseNode](nodes))
-        self.components.qdrant.delete(
-            collection_name=store.collection_name,
-            points_selector=models.Filter(
-                must=[match("document_id", doc_id)],
-                must_not=[match("document_version", version)],
-            ),
+
+    def delete_other_versions(self, doc_id: str, version: str) -> None:
+        """Delete every chunk of the document that is not of ``version``.
+
+        Called after the new version is fully written, so a reader never finds the document
+        missing.
+        """
+        store = self.components.vector_store(self.collection)
+        store.delete_nodes(
+            filters=MetadataFilters(
+                filters=[
+                    MetadataFilter(key="document_id", value=doc_id),
+                    MetadataFilter(
+                        key="document_version", value=version, operator=FilterOperator.NE
+                    ),
+                ]
+            )
         )
 
     def is_indexed(self, doc_id: str, version: str) -> bool:
         """Whether this exact version is fully indexed (every chunk present)."""
         if not self.components.collection_exists(self.collection):
             return False
-        name = self.components.qdrant_name(self.collection)
-        version_filter = models.Filter(
-            must=[match("document_id", doc_id), match("document_version", version)]
-        )
-        points, _ = self.components.qdrant.scroll(
-            name, scroll_filter=version_filter, limit=1, with_payload=["chunk_count"]
-        )
-        if not points:
+        store = self.components.vector_store(self.collection)
+        version_filter = _filters(document_id=doc_id, document_version=version)
+        found = store.get_nodes(filters=version_filter, limit=1)
+        if not found:
             return False
-        expected = (points[0].payload or {}).get("chunk_count")
-        found = self.components.qdrant.count(name, count_filter=version_filter, exact=True).count
-        return bool(found == expected)
+        expected = found[0].metadata.get("chunk_count")
+        return bool(store.count(version_filter) == expected)
 
     def delete_document(self, source: str) -> int:
         """Remove every chunk of the document stored under ``source``; returns points removed."""
         if not self.components.collection_exists(self.collection):
             return 0
-        name = self.components.qdrant_name(self.collection)
-        doc_filter = models.Filter(
-            must=[match("document_id", document_id(self.collection, source))]
-        )
-        removed = self.components.qdrant.count(name, count_filter=doc_filter, exact=True).count
-        self.components.qdrant.delete(name, points_selector=doc_filter)
-        return int(removed)
+        store = self.components.vector_store(self.collection)
+        doc_filter = _filters(document_id=document_id(self.collection, source))
+        removed = store.count(doc_filter)
+        store.delete_nodes(filters=doc_filter)
+        return removed
+
+
+def _filters(**equal: str) -> MetadataFilters:
+    return MetadataFilters(filters=[MetadataFilter(key=k, value=v) for k, v in equal.items()])

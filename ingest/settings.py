@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.parse import ParseOptions
 
 PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
 
@@ -20,8 +23,8 @@ class IndexSettings(BaseSettings):
     )
     qdrant_url: str | None = Field(
         None,
-        description="Qdrant server URL (e.g. http://qdrant:6333). Unset: embedded Qdrant "
-        "stored under qdrant_path.",
+        description="Qdrant server URL (e.g. http://qdrant:6333). Unset: embedded Qdrant Edge "
+        "stored under qdrant_path. `:memory:`: qdrant-client's in-process mode (tests).",
     )
     qdrant_api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
     qdrant_path: Path | None = Field(
@@ -50,6 +53,21 @@ class IndexSettings(BaseSettings):
     chunk_overlap: int = Field(
         30, ge=0, description="Tokens of the previous chunk repeated at the start of the next."
     )
+    pdf_parser: Literal["pdfium", "unstructured"] = Field(
+        "pdfium",
+        description="PDF text-layer reader: pdfium (fast, default) or unstructured (pdfminer).",
+    )
+    ocr: bool = Field(
+        True, description="OCR PDF pages without a text layer with tesseract (if installed)."
+    )
+    ocr_languages: str = Field("jpn+eng", description="tesseract languages for OCR.")
+    ingest_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes that parse and chunk documents while the main process embeds; "
+        "1 parses in-process.",
+    )
     max_file_mb: float = Field(
         100.0, gt=0, description="Files larger than this are refused at ingestion (MiB)."
     )
@@ -59,6 +77,13 @@ class IndexSettings(BaseSettings):
         if self.chunk_overlap >= self.chunk_size // 2:
             raise ValueError("chunk_overlap must be less than half of chunk_size")
         return self
+
+    @property
+    def parse_options(self) -> ParseOptions:
+        """The parsing choices, as the parser takes them."""
+        return ParseOptions(
+            pdf_parser=self.pdf_parser, ocr=self.ocr, ocr_languages=self.ocr_languages
+        )
 
     @property
     def qdrant_location(self) -> Path:

@@ -6,12 +6,17 @@ cd "$(dirname "$0")/.."
 extras=""
 [[ "${1:-}" == "--dev" ]] && extras="[dev]"
 
-# libmagic: unstructured sniffs file types by content with it.
-if ! ldconfig -p 2>/dev/null | grep -q libmagic.so.1; then
+# libmagic: unstructured sniffs file types by content with it. tesseract (with Japanese): OCR of
+# PDF pages that have no text layer.
+missing=()
+ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
+command -v tesseract >/dev/null || missing+=(tesseract-ocr)
+[[ -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata ]] || missing+=(tesseract-ocr-jpn)
+if (( ${#missing[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1 >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "warning: libmagic1 is missing; install it with: sudo apt-get install libmagic1" >&2
+    echo "warning: missing system packages; install them with: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.deps import ComponentsDep, LLMDep
+from ingest.errors import KuraError
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +24,9 @@ def readyz(components: ComponentsDep, llm: LLMDep) -> JSONResponse:
     """Qdrant usable, Ollama reachable with the model present; each reported separately."""
     qdrant: dict[str, Any]
     try:
-        collections = components.qdrant.get_collections().collections
-        qdrant = {"ok": True, "detail": f"{len(collections)} collections"}
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
-        qdrant = {"ok": False, "detail": f"Qdrant unusable: {type(exc).__name__}"}
+        qdrant = {"ok": True, "detail": components.ping()}
+    except KuraError as exc:
+        qdrant = {"ok": False, "detail": str(exc)}
     ollama = llm.status()
     ready = qdrant["ok"] and ollama["ok"]
     body = {"status": "ready" if ready else "not ready", "qdrant": qdrant, "ollama": ollama}

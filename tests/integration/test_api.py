@@ -64,8 +64,9 @@ def test_search_finds_the_right_passage_and_page(api: httpx.Client) -> None:
         json={"query": "Which tool is most suitable for a major system upgrade between releases?"},
     ).json()["passages"]
     hit = next(p for p in pdf if p["source"].endswith("-en-package-management.pdf"))
-    assert hit["page_start"] == 2  # page 47 of the book: 2nd page of the excerpt
-    assert "apt-get" in hit["text"]
+    # the sentence is on page 47 of the book, the excerpt's 2nd page
+    assert hit["page_start"] <= 2 <= hit["page_end"]
+    assert "most suitable for the major system upgrade" in hit["text"]
 
 
 def test_search_in_japanese(api: httpx.Client) -> None:

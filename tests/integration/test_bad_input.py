@@ -66,9 +66,9 @@ def test_folder_with_bad_files_still_indexes_the_good_ones(
 
 def test_docx_named_pdf_is_searchable_as_docx(bad_folder: Path, components: Components) -> None:
     Indexer(components, "renamed").ingest_file(bad_folder / "actually-a-docx.pdf")
-    points, _ = components.qdrant.scroll(components.qdrant_name("renamed"), with_payload=True)
-    assert points
-    assert all(p.payload and p.payload["doc_type"] == "docx" for p in points)
+    nodes = components.vector_store("renamed").get_nodes()
+    assert nodes
+    assert all(n.metadata["doc_type"] == "docx" for n in nodes)
 
 
 def test_oversize_file_is_refused_by_size(tmp_path: Path, components: Components) -> None:

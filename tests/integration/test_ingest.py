@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from qdrant_client import models
 
 from ingest.components import Components
 from ingest.pipeline import Indexer, IngestReport, Status
@@ -17,11 +16,18 @@ from tests.corpus import JA_CONTRACT_SENTENCES
 pytestmark = pytest.mark.integration
 
 
-def all_points(components: Components, collection: str) -> list[models.Record]:
-    points, _ = components.qdrant.scroll(
-        components.qdrant_name(collection), limit=10_000, with_payload=True
-    )
-    return points
+class Point:
+    """A stored chunk as the tests look at it: id and payload (text included)."""
+
+    def __init__(self, node) -> None:
+        self.id = node.node_id
+        self.payload = {**node.metadata, "text": node.get_content()}
+
+
+def all_points(components: Components, collection: str) -> list[Point]:
+    if not components.collection_exists(collection):
+        return []
+    return [Point(n) for n in components.vector_store(collection).get_nodes()]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +40,7 @@ def index(indexed: tuple[Path, IngestReport]):
     components.close()
 
 
-def by_file(points: list[models.Record], name: str) -> list[dict]:
+def by_file(points: list[Point], name: str) -> list[dict]:
     found = [p.payload for p in points if p.payload and Path(p.payload["source"]).name == name]
     assert found, f"no chunks for {name}"
     return sorted(found, key=lambda p: p["chunk_index"])
@@ -62,7 +68,7 @@ def test_payload_schema(index) -> None:
     components, _ = index
     for point in all_points(components, COLLECTION):
         assert point.payload is not None
-        missing = [f for f in PAYLOAD_FIELDS if f not in point.payload and f != "text"]
+        missing = [f for f in PAYLOAD_FIELDS if f not in point.payload]
         assert not missing, missing
 
 
@@ -167,10 +173,7 @@ def test_half_written_version_is_redone(tmp_path: Path, components: Components) 
     # 200 four-token sentences: a handful of ~200-token chunks, not one chunk per sentence
     assert 3 <= len(points) <= 8
     # Simulate a crash mid-upsert: one chunk of the version is missing.
-    components.qdrant.delete(
-        components.qdrant_name("partial"),
-        points_selector=models.PointIdsList(points=[points[0].id]),
-    )
+    components.vector_store("partial").delete_nodes(node_ids=[points[0].id])
     redo = indexer.ingest_file(doc)
     assert redo.status is Status.INDEXED
     assert len(all_points(components, "partial")) == len(points)
@@ -187,6 +190,4 @@ def test_delete_document_removes_every_point(tmp_path: Path, components: Compone
 
 
 def _text(payload: dict) -> str:
-    import json
-
-    return str(json.loads(payload["_node_content"])["text"])
+    return str(payload["text"])

@@ -1,0 +1,145 @@
+"""Fast PDF parsing: pypdfium2's text layer turned into unstructured elements, OCR for scans.
+
+pdfminer (unstructured's ``fast`` strategy) reads 1.5-3 pages/s on two cores; PDFium reads
+hundreds. Pages are rebuilt into paragraphs, list items and numbered headings; lines repeated
+at the top or bottom of most pages (running headers, page numbers) are dropped. A page with no
+text layer is rendered and read with tesseract (Japanese included), when OCR is enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+from unstructured.documents.elements import (
+    Element,
+    ElementMetadata,
+    ListItem,
+    NarrativeText,
+    Title,
+)
+
+from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
+from ingest.parse import heading_depth
+
+logger = logging.getLogger(__name__)
+
+_BULLET = re.compile(r"^\s*(?:[•●○◦▪■□・\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+")
+_SENTENCE_END = tuple(".。!?！？:：")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+_DIGITS = re.compile(r"\d+")
+_MIN_TEXT_CHARS = 16  # fewer than this on a page: treat it as a scan
+
+
+@dataclass(frozen=True)
+class PdfOptions:
+    """How PDFs are read."""
+
+    ocr: bool = True
+    ocr_languages: str = "jpn+eng"
+    ocr_dpi: int = 200
+
+
+def _page_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+
+
+def _running_lines(pages: list[list[str]]) -> set[str]:
+    """Header and footer lines: the same (digits aside) at a page edge on most pages."""
+    if len(pages) < 3:
+        return set()
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        for line in {*lines[:2], *lines[-2:]}:
+            edges[_DIGITS.sub("#", line)] += 1
+    return {key for key, n in edges.items() if n >= max(3, 0.6 * len(pages))}
+
+
+def _join(previous: str, line: str) -> str:
+    if _CJK.match(previous[-1:]) and _CJK.match(line[:1]):
+        return previous + line  # a Japanese line wrap has no space
+    return f"{previous} {line}"
+
+
+def _elements(lines: list[str], page: int) -> Iterator[Element]:
+    metadata = ElementMetadata(page_number=page)
+    paragraph: str | None = None
+    kind: type[NarrativeText | ListItem] = NarrativeText
+
+    def flush() -> Iterator[Element]:
+        if paragraph:
+            yield kind(text=paragraph, metadata=metadata)
+
+    for line in lines:
+        depth = heading_depth(line)
+        if depth is not None and not _BULLET.match(line.split(" ", 1)[0] + " "):
+            yield from flush()
+            paragraph = None
+            yield Title(text=line, metadata=ElementMetadata(page_number=page, category_depth=depth))
+            continue
+        if _BULLET.match(line):
+            yield from flush()
+            paragraph, kind = line, ListItem
+            continue
+        if paragraph is None:
+            paragraph, kind = line, NarrativeText
+        elif paragraph.endswith(_SENTENCE_END) and kind is NarrativeText:
+            yield from flush()
+            paragraph = line
+        else:
+            paragraph = _join(paragraph, line)
+    yield from flush()
+
+
+def _ocr(page: pdfium.PdfPage, options: PdfOptions, source: str) -> str:
+    import pytesseract
+
+    image = page.render(scale=options.ocr_dpi / 72).to_pil()
+    try:
+        return str(pytesseract.image_to_string(image, lang=options.ocr_languages))
+    except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
+        raise CorruptDocument(source, f"OCR failed: {exc}") from exc
+
+
+def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[Element]:
+    """Elements of a PDF with page numbers and numbered headings, read by PDFium."""
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise PasswordProtected(source, "the PDF is password protected") from exc
+        raise CorruptDocument(source, f"not a readable PDF ({exc})") from exc
+    try:
+        if len(document) == 0:
+            raise EmptyDocument(source, "the PDF has no pages")
+        pages: list[list[str]] = []
+        scanned: list[int] = []
+        for index in range(len(document)):
+            page = document[index]
+            text = page.get_textpage().get_text_range()
+            if len(text.strip()) < _MIN_TEXT_CHARS and options.ocr:
+                if shutil.which("tesseract") is None:
+                    raise EmptyDocument(
+                        source,
+                        f"page {index + 1} has no text layer and OCR is unavailable "
+                        "(install tesseract-ocr and tesseract-ocr-jpn)",
+                    )
+                text = _ocr(page, options, source)
+                scanned.append(index + 1)
+            pages.append(_page_lines(text))
+        if scanned:
+            logger.info("%s: OCR on pages %s", source, scanned)
+        running = _running_lines(pages)
+        elements: list[Element] = []
+        for number, lines in enumerate(pages, start=1):
+            kept = [line for line in lines if _DIGITS.sub("#", line) not in running]
+            elements.extend(_elements(kept, number))
+        return elements
+    finally:
+        document.close()

@@ -1,0 +1,104 @@
+"""PDFs through PDFium: pages, headings, running headers, passwords, scans read by OCR."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pypdfium2 as pdfium
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from ingest.detect import DocType
+from ingest.errors import CorruptDocument, PasswordProtected
+from ingest.parse import ParseOptions, parse_document
+from ingest.pdf import PdfOptions, partition_pdf_fast
+from tests.corpus import SAMPLES
+
+pytestmark = pytest.mark.integration
+
+EN = SAMPLES / "debian-reference-en-package-management.pdf"
+JA = SAMPLES / "debian-reference-ja-package-management.pdf"
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="tesseract is installed by scripts/install.sh"
+)
+
+
+def test_pages_headings_and_running_headers_english() -> None:
+    parsed = parse_document(EN.read_bytes(), DocType.PDF, "en.pdf")
+    pages = {b.page for b in parsed.blocks}
+    assert pages == {1, 2, 3, 4, 5, 6}
+    headings = [b.text for b in parsed.blocks if b.category == "Title"]
+    assert "2.2 Basic package management operations" in headings
+    assert "2.2.1 apt vs. apt-get / apt-cache vs. aptitude" in headings
+    nested = next(b for b in parsed.blocks if "most suitable for the major system" in b.text)
+    assert nested.section == (
+        "2.2 Basic package management operations",
+        "2.2.1 apt vs. apt-get / apt-cache vs. aptitude",
+    )
+    assert nested.page == 2
+    # "Debian Reference 47 / 233" tops every page: a running header, not content
+    assert not any(b.text.startswith("Debian Reference") for b in parsed.blocks)
+
+
+def test_japanese_pdf_lines_are_joined_without_spaces() -> None:
+    parsed = parse_document(JA.read_bytes(), DocType.PDF, "ja.pdf")
+    text = "\n".join(b.text for b in parsed.blocks)
+    # the PDF wraps this sentence after "バージョンのず"; the wrap must not leave a gap
+    assert "パッケージ間のバージョンのずれにより発生するようです。" in text
+    assert "2.2 基本的パッケージ管理操作" in [
+        b.text for b in parsed.blocks if b.category == "Title"
+    ]
+
+
+def test_pdfium_reads_what_pdfminer_reads() -> None:
+    fast = parse_document(EN.read_bytes(), DocType.PDF, "en.pdf")
+    slow = parse_document(EN.read_bytes(), DocType.PDF, "en.pdf", ParseOptions("unstructured"))
+    words = lambda parsed: {w for b in parsed.blocks for w in b.text.split()}  # noqa: E731
+    fast_words, slow_words = words(fast), words(slow)
+    assert len(fast_words & slow_words) / len(slow_words) > 0.9
+
+
+def test_password_and_corrupt_pdfs_are_named_errors() -> None:
+    writer = PdfWriter(clone_from=PdfReader(EN))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    locked = io.BytesIO()
+    writer.write(locked)
+    with pytest.raises(PasswordProtected, match="password protected"):
+        partition_pdf_fast(locked.getvalue(), "locked.pdf", PdfOptions())
+    with pytest.raises(CorruptDocument, match="not a readable PDF"):
+        partition_pdf_fast(EN.read_bytes()[:3000], "cut.pdf", PdfOptions())
+
+
+def scanned(path, pages: list[int]) -> bytes:
+    """An image-only PDF: the pages rendered to pictures, as a scanner would make them."""
+    document = pdfium.PdfDocument(path)
+    images = [document[i].render(scale=200 / 72).to_pil().convert("RGB") for i in pages]
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=200)
+    return out.getvalue()
+
+
+@needs_tesseract
+def test_scanned_english_page_is_read_by_ocr() -> None:
+    elements = partition_pdf_fast(scanned(EN, [1]), "scan-en.pdf", PdfOptions())
+    text = " ".join(e.text for e in elements)
+    assert "apt-get" in text
+    assert "most suitable" in text
+    assert {e.metadata.page_number for e in elements} == {1}
+
+
+@needs_tesseract
+def test_scanned_japanese_page_is_read_by_ocr() -> None:
+    parsed = parse_document(scanned(JA, [1]), DocType.PDF, "scan-ja.pdf")
+    text = "".join(b.text for b in parsed.blocks)
+    # unstructured's own OCR path drops Japanese; tesseract with jpn reads it
+    for phrase in ("パッケージ", "コマンド", "インストール"):
+        assert phrase in text, phrase
+
+
+def test_scan_without_ocr_is_reported_empty() -> None:
+    from ingest.errors import EmptyDocument
+
+    with pytest.raises(EmptyDocument, match="no text"):
+        parse_document(scanned(EN, [0]), DocType.PDF, "scan.pdf", ParseOptions(ocr=False))
