@@ -191,3 +191,20 @@ def test_delete_document_removes_every_point(tmp_path: Path, components: Compone
 
 def _text(payload: dict) -> str:
     return str(payload["text"])
+
+
+def test_parallel_ingestion_gives_the_same_index(tmp_path: Path, corpus: Path) -> None:
+    from ingest.components import build_components
+
+    results = {}
+    for workers in (1, 2):
+        components = build_components(make_settings(tmp_path / f"w{workers}"))
+        try:
+            report = Indexer(components, "par").ingest_paths([corpus], workers=workers)
+            assert report.failed == []
+            points = all_points(components, "par")
+            results[workers] = sorted((p.id, p.payload["text"]) for p in points)
+        finally:
+            components.close()
+    assert results[1] == results[2]
+    assert len(results[2]) > 50
