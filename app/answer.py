@@ -10,9 +10,8 @@ from pydantic import BaseModel, Field
 from app.errors import PromptTooLong
 from app.llm import OllamaLLM, estimate_tokens_max
 from app.prompt import build_messages, cited_numbers
-from app.retrieve import Passage, retrieve
-from app.settings import AppSettings, ReasoningEffort
-from ingest.components import Components
+from app.retrieve import Passage, Retriever, SearchFilters
+from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +42,14 @@ class Answer(BaseModel):
     passages_in_prompt: int = Field(description="Passages given to the model.")
     model: str
     reasoning_effort: ReasoningEffort
+    retrieval_mode: RetrievalMode = Field(description="The retrieval mode actually used.")
     finish_reason: str = Field(description="'stop', or 'length' when the answer was cut off.")
     usage: Usage
     timings: Timings
 
 
 def answer_question(
-    components: Components,
+    retriever: Retriever,
     llm: OllamaLLM,
     settings: AppSettings,
     question: str,
@@ -57,10 +57,15 @@ def answer_question(
     collection: str,
     top_k: int,
     effort: ReasoningEffort,
+    mode: RetrievalMode = "hybrid",
+    filters: SearchFilters | None = None,
 ) -> Answer:
     """Answer ``question`` from ``collection``; raises LLMUnavailable when Ollama cannot."""
     started = time.perf_counter()
-    passages = retrieve(components, collection, question, top_k)
+    mode = retriever.effective_mode(question, mode)
+    passages = retriever.search(
+        collection, question, top_k, mode=mode, filters=filters, widen_context=True
+    )
     retrieved = time.perf_counter()
     budget = settings.num_ctx - settings.answer_max_tokens
     if estimate_tokens_max(question) > budget // 2:
@@ -77,6 +82,7 @@ def answer_question(
         passages_in_prompt=len(included),
         model=generation.model,
         reasoning_effort=effort,
+        retrieval_mode=mode,
         finish_reason=generation.done_reason or "stop",
         usage=Usage(
             prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens

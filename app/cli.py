@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Annotated
 
 import typer
@@ -14,8 +14,8 @@ from rich.console import Console
 from app.answer import answer_question
 from app.errors import LLMUnavailable
 from app.llm import OllamaLLM
-from app.retrieve import Passage, retrieve
-from app.settings import AppSettings, ReasoningEffort
+from app.retrieve import Passage, Retriever
+from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import ingest_command
 from ingest.components import Components, build_components
 from ingest.errors import KuraError
@@ -33,6 +33,10 @@ err = Console(stderr=True)
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection to use.")]
 TopKOpt = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to retrieve.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ModeOpt = Annotated[
+    RetrievalMode | None,
+    typer.Option("--mode", help="hybrid, dense or sparse (default: settings)."),
+]
 
 
 @cli.callback()
@@ -72,14 +76,18 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     collection: CollectionOpt = None,
     top_k: TopKOpt = None,
+    mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the passages closest to QUERY (no model needed)."""
+    """Print the passages that best match QUERY (no model needed)."""
     settings = AppSettings()
     components = _open(settings)
     try:
-        passages = retrieve(
-            components, collection or settings.collection, query, top_k or settings.top_k
+        passages = Retriever(components, settings).search(
+            collection or settings.collection,
+            query,
+            top_k or settings.top_k,
+            mode=mode or settings.retrieval_mode,
         )
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -100,6 +108,7 @@ def ask(
     effort: Annotated[
         ReasoningEffort | None, typer.Option("--effort", help="gpt-oss reasoning effort.")
     ] = None,
+    mode: ModeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
@@ -107,21 +116,24 @@ def ask(
     components = _open(settings)
     name = collection or settings.collection
     k = top_k or settings.top_k
+    retrieval_mode = mode or settings.retrieval_mode
+    retriever = Retriever(components, settings)
     try:
         result = answer_question(
-            components,
+            retriever,
             OllamaLLM(settings),
             settings,
             question,
             collection=name,
             top_k=k,
             effort=effort or settings.reasoning_effort,
+            mode=retrieval_mode,
         )
     except LLMUnavailable as exc:
         # Retrieval still works: show what the model would have read.
         err.print(f"[yellow]no answer:[/yellow] {exc}")
         out.print("Passages found:")
-        _print_passages(retrieve(components, name, question, k), full=True)
+        _print_passages(retriever.search(name, question, k, mode=retrieval_mode), full=True)
         raise typer.Exit(3) from exc
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -159,3 +171,57 @@ def serve(
 def main() -> None:
     """Console entry point."""
     cli()
+
+
+@cli.command("eval")
+def eval_command(
+    questions_file: Annotated[
+        Path, typer.Argument(help="JSONL: question, expected_source and/or expected_snippet.")
+    ],
+    collection: CollectionOpt = None,
+    modes: Annotated[
+        str, typer.Option("--modes", help="Comma-separated retrieval modes to compare.")
+    ] = "hybrid,dense,sparse",
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval on labelled questions: hit@1/3/5/10, MRR, nDCG@10 per mode."""
+    from rich.table import Table
+
+    from app.evaluate import CUTOFFS, evaluate, load_questions, report
+
+    wanted = [m.strip() for m in modes.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in ("hybrid", "dense", "sparse")]
+    if unknown or not wanted:
+        err.print(f"[red]error:[/red] unknown retrieval modes: {unknown or modes!r}")
+        raise typer.Exit(1)
+    try:
+        questions = load_questions(questions_file)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    settings = AppSettings()
+    components = _open(settings)
+    try:
+        results = evaluate(
+            Retriever(components, settings),
+            collection or settings.collection,
+            questions,
+            wanted,  # type: ignore[arg-type]
+        )
+    except KuraError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        components.close()
+    data = report(results, questions)
+    if as_json:
+        out.print_json(json.dumps(data, ensure_ascii=False))
+        return
+    columns = [f"hit@{k}" for k in CUTOFFS] + ["mrr", "ndcg@10"]
+    table = Table(title=f"{questions_file.name}: {len(questions)} questions")
+    table.add_column("mode")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for mode, metrics in data["metrics"].items():
+        table.add_row(mode, *(f"{metrics[c]:.3f}" for c in columns))
+    out.print(table)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.llm import OllamaLLM
+from app.retrieve import Retriever
 from app.settings import AppSettings
 from ingest.components import Components
 
@@ -26,6 +27,12 @@ def _llm(request: Request) -> OllamaLLM:
     return llm
 
 
+def _retriever(request: Request) -> Retriever:
+    retriever: Retriever = request.app.state.retriever
+    return retriever
+
+
 SettingsDep = Annotated[AppSettings, Depends(_settings)]
 ComponentsDep = Annotated[Components, Depends(_components)]
 LLMDep = Annotated[OllamaLLM, Depends(_llm)]
+RetrieverDep = Annotated[Retriever, Depends(_retriever)]

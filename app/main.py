@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.llm import OllamaLLM
+from app.retrieve import Retriever
 from app.routes import health, query, search
 from app.settings import AppSettings
 from ingest.components import build_components
@@ -24,6 +25,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.components = components
         app.state.llm = OllamaLLM(settings)
+        app.state.retriever = Retriever(components, settings)
         try:
             yield
         finally:

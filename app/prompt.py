@@ -26,14 +26,15 @@ def _attr(value: str) -> str:
     return value.replace('"', "'").replace("\n", " ")
 
 
-def format_passage(passage: Passage) -> str:
+def format_passage(passage: Passage, *, widened: bool = False) -> str:
     """One passage, fenced so its text cannot pose as the prompt's own structure."""
     attrs = [f'n="{passage.n}"', f'source="{_attr(PurePath(passage.source).name)}"']
     if passage.pages:
         attrs.append(f'page="{passage.pages}"')
     if passage.section:
         attrs.append(f'section="{_attr(passage.section)}"')
-    text = passage.text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
+    text = passage.context if widened and passage.context else passage.text
+    text = text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
     return f"<passage {' '.join(attrs)}>\n{text}\n</passage>"
 
 
@@ -45,21 +46,25 @@ def build_messages(
     Returns the messages and the passages actually included (lower-ranked ones are dropped
     first). The budget is checked against an upper-bound token estimate.
     """
-    included: list[Passage] = []
+    included: list[tuple[Passage, bool]] = []
 
-    def render(chosen: list[Passage]) -> list[dict[str, str]]:
-        blocks = "\n\n".join(format_passage(p) for p in chosen) or "(no passages found)"
-        user = f"Passages:\n\n{blocks}\n\nQuestion: {question}"
+    def render(chosen: list[tuple[Passage, bool]]) -> list[dict[str, str]]:
+        blocks = "\n\n".join(format_passage(p, widened=w) for p, w in chosen)
+        user = f"Passages:\n\n{blocks or '(no passages found)'}\n\nQuestion: {question}"
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
     used = messages_tokens_max(render([]))
     for passage in passages:
-        cost = estimate_tokens_max(format_passage(passage)) + 2
-        if used + cost > budget_tokens:
+        # The widened passage (with its neighbours) if it fits, else the passage alone.
+        for widened in [True, False] if passage.context else [False]:
+            cost = estimate_tokens_max(format_passage(passage, widened=widened)) + 2
+            if used + cost <= budget_tokens:
+                included.append((passage, widened))
+                used += cost
+                break
+        else:
             break
-        included.append(passage)
-        used += cost
-    return render(included), included
+    return render(included), [p for p, _ in included]
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from ingest.settings import IndexSettings
 
+RetrievalMode = Literal["hybrid", "dense", "sparse"]
+
 ReasoningEffort = Literal["low", "medium", "high"]
 
 
@@ -38,5 +40,24 @@ class AppSettings(IndexSettings):
         300.0, gt=0, description="Seconds to wait for Ollama's answer (a 20B model on CPU is slow)."
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
+    retrieval_mode: RetrievalMode = Field(
+        "hybrid",
+        description="hybrid (dense + BM25 keywords, fused with RRF), dense or sparse (BM25 only).",
+    )
+    context_neighbors: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="Chunks before and after each hit (same section) added to the prompt, "
+        "within its budget.",
+    )
+    rerank_model: str | None = Field(
+        None,
+        description="Local cross-encoder model directory to rerank retrieved passages; unset: "
+        "no reranking.",
+    )
+    rerank_candidates: int = Field(
+        20, ge=1, le=200, description="Passages retrieved for the reranker to reorder."
+    )
     api_host: str = Field("127.0.0.1", description="Address `kura serve` binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `kura serve` listens on.")

@@ -126,6 +126,10 @@ def _make_chunk(units: list[_Unit], section: tuple[str, ...], fallback_language:
     )
 
 
+def _only_headings(blocks: list[Block]) -> bool:
+    return all(b.category == "Title" for b in blocks)
+
+
 def chunk_blocks(
     blocks: list[Block],
     *,
@@ -153,7 +157,12 @@ def chunk_blocks(
             sections.append((block.section, [block]))
 
     document_language = detect_language(" ".join(b.text for b in blocks[:200]))
-    for section, section_blocks in sections:
+    for position, (section, section_blocks) in enumerate(sections):
+        following = sections[position + 1][0] if position + 1 < len(sections) else ()
+        if _only_headings(section_blocks) and following[: len(section)] == section:
+            # A heading directly followed by a subsection: its text lives on in the
+            # subsection's heading path; alone it would be a chunk with nothing to say.
+            continue
         # The section path is embedded with every chunk of the section: it takes budget too.
         section_cost = count_tokens(" > ".join(section)) + 1 if section else 0
         budget = max(8, min(chunk_size, max_tokens - section_cost) - 4)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -22,6 +23,7 @@ from ingest.schema import (
     qdrant_collection,
 )
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
+from ingest.sparse import encode_documents, encode_queries
 from ingest.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
@@ -110,10 +112,15 @@ class Components:
             return store
         if self.qdrant is None:
             path = self._edge_path(collection)
+            options: dict[str, Any] = {
+                "sparse_doc_fn": encode_documents,
+                "sparse_query_fn": encode_queries,
+                "fusion": self.settings.hybrid_fusion,
+            }
             if not shard_exists(path) and create:
-                store = EdgeVectorStore.create(path, self.dimension, KEYWORD_INDEXES)
+                store = EdgeVectorStore.create(path, self.dimension, KEYWORD_INDEXES, **options)
             else:
-                store = EdgeVectorStore(path)
+                store = EdgeVectorStore(path, **options)
         else:
             if create:
                 ensure_collection(self.qdrant, name, self.dimension)
@@ -122,6 +129,10 @@ class Components:
                 client=self.qdrant,
                 dense_vector_name=DENSE_VECTOR,
                 sparse_vector_name=SPARSE_VECTOR,
+                enable_hybrid=True,
+                sparse_doc_fn=encode_documents,
+                sparse_query_fn=encode_queries,
+                fusion=self.settings.hybrid_fusion,
                 batch_size=256,
             )
             if not store._collection_initialized:

@@ -108,6 +108,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
     dense_vector_name: str = "dense"
     sparse_vector_name: str = "sparse"
     hnsw_ef: int = 128
+    fusion: str = "dbsf"  # or "rrf"
 
     _shard: Any = PrivateAttr(default=None)
     _sparse_doc_fn: SparseEncoder | None = PrivateAttr(default=None)
@@ -148,9 +149,8 @@ class EdgeVectorStore(BasePydanticVectorStore):
             raise StoreUnavailable(f"cannot create the embedded store at {path}: {exc}") from exc
         for field in keyword_fields:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-        shard.update(
-            qe.UpdateOperation.create_field_index("page_start", qe.PayloadSchemaType.Integer)
-        )
+        for field in ("page_start", "page_end"):
+            shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Integer))
         store = EdgeVectorStore(path, **kwargs)
         store._shard = shard
         return store
@@ -306,7 +306,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
                 request = qe.QueryRequest(
                     limit=query.hybrid_top_k or limit,
                     prefetches=prefetches,
-                    query=qe.Fusion.Rrf(k=60),  # type: ignore[arg-type]
+                    query=qe.Fusion.Rrf(k=60) if self.fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
                     with_payload=True,
                 )
         else:

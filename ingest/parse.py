@@ -17,6 +17,10 @@ from ingest.offline import make_unstructured_offline
 
 logger = logging.getLogger(__name__)
 
+# unstructured's per-element language detection: skipped ([""]), since the chunker labels each
+# chunk's language itself and langdetect logs a warning for every short element.
+_NO_LANGUAGE_DETECTION = [""]
+
 # Element categories that carry no content worth retrieving.
 _SKIP = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "FigureCaption_empty"}
 
@@ -192,43 +196,45 @@ def _pdf_unstructured(data: bytes, source: str) -> list[Any]:
 def _docx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.docx import partition_docx
 
-    return list(partition_docx(file=io.BytesIO(data)))
+    return list(partition_docx(file=io.BytesIO(data), languages=_NO_LANGUAGE_DETECTION))
 
 
 def _pptx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.pptx import partition_pptx
 
-    return list(partition_pptx(file=io.BytesIO(data)))
+    return list(partition_pptx(file=io.BytesIO(data), languages=_NO_LANGUAGE_DETECTION))
 
 
 def _xlsx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.xlsx import partition_xlsx
 
-    return list(partition_xlsx(file=io.BytesIO(data), find_subtable=False))
+    return list(
+        partition_xlsx(file=io.BytesIO(data), find_subtable=False, languages=_NO_LANGUAGE_DETECTION)
+    )
 
 
 def _html(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.html import partition_html
 
-    return list(partition_html(text=decode_text(data, source)))
+    return list(partition_html(text=decode_text(data, source), languages=_NO_LANGUAGE_DETECTION))
 
 
 def _markdown(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.md import partition_md
 
-    return list(partition_md(text=decode_text(data, source)))
+    return list(partition_md(text=decode_text(data, source), languages=_NO_LANGUAGE_DETECTION))
 
 
 def _text(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.text import partition_text
 
-    return list(partition_text(text=decode_text(data, source)))
+    return list(partition_text(text=decode_text(data, source), languages=_NO_LANGUAGE_DETECTION))
 
 
 def _eml(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.email import partition_email
 
-    return list(partition_email(file=io.BytesIO(data)))
+    return list(partition_email(file=io.BytesIO(data), languages=_NO_LANGUAGE_DETECTION))
 
 
 _PARTITIONERS: dict[DocType, Callable[[bytes, str, ParseOptions], list[Any]]] = {

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from llama_index.core.schema import (
     BaseNode,
@@ -104,6 +104,13 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+def source_prefixes(source: str) -> list[str]:
+    """Every folder above ``source`` ("/a", "/a/b"): lets a keyword index filter by prefix."""
+    parts = PurePosixPath(source.replace("\\", "/")).parts
+    prefixes = [str(PurePosixPath(*parts[: i + 1])) for i in range(len(parts) - 1)]
+    return [p for p in prefixes if p not in ("", ".")]
+
+
 def to_nodes(
     chunks: list[Chunk],
     parsed: ParsedDocument,
@@ -121,6 +128,7 @@ def to_nodes(
             "document_id": doc_id,
             "document_version": version,
             "source": source,
+            "source_prefixes": source_prefixes(source),
             "title": parsed.title,
             "doc_type": doc_type.value,
             "section": " > ".join(chunk.section),

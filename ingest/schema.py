@@ -17,6 +17,7 @@ PAYLOAD_FIELDS = (
     "document_id",
     "document_version",
     "source",
+    "source_prefixes",
     "title",
     "doc_type",
     "section",
@@ -30,7 +31,15 @@ PAYLOAD_FIELDS = (
     "allowed_groups",
     "ingested_at",
 )
-KEYWORD_INDEXES = ("document_id", "document_version", "allowed_groups", "source", "language")
+KEYWORD_INDEXES = (
+    "document_id",
+    "document_version",
+    "allowed_groups",
+    "source",
+    "source_prefixes",
+    "language",
+    "doc_type",
+)
 
 _NAMESPACE = uuid.UUID("6f1c9a52-8a5e-4c1e-9d43-6b6b6f7a6b75")
 
@@ -69,6 +78,7 @@ def ensure_collection(client: QdrantClient, name: str, dimension: int) -> None:
         for field in KEYWORD_INDEXES:
             client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
         client.create_payload_index(name, "page_start", models.PayloadSchemaType.INTEGER)
+        client.create_payload_index(name, "page_end", models.PayloadSchemaType.INTEGER)
 
 
 def match(field: str, value: Any) -> models.FieldCondition:

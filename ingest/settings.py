@@ -44,6 +44,17 @@ class IndexSettings(BaseSettings):
         "a local sentence-transformers model directory. Never fetched from a hub.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    embed_languages: str = Field(
+        "en",
+        description="Languages the embedding model understands, comma-separated, or * for a "
+        "multilingual model. Hybrid search of a question in another language uses keywords "
+        "only (the packaged all-MiniLM-L6-v2 reads English).",
+    )
+    hybrid_fusion: Literal["dbsf", "rrf"] = Field(
+        "dbsf",
+        description="How hybrid search fuses the dense and keyword rankings inside Qdrant: "
+        "dbsf (distribution-based score fusion) or rrf (reciprocal rank fusion).",
+    )
     chunk_size: int = Field(
         200,
         ge=32,

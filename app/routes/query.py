@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.answer import Answer, answer_question
-from app.deps import ComponentsDep, LLMDep, SettingsDep
-from app.settings import ReasoningEffort
+from app.deps import LLMDep, RetrieverDep, SettingsDep
+from app.retrieve import SearchFilters
+from app.settings import ReasoningEffort, RetrievalMode
 
 router = APIRouter(tags=["query"])
 
@@ -21,6 +22,8 @@ class QueryRequest(BaseModel):
     reasoning_effort: ReasoningEffort | None = Field(
         None, description="gpt-oss reasoning effort; default from settings."
     )
+    mode: RetrievalMode | None = Field(None, description="Default: settings' retrieval_mode.")
+    filters: SearchFilters | None = None
 
 
 @router.post(
@@ -32,15 +35,17 @@ class QueryRequest(BaseModel):
     },
 )
 def query(
-    body: QueryRequest, settings: SettingsDep, components: ComponentsDep, llm: LLMDep
+    body: QueryRequest, settings: SettingsDep, retriever: RetrieverDep, llm: LLMDep
 ) -> Answer:
     """Answer the question from the collection's passages, citing them as [n]."""
     return answer_question(
-        components,
+        retriever,
         llm,
         settings,
         body.question,
         collection=body.collection or settings.collection,
         top_k=body.top_k or settings.top_k,
         effort=body.reasoning_effort or settings.reasoning_effort,
+        mode=body.mode or settings.retrieval_mode,
+        filters=body.filters,
     )

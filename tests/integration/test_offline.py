@@ -11,6 +11,7 @@ import pytest
 
 from app.answer import answer_question
 from app.llm import OllamaLLM
+from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.pipeline import Indexer, Status
 from tests.conftest import make_settings
@@ -50,7 +51,7 @@ def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
             components = build_components(settings)
             report = Indexer(components, "offline").ingest_paths([corpus])
             answer = answer_question(
-                components,
+                Retriever(components, settings),
                 OllamaLLM(settings),
                 settings,
                 "What does E-417 mean?",

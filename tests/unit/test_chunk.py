@@ -119,3 +119,17 @@ def test_heading_depth_numbered_headings() -> None:
 def test_clean_text_joins_japanese_line_wraps_and_normalises_width() -> None:
     assert clean_text("主要なス タイル\nがあります") == "主要なスタイルがあります"
     assert clean_text("ＨＸ－４００  error") == "HX-400 error"
+
+
+def test_a_heading_followed_by_a_subsection_is_not_a_chunk_of_its_own() -> None:
+    blocks = [
+        Block("Manual", "Title", 1, ("Manual",)),
+        Block("Fault codes", "Title", 1, ("Manual", "Fault codes")),
+        Block("E-417 means overheating.", "NarrativeText", 1, ("Manual", "Fault codes")),
+        Block("Appendix", "Title", 2, ("Appendix",)),
+    ]
+    chunks = chunk_blocks(
+        blocks, chunk_size=200, overlap=0, count_tokens=count_chars, max_tokens=256
+    )
+    assert [c.section for c in chunks] == [("Manual", "Fault codes"), ("Appendix",)]
+    assert chunks[0].text == "Fault codes\nE-417 means overheating."

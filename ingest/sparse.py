@@ -1,0 +1,200 @@
+"""BM25 sparse vectors that understand Japanese, for Qdrant's keyword side of hybrid search.
+
+Japanese has no spaces between words, so keyword search needs a morphological analyser:
+Sudachi (sudachipy with sudachidict-core, which ships its dictionary) splits Japanese runs into
+words and normalises spelling variants (附属 -> 付属). Everything else goes through a word
+tokenizer that keeps part numbers, error codes and clause numbers whole ("E-417", "HX-400",
+"12.3") and also indexes their pieces. Particles, auxiliary verbs, symbols and English stop
+words carry no meaning for search and are dropped.
+
+Document vectors hold BM25's saturated term frequencies; query vectors hold 1 per term. The
+collection's sparse vector uses Qdrant's IDF modifier, so Qdrant supplies the IDF from the
+collection itself at query time and the score is BM25.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from functools import cache
+from typing import Any
+
+# BM25 parameters; AVG_LEN is a chunk's typical number of terms (chunks are ~200 word pieces).
+K1 = 1.2
+B = 0.75
+AVG_LEN = 120.0
+
+_JAPANESE = re.compile(
+    r"[\u3005\u3006\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+"
+)
+# Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
+_CODE = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
+_SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
+# Light verbs and formal nouns that appear in almost every Japanese sentence.
+_JA_STOP = frozenset({"為る", "居る", "有る", "成る", "出来る", "事", "物", "此の", "其の", "様"})
+# 第12条, 第3項, 第2号, 第4章: clause numbers are matched whole as well as by their parts.
+_JA_CLAUSE = re.compile(r"第[0-9０-９一二三四五六七八九十百千]+[編章節条項号款]")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "which",
+        "what",
+        "when",
+        "where",
+        "who",
+        "how",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "can",
+        "may",
+        "shall",
+        "should",
+        "would",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "my",
+        "your",
+        "our",
+        "their",
+        "them",
+        "there",
+        "here",
+        "than",
+        "then",
+        "so",
+        "if",
+        "into",
+        "out",
+        "about",
+        "over",
+        "under",
+        "any",
+        "all",
+        "each",
+        "other",
+        "such",
+        "only",
+        "also",
+        "more",
+        "most",
+        "very",
+    ]
+)
+
+
+@cache
+def _sudachi() -> Any:
+    from sudachipy import Dictionary, SplitMode
+
+    # Mode A (shortest units): a compound in a question matches its parts in a document.
+    return Dictionary(dict="core").tokenizer(mode=SplitMode.A)
+
+
+def _japanese_terms(run: str) -> list[str]:
+    terms = []
+    for morpheme in _sudachi().tokenize(run):
+        if morpheme.part_of_speech()[0] in _SKIP_POS:
+            continue
+        form = morpheme.normalized_form()
+        if form not in _JA_STOP:
+            terms.append(form)
+    return terms
+
+
+def _latin_terms(text: str) -> list[str]:
+    terms = []
+    for match in _CODE.finditer(text):
+        token = match.group().lower()
+        parts = re.split(r"[-_./]", token)
+        if len(parts) > 1:
+            terms.append(token)  # the whole code matches exactly
+            terms.extend(p for p in parts if p and p not in _STOP)
+        elif token not in _STOP and (len(token) > 1 or token.isdigit()):
+            terms.append(token)
+    return terms
+
+
+def terms(text: str) -> list[str]:
+    """Search terms of ``text``: Sudachi words for Japanese, words and codes for the rest."""
+    text = unicodedata.normalize("NFKC", text)
+    out: list[str] = [m.group() for m in _JA_CLAUSE.finditer(text)]
+    position = 0
+    for match in _JAPANESE.finditer(text):
+        out.extend(_latin_terms(text[position : match.start()]))
+        out.extend(_japanese_terms(match.group()))
+        position = match.end()
+    out.extend(_latin_terms(text[position:]))
+    return out
+
+
+def term_index(term: str) -> int:
+    """A stable 32-bit index for a term (Qdrant sparse indices are uint32)."""
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little")
+
+
+def _vector(counts: Counter[str], weight: Any) -> tuple[list[int], list[float]]:
+    merged: dict[int, float] = {}
+    for term, tf in counts.items():
+        index = term_index(term)
+        merged[index] = merged.get(index, 0.0) + weight(tf)
+    indices = sorted(merged)
+    return indices, [merged[i] for i in indices]
+
+
+def encode_documents(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+    """BM25 term-frequency weights per text (IDF is applied by Qdrant)."""
+    all_indices, all_values = [], []
+    for text in texts:
+        counts = Counter(terms(text))
+        length = sum(counts.values()) or 1
+        norm = K1 * (1 - B + B * length / AVG_LEN)
+        indices, values = _vector(counts, lambda tf, n=norm: tf * (K1 + 1) / (tf + n))
+        all_indices.append(indices)
+        all_values.append(values)
+    return all_indices, all_values
+
+
+def encode_queries(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+    """One per distinct term: the score is then the sum of matched terms' BM25 weights."""
+    all_indices, all_values = [], []
+    for text in texts:
+        indices, values = _vector(Counter(set(terms(text))), lambda tf: 1.0)
+        all_indices.append(indices)
+        all_values.append(values)
+    return all_indices, all_values
