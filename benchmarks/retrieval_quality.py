@@ -29,9 +29,14 @@ SETS = {
         ROOT / "eval" / "python-faq-en.jsonl",
         [Path("/usr/share/doc/python3.11/html/faq")],
     ),
+    # the pages only: the folder also holds images and stylesheets
     "debian-handbook-ja": (
         ROOT / "eval" / "debian-handbook-ja.jsonl",
-        [Path("/usr/share/doc/debian-handbook/html/ja-JP")],
+        sorted(Path("/usr/share/doc/debian-handbook/html/ja-JP").glob("*.html")),
+    ),
+    "r-faq-en (PDF)": (
+        ROOT / "eval" / "r-faq-en.jsonl",
+        [Path("/usr/share/R/doc/manual/R-FAQ.pdf")],
     ),
 }
 

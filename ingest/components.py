@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -75,6 +76,7 @@ class Components:
     qdrant: QdrantClient | None  # None: the embedded Qdrant Edge store
     embedder: BaseEmbedding
     _stores: dict[str, VectorStore] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def count_tokens(self) -> TokenCounter:
@@ -106,6 +108,10 @@ class Components:
 
     def vector_store(self, collection: str, *, create: bool = False) -> VectorStore:
         """llama-index's vector store over one collection (created first when ``create``)."""
+        with self._lock:  # the API's worker threads must not open one store twice
+            return self._vector_store(collection, create)
+
+    def _vector_store(self, collection: str, create: bool) -> VectorStore:
         name = self.qdrant_name(collection)
         store = self._stores.get(name)
         if store is not None:

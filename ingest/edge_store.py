@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
 
 _CONFIG_FILE = "edge_config.json"
+_OPEN_LOCK = threading.Lock()
 _BATCH = 256  # points per WAL record: one huge record makes reopening slow
 
 
@@ -158,6 +160,12 @@ class EdgeVectorStore(BasePydanticVectorStore):
     @property
     def client(self) -> Any:
         """The open EdgeShard (opened on first use)."""
+        if self._shard is not None:
+            return self._shard
+        with _OPEN_LOCK:
+            return self._open()
+
+    def _open(self) -> Any:
         if self._shard is None:
             try:
                 self._shard = qe.EdgeShard.load(self.path)

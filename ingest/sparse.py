@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections import Counter
 from functools import cache
@@ -118,12 +119,26 @@ _STOP = frozenset(
 )
 
 
-@cache
-def _sudachi() -> Any:
-    from sudachipy import Dictionary, SplitMode
+_local = threading.local()
 
-    # Mode A (shortest units): a compound in a question matches its parts in a document.
-    return Dictionary(dict="core").tokenizer(mode=SplitMode.A)
+
+@cache
+def _dictionary() -> Any:
+    from sudachipy import Dictionary
+
+    return Dictionary(dict="core")
+
+
+def _sudachi() -> Any:
+    # A Sudachi tokenizer must not be shared between threads ("Already borrowed"); the API
+    # serves searches from a thread pool, so each thread gets its own over one dictionary.
+    tokenizer = getattr(_local, "tokenizer", None)
+    if tokenizer is None:
+        from sudachipy import SplitMode
+
+        # Mode A (shortest units): a compound in a question matches its parts in a document.
+        tokenizer = _local.tokenizer = _dictionary().tokenizer(mode=SplitMode.A)
+    return tokenizer
 
 
 def _japanese_terms(run: str) -> list[str]:

@@ -175,3 +175,18 @@ def test_silent_truncation_is_an_error(data_copy: Path) -> None:
         )
         assert response.status_code == 502, response.text
         assert "truncated" in response.json()["detail"]
+
+
+def test_concurrent_searches_never_fail(api: httpx.Client) -> None:
+    # The API serves requests from a thread pool: tokenizers and stores must cope.
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = ["E-417", "非常停止ボタン", "spindle torque", "契約期間", "apt-get upgrade"] * 8
+
+    def ask(query: str) -> int:
+        with httpx.Client(base_url=str(api.base_url), timeout=60) as client:
+            return client.post("/v1/search", json={"query": query, "mode": "hybrid"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(ask, queries))
+    assert statuses == [200] * len(queries)

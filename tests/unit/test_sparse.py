@@ -46,3 +46,18 @@ def test_document_and_query_vectors() -> None:
 
 def test_text_without_terms_gives_an_empty_vector() -> None:
     assert encode_queries(["の、。"]) == ([[]], [[]])
+
+
+def test_terms_can_be_used_from_many_threads() -> None:
+    # The API serves searches from a thread pool; a shared Sudachi tokenizer raises
+    # "Tokenizer is already in use" under concurrent calls.
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = "本契約は、甲が乙に対して工作機械HX-400の保守業務を委託することを目的とする。" * 20
+    expected = terms(text)
+
+    def work(_: int) -> bool:
+        return all(terms(text) == expected for _ in range(100))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(work, range(8)))
