@@ -84,6 +84,62 @@ def _hard_split(text: str, max_tokens: int, count: TokenCounter) -> Iterator[str
         yield current.strip()
 
 
+def table_row_text(header: tuple[str, ...], row: tuple[str, ...]) -> str:
+    """One table row that names its columns: "Code: E-417 | Meaning: Overheating"."""
+    cells = []
+    for i, value in enumerate(row):
+        if not value:
+            continue
+        name = header[i] if i < len(header) else ""
+        cells.append(f"{name}: {value}" if name and name != value else value)
+    return " | ".join(cells)
+
+
+def _table_chunks(
+    block: Block, section: tuple[str, ...], budget: int, count: TokenCounter, language: str
+) -> list[Chunk]:
+    """A table split by rows; every chunk repeats the caption and header row, rows stay whole."""
+    header = block.rows[0] if len(block.rows) > 1 else ()
+    body = block.rows[1:] if header else block.rows
+    head = "\n".join(x for x in (block.caption, " | ".join(header)) if x)
+    head_tokens = count(head) + 1 if head else 0
+    row_budget = max(8, budget - head_tokens)
+    chunks: list[Chunk] = []
+    lines: list[str] = []
+    size = 0
+
+    def flush() -> None:
+        text = "\n".join([head, *lines]) if head else "\n".join(lines)
+        chunks.append(
+            Chunk(
+                text,
+                section,
+                block.page,
+                block.page,
+                ("Table",),
+                language if (lang := detect_language(text)) == "und" else lang,
+            )
+        )
+
+    for row in body:
+        line = table_row_text(header, row)
+        if not line:
+            continue
+        # a row longer than a chunk is split like prose
+        too_long = count(line) + 1 > row_budget
+        pieces = list(_hard_split(line, row_budget, count)) if too_long else [line]
+        for piece in pieces:
+            piece_tokens = count(piece) + 1
+            if lines and size + piece_tokens > row_budget:
+                flush()
+                lines, size = [], 0
+            lines.append(piece)
+            size += piece_tokens
+    if lines:
+        flush()
+    return chunks
+
+
 def _units(blocks: Iterable[Block], max_tokens: int, count: TokenCounter) -> Iterator[_Unit]:
     for block in blocks:
         # Table rows are kept whole per line; prose is split into sentences.
@@ -124,6 +180,16 @@ def _make_chunk(units: list[_Unit], section: tuple[str, ...], fallback_language:
         element_types=tuple(sorted({u.category for u in units})),
         language=language if (language := detect_language(text)) != "und" else fallback_language,
     )
+
+
+def _units_and_tables(
+    blocks: list[Block], max_tokens: int, count: TokenCounter
+) -> Iterator[_Unit | Block]:
+    for block in blocks:
+        if block.category == "Table" and block.rows:
+            yield block
+        else:
+            yield from _units([block], max_tokens, count)
 
 
 def _only_headings(blocks: list[Block]) -> bool:
@@ -169,7 +235,13 @@ def chunk_blocks(
         current: list[_Unit] = []
         size = 0
         fresh = 0  # units in ``current`` that no earlier chunk holds
-        for unit in _units(section_blocks, budget, count_tokens):
+        for unit in _units_and_tables(section_blocks, budget, count_tokens):
+            if isinstance(unit, Block):  # a table: the prose before it ends, its rows follow
+                if current and fresh:
+                    chunks.append(_make_chunk(current, section, document_language))
+                current, size, fresh = [], 0, 0
+                chunks.extend(_table_chunks(unit, section, budget, count_tokens, document_language))
+                continue
             if current and size + unit.tokens > budget:
                 chunks.append(_make_chunk(current, section, document_language))
                 carried: list[_Unit] = []

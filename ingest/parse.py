@@ -42,6 +42,8 @@ class Block:
     category: str  # unstructured's element category: Title, NarrativeText, ListItem, Table, ...
     page: int | None = None
     section: tuple[str, ...] = ()  # heading path, outermost first
+    rows: tuple[tuple[str, ...], ...] = ()  # a table's cells, header row first
+    caption: str = ""  # a table's caption
 
 
 @dataclass
@@ -150,12 +152,38 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
             headings = [*(h for h in headings if h[0] < depth), (depth, text)]
             title = title or text
         section = tuple(h[1] for h in headings)
-        blocks.append(Block(text=text, category=category, page=page, section=section))
+        rows, caption = _table_rows(getattr(meta, "text_as_html", None) or "")
+        blocks.append(
+            Block(
+                text=text, category=category, page=page, section=section, rows=rows, caption=caption
+            )
+        )
     if not title and blocks and len(first_line := blocks[0].text.split("\n")[0]) <= 80:
         title = first_line
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
     # Embedded with every chunk, so it is kept short.
     return ParsedDocument(title=(title or name)[:80], blocks=blocks, has_pages=has_pages)
+
+
+def _table_rows(html: str) -> tuple[tuple[tuple[str, ...], ...], str]:
+    """Cells of an HTML table (as unstructured gives tables in metadata.text_as_html)."""
+    if "<tr" not in html:
+        return (), ""
+    import lxml.html
+
+    try:
+        table = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return (), ""
+    caption = clean_text(" ".join(table.xpath(".//caption//text()")))
+    rows = []
+    for tr in table.xpath(".//tr"):
+        cells = tuple(
+            clean_text(cell.text_content()).replace("\n", " ") for cell in tr.xpath("./th|./td")
+        )
+        if any(cells):
+            rows.append(cells)
+    return tuple(rows), caption
 
 
 def _demote(category: str) -> str:

@@ -42,6 +42,15 @@ def _docx(path: Path) -> None:
         "Stop the spindle, let the machine cool for ten minutes and check the coolant pump."
     )
     document.add_paragraph("Error E-212 means the door interlock is open.")
+    table = document.add_table(rows=1, cols=3)
+    for cell, name in zip(table.rows[0].cells, ("Code", "Meaning", "Action"), strict=True):
+        cell.text = name
+    for row in (
+        ("E-101", "Low lubricant pressure", "Refill the way lubricant tank"),
+        ("E-417", "Coolant overheating", "Stop the spindle and check the coolant pump"),
+    ):
+        for cell, value in zip(table.add_row().cells, row, strict=True):
+            cell.text = value
     document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
     heading = document.add_heading("Torque values", level=2)
     # DOCX has no pages of its own; Word records where its layout broke pages with
@@ -117,6 +126,10 @@ def build_corpus(folder: Path) -> Path:
         "<h1>Operator guide</h1><h2>Starting the machine</h2>"
         "<p>Turn the main switch to ON and wait for the green READY lamp before loading a part.</p>"
         "<h2>操作パネル</h2><p>非常停止ボタンを押すと、すべての軸が直ちに停止します。</p>"
+        "<h2>故障コード</h2><table><caption>故障コード表</caption>"
+        "<tr><th>コード</th><th>内容</th><th>処置</th></tr>"
+        "<tr><td>E-501</td><td>油圧低下</td><td>作動油を補充する</td></tr>"
+        "<tr><td>E-502</td><td>油温上昇</td><td>冷却ファンを点検する</td></tr></table>"
         "</body></html>",
         encoding="utf-8",
     )

@@ -226,3 +226,18 @@ def test_kura_eval_reports_every_mode(data_dir: Path, tmp_path: Path) -> None:
     )
     assert "ndcg@10" in table.stdout
     assert "hybrid" in table.stdout
+
+
+def test_table_rows_are_found_with_their_column_names(retriever: Retriever) -> None:
+    parts = retriever.search(COLLECTION, "How many spindle belts are in stock?", 3, mode="hybrid")
+    row = "Part number: HX-8810 | Description: Spindle belt | Stock: 2"
+    assert any(row in p.text for p in parts), [p.text for p in parts]
+    table_chunk = next(p for p in parts if row in p.text)
+    assert table_chunk.text.startswith("Part number | Description | Stock")
+
+    faults = retriever.search(COLLECTION, "E-101", 3, mode="hybrid")
+    assert "Code: E-101 | Meaning: Low lubricant pressure" in faults[0].text
+
+    ja = retriever.search(COLLECTION, "E-501 の処置は", 3, mode="hybrid")
+    assert "コード: E-501 | 内容: 油圧低下 | 処置: 作動油を補充する" in ja[0].text
+    assert ja[0].text.startswith("故障コード表\nコード | 内容 | 処置")
