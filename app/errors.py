@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 
 from ingest.errors import CollectionNotFound, DocumentError, KuraError, StoreUnavailable
 
@@ -52,5 +53,15 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("unhandled error on %s", request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        # qdrant-client's errors when a Qdrant server is down or refuses a request.
+        logger.error("vector store error on %s", request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"detail": "the vector store (Qdrant) is unavailable", "error": "StoreUnavailable"},
+            status_code=503,
+        )
+
     app.add_exception_handler(KuraError, kura_error)
+    app.add_exception_handler(ApiException, store_down)
+    app.add_exception_handler(ResponseHandlingException, store_down)
     app.add_exception_handler(Exception, unexpected)

@@ -64,6 +64,8 @@ class OllamaLLM:
         self.settings = settings
         self.model = settings.ollama_model
         self.client = ollama.Client(host=settings.ollama_host, timeout=settings.request_timeout)
+        # Readiness checks must answer quickly even when Ollama hangs.
+        self.probe = ollama.Client(host=settings.ollama_host, timeout=5)
 
     def _unavailable(self, exc: Exception) -> LLMUnavailable:
         if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
@@ -125,7 +127,7 @@ class OllamaLLM:
     def status(self) -> dict[str, Any]:
         """Whether Ollama answers and has the model, for /readyz."""
         try:
-            listed = self.client.list()
+            listed = self.probe.list()
         except (ConnectionError, httpx.TransportError, ollama.ResponseError) as exc:
             return {
                 "ok": False,

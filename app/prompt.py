@@ -22,8 +22,11 @@ Rules:
 _CITATION = re.compile(r"\[(\d+(?:\s*[,、]\s*\d+)*)\]")
 
 
+_FENCE = re.compile(r"<(\s*/?\s*passage)", re.IGNORECASE)
+
+
 def _attr(value: str) -> str:
-    return value.replace('"', "'").replace("\n", " ")
+    return value.replace('"', "'").replace("<", "‹").replace(">", "›").replace("\n", " ")
 
 
 def format_passage(passage: Passage, *, widened: bool = False) -> str:
@@ -34,7 +37,7 @@ def format_passage(passage: Passage, *, widened: bool = False) -> str:
     if passage.section:
         attrs.append(f'section="{_attr(passage.section)}"')
     text = passage.context if widened and passage.context else passage.text
-    text = text.replace("<passage", "‹passage").replace("</passage", "‹/passage")
+    text = _FENCE.sub(r"‹\1", text)  # no text can open or close a fence
     return f"<passage {' '.join(attrs)}>\n{text}\n</passage>"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,7 +15,7 @@ from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from qdrant_client import QdrantClient
 
 from ingest.edge_store import EdgeVectorStore, shard_exists
-from ingest.errors import StoreUnavailable
+from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.qdrant_store import ServerVectorStore
 from ingest.schema import (
     DENSE_VECTOR,
@@ -28,6 +29,8 @@ from ingest.sparse import encode_documents, encode_queries
 from ingest.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
 VectorStore = EdgeVectorStore | ServerVectorStore
 
@@ -65,7 +68,10 @@ def build_qdrant_client(settings: IndexSettings) -> QdrantClient | None:
     if settings.qdrant_url == ":memory:":
         return QdrantClient(location=":memory:")
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    return QdrantClient(url=settings.qdrant_url, api_key=api_key, timeout=30)
+    # No version probe at construction: it runs in a background thread and only warns.
+    return QdrantClient(
+        url=settings.qdrant_url, api_key=api_key, timeout=30, check_compatibility=False
+    )
 
 
 @dataclass
@@ -95,6 +101,9 @@ class Components:
 
     def qdrant_name(self, collection: str) -> str:
         """Name of the Qdrant collection (or Edge shard folder) behind a kura collection."""
+        if not COLLECTION_NAME.fullmatch(collection):
+            # It becomes a folder name: never a path, never anything Qdrant would refuse.
+            raise CollectionNotFound(collection)
         return qdrant_collection(self.settings.qdrant_collection_prefix, collection)
 
     def _edge_path(self, collection: str) -> Path:
@@ -150,9 +159,12 @@ class Components:
         """Check the store is usable; returns a short description, raises StoreUnavailable."""
         if self.qdrant is None:
             location = self.settings.qdrant_location
-            location.mkdir(parents=True, exist_ok=True)
-            shards = [p for p in location.iterdir() if shard_exists(p)]
-            return f"embedded Qdrant Edge at {location}: {len(shards)} collections"
+            try:
+                location.mkdir(parents=True, exist_ok=True)
+                shards = [p for p in location.iterdir() if shard_exists(p)]
+            except OSError as exc:
+                raise StoreUnavailable(f"embedded store folder unusable: {exc.strerror}") from exc
+            return f"embedded Qdrant Edge: {len(shards)} collections"
         try:
             collections = self.qdrant.get_collections().collections
         except Exception as exc:

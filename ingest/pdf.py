@@ -120,21 +120,27 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
             raise EmptyDocument(source, "the PDF has no pages")
         pages: list[list[str]] = []
         scanned: list[int] = []
+        unreadable: list[int] = []
         for index in range(len(document)):
             page = document[index]
             text = page.get_textpage().get_text_range()
             if len(text.strip()) < _MIN_TEXT_CHARS and options.ocr:
                 if shutil.which("tesseract") is None:
-                    raise EmptyDocument(
-                        source,
-                        f"page {index + 1} has no text layer and OCR is unavailable "
-                        "(install tesseract-ocr and tesseract-ocr-jpn)",
-                    )
-                text = _ocr(page, options, source)
-                scanned.append(index + 1)
+                    unreadable.append(index + 1)  # blank, a figure, or a scan: skip the page
+                else:
+                    text = _ocr(page, options, source)
+                    scanned.append(index + 1)
             pages.append(_page_lines(text))
         if scanned:
             logger.info("%s: OCR on pages %s", source, scanned)
+        if unreadable and not any(pages):
+            raise EmptyDocument(
+                source,
+                "no text layer and OCR is unavailable "
+                "(install tesseract-ocr and tesseract-ocr-jpn)",
+            )
+        if unreadable:
+            logger.warning("%s: pages %s have no text layer (no OCR available)", source, unreadable)
         running = _running_lines(pages)
         elements: list[Element] = []
         for number, lines in enumerate(pages, start=1):

@@ -201,6 +201,9 @@ def _prepare_in_worker(data: bytes, source: str, options: PrepareOptions) -> Pre
         return prepare_document(data, source, options)
     except DocumentError as exc:
         return exc.reason
+    except Exception:
+        logger.exception("unexpected error preparing %s", source)
+        return "internal error while parsing"
 
 
 class Indexer:
@@ -259,7 +262,11 @@ class Indexer:
 
             def finish_oldest() -> None:
                 future, source, t0 = pending.popleft()
-                outcome = future.result()
+                try:
+                    outcome = future.result()
+                except Exception:
+                    logger.exception("parsing worker failed on %s", source)
+                    outcome = "internal error while parsing (the worker process failed)"
                 if isinstance(outcome, str):
                     done(FileResult(source, Status.FAILED, reason=outcome))
                 else:
@@ -271,8 +278,9 @@ class Indexer:
                     done(loaded)
                     continue
                 data, source = loaded
-                if self.is_indexed(document_id(self.collection, source), content_version(data)):
-                    done(self._unchanged(source))
+                version = content_version(data)
+                if self.is_indexed(document_id(self.collection, source), version):
+                    done(self._unchanged(source, version))
                     continue
                 future = pool.submit(_prepare_in_worker, data, source, self.options)
                 pending.append((future, source, time.perf_counter()))
@@ -297,10 +305,12 @@ class Indexer:
         except OSError as exc:
             return FileResult(source, Status.FAILED, reason=f"cannot read the file: {exc.strerror}")
 
-    def _unchanged(self, source: str) -> FileResult:
-        return FileResult(
-            source, Status.UNCHANGED, document_id=document_id(self.collection, source)
-        )
+    def _unchanged(self, source: str, version: str) -> FileResult:
+        # A run that stopped between writing a new version and deleting the old one leaves
+        # both; finish the job (a no-op filter delete when there is nothing left over).
+        doc_id = document_id(self.collection, source)
+        self.delete_other_versions(doc_id, version)
+        return FileResult(source, Status.UNCHANGED, document_id=doc_id)
 
     def ingest_file(self, path: Path) -> FileResult:
         """Index one file from disk; the source recorded is its absolute path."""
@@ -312,8 +322,9 @@ class Indexer:
     def ingest_bytes(self, data: bytes, source: str) -> FileResult:
         """Index one document's bytes under the name ``source``."""
         started = time.perf_counter()
-        if self.is_indexed(document_id(self.collection, source), content_version(data)):
-            return self._unchanged(source)
+        version = content_version(data)
+        if self.is_indexed(document_id(self.collection, source), version):
+            return self._unchanged(source, version)
         try:
             prepared = prepare_document(data, source, self.options)
         except DocumentError as exc:
@@ -324,6 +335,9 @@ class Indexer:
                 reason=exc.reason,
                 document_id=document_id(self.collection, source),
             )
+        except Exception:
+            logger.exception("unexpected error preparing %s", source)
+            return FileResult(source, Status.FAILED, reason="internal error while parsing")
         return self._index_prepared(prepared, started)
 
     def _index_prepared(self, prepared: Prepared, started: float) -> FileResult:

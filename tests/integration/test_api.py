@@ -190,3 +190,18 @@ def test_concurrent_searches_never_fail(api: httpx.Client) -> None:
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(ask, queries))
     assert statuses == [200] * len(queries)
+
+
+def test_collection_names_cannot_be_paths(api: httpx.Client) -> None:
+    for name in ("../../etc", "/abs", "a/b", ".hidden"):
+        response = api.post("/v1/search", json={"query": "x", "collection": name})
+        assert response.status_code == 404, name
+
+
+def test_qdrant_server_down_is_503(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, qdrant_url=f"http://127.0.0.1:{free_port()}")
+    with LiveServer(settings) as client:
+        response = client.post("/v1/search", json={"query": "E-417"})
+        assert response.status_code == 503
+        assert response.json()["detail"] == "the vector store (Qdrant) is unavailable"
+        assert client.get("/readyz").status_code == 503

@@ -208,3 +208,36 @@ def test_parallel_ingestion_gives_the_same_index(tmp_path: Path, corpus: Path) -
             components.close()
     assert results[1] == results[2]
     assert len(results[2]) > 50
+
+
+def test_unchanged_run_removes_versions_left_by_an_interrupted_run(
+    tmp_path: Path, components: Components
+) -> None:
+    from ingest.pipeline import prepare_document, to_nodes
+    from ingest.schema import document_id
+
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nOld text about the pump.\n", encoding="utf-8")
+    indexer = Indexer(components, "interrupted")
+    indexer.ingest_file(doc)
+    # A run that wrote the new version and stopped before deleting the old one:
+    doc.write_text("# Notes\n\nNew text about the pump.\n", encoding="utf-8")
+    source = str(doc.resolve())
+    prepared = prepare_document(doc.read_bytes(), source, indexer.options)
+    nodes = to_nodes(
+        prepared.chunks,
+        prepared.parsed,
+        doc_id=document_id("interrupted", source),
+        version=prepared.version,
+        source=source,
+        doc_type=prepared.doc_type,
+    )
+    indexer.embed(nodes)
+    indexer.write(nodes)
+    assert {p.payload["document_version"] for p in all_points(components, "interrupted")} != {
+        prepared.version
+    }
+    assert indexer.ingest_file(doc).status is Status.UNCHANGED
+    texts = [p.payload["text"] for p in all_points(components, "interrupted")]
+    assert texts
+    assert all("New text" in t for t in texts)

@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from ingest.detect import DocType
-from ingest.errors import CorruptDocument, PasswordProtected
+from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import ParseOptions, parse_document
 from ingest.pdf import PdfOptions, partition_pdf_fast
 from tests.corpus import SAMPLES
@@ -98,7 +98,19 @@ def test_scanned_japanese_page_is_read_by_ocr() -> None:
 
 
 def test_scan_without_ocr_is_reported_empty() -> None:
-    from ingest.errors import EmptyDocument
-
     with pytest.raises(EmptyDocument, match="no text"):
         parse_document(scanned(EN, [0]), DocType.PDF, "scan.pdf", ParseOptions(ocr=False))
+
+
+def test_blank_page_without_ocr_available_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.pdf
+
+    writer = PdfWriter(clone_from=PdfReader(EN))
+    writer.add_blank_page()
+    out = io.BytesIO()
+    writer.write(out)
+    monkeypatch.setattr(ingest.pdf.shutil, "which", lambda name: None)
+    elements = partition_pdf_fast(out.getvalue(), "with-blank.pdf", PdfOptions())
+    assert {e.metadata.page_number for e in elements} == {1, 2, 3, 4, 5, 6}
+    with pytest.raises(EmptyDocument, match="OCR is unavailable"):
+        partition_pdf_fast(scanned(EN, [0]), "scan.pdf", PdfOptions())
