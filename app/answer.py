@@ -44,6 +44,11 @@ class Answer(BaseModel):
     reasoning_effort: ReasoningEffort
     retrieval_mode: RetrievalMode = Field(description="The retrieval mode actually used.")
     finish_reason: str = Field(description="'stop', or 'length' when the answer was cut off.")
+    reasoning: str | None = Field(
+        None,
+        description="gpt-oss's reasoning, only when the request asks for it; never part of "
+        "the answer.",
+    )
     usage: Usage
     timings: Timings
 
@@ -59,6 +64,7 @@ def answer_question(
     effort: ReasoningEffort,
     mode: RetrievalMode = "hybrid",
     filters: SearchFilters | None = None,
+    include_reasoning: bool = False,
 ) -> Answer:
     """Answer ``question`` from ``collection``; raises LLMUnavailable when Ollama cannot."""
     started = time.perf_counter()
@@ -83,6 +89,7 @@ def answer_question(
         model=generation.model,
         reasoning_effort=effort,
         retrieval_mode=mode,
+        reasoning=generation.thinking if include_reasoning else None,
         finish_reason=generation.done_reason or "stop",
         usage=Usage(
             prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens

@@ -109,6 +109,9 @@ def ask(
         ReasoningEffort | None, typer.Option("--effort", help="gpt-oss reasoning effort.")
     ] = None,
     mode: ModeOpt = None,
+    show_reasoning: Annotated[
+        bool, typer.Option("--show-reasoning", help="Also print gpt-oss's reasoning.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
@@ -128,6 +131,7 @@ def ask(
             top_k=k,
             effort=effort or settings.reasoning_effort,
             mode=retrieval_mode,
+            include_reasoning=show_reasoning,
         )
     except LLMUnavailable as exc:
         # Retrieval still works: show what the model would have read.
@@ -143,6 +147,9 @@ def ask(
     if as_json:
         out.print_json(result.model_dump_json())
         return
+    if result.reasoning:
+        err.print("[dim]reasoning:[/dim]")
+        err.print(result.reasoning, highlight=False, markup=False, style="dim")
     out.print(result.answer, highlight=False, markup=False)
     if result.citations:
         out.print("\n[bold]Sources[/bold]")

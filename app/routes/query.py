@@ -23,6 +23,9 @@ class QueryRequest(BaseModel):
         None, description="gpt-oss reasoning effort; default from settings."
     )
     mode: RetrievalMode | None = Field(None, description="Default: settings' retrieval_mode.")
+    include_reasoning: bool = Field(
+        False, description="Return gpt-oss's reasoning in a separate `reasoning` field."
+    )
     filters: SearchFilters | None = None
 
 
@@ -48,4 +51,5 @@ def query(
         effort=body.reasoning_effort or settings.reasoning_effort,
         mode=body.mode or settings.retrieval_mode,
         filters=body.filters,
+        include_reasoning=body.include_reasoning,
     )

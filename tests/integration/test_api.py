@@ -205,3 +205,13 @@ def test_qdrant_server_down_is_503(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert response.json()["detail"] == "the vector store (Qdrant) is unavailable"
         assert client.get("/readyz").status_code == 503
+
+
+def test_reasoning_only_on_request_and_never_in_the_answer(api: httpx.Client) -> None:
+    question = {"question": "What does error E-417 mean?", "reasoning_effort": "high"}
+    plain = api.post("/v1/query", json=question).json()
+    assert plain["reasoning"] is None
+    shown = api.post("/v1/query", json={**question, "include_reasoning": True}).json()
+    assert shown["reasoning"]  # the stand-in fills message.thinking when think is set
+    assert shown["reasoning"] not in shown["answer"]
+    assert shown["answer"] == plain["answer"]
