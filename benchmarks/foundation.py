@@ -14,22 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, percentile
 
-import ingest  # noqa: E402,F401
-from app.retrieve import retrieve  # noqa: E402
-from ingest.chunk import chunk_blocks  # noqa: E402
-from ingest.components import build_components  # noqa: E402
-from ingest.detect import detect_type  # noqa: E402
-from ingest.parse import parse_document  # noqa: E402
-from ingest.pipeline import Indexer, iter_files  # noqa: E402
-from tests.conftest import LiveServer, make_settings  # noqa: E402
+import ingest  # noqa: F401
+from app.retrieve import retrieve
+from ingest.chunk import chunk_blocks
+from ingest.components import build_components
+from ingest.detect import detect_type
+from ingest.parse import parse_document
+from ingest.pipeline import Indexer, iter_files
+from tests.conftest import LiveServer, make_settings
 
 QUESTIONS = [
     "Which tool is most suitable for a major system upgrade?",
@@ -39,11 +37,6 @@ QUESTIONS = [
     "What are the conditions for redistribution?",
     "パッケージを完全削除するには",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_ingest(data_dir: Path) -> dict:

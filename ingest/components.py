@@ -132,7 +132,10 @@ class Components:
                 "sparse_query_fn": encode_queries,
                 "fusion": self.settings.hybrid_fusion,
             }
-            if not shard_exists(path) and create:
+            if not shard_exists(path):
+                if not create:
+                    # not cached: a later create=True must create the shard
+                    return EdgeVectorStore(path, **options)
                 store = EdgeVectorStore.create(path, self.dimension, KEYWORD_INDEXES, **options)
             else:
                 store = EdgeVectorStore(path, **options)

@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 _BULLET = re.compile(r"^\s*(?:[•●○◦▪■□・\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+")
 _SENTENCE_END = tuple(".。!?！？:：")
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 _DIGITS = re.compile(r"\d+")
 _MIN_TEXT_CHARS = 16  # fewer than this on a page: treat it as a scan
 
@@ -61,12 +60,6 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     return {key for key, n in edges.items() if n >= max(3, 0.6 * len(pages))}
 
 
-def _join(previous: str, line: str) -> str:
-    if _CJK.match(previous[-1:]) and _CJK.match(line[:1]):
-        return previous + line  # a Japanese line wrap has no space
-    return f"{previous} {line}"
-
-
 def _elements(lines: list[str], page: int) -> Iterator[Element]:
     metadata = ElementMetadata(page_number=page)
     paragraph: str | None = None
@@ -93,7 +86,8 @@ def _elements(lines: list[str], page: int) -> Iterator[Element]:
             yield from flush()
             paragraph = line
         else:
-            paragraph = _join(paragraph, line)
+            # A Japanese wrap gets no space: clean_text drops gaps between Japanese characters.
+            paragraph = f"{paragraph} {line}"
     yield from flush()
 
 

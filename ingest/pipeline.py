@@ -177,8 +177,13 @@ class Prepared:
     chunks: list[Chunk]
 
 
-def prepare_document(data: bytes, source: str, options: PrepareOptions) -> Prepared:
-    """Detect, parse and chunk one document (no model, no store: runs in any process)."""
+def prepare_document(
+    data: bytes, source: str, options: PrepareOptions, version: str | None = None
+) -> Prepared:
+    """Detect, parse and chunk one document (no model, no store: runs in any process).
+
+    ``version`` is the content hash when the caller has already computed it.
+    """
     count = TokenCounter(options.model_dir)
     doc_type = detect_type(data, source)
     parsed = parse_document(data, doc_type, source, options.parse)
@@ -192,13 +197,15 @@ def prepare_document(data: bytes, source: str, options: PrepareOptions) -> Prepa
         count_tokens=count,
         max_tokens=limit,
     )
-    return Prepared(source, content_version(data), doc_type, parsed, chunks)
+    return Prepared(source, version or content_version(data), doc_type, parsed, chunks)
 
 
-def _prepare_in_worker(data: bytes, source: str, options: PrepareOptions) -> Prepared | str:
+def _prepare_in_worker(
+    data: bytes, source: str, options: PrepareOptions, version: str
+) -> Prepared | str:
     # DocumentError carries no state worth pickling: send its reason back instead.
     try:
-        return prepare_document(data, source, options)
+        return prepare_document(data, source, options, version)
     except DocumentError as exc:
         return exc.reason
     except Exception:
@@ -282,7 +289,7 @@ class Indexer:
                 if self.is_indexed(document_id(self.collection, source), version):
                     done(self._unchanged(source, version))
                     continue
-                future = pool.submit(_prepare_in_worker, data, source, self.options)
+                future = pool.submit(_prepare_in_worker, data, source, self.options, version)
                 pending.append((future, source, time.perf_counter()))
                 while len(pending) >= 2 * workers:
                     finish_oldest()
@@ -326,7 +333,7 @@ class Indexer:
         if self.is_indexed(document_id(self.collection, source), version):
             return self._unchanged(source, version)
         try:
-            prepared = prepare_document(data, source, self.options)
+            prepared = prepare_document(data, source, self.options, version)
         except DocumentError as exc:
             logger.info("not indexed: %s", exc)
             return FileResult(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from typing import Any
 
 from qdrant_client import QdrantClient, models
 
@@ -79,8 +78,3 @@ def ensure_collection(client: QdrantClient, name: str, dimension: int) -> None:
             client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
         client.create_payload_index(name, "page_start", models.PayloadSchemaType.INTEGER)
         client.create_payload_index(name, "page_end", models.PayloadSchemaType.INTEGER)
-
-
-def match(field: str, value: Any) -> models.FieldCondition:
-    """A payload condition ``field == value``."""
-    return models.FieldCondition(key=field, match=models.MatchValue(value=value))
