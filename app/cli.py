@@ -16,7 +16,7 @@ from app.errors import LLMUnavailable
 from app.llm import OllamaLLM
 from app.retrieve import Passage, Retriever
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
-from ingest.cli import ingest_command
+from ingest.cli import documents_command, ingest_command
 from ingest.components import Components, build_components
 from ingest.errors import KuraError
 
@@ -27,6 +27,7 @@ cli = typer.Typer(
     add_completion=False,
 )
 cli.command("ingest")(ingest_command)
+cli.command("documents")(documents_command)
 out = Console()
 err = Console(stderr=True)
 

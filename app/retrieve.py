@@ -3,6 +3,7 @@ metadata filters applied inside the query, optional neighbouring context and rer
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.settings import AppSettings, RetrievalMode
 from ingest.chunk import detect_language
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
+from ingest.versions import day_number
 
 _MODES = {
     "hybrid": VectorStoreQueryMode.HYBRID,
@@ -38,10 +40,24 @@ class SearchFilters(BaseModel):
     languages: list[str] | None = Field(None, description="e.g. ['ja'].")
     page_from: int | None = Field(None, ge=1, description="Chunks reaching this page or later.")
     page_to: int | None = Field(None, ge=1, description="Chunks starting at this page or earlier.")
+    as_of: date | None = Field(
+        None,
+        description="Use the version of each document in force on this day (default: today).",
+    )
+    version: str | None = Field(
+        None, description="Only this version label (an older version, asked for explicitly)."
+    )
+    all_versions: bool = Field(False, description="Search every version, in force or not.")
 
-    def to_metadata_filters(self) -> MetadataFilters | None:
+    def to_metadata_filters(self) -> MetadataFilters:
         """The same restriction as llama-index metadata filters (both stores take them)."""
         conditions: list[MetadataFilter] = []
+        if self.version is not None:
+            conditions.append(_f("version_label", self.version, FilterOperator.EQ))
+        elif not self.all_versions:
+            day = day_number(self.as_of or date.today())
+            conditions.append(_f("valid_from", day, FilterOperator.LTE))
+            conditions.append(_f("valid_to", day, FilterOperator.GT))
         if self.document_ids:
             conditions.append(_f("document_id", self.document_ids, FilterOperator.IN))
         if self.source_prefix:
@@ -55,7 +71,7 @@ class SearchFilters(BaseModel):
             conditions.append(_f("page_end", self.page_from, FilterOperator.GTE))
         if self.page_to is not None:
             conditions.append(_f("page_start", self.page_to, FilterOperator.LTE))
-        return MetadataFilters(filters=conditions) if conditions else None
+        return MetadataFilters(filters=conditions)
 
 
 def _f(key: str, value: object, op: FilterOperator) -> MetadataFilter:
@@ -118,7 +134,7 @@ def retrieve(
         sparse_top_k=top_k,
         hybrid_top_k=top_k,
         mode=_MODES[mode],
-        filters=filters.to_metadata_filters() if filters else None,
+        filters=(filters or SearchFilters()).to_metadata_filters(),
     )
     result = store.query(request)
     passages = []

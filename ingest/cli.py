@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingest.components import build_components
 from ingest.errors import KuraError
-from ingest.pipeline import FileResult, Indexer, Status, iter_files
+from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, iter_files
+from ingest.schema import document_id
 from ingest.settings import IndexSettings
 
 console = Console(stderr=True)
@@ -26,11 +28,41 @@ def ingest_command(
         int | None,
         typer.Option("--workers", "-w", min=1, help="Parsing processes (default: settings)."),
     ] = None,
+    version_label: Annotated[
+        str | None,
+        typer.Option(
+            "--version-label",
+            help="Keep this file as a labelled version beside the document's other versions.",
+        ),
+    ] = None,
+    effective: Annotated[
+        datetime | None,
+        typer.Option(
+            "--effective", formats=["%Y-%m-%d"], help="Day the version takes effect (YYYY-MM-DD)."
+        ),
+    ] = None,
+    version_of: Annotated[
+        Path | None,
+        typer.Option(
+            "--version-of",
+            help="The document (its file path as ingested) this file is a new version of.",
+        ),
+    ] = None,
 ) -> None:
     """Index documents; unchanged files are skipped, changed ones replace their old chunks."""
     settings = IndexSettings()
     name = collection or settings.collection
     files = list(iter_files(paths))
+    spec = None
+    if version_label is not None or effective is not None or version_of is not None:
+        if not version_label or len(files) != 1:
+            console.print("[red]error:[/red] a version needs --version-label and exactly one file")
+            raise typer.Exit(1)
+        spec = VersionSpec(
+            label=version_label,
+            effective=effective.date() if effective else None,
+            document_id=document_id(name, str(version_of.resolve())) if version_of else None,
+        )
     try:
         components = build_components(settings)
     except KuraError as exc:
@@ -52,7 +84,10 @@ def ingest_command(
             def advance(result: FileResult) -> None:
                 progress.update(task, advance=1, description=Path(result.source).name)
 
-            report = indexer.ingest_paths(files, on_file=advance, workers=workers)
+            if spec is None:
+                report = indexer.ingest_paths(files, on_file=advance, workers=workers)
+            else:
+                report = IngestReport([indexer.ingest_file(files[0], spec)])
     finally:
         components.close()
 
@@ -65,3 +100,30 @@ def ingest_command(
         console.print(f"  [red]failed[/red] {failed.source}: {failed.reason}")
     if report.failed:
         raise typer.Exit(2)
+
+
+def documents_command(
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Collection to list.")
+    ] = None,
+) -> None:
+    """List the documents of a collection with their versions (the one in force marked *)."""
+    settings = IndexSettings()
+    name = collection or settings.collection
+    try:
+        components = build_components(settings)
+    except KuraError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        documents = Indexer(components, name).documents()
+    finally:
+        components.close()
+    today = date.today()
+    for doc_id, versions in sorted(documents.items(), key=lambda item: item[1][-1].source):
+        typer.echo(f"{versions[-1].source}  ({doc_id})")
+        for v in versions:
+            mark = "*" if v.in_force_on(today) else " "
+            label = v.label or v.version[:12]
+            since = f" effective {v.effective_date}" if v.effective_date else ""
+            typer.echo(f"  {mark} {label}{since}: {v.chunks} chunks, ingested {v.ingested_at}")

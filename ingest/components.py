@@ -19,6 +19,7 @@ from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.qdrant_store import ServerVectorStore
 from ingest.schema import (
     DENSE_VECTOR,
+    INTEGER_INDEXES,
     KEYWORD_INDEXES,
     SPARSE_VECTOR,
     ensure_collection,
@@ -136,7 +137,9 @@ class Components:
                 if not create:
                     # not cached: a later create=True must create the shard
                     return EdgeVectorStore(path, **options)
-                store = EdgeVectorStore.create(path, self.dimension, KEYWORD_INDEXES, **options)
+                store = EdgeVectorStore.create(
+                    path, self.dimension, KEYWORD_INDEXES, INTEGER_INDEXES, **options
+                )
             else:
                 store = EdgeVectorStore(path, **options)
         else:

@@ -136,7 +136,11 @@ class EdgeVectorStore(BasePydanticVectorStore):
 
     @staticmethod
     def create(
-        path: Path, dimension: int, keyword_fields: Sequence[str], **kwargs: Any
+        path: Path,
+        dimension: int,
+        keyword_fields: Sequence[str],
+        integer_fields: Sequence[str] = (),
+        **kwargs: Any,
     ) -> EdgeVectorStore:
         """Create a new shard with dense (cosine) and sparse (IDF) vectors and payload indexes."""
         config = qe.EdgeConfig(
@@ -151,7 +155,7 @@ class EdgeVectorStore(BasePydanticVectorStore):
             raise StoreUnavailable(f"cannot create the embedded store at {path}: {exc}") from exc
         for field in keyword_fields:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-        for field in ("page_start", "page_end"):
+        for field in integer_fields:
             shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Integer))
         store = EdgeVectorStore(path, **kwargs)
         store._shard = shard
@@ -232,6 +236,14 @@ class EdgeVectorStore(BasePydanticVectorStore):
         if edge_filter is not None:
             self.client.update(qe.UpdateOperation.delete_points_by_filter(edge_filter))
 
+    def set_payload(self, filters: MetadataFilters, payload: dict[str, Any]) -> None:
+        """Set payload fields on every point matching ``filters`` (filter fields only: the
+        copy llama-index keeps inside ``_node_content`` is not changed)."""
+        edge_filter = to_edge_filter(filters)
+        if edge_filter is None:
+            raise ValueError("set_payload needs a filter")
+        self.client.update(qe.UpdateOperation.set_payload_by_filter(edge_filter, payload))
+
     def clear(self) -> None:
         """Delete every point."""
         self.client.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter()))
@@ -264,6 +276,24 @@ class EdgeVectorStore(BasePydanticVectorStore):
             if offset is None:
                 break
         return nodes
+
+    def payloads(
+        self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw payloads (top-level fields only) of every point matching ``filters``."""
+        wanted = set(fields) if fields else None
+        found: list[dict[str, Any]] = []
+        offset = None
+        edge_filter = to_edge_filter(filters)
+        while True:
+            records, offset = self.client.scroll(
+                qe.ScrollRequest(offset=offset, limit=256, filter=edge_filter, with_payload=True)
+            )
+            for record in records:
+                payload = dict(record.payload)
+                found.append({k: v for k, v in payload.items() if wanted is None or k in wanted})
+            if offset is None:
+                return found
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid (RRF-fused) search with payload filters inside the query."""

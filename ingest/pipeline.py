@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
@@ -34,8 +34,15 @@ from ingest.components import Components
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentError, DocumentTooLarge
 from ingest.parse import ParsedDocument, ParseOptions, parse_document
-from ingest.schema import chunk_id, document_id
+from ingest.schema import IN_FORCE, chunk_id, document_id
 from ingest.tokens import TokenCounter
+from ingest.versions import (
+    CATALOG_FIELDS,
+    DocumentVersion,
+    day_number,
+    group_documents,
+    with_validity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,18 @@ class IngestReport:
         return [r for r in self.results if r.status is Status.FAILED]
 
 
+@dataclass(frozen=True)
+class VersionSpec:
+    """Ingest a document as a labelled version, kept beside the document's other versions.
+
+    Without one, a changed file replaces the unlabelled version of its own document.
+    """
+
+    label: str
+    effective: date | None = None  # default: the day it is ingested
+    document_id: str | None = None  # the document this is a version of; default: the source's
+
+
 def content_version(data: bytes) -> str:
     """A document version: the sha256 of its bytes."""
     return hashlib.sha256(data).hexdigest()
@@ -119,9 +138,12 @@ def to_nodes(
     version: str,
     source: str,
     doc_type: DocType,
+    label: str = "",
+    effective: date | None = None,
 ) -> list[TextNode]:
     """One llama-index node per chunk, with kura's payload as metadata."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    valid_from = day_number(effective) if effective else 0
     nodes = []
     for index, chunk in enumerate(chunks):
         metadata = {
@@ -140,6 +162,10 @@ def to_nodes(
             "language": chunk.language,
             "allowed_groups": [],
             "ingested_at": now,
+            "version_label": label,
+            "effective_date": effective.isoformat() if effective else "",
+            "valid_from": valid_from,
+            "valid_to": IN_FORCE,
         }
         node = TextNode(
             id_=chunk_id(doc_id, version, index),
@@ -286,8 +312,9 @@ class Indexer:
                     continue
                 data, source = loaded
                 version = content_version(data)
-                if self.is_indexed(document_id(self.collection, source), version):
-                    done(self._unchanged(source, version))
+                doc_id = document_id(self.collection, source)
+                if self.is_indexed(doc_id, version):
+                    done(self._unchanged(source, version, doc_id))
                     continue
                 future = pool.submit(_prepare_in_worker, data, source, self.options, version)
                 pending.append((future, source, time.perf_counter()))
@@ -312,26 +339,27 @@ class Indexer:
         except OSError as exc:
             return FileResult(source, Status.FAILED, reason=f"cannot read the file: {exc.strerror}")
 
-    def _unchanged(self, source: str, version: str) -> FileResult:
+    def _unchanged(self, source: str, version: str, doc_id: str) -> FileResult:
         # A run that stopped between writing a new version and deleting the old one leaves
-        # both; finish the job (a no-op filter delete when there is nothing left over).
-        doc_id = document_id(self.collection, source)
-        self.delete_other_versions(doc_id, version)
+        # both; finish the job (nothing to do when there is nothing left over).
+        found = [v for v in self.versions(doc_id) if v.version == version]
+        self.replace_version(doc_id, found[0].label if found else "", version)
         return FileResult(source, Status.UNCHANGED, document_id=doc_id)
 
-    def ingest_file(self, path: Path) -> FileResult:
+    def ingest_file(self, path: Path, spec: VersionSpec | None = None) -> FileResult:
         """Index one file from disk; the source recorded is its absolute path."""
         loaded = self._load(path)
         if isinstance(loaded, FileResult):
             return loaded
-        return self.ingest_bytes(*loaded)
+        return self.ingest_bytes(*loaded, spec=spec)
 
-    def ingest_bytes(self, data: bytes, source: str) -> FileResult:
-        """Index one document's bytes under the name ``source``."""
+    def ingest_bytes(self, data: bytes, source: str, spec: VersionSpec | None = None) -> FileResult:
+        """Index one document's bytes under the name ``source`` (as a version, with ``spec``)."""
         started = time.perf_counter()
         version = content_version(data)
-        if self.is_indexed(document_id(self.collection, source), version):
-            return self._unchanged(source, version)
+        doc_id = self._document_id(source, spec)
+        if self.is_indexed(doc_id, version):
+            return self._unchanged(source, version, doc_id)
         try:
             prepared = prepare_document(data, source, self.options, version)
         except DocumentError as exc:
@@ -340,15 +368,24 @@ class Indexer:
                 source,
                 Status.FAILED,
                 reason=exc.reason,
-                document_id=document_id(self.collection, source),
+                document_id=doc_id,
             )
         except Exception:
             logger.exception("unexpected error preparing %s", source)
             return FileResult(source, Status.FAILED, reason="internal error while parsing")
-        return self._index_prepared(prepared, started)
+        return self._index_prepared(prepared, started, spec)
 
-    def _index_prepared(self, prepared: Prepared, started: float) -> FileResult:
-        doc_id = document_id(self.collection, prepared.source)
+    def _document_id(self, source: str, spec: VersionSpec | None) -> str:
+        if spec is not None and spec.document_id:
+            return spec.document_id
+        return document_id(self.collection, source)
+
+    def _index_prepared(
+        self, prepared: Prepared, started: float, spec: VersionSpec | None = None
+    ) -> FileResult:
+        doc_id = self._document_id(prepared.source, spec)
+        label = spec.label if spec else ""
+        effective = (spec.effective or date.today()) if spec else None
         nodes = to_nodes(
             prepared.chunks,
             prepared.parsed,
@@ -356,6 +393,8 @@ class Indexer:
             version=prepared.version,
             source=prepared.source,
             doc_type=prepared.doc_type,
+            label=label,
+            effective=effective,
         )
         for start in range(0, len(nodes), _STORE_BATCH):
             batch = nodes[start : start + _STORE_BATCH]
@@ -363,7 +402,7 @@ class Indexer:
             self.write(batch)
             for node in batch:
                 node.embedding = None  # written: free the vector
-        self.delete_other_versions(doc_id, prepared.version)
+        self.replace_version(doc_id, label, prepared.version)
         seconds = time.perf_counter() - started
         logger.info("indexed %s: %d chunks in %.2fs", prepared.source, len(nodes), seconds)
         return FileResult(
@@ -382,23 +421,51 @@ class Indexer:
         store = self.components.vector_store(self.collection, create=True)
         store.add(list[BaseNode](nodes))
 
-    def delete_other_versions(self, doc_id: str, version: str) -> None:
-        """Delete every chunk of the document that is not of ``version``.
+    def replace_version(self, doc_id: str, label: str, version: str) -> None:
+        """Make ``version`` the document's only version under ``label``, then re-date them all.
 
         Called after the new version is fully written, so a reader never finds the document
-        missing.
+        missing; the versions under other labels stay.
         """
         store = self.components.vector_store(self.collection)
         store.delete_nodes(
             filters=MetadataFilters(
                 filters=[
                     MetadataFilter(key="document_id", value=doc_id),
+                    MetadataFilter(key="version_label", value=label),
                     MetadataFilter(
                         key="document_version", value=version, operator=FilterOperator.NE
                     ),
                 ]
             )
         )
+        self._update_validity(doc_id)
+
+    def _update_validity(self, doc_id: str) -> None:
+        store = self.components.vector_store(self.collection)
+        stored = {v.version: v for v in self.versions(doc_id)}
+        for new in with_validity(list(stored.values())):
+            old = stored[new.version]
+            if (old.valid_from, old.valid_to) != (new.valid_from, new.valid_to):
+                store.set_payload(
+                    _filters(document_id=doc_id, document_version=new.version),
+                    {"valid_from": new.valid_from, "valid_to": new.valid_to},
+                )
+
+    def versions(self, doc_id: str) -> list[DocumentVersion]:
+        """The document's versions, oldest first, with the validity stored on them."""
+        return self.documents(doc_id).get(doc_id, [])
+
+    def documents(self, doc_id: str | None = None) -> dict[str, list[DocumentVersion]]:
+        """Every document in the collection (or just ``doc_id``) with its versions."""
+        if not self.components.collection_exists(self.collection):
+            return {}
+        conditions = [MetadataFilter(key="chunk_index", value=0)]
+        if doc_id is not None:
+            conditions.append(MetadataFilter(key="document_id", value=doc_id))
+        store = self.components.vector_store(self.collection)
+        payloads = store.payloads(MetadataFilters(filters=conditions), CATALOG_FIELDS)
+        return group_documents(payloads)
 
     def is_indexed(self, doc_id: str, version: str) -> bool:
         """Whether this exact version is fully indexed (every chunk present)."""

@@ -4,6 +4,7 @@ llama-index would run two searches and fuse them in Python)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core.vector_stores.types import (
@@ -28,6 +29,31 @@ class ServerVectorStore(QdrantVectorStore):
         count_filter: Any = self._build_subfilter(filters) if filters is not None else None
         result = self._client.count(self.collection_name, count_filter=count_filter, exact=True)
         return int(result.count)
+
+    def set_payload(self, filters: MetadataFilters, payload: dict[str, Any]) -> None:
+        """Set payload fields on every point matching ``filters`` (not ``_node_content``)."""
+        points: Any = self._build_subfilter(filters)
+        self._client.set_payload(self.collection_name, payload=payload, points=points)
+
+    def payloads(
+        self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw payloads (top-level fields only) of every point matching ``filters``."""
+        scroll_filter: Any = self._build_subfilter(filters) if filters is not None else None
+        selector: Any = list(fields) if fields else True
+        found: list[dict[str, Any]] = []
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self.collection_name,
+                scroll_filter=scroll_filter,
+                limit=256,
+                offset=offset,
+                with_payload=selector,
+            )
+            found.extend(dict(r.payload or {}) for r in records)
+            if offset is None:
+                return found
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters are applied inside every prefetch."""

@@ -29,7 +29,13 @@ PAYLOAD_FIELDS = (
     "language",
     "allowed_groups",
     "ingested_at",
+    "version_label",
+    "effective_date",
+    "valid_from",
+    "valid_to",
 )
+# valid_to of a version still in force (dates are compared as YYYYMMDD integers).
+IN_FORCE = 99991231
 KEYWORD_INDEXES = (
     "document_id",
     "document_version",
@@ -38,7 +44,9 @@ KEYWORD_INDEXES = (
     "source_prefixes",
     "language",
     "doc_type",
+    "version_label",
 )
+INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
 
 _NAMESPACE = uuid.UUID("6f1c9a52-8a5e-4c1e-9d43-6b6b6f7a6b75")
 
@@ -76,5 +84,5 @@ def ensure_collection(client: QdrantClient, name: str, dimension: int) -> None:
         warnings.simplefilter("ignore", UserWarning)
         for field in KEYWORD_INDEXES:
             client.create_payload_index(name, field, models.PayloadSchemaType.KEYWORD)
-        client.create_payload_index(name, "page_start", models.PayloadSchemaType.INTEGER)
-        client.create_payload_index(name, "page_end", models.PayloadSchemaType.INTEGER)
+        for field in INTEGER_INDEXES:
+            client.create_payload_index(name, field, models.PayloadSchemaType.INTEGER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -77,4 +78,18 @@ def test_search_filters_translate_to_metadata_filters() -> None:
     assert ("source_prefixes", "==", "/srv/docs") in rendered
     assert ("page_end", ">=", "3") in rendered
     assert ("page_start", "<=", "5") in rendered
-    assert SearchFilters().to_metadata_filters() is None
+
+    def keys(f: SearchFilters) -> set[tuple[str, str, str]]:
+        return {
+            (c.key, str(c.operator.value), str(c.value)) for c in f.to_metadata_filters().filters
+        }  # type: ignore[union-attr]
+
+    # By default only the version in force today; a date, a label or all versions on request.
+    today = date.today().strftime("%Y%m%d")
+    assert keys(SearchFilters()) == {("valid_from", "<=", today), ("valid_to", ">", today)}
+    assert keys(SearchFilters(as_of=date(2024, 3, 1))) == {
+        ("valid_from", "<=", "20240301"),
+        ("valid_to", ">", "20240301"),
+    }
+    assert keys(SearchFilters(version="2023")) == {("version_label", "==", "2023")}
+    assert keys(SearchFilters(all_versions=True)) == set()
