@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,7 @@ from qdrant_client import QdrantClient
 from ingest.edge_store import EdgeVectorStore, shard_exists
 from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.qdrant_store import ServerVectorStore
+from ingest.registry import Registry
 from ingest.schema import (
     DENSE_VECTOR,
     INTEGER_INDEXES,
@@ -84,6 +86,11 @@ class Components:
     embedder: BaseEmbedding
     _stores: dict[str, VectorStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Collections' settings and indexing failures (kura's own SQLite database)."""
+        return Registry(self.settings.state_path)
 
     @cached_property
     def count_tokens(self) -> TokenCounter:
@@ -161,6 +168,33 @@ class Components:
         self._stores[name] = store
         return store
 
+    def drop_collection(self, collection: str) -> bool:
+        """Delete a collection and every point in it; False when there was none."""
+        name = self.qdrant_name(collection)
+        with self._lock:
+            store = self._stores.pop(name, None)
+            if store is not None:
+                store.close()
+            if self.qdrant is not None:
+                return bool(self.qdrant.delete_collection(name))
+            path = self._edge_path(collection)
+            if not shard_exists(path):
+                return False
+            shutil.rmtree(path)
+            return True
+
+    def collections(self) -> list[str]:
+        """Names of the kura collections that exist in the store."""
+        prefix = self.settings.qdrant_collection_prefix
+        if self.qdrant is None:
+            location = self.settings.qdrant_location
+            names = (
+                [p.name for p in location.iterdir() if shard_exists(p)] if location.is_dir() else []
+            )
+        else:
+            names = [c.name for c in self.qdrant.get_collections().collections]
+        return sorted(n[len(prefix) :] for n in names if n.startswith(prefix))
+
     def ping(self) -> str:
         """Check the store is usable; returns a short description, raises StoreUnavailable."""
         if self.qdrant is None:
@@ -182,6 +216,8 @@ class Components:
         for store in self._stores.values():
             store.close()
         self._stores.clear()
+        if "registry" in self.__dict__:
+            self.registry.close()
         if self.qdrant is not None:
             self.qdrant.close()
 

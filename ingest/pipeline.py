@@ -29,11 +29,13 @@ from llama_index.core.schema import (
 )
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
+from ingest.access import AccessMap
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.components import Components
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentError, DocumentTooLarge
 from ingest.parse import ParsedDocument, ParseOptions, parse_document
+from ingest.registry import EVERYONE, CollectionConfig
 from ingest.schema import IN_FORCE, chunk_id, document_id
 from ingest.tokens import TokenCounter
 from ingest.versions import (
@@ -140,6 +142,7 @@ def to_nodes(
     doc_type: DocType,
     label: str = "",
     effective: date | None = None,
+    groups: tuple[str, ...] = (EVERYONE,),
 ) -> list[TextNode]:
     """One llama-index node per chunk, with kura's payload as metadata."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -160,7 +163,7 @@ def to_nodes(
             "chunk_count": len(chunks),
             "element_types": list(chunk.element_types),
             "language": chunk.language,
-            "allowed_groups": [],
+            "allowed_groups": list(groups),
             "ingested_at": now,
             "version_label": label,
             "effective_date": effective.isoformat() if effective else "",
@@ -242,9 +245,26 @@ def _prepare_in_worker(
 class Indexer:
     """Indexes files into one kura collection."""
 
-    def __init__(self, components: Components, collection: str) -> None:
+    def __init__(
+        self,
+        components: Components,
+        collection: str,
+        *,
+        access: AccessMap | None = None,
+        groups: tuple[str, ...] | None = None,
+    ) -> None:
+        """``groups`` (or else the ``access`` rules, or else the collection's default) say who
+        may read what this indexer writes."""
         self.components = components
         self.collection = collection
+        self.access = access
+        self.groups = groups
+        self.registry = components.registry
+        config = self.registry.collection(collection)
+        if config is None:
+            config = CollectionConfig(collection)
+            self.registry.save_collection(config)
+        self.config = config
         self.settings = components.settings
         self.options = PrepareOptions(
             parse=self.settings.parse_options,
@@ -270,13 +290,14 @@ class Indexer:
         workers = workers or self.settings.ingest_workers
 
         def done(result: FileResult) -> None:
+            self._record(result)
             report.results.append(result)
             if on_file:
                 on_file(result)
 
         if workers <= 1:
             for path in iter_files(paths):
-                done(self.ingest_file(path))
+                done(self._ingest_file(path))
         else:
             self._ingest_parallel(paths, workers, done)
         if report.chunks:
@@ -323,6 +344,16 @@ class Indexer:
             while pending:
                 finish_oldest()
 
+    def groups_for(self, source: str) -> tuple[str, ...]:
+        """Who may read the document at ``source``."""
+        if self.groups:
+            return self.groups
+        if self.access is not None:
+            mapped = self.access.groups_for(Path(source))
+            if mapped:
+                return mapped
+        return self.config.read_groups or (EVERYONE,)
+
     def _load(self, path: Path) -> tuple[bytes, str] | FileResult:
         source = str(path.resolve())
         try:
@@ -341,20 +372,37 @@ class Indexer:
 
     def _unchanged(self, source: str, version: str, doc_id: str) -> FileResult:
         # A run that stopped between writing a new version and deleting the old one leaves
-        # both; finish the job (nothing to do when there is nothing left over).
+        # both; finish the job (nothing to do when there is nothing left over). Changed
+        # access rules apply to unchanged documents too.
         found = [v for v in self.versions(doc_id) if v.version == version]
-        self.replace_version(doc_id, found[0].label if found else "", version)
+        label = found[0].label if found else ""
+        self.replace_version(doc_id, label, version, self.groups_for(source))
         return FileResult(source, Status.UNCHANGED, document_id=doc_id)
+
+    def _record(self, result: FileResult) -> FileResult:
+        if result.status is Status.FAILED:
+            doc_id = result.document_id or document_id(self.collection, result.source)
+            reason = result.reason or "not indexed"
+            self.registry.record_failure(self.collection, result.source, doc_id, reason)
+        else:
+            self.registry.clear_failure(self.collection, result.source)
+        return result
 
     def ingest_file(self, path: Path, spec: VersionSpec | None = None) -> FileResult:
         """Index one file from disk; the source recorded is its absolute path."""
+        return self._record(self._ingest_file(path, spec))
+
+    def _ingest_file(self, path: Path, spec: VersionSpec | None = None) -> FileResult:
         loaded = self._load(path)
         if isinstance(loaded, FileResult):
             return loaded
-        return self.ingest_bytes(*loaded, spec=spec)
+        return self._ingest_bytes(*loaded, spec=spec)
 
     def ingest_bytes(self, data: bytes, source: str, spec: VersionSpec | None = None) -> FileResult:
         """Index one document's bytes under the name ``source`` (as a version, with ``spec``)."""
+        return self._record(self._ingest_bytes(data, source, spec))
+
+    def _ingest_bytes(self, data: bytes, source: str, spec: VersionSpec | None) -> FileResult:
         started = time.perf_counter()
         version = content_version(data)
         doc_id = self._document_id(source, spec)
@@ -386,6 +434,7 @@ class Indexer:
         doc_id = self._document_id(prepared.source, spec)
         label = spec.label if spec else ""
         effective = (spec.effective or date.today()) if spec else None
+        groups = self.groups_for(prepared.source)
         nodes = to_nodes(
             prepared.chunks,
             prepared.parsed,
@@ -395,6 +444,7 @@ class Indexer:
             doc_type=prepared.doc_type,
             label=label,
             effective=effective,
+            groups=groups,
         )
         for start in range(0, len(nodes), _STORE_BATCH):
             batch = nodes[start : start + _STORE_BATCH]
@@ -402,7 +452,7 @@ class Indexer:
             self.write(batch)
             for node in batch:
                 node.embedding = None  # written: free the vector
-        self.replace_version(doc_id, label, prepared.version)
+        self.replace_version(doc_id, label, prepared.version, groups)
         seconds = time.perf_counter() - started
         logger.info("indexed %s: %d chunks in %.2fs", prepared.source, len(nodes), seconds)
         return FileResult(
@@ -421,8 +471,11 @@ class Indexer:
         store = self.components.vector_store(self.collection, create=True)
         store.add(list[BaseNode](nodes))
 
-    def replace_version(self, doc_id: str, label: str, version: str) -> None:
-        """Make ``version`` the document's only version under ``label``, then re-date them all.
+    def replace_version(
+        self, doc_id: str, label: str, version: str, groups: tuple[str, ...]
+    ) -> None:
+        """Make ``version`` the document's only version under ``label``, then re-date them all
+        and give every version the same readers (``groups``).
 
         Called after the new version is fully written, so a reader never finds the document
         missing; the versions under other labels stay.
@@ -439,11 +492,13 @@ class Indexer:
                 ]
             )
         )
-        self._update_validity(doc_id)
+        self._settle(doc_id, groups)
 
-    def _update_validity(self, doc_id: str) -> None:
+    def _settle(self, doc_id: str, groups: tuple[str, ...]) -> None:
         store = self.components.vector_store(self.collection)
         stored = {v.version: v for v in self.versions(doc_id)}
+        if any(v.allowed_groups != groups for v in stored.values()):
+            store.set_payload(_filters(document_id=doc_id), {"allowed_groups": list(groups)})
         for new in with_validity(list(stored.values())):
             old = stored[new.version]
             if (old.valid_from, old.valid_to) != (new.valid_from, new.valid_to):
@@ -481,13 +536,35 @@ class Indexer:
 
     def delete_document(self, source: str) -> int:
         """Remove every chunk of the document stored under ``source``; returns points removed."""
+        self.registry.clear_failure(self.collection, source)
+        return self.delete_by_id(document_id(self.collection, source))
+
+    def delete_by_id(self, doc_id: str) -> int:
+        """Remove every chunk of every version of a document; returns points removed."""
         if not self.components.collection_exists(self.collection):
             return 0
         store = self.components.vector_store(self.collection)
-        doc_filter = _filters(document_id=document_id(self.collection, source))
+        doc_filter = _filters(document_id=doc_id)
         removed = store.count(doc_filter)
         store.delete_nodes(filters=doc_filter)
         return removed
+
+    def remove_missing(self, folders: Iterable[Path]) -> list[str]:
+        """Delete the documents ingested from under ``folders`` whose files are gone (the
+        folder-sync half of ``kura ingest --sync``); returns their sources."""
+        roots = [str(folder.resolve()) for folder in folders if folder.is_dir()]
+        gone = []
+        for doc_id, versions in self.documents().items():
+            sources = {v.source for v in versions}
+            under = [s for s in sources if any(s.startswith(root + "/") for root in roots)]
+            if under and all(not Path(s).exists() for s in sources):
+                self.delete_by_id(doc_id)
+                gone.extend(sorted(under))
+        for failure in self.registry.failures(self.collection):
+            path = failure.source
+            if any(path.startswith(root + "/") for root in roots) and not Path(path).exists():
+                self.registry.clear_failure(self.collection, path)
+        return gone
 
 
 def _filters(**equal: str) -> MetadataFilters:

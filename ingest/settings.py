@@ -100,3 +100,8 @@ class IndexSettings(BaseSettings):
     def qdrant_location(self) -> Path:
         """The embedded store's folder."""
         return self.qdrant_path or self.data_dir / "qdrant"
+
+    @property
+    def state_path(self) -> Path:
+        """kura's own database: collections, failures, API keys, the audit log."""
+        return self.data_dir / "kura.db"
