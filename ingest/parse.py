@@ -32,6 +32,7 @@ class ParseOptions:
     pdf_parser: str = "pdfium"  # "pdfium" (fast) or "unstructured" (pdfminer)
     ocr: bool = True  # OCR PDF pages without a text layer (tesseract)
     ocr_languages: str = "jpn+eng"
+    pdf_tables: bool = True  # find ruled tables on PDF pages (pdfium + pdfplumber)
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,18 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
         else:
             depth = heading_depth(text) if category != "Table" else None
             category = "Title" if depth is not None else _demote(category)
+        if depth is None and category != "Table" and (inline := _inline_heading(text)):
+            # "4. Redistribution. You may ..." opens clause 4: its heading, then its body.
+            head, text, depth = inline
+            headings = [*(h for h in headings if h[0] < depth), (depth, head)]
+            blocks.append(Block(text=head, category="Title", page=page, section=_path(headings)))
+            if not text:
+                continue
+            depth = None
         if depth is not None:
             headings = [*(h for h in headings if h[0] < depth), (depth, text)]
             title = title or text
-        section = tuple(h[1] for h in headings)
+        section = _path(headings)
         rows, caption = _table_rows(getattr(meta, "text_as_html", None) or "")
         blocks.append(
             Block(
@@ -163,6 +172,36 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
     # Embedded with every chunk, so it is kept short.
     return ParsedDocument(title=(title or name)[:80], blocks=blocks, has_pages=has_pages)
+
+
+# A clause heading run into its body: "2. Grant of Copyright License. Subject to ...",
+# "Section 12.3 Confidentiality. The parties ...", "第5条（秘密保持）甲及び乙は…".
+_INLINE_HEADING = re.compile(
+    r"(?P<head>(?:(?:section|article|clause)\s+)?(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+"
+    r"(?P<words>[A-Z][^.。:\n]{0,60}?)[.:]"
+    r"|第[0-9一二三四五六七八九十百]+条(?:の\d+)?\s*[（(][^）)\n]{1,30}[）)])"
+    r"\s*(?P<body>.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_MINOR_WORDS = {"of", "and", "or", "the", "to", "for", "in", "on", "a", "an", "by", "with"}
+
+
+def _inline_heading(text: str) -> tuple[str, str, int] | None:
+    """(heading, body, depth) when ``text`` opens with a clause heading, else None."""
+    match = _INLINE_HEADING.match(text)
+    if match is None:
+        return None
+    if match["words"] is not None:
+        words = match["words"].split()
+        # Title Case, a few words: a heading, not the first sentence of a numbered step.
+        if len(words) > 8 or any(w[0].islower() and w not in _MINOR_WORDS for w in words):
+            return None
+    number = match["num"]
+    return match["head"].strip(), match["body"].strip(), number.count(".") if number else 0
+
+
+def _path(headings: list[tuple[int, str]]) -> tuple[str, ...]:
+    return tuple(h[1] for h in headings)
 
 
 def _table_rows(html: str) -> tuple[tuple[tuple[str, ...], ...], str]:
@@ -194,7 +233,9 @@ def _pdf(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     if options.pdf_parser == "pdfium":
         from ingest.pdf import PdfOptions, partition_pdf_fast
 
-        pdf_options = PdfOptions(ocr=options.ocr, ocr_languages=options.ocr_languages)
+        pdf_options = PdfOptions(
+            ocr=options.ocr, ocr_languages=options.ocr_languages, tables=options.pdf_tables
+        )
         return partition_pdf_fast(data, source, pdf_options)
     return _pdf_unstructured(data, source)
 

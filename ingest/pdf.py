@@ -4,6 +4,8 @@ pdfminer (unstructured's ``fast`` strategy) reads 1.5-3 pages/s on two cores; PD
 hundreds. Pages are rebuilt into paragraphs, list items and numbered headings; lines repeated
 at the top or bottom of most pages (running headers, page numbers) are dropped. A page with no
 text layer is rendered and read with tesseract (Japanese included), when OCR is enabled.
+Ruled tables become ``Table`` elements with ``text_as_html`` (see ``ingest.pdf_tables``), in
+place of their text, and a table that runs on over the next page becomes one table.
 """
 
 from __future__ import annotations
@@ -22,11 +24,22 @@ from unstructured.documents.elements import (
     ElementMetadata,
     ListItem,
     NarrativeText,
+    Table,
     Title,
 )
 
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import heading_depth
+from ingest.pdf_tables import (
+    PdfTable,
+    Piece,
+    find_tables,
+    has_rules,
+    merge_continued,
+    split_text,
+    table_html,
+    table_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +56,7 @@ class PdfOptions:
     ocr: bool = True
     ocr_languages: str = "jpn+eng"
     ocr_dpi: int = 200
+    tables: bool = True  # read ruled tables as tables (pages without rules cost nothing)
 
 
 def _page_lines(text: str) -> list[str]:
@@ -58,6 +72,15 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
         for line in {*lines[:2], *lines[-2:]}:
             edges[_DIGITS.sub("#", line)] += 1
     return {key for key, n in edges.items() if n >= max(3, 0.6 * len(pages))}
+
+
+def _lines(pieces: list[Piece]) -> list[str]:
+    return [line for piece in pieces if isinstance(piece, list) for line in piece]
+
+
+def _table_element(table: PdfTable) -> Table:
+    metadata = ElementMetadata(page_number=table.page, text_as_html=table_html(table))
+    return Table(text=table_text(table), metadata=metadata)
 
 
 def _elements(lines: list[str], page: int) -> Iterator[Element]:
@@ -112,22 +135,29 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
     try:
         if len(document) == 0:
             raise EmptyDocument(source, "the PDF has no pages")
-        pages: list[list[str]] = []
+        pages: list[list[Piece]] = []
         scanned: list[int] = []
         unreadable: list[int] = []
         for index in range(len(document)):
             page = document[index]
-            text = page.get_textpage().get_text_range()
+            textpage = page.get_textpage()
+            text = textpage.get_text_range()
             if len(text.strip()) < _MIN_TEXT_CHARS and options.ocr:
                 if shutil.which("tesseract") is None:
                     unreadable.append(index + 1)  # blank, a figure, or a scan: skip the page
                 else:
                     text = _ocr(page, options, source)
                     scanned.append(index + 1)
-            pages.append(_page_lines(text))
+                pages.append([_page_lines(text)])
+                continue
+            # The rule count is cheap; only pages that draw rules are searched for tables.
+            tables = (
+                find_tables(page, textpage, index + 1) if options.tables and has_rules(page) else []
+            )
+            pages.append(split_text(textpage, tables) if tables else [_page_lines(text)])
         if scanned:
             logger.info("%s: OCR on pages %s", source, scanned)
-        if unreadable and not any(pages):
+        if unreadable and not any(_lines(p) for p in pages):
             raise EmptyDocument(
                 source,
                 "no text layer and OCR is unavailable "
@@ -135,11 +165,23 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
             )
         if unreadable:
             logger.warning("%s: pages %s have no text layer (no OCR available)", source, unreadable)
-        running = _running_lines(pages)
+        running = _running_lines([_lines(p) for p in pages])
+        kept = [
+            [
+                [line for line in piece if _DIGITS.sub("#", line) not in running]
+                if isinstance(piece, list)
+                else piece
+                for piece in pieces
+            ]
+            for pieces in pages
+        ]
         elements: list[Element] = []
-        for number, lines in enumerate(pages, start=1):
-            kept = [line for line in lines if _DIGITS.sub("#", line) not in running]
-            elements.extend(_elements(kept, number))
+        for number, pieces in enumerate(merge_continued([[p for p in ps if p] for ps in kept]), 1):
+            for piece in pieces:
+                if isinstance(piece, PdfTable):
+                    elements.append(_table_element(piece))
+                else:
+                    elements.extend(_elements(piece, number))
         return elements
     finally:
         document.close()

@@ -72,6 +72,11 @@ class IndexSettings(BaseSettings):
         True, description="OCR PDF pages without a text layer with tesseract (if installed)."
     )
     ocr_languages: str = Field("jpn+eng", description="tesseract languages for OCR.")
+    pdf_tables: bool = Field(
+        True,
+        description="Keep ruled tables on PDF pages as tables (rows with their header) "
+        "instead of prose (pdfium parser).",
+    )
     ingest_workers: int = Field(
         1,
         ge=1,
@@ -93,7 +98,10 @@ class IndexSettings(BaseSettings):
     def parse_options(self) -> ParseOptions:
         """The parsing choices, as the parser takes them."""
         return ParseOptions(
-            pdf_parser=self.pdf_parser, ocr=self.ocr, ocr_languages=self.ocr_languages
+            pdf_parser=self.pdf_parser,
+            ocr=self.ocr,
+            ocr_languages=self.ocr_languages,
+            pdf_tables=self.pdf_tables,
         )
 
     @property

@@ -1,0 +1,386 @@
+"""Ruled tables in PDF text layers: found from the page's drawn lines, read by PDFium.
+
+pdfplumber's table finder turns ruling lines into cells, but its own page reader is pdfminer
+(~10 pages/s). Here the lines come from PDFium's path objects and only pdfplumber's geometry
+(``TableFinder`` with explicit edges) is used, so no page is ever parsed by pdfminer. Pages
+without enough straight rules are skipped by a cheap count first. Cell text is read by PDFium
+inside each cell's box, so spacing matches the prose around it.
+
+Only ruled tables are found: borderless tables (layout by whitespace alone) are left to the
+prose, because guessing columns from text positions also turns code listings and indented
+prose into tables. Tables with rules between columns but none at the sides (LaTeX, DocBook)
+are closed at the ends of their horizontal rules.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import html
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+_RULE_WIDTH = 3.0  # a path this thin (points) in one direction is a rule, filled or stroked
+_MIN_RULE = 8.0  # shorter segments are glyph strokes or bullets, not table rules
+_AXIS_TOLERANCE = 0.5  # a segment this far from axis-aligned still counts as straight
+_TOUCH = 3.0  # rule ends this close (points) meet
+_CAPTION = re.compile(r"^(?:table|tab\.)\s*[\dA-Z]+(?:[.\-]\d+)*\b|^表\s*[\d０-９]", re.IGNORECASE)
+_CAPTION_GAP = 30.0  # a caption sits within this many points of its table
+_FINDER_SETTINGS = {
+    "vertical_strategy": "explicit",
+    "horizontal_strategy": "explicit",
+    "snap_tolerance": 3,
+    "join_tolerance": 3,
+    "edge_min_length": 3,
+    "intersection_tolerance": 3,
+}
+
+Box = tuple[float, float, float, float]  # (left, bottom, right, top) in PDF points
+
+
+@dataclass(frozen=True)
+class PdfTable:
+    """A table read from one or more consecutive pages."""
+
+    rows: tuple[tuple[str, ...], ...]  # cell text, header row first
+    page: int  # 1-based page the table starts on
+    bbox: Box  # where it sits on ``page`` (PDF points, origin bottom left)
+    caption: str = ""
+    pages: tuple[int, ...] = ()  # every page it covers
+
+    @property
+    def columns(self) -> int:
+        return len(self.rows[0])
+
+
+Piece = list[str] | PdfTable  # a page's prose lines, or a table, in reading order
+
+
+def _edge(x0: float, top: float, x1: float, bottom: float) -> dict[str, Any]:
+    return {
+        "object_type": "line_edge",
+        "x0": x0,
+        "x1": x1,
+        "top": top,
+        "bottom": bottom,
+        "doctop": top,
+        "width": x1 - x0,
+        "height": bottom - top,
+        "orientation": "h" if bottom - top < x1 - x0 else "v",
+    }
+
+
+def _path_segments(obj: Any) -> Iterator[tuple[float, float, float, float]]:
+    """Straight segments of a path object, in page space (x0, y0, x1, y1)."""
+    matrix = pdfium_c.FS_MATRIX()
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, matrix):
+        return
+    x, y = ctypes.c_float(), ctypes.c_float()
+    start = last = (0.0, 0.0)
+    for i in range(pdfium_c.FPDFPath_CountSegments(obj)):
+        segment = pdfium_c.FPDFPath_GetPathSegment(obj, i)
+        pdfium_c.FPDFPathSegment_GetPoint(segment, x, y)
+        point = (
+            matrix.a * x.value + matrix.c * y.value + matrix.e,
+            matrix.b * x.value + matrix.d * y.value + matrix.f,
+        )
+        kind = pdfium_c.FPDFPathSegment_GetType(segment)
+        if kind == pdfium_c.FPDF_SEGMENT_MOVETO:
+            start = point
+        elif kind == pdfium_c.FPDF_SEGMENT_LINETO:
+            yield (*last, *point)
+        if pdfium_c.FPDFPathSegment_GetClose(segment):
+            yield (*point, *start)
+            point = start
+        last = point
+
+
+def _page_edges(page: pdfium.PdfPage) -> list[dict[str, Any]]:
+    """Horizontal and vertical rules drawn on the page, in pdfplumber's top-down coordinates."""
+    top_y = page.get_mediabox()[3]
+    edges = []
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    fill_mode, stroke = ctypes.c_int(), ctypes.c_int()
+    for index in range(pdfium_c.FPDFPage_CountObjects(page.raw)):
+        obj = pdfium_c.FPDFPage_GetObject(page.raw, index)
+        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+            continue
+        pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top)
+        width, height = right.value - left.value, top.value - bottom.value
+        if width <= _RULE_WIDTH and height >= _MIN_RULE:  # a rule drawn as a thin box or line
+            x = (left.value + right.value) / 2
+            edges.append(_edge(x, top_y - top.value, x, top_y - bottom.value))
+            continue
+        if height <= _RULE_WIDTH and width >= _MIN_RULE:
+            y = top_y - (top.value + bottom.value) / 2
+            edges.append(_edge(left.value, y, right.value, y))
+            continue
+        pdfium_c.FPDFPath_GetDrawMode(obj, fill_mode, stroke)
+        if not stroke.value:
+            continue  # a filled box: shading behind code or a cell, not a rule
+        for x0, y0, x1, y1 in _path_segments(obj):
+            if abs(y0 - y1) <= _AXIS_TOLERANCE and abs(x1 - x0) >= _MIN_RULE:
+                edges.append(_edge(min(x0, x1), top_y - y0, max(x0, x1), top_y - y0))
+            elif abs(x0 - x1) <= _AXIS_TOLERANCE and abs(y1 - y0) >= _MIN_RULE:
+                edges.append(_edge(x0, top_y - max(y0, y1), x0, top_y - min(y0, y1)))
+    return edges
+
+
+def has_rules(page: pdfium.PdfPage) -> bool:
+    """Whether the page draws enough straight rules to hold a table: the cheap pre-check."""
+    horizontal = vertical = 0
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    fill_mode, stroke = ctypes.c_int(), ctypes.c_int()
+    # Every object on the page is visited (text too), so the C calls are bound once.
+    get_object, get_type = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetType
+    get_bounds, path = pdfium_c.FPDFPageObj_GetBounds, pdfium_c.FPDF_PAGEOBJ_PATH
+    raw = page.raw
+    for index in range(pdfium_c.FPDFPage_CountObjects(raw)):
+        obj = get_object(raw, index)
+        if get_type(obj) != path:
+            continue
+        get_bounds(obj, left, bottom, right, top)
+        width, height = right.value - left.value, top.value - bottom.value
+        if height <= _RULE_WIDTH and width >= _MIN_RULE:
+            horizontal += 1
+        elif width <= _RULE_WIDTH and height >= _MIN_RULE:
+            vertical += 1
+        else:
+            pdfium_c.FPDFPath_GetDrawMode(obj, fill_mode, stroke)
+            if stroke.value:  # a box or a whole grid in one path
+                segments = pdfium_c.FPDFPath_CountSegments(obj) // 2
+                horizontal += segments
+                vertical += segments
+        if horizontal >= 3 and vertical >= 1:
+            return True
+    return False
+
+
+def _close_open_sides(edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Side rules for tables ruled only between columns: at the ends of their row rules."""
+    horizontal = [e for e in edges if e["orientation"] == "h"]
+    vertical = [e for e in edges if e["orientation"] == "v"]
+    groups: list[list[dict[str, Any]]] = []
+    for v in vertical:
+        crossed = [
+            h
+            for h in horizontal
+            if h["x0"] + _TOUCH < v["x0"] < h["x1"] - _TOUCH
+            and v["top"] - _TOUCH <= h["top"] <= v["bottom"] + _TOUCH
+        ]
+        if not crossed:
+            continue
+        ids = {id(h) for h in crossed}
+        joined = [g for g in groups if any(id(h) in ids for h in g)]
+        merged = [h for g in joined for h in g if id(h) not in ids] + crossed
+        groups = [g for g in groups if g not in joined] + [merged]
+    sides = []
+    for group in groups:
+        # A side at every left or right end shared by two or more rules, over their span.
+        for key in ("x0", "x1"):
+            ends: dict[int, list[float]] = {}
+            for h in group:
+                ends.setdefault(round(h[key]), []).append(h["top"])
+            for x, tops in ends.items():
+                if len(tops) >= 2:
+                    sides.append(_edge(x, min(tops), x, max(tops)))
+    return edges + sides
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _caption(textpage: pdfium.PdfTextPage, box: Box, width: float) -> str:
+    """The nearest "Table 3: ..." / "表3 ..." line just above or below the table."""
+    _, bottom, _, top = box
+    above = textpage.get_text_bounded(0, top, width, top + _CAPTION_GAP).splitlines()[-1:]
+    below = textpage.get_text_bounded(0, bottom - _CAPTION_GAP, width, bottom).splitlines()[:1]
+    found = [_clean(line) for line in above + below if _CAPTION.match(line.strip())]
+    if len(found) < 2:
+        return found[0] if found else ""
+    # One above and one below (the other belongs to a table next to this one): the nearer
+    # wins. A narrow band cuts into a line's characters, hence the match on the start only.
+    for gap in range(4, int(_CAPTION_GAP), 4):
+        if _CAPTION.match(textpage.get_text_bounded(0, bottom - gap, width, bottom).strip()):
+            return found[1]
+        if _CAPTION.match(textpage.get_text_bounded(0, top, width, top + gap).strip()):
+            return found[0]
+    return found[0]
+
+
+def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> list[PdfTable]:
+    """Ruled tables on one page (1-based ``number``), top to bottom."""
+    from pdfplumber.table import TableFinder, merge_edges
+
+    # Rules are often drawn cell by cell: join them before looking for the table's sides.
+    edges = merge_edges(_page_edges(page), 3, 3, 3, 3)
+    edges = _close_open_sides(edges)
+    vertical = [e for e in edges if e["orientation"] == "v"]
+    horizontal = [e for e in edges if e["orientation"] == "h"]
+    if len(vertical) < 2 or len(horizontal) < 2:
+        return []
+    settings = {
+        **_FINDER_SETTINGS,
+        "explicit_vertical_lines": vertical,
+        "explicit_horizontal_lines": horizontal,
+    }
+    # With explicit edges only, the finder never reads the page: no pdfminer parse.
+    finder = TableFinder(None, settings)  # type: ignore[arg-type]
+    top_y = page.get_mediabox()[3]
+    width = page.get_width()
+    tables = []
+    for found in finder.tables:
+        rows = []
+        for row in found.rows:
+            cells = []
+            for cell in row.cells:
+                if cell is None:  # covered by a spanning cell
+                    cells.append("")
+                    continue
+                x0, cell_top, x1, cell_bottom = cell
+                text = textpage.get_text_bounded(x0, top_y - cell_bottom, x1, top_y - cell_top)
+                cells.append(_clean(text))
+            if any(cells):
+                rows.append(tuple(cells))
+        if len(rows) < 2 or max(len(r) for r in rows) < 2:
+            continue  # a boxed note or a shaded listing, not a table
+        x0, table_top, x1, table_bottom = found.bbox
+        box = (x0, top_y - table_bottom, x1, top_y - table_top)
+        tables.append(
+            PdfTable(
+                rows=tuple(rows),
+                page=number,
+                bbox=box,
+                caption=_caption(textpage, box, width),
+                pages=(number,),
+            )
+        )
+    return sorted(tables, key=lambda t: -t.bbox[3])
+
+
+def split_text(textpage: pdfium.PdfTextPage, tables: Sequence[PdfTable]) -> list[Piece]:
+    """The page's text with each table's text replaced by the table, where its text began.
+
+    Text that overflows a cell past the table's side stays with the table; each table's
+    caption line is taken out of the prose next to it.
+    """
+    pieces: list[Piece] = []
+    placed: set[int] = set()
+    run_start = 0
+    count = textpage.count_chars()
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    current: int | None = None  # the table the previous character belonged to
+
+    def flush(end: int) -> None:
+        if end > run_start:
+            text = textpage.get_text_range(run_start, end - run_start).replace("\r\n", "\n")
+            pieces.append([line.strip() for line in text.split("\n") if line.strip()])
+
+    # Per character, so kept lean: a page of prose has a few thousand characters.
+    areas = [(t.bbox[0] - 1, t.bbox[1] - 1, t.bbox[2] + 1, t.bbox[3] + 1) for t in tables]
+    get_box, get_unicode, raw = (
+        pdfium_c.FPDFText_GetCharBox,
+        pdfium_c.FPDFText_GetUnicode,
+        textpage.raw,
+    )
+    for index in range(count):
+        get_box(raw, index, left, right, bottom, top)
+        x, y = (left.value + right.value) / 2, (bottom.value + top.value) / 2
+        beside = current is not None and areas[current][1] <= y <= areas[current][3]
+        if beside and get_unicode(raw, index) not in (10, 13):
+            run_start = index + 1  # a cell's text running on past the table's side
+            continue
+        current = None
+        for number, (x0, y0, x1, y1) in enumerate(areas):
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                current = number
+                break
+        if current is None:
+            continue
+        flush(index)
+        run_start = index + 1
+        if current not in placed:
+            placed.add(current)
+            pieces.append(tables[current])
+    flush(count)
+    pieces.extend(t for i, t in enumerate(tables) if i not in placed)  # a table of images
+    return [p for p in _drop_captions(pieces) if p]
+
+
+def _drop_captions(pieces: list[Piece]) -> list[Piece]:
+    """The prose without the caption lines the tables already carry."""
+    out: list[Piece] = [list(p) if isinstance(p, list) else p for p in pieces]
+    for i, piece in enumerate(out):
+        if not isinstance(piece, PdfTable) or not piece.caption:
+            continue
+        for j, end in ((i - 1, -1), (i + 1, 0)):
+            near = out[j] if 0 <= j < len(out) else None
+            if isinstance(near, list) and near and _clean(near[end]) == piece.caption:
+                near.pop(end)
+                break
+    return out
+
+
+def merge_continued(pages: list[list[Piece]]) -> list[list[Piece]]:
+    """Join a table that runs on at the top of the next page into the table it continues.
+
+    A continuation has the same number of columns and either repeats the header row or is
+    the first thing on its page while the table before it was the last on its own page.
+    """
+    out: list[list[Piece]] = [list(p) for p in pages]
+    # (page index, piece index) of a table that ends the page before this one
+    open_at: tuple[int, int] | None = None
+    for p, pieces in enumerate(out):
+        first = next((i for i, piece in enumerate(pieces) if isinstance(piece, PdfTable)), None)
+        if open_at is not None and first is not None:
+            previous, current = out[open_at[0]][open_at[1]], pieces[first]
+            assert isinstance(previous, PdfTable)
+            assert isinstance(current, PdfTable)
+            if _continues(previous, current, at_top=first == 0):
+                repeats = current.rows[0] == previous.rows[0]
+                out[open_at[0]][open_at[1]] = replace(
+                    previous,
+                    rows=previous.rows + (current.rows[1:] if repeats else current.rows),
+                    caption=previous.caption or current.caption,
+                    pages=previous.pages + current.pages,
+                )
+                del pieces[first]
+                if first == len(pieces):  # nothing after it on this page: it may run on
+                    continue
+        open_at = None
+        if pieces and isinstance(pieces[-1], PdfTable):
+            open_at = (p, len(pieces) - 1)
+    return out
+
+
+def _continues(previous: PdfTable, current: PdfTable, *, at_top: bool) -> bool:
+    if current.columns != previous.columns:
+        return False
+    # Two captions with different numbers name two tables, however alike their headers.
+    labels = [_CAPTION.match(t.caption) for t in (previous, current)]
+    if labels[0] and labels[1] and labels[0][0].lower() != labels[1][0].lower():
+        return False
+    return at_top or current.rows[0] == previous.rows[0]
+
+
+def table_html(table: PdfTable) -> str:
+    """The table as unstructured gives tables in ``metadata.text_as_html``."""
+    parts = ["<table>"]
+    if table.caption:
+        parts.append(f"<caption>{html.escape(table.caption)}</caption>")
+    for number, row in enumerate(table.rows):
+        tag = "th" if number == 0 else "td"
+        cells = "".join(f"<{tag}>{html.escape(cell)}</{tag}>" for cell in row)
+        parts.append(f"<tr>{cells}</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def table_text(table: PdfTable) -> str:
+    """Plain text of a table: one line per row, cells separated by " | "."""
+    return "\n".join(" | ".join(row) for row in table.rows)
