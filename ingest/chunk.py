@@ -44,6 +44,7 @@ class _Unit:
     tokens: int
     page: int | None
     category: str
+    first: bool = False  # opens a paragraph (or other block)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -146,13 +147,13 @@ def _units(blocks: Iterable[Block], max_tokens: int, count: TokenCounter) -> Ite
         pieces = (
             block.text.split("\n") if block.category == "Table" else split_sentences(block.text)
         )
-        for piece in pieces:
+        for i, piece in enumerate(pieces):
             tokens = count(piece)
             if tokens <= max_tokens:
-                yield _Unit(piece, tokens, block.page, block.category)
+                yield _Unit(piece, tokens, block.page, block.category, i == 0)
                 continue
-            for part in _hard_split(piece, max_tokens, count):
-                yield _Unit(part, count(part), block.page, block.category)
+            for j, part in enumerate(_hard_split(piece, max_tokens, count)):
+                yield _Unit(part, count(part), block.page, block.category, i == j == 0)
 
 
 def _joined(units: list[_Unit]) -> str:
@@ -160,8 +161,8 @@ def _joined(units: list[_Unit]) -> str:
     previous: _Unit | None = None
     for unit in units:
         if previous is not None:
-            if previous.category == "Title" or unit.category in ("Title", "Table"):
-                out += "\n"  # headings and table rows keep their own lines
+            if previous.category == "Title" or unit.category in ("Title", "Table") or unit.first:
+                out += "\n"  # headings, table rows and paragraphs keep their own lines
             elif not (_NO_SPACE.match(unit.text[:1]) and _NO_SPACE.match(out[-1:])):
                 out += " "
         out += unit.text

@@ -31,6 +31,7 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 
 from ingest.access import AccessMap
 from ingest.chunk import Chunk, chunk_blocks
+from ingest.clauses import annotate
 from ingest.components import Components
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentError, DocumentTooLarge
@@ -147,8 +148,9 @@ def to_nodes(
     """One llama-index node per chunk, with kura's payload as metadata."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     valid_from = day_number(effective) if effective else 0
+    clause_infos, terms = annotate(chunks)
     nodes = []
-    for index, chunk in enumerate(chunks):
+    for index, (chunk, legal) in enumerate(zip(chunks, clause_infos, strict=True)):
         metadata = {
             "document_id": doc_id,
             "document_version": version,
@@ -169,6 +171,11 @@ def to_nodes(
             "effective_date": effective.isoformat() if effective else "",
             "valid_from": valid_from,
             "valid_to": IN_FORCE,
+            "clause": legal.clause,
+            "clauses": list(legal.clauses),
+            "references": list(legal.references),
+            "defines": list(legal.defines),
+            "terms": list(terms),
         }
         node = TextNode(
             id_=chunk_id(doc_id, version, index),

@@ -33,6 +33,11 @@ PAYLOAD_FIELDS = (
     "effective_date",
     "valid_from",
     "valid_to",
+    "clause",
+    "clauses",
+    "references",
+    "defines",
+    "terms",
 )
 # valid_to of a version still in force (dates are compared as YYYYMMDD integers).
 IN_FORCE = 99991231
@@ -45,6 +50,8 @@ KEYWORD_INDEXES = (
     "language",
     "doc_type",
     "version_label",
+    "clauses",
+    "defines",
 )
 INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
 

