@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+ACCESS_FILE = "kura-access.toml"  # read from the top of an ingested folder
+
 
 @dataclass(frozen=True)
 class AccessRule:

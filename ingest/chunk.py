@@ -144,9 +144,12 @@ def _table_chunks(
 def _units(blocks: Iterable[Block], max_tokens: int, count: TokenCounter) -> Iterator[_Unit]:
     for block in blocks:
         # Table rows are kept whole per line; prose is split into sentences.
-        pieces = (
-            block.text.split("\n") if block.category == "Table" else split_sentences(block.text)
-        )
+        if block.category == "Table":
+            pieces = block.text.split("\n")
+        elif block.category == "Title":
+            pieces = [block.text]  # "4. Redistribution." is one heading, not two sentences
+        else:
+            pieces = split_sentences(block.text)
         for i, piece in enumerate(pieces):
             tokens = count(piece)
             if tokens <= max_tokens:

@@ -43,7 +43,10 @@ def annotate(chunks: list[Chunk]) -> tuple[list[ClauseInfo], tuple[str, ...]]:
         if base != previous_base:
             sub, previous_base = None, base
         # "(b)" means something only inside a numbered clause.
-        markers = paragraph_labels(chunk.text) if base else []
+        body = chunk.text
+        if chunk.section and body.startswith(chunk.section[-1]):
+            body = body[len(chunk.section[-1]) :].lstrip()  # the heading line is no sub-clause
+        markers = paragraph_labels(body) if base else []
         opening = markers[0].label if markers and markers[0].start == 0 else sub
         clause = join_label(base, opening) if opening else base
         labels = [x for x in (base, clause) if x]

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ingest.access import ACCESS_FILE, AccessMap
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, iter_files
@@ -41,6 +42,23 @@ def ingest_command(
             "--effective", formats=["%Y-%m-%d"], help="Day the version takes effect (YYYY-MM-DD)."
         ),
     ] = None,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync", help="Also delete the documents whose files are gone from the folders."
+        ),
+    ] = False,
+    groups: Annotated[
+        str | None,
+        typer.Option("--groups", help="Comma-separated groups that may read these documents."),
+    ] = None,
+    access: Annotated[
+        Path | None,
+        typer.Option(
+            "--access",
+            help="kura-access.toml mapping file patterns to groups (default: one in a folder).",
+        ),
+    ] = None,
     version_of: Annotated[
         Path | None,
         typer.Option(
@@ -69,7 +87,14 @@ def ingest_command(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     try:
-        indexer = Indexer(components, name)
+        access_map = _access_map(access, paths)
+    except ValueError as exc:
+        components.close()
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    reader_groups = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
+    try:
+        indexer = Indexer(components, name, access=access_map, groups=reader_groups)
         with Progress(
             TextColumn("[bold]indexing[/bold]"),
             BarColumn(),
@@ -88,6 +113,7 @@ def ingest_command(
                 report = indexer.ingest_paths(files, on_file=advance, workers=workers)
             else:
                 report = IngestReport([indexer.ingest_file(files[0], spec)])
+            removed = indexer.remove_missing(paths) if sync else []
     finally:
         components.close()
 
@@ -96,10 +122,19 @@ def ingest_command(
         f"({report.chunks} chunks), {report.count(Status.UNCHANGED)} unchanged, "
         f"{report.count(Status.FAILED)} failed, in {report.seconds:.1f}s"
     )
+    for source in removed:
+        console.print(f"  [yellow]removed[/yellow] {source} (file gone)")
     for failed in report.failed:
         console.print(f"  [red]failed[/red] {failed.source}: {failed.reason}")
     if report.failed:
         raise typer.Exit(2)
+
+
+def _access_map(given: Path | None, paths: list[Path]) -> AccessMap | None:
+    if given is not None:
+        return AccessMap.load(given)
+    found = [p / ACCESS_FILE for p in paths if (p / ACCESS_FILE).is_file()]
+    return AccessMap.load(found[0]) if found else None
 
 
 def documents_command(

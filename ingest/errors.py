@@ -57,3 +57,7 @@ class CollectionNotFound(KuraError):
 
 class StoreUnavailable(KuraError):
     """The vector store cannot be used (server down, embedded folder locked)."""
+
+
+class UnsafeDocument(DocumentError):
+    """The file looks built to harm the reader (a ZIP bomb, path-traversal member names)."""

@@ -29,12 +29,13 @@ from llama_index.core.schema import (
 )
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
-from ingest.access import AccessMap
+from ingest.access import ACCESS_FILE, AccessMap
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.clauses import annotate
 from ingest.components import Components
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentError, DocumentTooLarge
+from ingest.hostile import FLAGS, instruction_flags
 from ingest.parse import ParsedDocument, ParseOptions, parse_document
 from ingest.registry import EVERYONE, CollectionConfig
 from ingest.schema import IN_FORCE, chunk_id, document_id
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 # Metadata the embedding sees besides the chunk text: where in the document it sits.
 _EMBED_KEYS = ("title", "section")
+FLAG_FIELDS = ("document_version", "flags")
 # Chunks embedded and written per step: bounds memory on a 2,000-page manual.
 _STORE_BATCH = 256
 
@@ -120,7 +122,7 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and not hidden:
+                if child.is_file() and not hidden and child.name != ACCESS_FILE:
                     yield child
         else:
             yield path
@@ -176,6 +178,8 @@ def to_nodes(
             "references": list(legal.references),
             "defines": list(legal.defines),
             "terms": list(terms),
+            # text that reads like instructions to a model (prompt injection), for review
+            "flags": instruction_flags(chunk.text),
         }
         node = TextNode(
             id_=chunk_id(doc_id, version, index),
@@ -200,6 +204,7 @@ class PrepareOptions:
     chunk_overlap: int
     max_tokens: int  # word pieces the embedding model reads
     model_dir: str  # for its tokenizer
+    max_chunks: int = 20_000  # a document making more is refused
 
 
 @dataclass
@@ -233,6 +238,12 @@ def prepare_document(
         count_tokens=count,
         max_tokens=limit,
     )
+    if len(chunks) > options.max_chunks:
+        raise DocumentTooLarge(
+            source,
+            f"{len(chunks):,} chunks is over the limit of {options.max_chunks:,} "
+            "(KURA_MAX_DOCUMENT_CHUNKS)",
+        )
     return Prepared(source, version or content_version(data), doc_type, parsed, chunks)
 
 
@@ -279,6 +290,7 @@ class Indexer:
             chunk_overlap=self.settings.chunk_overlap,
             max_tokens=components.max_tokens,
             model_dir=components.count_tokens.model_dir,
+            max_chunks=self.settings.max_document_chunks,
         )
 
     def ingest_paths(
@@ -527,6 +539,13 @@ class Indexer:
             conditions.append(MetadataFilter(key="document_id", value=doc_id))
         store = self.components.vector_store(self.collection)
         payloads = store.payloads(MetadataFilters(filters=conditions), CATALOG_FIELDS)
+        # Flags raised anywhere in a version, not just on its first chunk.
+        conditions[0] = MetadataFilter(key="flags", value=list(FLAGS), operator=FilterOperator.IN)
+        flagged: dict[str, set[str]] = {}
+        for hit in store.payloads(MetadataFilters(filters=conditions), FLAG_FIELDS):
+            flagged.setdefault(hit["document_version"], set()).update(hit.get("flags") or ())
+        for payload in payloads:
+            payload["flags"] = sorted(flagged.get(payload["document_version"], ()))
         return group_documents(payloads)
 
     def is_indexed(self, doc_id: str, version: str) -> bool:

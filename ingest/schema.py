@@ -38,6 +38,7 @@ PAYLOAD_FIELDS = (
     "references",
     "defines",
     "terms",
+    "flags",
 )
 # valid_to of a version still in force (dates are compared as YYYYMMDD integers).
 IN_FORCE = 99991231
@@ -52,6 +53,7 @@ KEYWORD_INDEXES = (
     "version_label",
     "clauses",
     "defines",
+    "flags",
 )
 INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
 

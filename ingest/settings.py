@@ -84,6 +84,12 @@ class IndexSettings(BaseSettings):
         description="Processes that parse and chunk documents while the main process embeds; "
         "1 parses in-process.",
     )
+    max_document_chunks: int = Field(
+        20_000,
+        ge=1,
+        description="Documents that make more chunks than this are refused (a 100,000-page "
+        "text would take hours to embed).",
+    )
     max_file_mb: float = Field(
         100.0, gt=0, description="Files larger than this are refused at ingestion (MiB)."
     )
