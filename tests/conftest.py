@@ -26,14 +26,15 @@ COLLECTION = "corpus"
 def make_settings(
     data_dir: Path, ollama_host: str = "http://127.0.0.1:9", **extra: object
 ) -> AppSettings:
-    """Test settings: everything under ``data_dir``, nothing read from the environment's .env."""
+    """Test settings: everything under ``data_dir``, nothing read from the environment's .env;
+    authentication off unless ``auth="keys"`` is given."""
     return AppSettings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
         ollama_host=ollama_host,
         collection=COLLECTION,
         request_timeout=30,
-        **extra,  # type: ignore[arg-type]
+        **{"auth": "off", **extra},  # type: ignore[arg-type]
     )
 
 

@@ -7,7 +7,15 @@ import time
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.deps import RetrieverDep, SettingsDep
+from app.deps import (
+    ComponentsDep,
+    CurrentUser,
+    MetricsDep,
+    RetrieverDep,
+    SettingsDep,
+    collection_for,
+    reader_groups,
+)
 from app.retrieve import Passage, SearchFilters
 from app.settings import RetrievalMode
 
@@ -32,17 +40,35 @@ class SearchResponse(BaseModel):
     took_ms: float
 
 
-@router.post("/v1/search", responses={404: {"description": "No such collection"}})
-def search(body: SearchRequest, settings: SettingsDep, retriever: RetrieverDep) -> SearchResponse:
-    """The passages closest to the query, with source, section, pages and score."""
+@router.post(
+    "/v1/search",
+    responses={
+        401: {"description": "No or invalid API key"},
+        404: {"description": "No such collection"},
+    },
+)
+def search(
+    body: SearchRequest,
+    user: CurrentUser,
+    settings: SettingsDep,
+    components: ComponentsDep,
+    retriever: RetrieverDep,
+    metrics: MetricsDep,
+) -> SearchResponse:
+    """The passages closest to the query that the caller may read, with source, section,
+    clause, pages and score."""
     started = time.perf_counter()
+    collection = body.collection or settings.collection
+    collection_for(collection, user, components, settings)
     mode = retriever.effective_mode(body.query, body.mode or settings.retrieval_mode)
     passages = retriever.search(
-        body.collection or settings.collection,
+        collection,
         body.query,
         body.top_k or settings.top_k,
         mode=mode,
         filters=body.filters,
+        groups=reader_groups(user, settings),
     )
+    metrics.observe_retrieval(mode, time.perf_counter() - started)
     took = round((time.perf_counter() - started) * 1e3, 1)
     return SearchResponse(passages=passages, mode=mode, took_ms=took)

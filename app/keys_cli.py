@@ -1,0 +1,86 @@
+"""`kura keys`: create, list and revoke API keys in ``<data_dir>/kura.db``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.auth import KeyStore, state_db_path
+from app.settings import AppSettings
+
+keys = typer.Typer(
+    help="Manage API keys. Only a hash of each key is stored; the key is shown once.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+
+def _store() -> KeyStore:
+    return KeyStore(state_db_path(AppSettings()))
+
+
+@keys.command("create")
+def create(
+    user: Annotated[str, typer.Option("--user", help="Who the key is for.")],
+    groups: Annotated[
+        str, typer.Option("--groups", help="Comma-separated groups whose documents it may read.")
+    ] = "",
+    admin: Annotated[bool, typer.Option("--admin", help="May use admin endpoints.")] = False,
+) -> None:
+    """Create a key for USER and print it (to stdout, alone, so scripts can capture it)."""
+    try:
+        with _store() as store:
+            key, record = store.create(user, groups.split(","), admin=admin)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    typer.echo(key)
+    err.print(
+        f"[yellow]Key {record.id} for {record.user} "
+        f"(groups: {', '.join(record.groups) or '-'}{', admin' if record.admin else ''}). "
+        "Store it now: it will not be shown again.[/yellow]"
+    )
+
+
+@keys.command("list")
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List keys (never their secrets), revoked ones included."""
+    with _store() as store:
+        records = store.list()
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        return
+    table = Table()
+    for column in ("id", "user", "groups", "admin", "created", "last used", "revoked"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.id,
+            r.user,
+            ",".join(r.groups),
+            "yes" if r.admin else "",
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "",
+            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@keys.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id, as `list` shows it.")],
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    with _store() as store:
+        found = store.revoke(key_id)
+    if not found:
+        err.print(f"[red]error:[/red] no key with id {key_id!r}")
+        raise typer.Exit(1)
+    err.print(f"revoked {key_id}")
