@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path, PurePath
@@ -11,8 +12,9 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from app.answer import answer_question
+from app.answer import Answer, Ask, answer_question, draft, stream_answer, version_note_text
 from app.errors import LLMUnavailable
+from app.keys_cli import keys
 from app.llm import OllamaLLM
 from app.retrieve import Passage, Retriever
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
@@ -28,6 +30,7 @@ cli = typer.Typer(
 )
 cli.command("ingest")(ingest_command)
 cli.command("documents")(documents_command)
+cli.add_typer(keys, name="keys")
 out = Console()
 err = Console(stderr=True)
 
@@ -114,6 +117,9 @@ def ask(
         bool, typer.Option("--show-reasoning", help="Also print gpt-oss's reasoning.")
     ] = False,
     as_json: JsonOpt = False,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Print the answer as it is written.")
+    ] = True,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
     settings = AppSettings()
@@ -122,18 +128,21 @@ def ask(
     k = top_k or settings.top_k
     retrieval_mode = mode or settings.retrieval_mode
     retriever = Retriever(components, settings)
+    request = Ask(
+        question=question,
+        collection=name,
+        top_k=k,
+        effort=effort or settings.reasoning_effort,
+        mode=retrieval_mode,
+        include_reasoning=show_reasoning,
+    )
+    llm = OllamaLLM(settings)
+    streamed = stream and not as_json
     try:
-        result = answer_question(
-            retriever,
-            OllamaLLM(settings),
-            settings,
-            question,
-            collection=name,
-            top_k=k,
-            effort=effort or settings.reasoning_effort,
-            mode=retrieval_mode,
-            include_reasoning=show_reasoning,
-        )
+        if streamed:
+            result = asyncio.run(_stream_to_terminal(retriever, llm, settings, request))
+        else:
+            result = answer_question(retriever, llm, settings, request)
     except LLMUnavailable as exc:
         # Retrieval still works: show what the model would have read.
         err.print(f"[yellow]no answer:[/yellow] {exc}")
@@ -148,15 +157,37 @@ def ask(
     if as_json:
         out.print_json(result.model_dump_json())
         return
-    if result.reasoning:
-        err.print("[dim]reasoning:[/dim]")
-        err.print(result.reasoning, highlight=False, markup=False, style="dim")
-    out.print(result.answer, highlight=False, markup=False)
+    if not streamed:
+        if result.reasoning:
+            err.print("[dim]reasoning:[/dim]")
+            err.print(result.reasoning, highlight=False, markup=False, style="dim")
+        out.print(result.answer, highlight=False, markup=False)
+    elif result.version_notes:
+        out.print("\n" + version_note_text(result.version_notes, question), highlight=False)
+    if not result.covered:
+        err.print("[yellow]note:[/yellow] nothing relevant found; the model was not asked")
     if result.citations:
         out.print("\n[bold]Sources[/bold]")
         _print_passages(result.citations, full=False)
     if result.finish_reason == "length":
         err.print("[yellow]note:[/yellow] the answer was cut off at answer_max_tokens")
+
+
+async def _stream_to_terminal(
+    retriever: Retriever, llm: OllamaLLM, settings: AppSettings, request: Ask
+) -> Answer:
+    drafted = await asyncio.to_thread(draft, retriever, llm, settings, request)
+    answer: Answer | None = None
+    async for event, data in stream_answer(drafted, llm, retriever):
+        if event == "reasoning":
+            err.print(data["text"], end="", highlight=False, markup=False, style="dim")
+        elif event == "token":
+            out.print(data["text"], end="", highlight=False, markup=False)
+        elif event == "done":
+            answer = Answer.model_validate(data)
+    out.print()
+    assert answer is not None  # stream_answer always ends with done
+    return answer
 
 
 @cli.command()
@@ -165,14 +196,25 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
+    from app.auth import InsecureBind, check_bind
     from app.main import create_app
+    from app.observability import configure_logging
 
     settings = AppSettings()
+    bind = host or settings.api_host
+    try:
+        check_bind(bind, settings.auth)
+    except InsecureBind as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, json=settings.log_json)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.api_host,
+        host=bind,
         port=port or settings.api_port,
-        log_level="info",
+        log_config=None,
+        access_log=False,
+        log_level=settings.log_level.lower(),
     )
 
 

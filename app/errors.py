@@ -25,6 +25,14 @@ class PromptTooLong(KuraError):
     """The question alone does not fit in the context window."""
 
 
+class Busy(KuraError):
+    """Too many questions wait for the model; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ContextTruncated(KuraError):
     """Ollama cut the prompt to fit its context: the answer would ignore instructions."""
 
@@ -34,20 +42,28 @@ _STATUS: list[tuple[type[KuraError], int]] = [
     (DocumentError, 422),
     (PromptTooLong, 413),
     (LLMUnavailable, 503),
+    (Busy, 503),
     (StoreUnavailable, 503),
     (ContextTruncated, 502),
 ]
+
+
+def error_status(exc: KuraError) -> int:
+    """The HTTP status of a kura error."""
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map kura's errors to status codes; anything else is a 500 without internals."""
 
     async def kura_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        status = error_status(exc)  # type: ignore[arg-type]
         if status == 500:
             logger.error("unmapped kura error on %s", request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        body = {"detail": str(exc), "error": type(exc).__name__}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.error("unhandled error on %s", request.url.path, exc_info=exc)

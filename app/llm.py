@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import ollama
 
-from app.errors import ContextTruncated, LLMUnavailable, ModelNotFound
+from app.errors import Busy, ContextTruncated, LLMUnavailable, ModelNotFound
 from app.settings import AppSettings, ReasoningEffort
 
 logger = logging.getLogger(__name__)
+
+_RETRY_DELAY = 0.5  # seconds before the one retry of a failed connection
 
 # gpt-oss's chat template wraps the messages in its own preamble (model identity, dates,
 # reasoning level, channels): tokens the prompt budget must leave room for.
@@ -57,15 +63,99 @@ class Generation:
     seconds: float
 
 
+@dataclass
+class Piece:
+    """Part of a streamed answer: text of the answer or of the reasoning."""
+
+    content: str = ""
+    thinking: str = ""
+
+
+class Gate:
+    """At most ``limit`` requests in Ollama at once, at most ``queue`` more waiting.
+
+    Ollama answers one request per model at a time by default; more would only queue inside
+    it, invisible and unbounded. Past the queue a request is refused at once (503 with
+    Retry-After), and a request that waits longer than ``wait`` seconds gives up the same way.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        queue: int,
+        wait: float,
+        on_change: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.limit, self.queue, self.wait = limit, queue, wait
+        self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.waiting = 0
+        self.in_flight = 0
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.waiting, self.in_flight)
+
+    def acquire(self) -> None:
+        """Take a slot, waiting in the queue; raises Busy when the queue is full or slow."""
+        with self._lock:
+            if self._slots.acquire(blocking=False):
+                self.in_flight += 1
+                self._changed()
+                return
+            if self.waiting >= self.queue:
+                raise Busy("the answering model is busy: too many questions waiting", 10)
+            self.waiting += 1
+            self._changed()
+        got = self._slots.acquire(timeout=self.wait)
+        with self._lock:
+            self.waiting -= 1
+            if got:
+                self.in_flight += 1
+            self._changed()
+        if not got:
+            raise Busy("the answering model is busy: waited too long for a turn", 30)
+
+    def release(self) -> None:
+        """Give the slot back."""
+        with self._lock:
+            self.in_flight -= 1
+            self._changed()
+        self._slots.release()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """A slot for the duration of the block."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class OllamaLLM:
     """The answering model behind Ollama."""
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, settings: AppSettings, gate: Gate | None = None) -> None:
         self.settings = settings
         self.model = settings.ollama_model
         self.client = ollama.Client(host=settings.ollama_host, timeout=settings.request_timeout)
+        self.async_client = ollama.AsyncClient(
+            host=settings.ollama_host, timeout=settings.request_timeout
+        )
         # Readiness checks must answer quickly even when Ollama hangs.
         self.probe = ollama.Client(host=settings.ollama_host, timeout=5)
+        self.gate = gate or Gate(
+            settings.ollama_concurrency, settings.ollama_queue, settings.ollama_queue_timeout
+        )
+
+    def _options(self, num_predict: int | None = None) -> dict[str, Any]:
+        return {
+            "num_ctx": self.settings.num_ctx,
+            "num_predict": num_predict or self.settings.answer_max_tokens,
+            "temperature": self.settings.temperature,
+        }
 
     def _unavailable(self, exc: Exception) -> LLMUnavailable:
         if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
@@ -78,27 +168,36 @@ class OllamaLLM:
             f"`docker compose up`) and pull the model (`ollama pull {self.model}`)"
         )
 
-    def chat(self, messages: list[dict[str, str]], *, think: ReasoningEffort) -> Generation:
-        """One non-streamed chat turn. Raises LLMUnavailable or ContextTruncated."""
-        started = time.perf_counter()
-        try:
-            response = self.client.chat(
-                model=self.model,
-                messages=messages,
-                think=think,
-                stream=False,
-                options={
-                    "num_ctx": self.settings.num_ctx,
-                    "num_predict": self.settings.answer_max_tokens,
-                    "temperature": self.settings.temperature,
-                },
-            )
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise self._unavailable(exc) from exc
-            raise LLMUnavailable(f"Ollama refused the request: {exc.error}") from exc
-        except (ConnectionError, httpx.TransportError) as exc:
-            raise self._unavailable(exc) from exc
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        think: ReasoningEffort,
+        num_predict: int | None = None,
+    ) -> Generation:
+        """One non-streamed chat turn, in turn with other requests (the gate), retried once
+        when the connection fails. Raises Busy, LLMUnavailable or ContextTruncated."""
+        with self.gate.slot():
+            started = time.perf_counter()
+            for attempt in (1, 2):
+                try:
+                    response = self.client.chat(
+                        model=self.model,
+                        messages=messages,
+                        think=think,
+                        stream=False,
+                        options=self._options(num_predict),
+                    )
+                    break
+                except ollama.ResponseError as exc:
+                    raise self._refused(exc) from exc
+                except (ConnectionError, httpx.ConnectError) as exc:
+                    if attempt == 2:
+                        raise self._unavailable(exc) from exc
+                    logger.warning("Ollama connection failed; retrying once")
+                    time.sleep(_RETRY_DELAY)
+                except httpx.TransportError as exc:  # a timeout or a dropped answer
+                    raise self._unavailable(exc) from exc
         generation = Generation(
             content=response.message.content or "",
             thinking=response.message.thinking or "",
@@ -110,6 +209,71 @@ class OllamaLLM:
         )
         self._check_truncation(messages, generation)
         return generation
+
+    async def stream(
+        self, messages: list[dict[str, str]], *, think: ReasoningEffort, stats: Generation
+    ) -> AsyncIterator[Piece]:
+        """A chat turn streamed piece by piece; ``stats`` is filled in at the end. Closing
+        the iterator (a client that went away) closes the request to Ollama."""
+        await asyncio.to_thread(self.gate.acquire)
+        try:
+            started = time.perf_counter()
+            # The request is sent at the first read: a failed connection is retried there.
+            for attempt in (1, 2):
+                response = await self.async_client.chat(
+                    model=self.model,
+                    messages=messages,
+                    think=think,
+                    stream=True,
+                    options=self._options(),
+                )
+                try:
+                    first: Any = await anext(response)
+                    break
+                except StopAsyncIteration:
+                    first = None
+                    break
+                except ollama.ResponseError as exc:
+                    raise self._refused(exc) from exc
+                except (ConnectionError, httpx.ConnectError) as exc:
+                    if attempt == 2:
+                        raise self._unavailable(exc) from exc
+                    logger.warning("Ollama connection failed; retrying once")
+                    await asyncio.sleep(_RETRY_DELAY)
+                except httpx.TransportError as exc:
+                    raise self._unavailable(exc) from exc
+            content: list[str] = []
+            thinking: list[str] = []
+            try:
+                part = first
+                while part is not None:
+                    piece = Piece(part.message.content or "", part.message.thinking or "")
+                    content.append(piece.content)
+                    thinking.append(piece.thinking)
+                    if piece.content or piece.thinking:
+                        yield piece
+                    if part.done:
+                        stats.model = part.model or self.model
+                        stats.prompt_tokens = part.prompt_eval_count or 0
+                        stats.completion_tokens = part.eval_count or 0
+                        stats.done_reason = part.done_reason or ""
+                    part = await anext(response, None)
+            except ollama.ResponseError as exc:
+                raise self._refused(exc) from exc
+            except (ConnectionError, httpx.TransportError) as exc:
+                raise self._unavailable(exc) from exc
+            finally:
+                await response.aclose()  # type: ignore[attr-defined]
+            stats.content, stats.thinking = "".join(content), "".join(thinking)
+            stats.seconds = time.perf_counter() - started
+            self._check_truncation(messages, stats)
+        finally:
+            self.gate.release()
+
+    def _refused(self, exc: ollama.ResponseError) -> LLMUnavailable:
+        if exc.status_code == 404:
+            return self._unavailable(exc)
+        return LLMUnavailable(f"Ollama refused the request: {exc.error}")
 
     def _check_truncation(self, messages: list[dict[str, str]], gen: Generation) -> None:
         # Ollama never says it truncated: when a prompt exceeds the context it silently keeps

@@ -7,28 +7,50 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.audit import AuditLog
+from app.auth import KeyStore, current_user
 from app.errors import install_error_handlers
-from app.llm import OllamaLLM
+from app.jobs import JobRunner
+from app.llm import Gate, OllamaLLM
+from app.observability import install_observability
 from app.retrieve import Retriever
-from app.routes import health, query, search
+from app.routes import admin, collections, documents, health, openai_compat, query, search
 from app.settings import AppSettings
 from ingest.components import build_components
 
 
 def create_app(settings: AppSettings | None = None) -> FastAPI:
-    """Build the app; its lifespan opens Qdrant and loads the embedder once."""
+    """Build the app; its lifespan opens Qdrant, loads the embedder and opens kura's state."""
     settings = settings or AppSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         components = build_components(settings)
+        metrics = app.state.metrics
+
+        def queue_changed(waiting: int, in_flight: int) -> None:
+            metrics.llm_queue_depth.set(waiting)
+            metrics.llm_in_flight.set(in_flight)
+
+        gate = Gate(
+            settings.ollama_concurrency,
+            settings.ollama_queue,
+            settings.ollama_queue_timeout,
+            on_change=queue_changed,
+        )
         app.state.settings = settings
         app.state.components = components
-        app.state.llm = OllamaLLM(settings)
+        app.state.llm = OllamaLLM(settings, gate)
         app.state.retriever = Retriever(components, settings)
+        app.state.keys = KeyStore(settings.state_path)
+        app.state.audit = AuditLog(settings.state_path)
+        app.state.jobs = JobRunner(components, metrics)
         try:
             yield
         finally:
+            app.state.jobs.close()
+            app.state.keys.close()
+            app.state.audit.close()
             components.close()
 
     app = FastAPI(
@@ -37,7 +59,17 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, search, query):
+    install_observability(app, log_text=settings.log_text, guard=current_user)
+    for module in (
+        health,
+        search,
+        query,
+        collections,
+        documents,
+        admin,
+        openai_compat,
+    ):
         app.include_router(module.router)
     return app

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from typing import Any
 
 from app.llm import estimate_tokens_max, messages_tokens_max
 from app.retrieve import Passage
+from ingest.chunk import detect_language
 
 SYSTEM_PROMPT = """You answer questions about a company's internal documents.
 Rules:
@@ -17,7 +19,20 @@ Rules:
 3. Answer in the language of the question (日本語の質問には日本語で答える).
 4. If the passages do not contain the answer, say plainly that the documents do not cover it
    (in Japanese: 「資料には記載がありません」) and do not guess.
-5. Be concise and exact: quote numbers, codes and clause references as they are written."""
+5. Be concise and exact: quote numbers, codes and clause references as they are written.
+   When a passage has a clause, name it with the citation: "Section 4(b) [2]", "第12条第3項 [1]".
+   For a table row, quote the row's values with their column names.
+6. Passages marked added="reference" are clauses another passage refers to; added="definition"
+   are definitions of terms the passages use. Use them to read the others correctly."""
+
+CONDENSE_PROMPT = """Rewrite the user's follow-up question so that it can be understood without
+the conversation: replace pronouns and references ("it", "the second one", "それ") with what
+they refer to. Keep the language of the follow-up. Output only the rewritten question."""
+
+_NO_ANSWER = {
+    "ja": "資料には記載がありません。検索した文書にこの質問に関係する箇所は見つかりませんでした。",
+    "en": "The documents do not cover this question: no passage relevant to it was found.",
+}
 
 _CITATION = re.compile(r"\[(\d+(?:\s*[,、]\s*\d+)*)\]")
 
@@ -36,6 +51,15 @@ def format_passage(passage: Passage, *, widened: bool = False) -> str:
         attrs.append(f'page="{passage.pages}"')
     if passage.section:
         attrs.append(f'section="{_attr(passage.section)}"')
+    if passage.clause:
+        attrs.append(f'clause="{_attr(passage.clause)}"')
+    if passage.version_label:
+        version = passage.version_label
+        if passage.effective_date:
+            version += f", effective {passage.effective_date}"
+        attrs.append(f'version="{_attr(version)}"')
+    if passage.role != "retrieved":
+        attrs.append(f'added="{passage.role} for [{passage.via}]"')
     text = passage.context if widened and passage.context else passage.text
     text = _FENCE.sub(r"‹\1", text)  # no text can open or close a fence
     return f"<passage {' '.join(attrs)}>\n{text}\n</passage>"
@@ -68,6 +92,23 @@ def build_messages(
         else:
             break
     return render(included), [p for p, _ in included]
+
+
+def condense_messages(history: list[Any], question: str) -> list[dict[str, str]]:
+    """Messages asking the model to make ``question`` self-contained given ``history``."""
+    lines = [
+        f"{'User' if turn.role == 'user' else 'Assistant'}: {turn.content[:2000]}"
+        for turn in history
+    ]
+    user = (
+        "Conversation:\n" + "\n".join(lines) + f"\n\nFollow-up: {question}\n\nStandalone question:"
+    )
+    return [{"role": "system", "content": CONDENSE_PROMPT}, {"role": "user", "content": user}]
+
+
+def no_answer_text(question: str) -> str:
+    """What kura says, in the question's language, when the documents do not cover it."""
+    return _NO_ANSWER["ja" if detect_language(question) == "ja" else "en"]
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     FilterOperator,
     MetadataFilter,
@@ -20,6 +21,7 @@ from app.settings import AppSettings, RetrievalMode
 from ingest.chunk import detect_language
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
+from ingest.sparse import terms
 from ingest.versions import day_number
 
 _MODES = {
@@ -78,6 +80,15 @@ def _f(key: str, value: object, op: FilterOperator) -> MetadataFilter:
     return MetadataFilter(key=key, value=value, operator=op)
 
 
+def with_access(filters: MetadataFilters, groups: list[str] | None) -> MetadataFilters:
+    """``filters`` plus: only documents a member of ``groups`` may read. The condition sits
+    inside the Qdrant query, so nothing unreadable is ranked, counted or returned."""
+    if groups is None:
+        return filters
+    access = _f("allowed_groups", list(groups), FilterOperator.IN)
+    return MetadataFilters(filters=[*filters.filters, access], condition=filters.condition)
+
+
 class Passage(BaseModel):
     """One retrieved chunk, numbered in rank order from 1."""
 
@@ -101,6 +112,29 @@ class Passage(BaseModel):
         description="The passage widened with its neighbouring chunks of the same section "
         "(when context_neighbors > 0); given to the model when the prompt budget allows.",
     )
+    clause: str = Field("", description='The clause it belongs to: "Section 4(b)", "第12条第3項".')
+    references: list[str] = Field(
+        default_factory=list, description="Clauses the passage refers to."
+    )
+    role: Literal["retrieved", "reference", "definition"] = Field(
+        "retrieved",
+        description="retrieved; or added because passage `via` refers to its clause "
+        "(reference) or uses a term it defines (definition).",
+    )
+    via: int | None = Field(None, description="The passage that led to this one.")
+    version_label: str = ""
+    effective_date: str = ""
+    verified: bool | None = Field(
+        None,
+        description="For a citation: whether its text was found again in the source file at "
+        "the page given (None: the source could not be checked).",
+    )
+    verification: str = Field("", description="Why it was or was not verified.")
+    # read by the contract helpers, not part of the API
+    clauses: list[str] = Field(default_factory=list, exclude=True)
+    defines: list[str] = Field(default_factory=list, exclude=True)
+    terms: list[str] = Field(default_factory=list, exclude=True)
+    valid_from: int = Field(0, exclude=True)
 
     @property
     def pages(self) -> str:
@@ -120,8 +154,10 @@ def retrieve(
     *,
     mode: RetrievalMode = "hybrid",
     filters: SearchFilters | None = None,
+    groups: list[str] | None = None,
 ) -> list[Passage]:
-    """The ``top_k`` chunks of ``collection`` that best match ``query``."""
+    """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
+    ``groups`` may read (None: no access filter, for a single-user setup)."""
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
     store = components.vector_store(collection)
@@ -134,31 +170,48 @@ def retrieve(
         sparse_top_k=top_k,
         hybrid_top_k=top_k,
         mode=_MODES[mode],
-        filters=(filters or SearchFilters()).to_metadata_filters(),
+        filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
     )
     result = store.query(request)
-    passages = []
-    for n, (node, score) in enumerate(
-        zip(result.nodes or [], result.similarities or [], strict=True), start=1
-    ):
-        meta = node.metadata
-        passages.append(
-            Passage(
-                n=n,
-                chunk_id=node.node_id,
-                document_id=meta.get("document_id", ""),
-                document_version=meta.get("document_version", ""),
-                chunk_index=meta.get("chunk_index", 0),
-                source=meta.get("source", ""),
-                title=meta.get("title", ""),
-                section=meta.get("section", ""),
-                page_start=meta.get("page_start"),
-                page_end=meta.get("page_end"),
-                text=node.get_content(),
-                score=float(score),
-            )
+    return [
+        passage_from_node(node, n, float(score))
+        for n, (node, score) in enumerate(
+            zip(result.nodes or [], result.similarities or [], strict=True), start=1
         )
-    return passages
+    ]
+
+
+def keyword_coverage(query: str, text: str) -> float:
+    """The share of the query's keywords (as the sparse index reads them) found in ``text``."""
+    wanted = set(terms(query))
+    return len(wanted & set(terms(text))) / len(wanted) if wanted else 0.0
+
+
+def passage_from_node(node: BaseNode, n: int, score: float) -> Passage:
+    """A stored chunk as passage number ``n``."""
+    meta = node.metadata
+    return Passage(
+        n=n,
+        chunk_id=node.node_id,
+        document_id=meta.get("document_id", ""),
+        document_version=meta.get("document_version", ""),
+        chunk_index=meta.get("chunk_index", 0),
+        source=meta.get("source", ""),
+        title=meta.get("title", ""),
+        section=meta.get("section", ""),
+        page_start=meta.get("page_start"),
+        page_end=meta.get("page_end"),
+        text=node.get_content(),
+        score=score,
+        clause=meta.get("clause", ""),
+        references=meta.get("references", []),
+        version_label=meta.get("version_label", ""),
+        effective_date=meta.get("effective_date", ""),
+        clauses=meta.get("clauses", []),
+        defines=meta.get("defines", []),
+        terms=meta.get("terms", []),
+        valid_from=meta.get("valid_from", 0),
+    )
 
 
 def _strip_overlap(before: str, after: str) -> str:
@@ -221,6 +274,30 @@ class Retriever:
         language = detect_language(query)
         return "sparse" if language not in languages and language != "und" else mode
 
+    def relevant(
+        self,
+        collection: str,
+        query: str,
+        mode: RetrievalMode,
+        filters: SearchFilters | None,
+        groups: list[str] | None,
+    ) -> bool:
+        """Whether the collection holds anything relevant enough to answer from: the best
+        dense match reaches ``min_relevance``; in a keywords-only search (a question in a
+        language the embedding model cannot read), one of the top passages holds at least
+        ``min_keyword_coverage`` of the question's keywords."""
+        if mode == "sparse":
+            found = retrieve(
+                self.components, collection, query, 3, mode="sparse", filters=filters, groups=groups
+            )
+            return any(
+                keyword_coverage(query, p.text) >= self.settings.min_keyword_coverage for p in found
+            )
+        best = retrieve(
+            self.components, collection, query, 1, mode="dense", filters=filters, groups=groups
+        )
+        return bool(best) and best[0].score >= self.settings.min_relevance
+
     def search(
         self,
         collection: str,
@@ -230,8 +307,10 @@ class Retriever:
         mode: RetrievalMode,
         filters: SearchFilters | None = None,
         widen_context: bool = False,
+        groups: list[str] | None = None,
     ) -> list[Passage]:
-        """The best ``top_k`` passages for ``query`` (reranked when a reranker is set)."""
+        """The best ``top_k`` passages for ``query`` that a member of ``groups`` may read
+        (reranked when a reranker is set)."""
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
         passages = retrieve(
             self.components,
@@ -240,6 +319,7 @@ class Retriever:
             candidates,
             mode=self.effective_mode(query, mode),
             filters=filters,
+            groups=groups,
         )
         if self.reranker is not None:
             passages = rerank(self.reranker, query, passages, top_k)

@@ -59,5 +59,44 @@ class AppSettings(IndexSettings):
     rerank_candidates: int = Field(
         20, ge=1, le=200, description="Passages retrieved for the reranker to reorder."
     )
+    ollama_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Questions sent to Ollama at once (match OLLAMA_NUM_PARALLEL; Ollama "
+        "answers one at a time by default).",
+    )
+    ollama_queue: int = Field(
+        16, ge=0, description="Questions that may wait for a turn; past this: 503 Retry-After."
+    )
+    ollama_queue_timeout: float = Field(
+        120.0, gt=0, description="Seconds a question may wait for a turn before a 503."
+    )
+    min_relevance: float = Field(
+        0.25,
+        ge=-1,
+        le=1,
+        description="Below this cosine similarity between the question and the best passage "
+        "(dense search), kura says the documents do not cover the question, without asking the "
+        "model. Questions searched by keywords only need one matching passage.",
+    )
+    min_keyword_coverage: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="For questions searched by keywords only (a language the embedding model "
+        "cannot read): the share of the question's keywords one of the top passages must hold.",
+    )
+    auth: Literal["keys", "off"] = Field(
+        "keys",
+        description="keys: every request but /healthz, /readyz and the docs needs an API key "
+        "(`kura keys create`); off: no authentication, allowed only on a loopback address.",
+    )
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="Logs as one JSON object per line.")
+    log_text: bool = Field(
+        False,
+        description="Debug only: let logs carry questions and document text (off: never).",
+    )
     api_host: str = Field("127.0.0.1", description="Address `kura serve` binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `kura serve` listens on.")
