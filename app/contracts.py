@@ -11,7 +11,7 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field
 
-from app.retrieve import Passage, passage_from_node
+from app.retrieve import Passage, passage_from_node, strip_overlap
 from ingest.chunk import split_sentences
 from ingest.clauses import definition_of
 from ingest.components import Components
@@ -145,9 +145,7 @@ def version_notes(
             older.setdefault(node.metadata.get("document_version", ""), []).append(node)
         current = _clause_text(components, collection, passage, groups)
         for nodes in older.values():
-            text = " ".join(
-                n.get_content() for n in nodes if n.metadata.get("clause") == passage.clause
-            )
+            text = _joined([n for n in nodes if n.metadata.get("clause") == passage.clause])
             text = text or nodes[0].get_content()
             if _sentences(text) != _sentences(current):
                 meta = nodes[0].metadata
@@ -170,6 +168,14 @@ def _clause_text(
         components, collection, _same_version(passage, _f("clause", passage.clause)), groups
     )
     return " ".join(n.get_content() for n in nodes) or passage.text
+
+
+def _joined(nodes: list[BaseNode]) -> str:
+    text = ""
+    for node in nodes:  # chunks in order, without the sentences the overlap repeats
+        piece = node.get_content()
+        text = f"{text}\n{strip_overlap(text, piece)}".strip() if text else piece
+    return text
 
 
 def _sentences(text: str) -> frozenset[str]:

@@ -214,7 +214,7 @@ def passage_from_node(node: BaseNode, n: int, score: float) -> Passage:
     )
 
 
-def _strip_overlap(before: str, after: str) -> str:
+def strip_overlap(before: str, after: str) -> str:
     """``after`` without the sentences it repeats from the end of ``before`` (chunk overlap)."""
     from ingest.chunk import split_sentences
 
@@ -250,7 +250,7 @@ def widen(components: Components, collection: str, passage: Passage, neighbors: 
     text = ""
     for index in sorted(same_section):
         piece = same_section[index]
-        text = f"{text} {_strip_overlap(text, piece)}".strip() if text else piece
+        text = f"{text} {strip_overlap(text, piece)}".strip() if text else piece
     return text
 
 

@@ -8,6 +8,7 @@ uses ("Licensor").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ingest.chunk import Chunk
@@ -19,7 +20,10 @@ from ingest.legal import (
     paragraph_labels,
 )
 
-_MAX_TERMS = 200  # defined terms kept per document
+_MAX_TERMS = 200
+_NUMBERED_PARAGRAPH = re.compile(
+    r"^(\d{1,3})\.\s+\S", re.MULTILINE
+)  # defined terms kept per document
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,28 @@ def annotate(chunks: list[Chunk]) -> tuple[list[ClauseInfo], tuple[str, ...]]:
     terms: list[str] = []
     sub: str | None = None  # the sub-clause open at the end of the previous chunk
     previous_base: str | None = None
+    numbered: str | None = None  # the numbered paragraph open, in a text without headings
     for chunk in chunks:
         base = clause_path(chunk.section)
+        if base is None and not chunk.section:
+            # "3. You may copy and distribute ..." (GPL-2): numbered paragraphs are the clauses.
+            found = list(_NUMBERED_PARAGRAPH.finditer(chunk.text))
+            opening = f"Section {found[0][1]}" if found and found[0].start() == 0 else numbered
+            if found:
+                numbered = f"Section {found[-1][1]}"
+            if opening or found:
+                labels = [x for x in (opening, *(f"Section {m[1]}" for m in found)) if x]
+                defined = tuple(find_definitions(chunk.text))
+                terms.extend(t for t in defined if t not in terms)
+                infos.append(
+                    ClauseInfo(
+                        clause=opening or "",
+                        clauses=tuple(dict.fromkeys(labels)),
+                        references=tuple(find_references(chunk.text, opening)),
+                        defines=defined,
+                    )
+                )
+                continue
         if base != previous_base:
             sub, previous_base = None, base
         # "(b)" means something only inside a numbered clause.
