@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.answer import answer_question
+from app.answer import Ask, answer_question
 from app.llm import OllamaLLM
 from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.pipeline import Indexer, Status
-from tests.conftest import make_settings
+from tests.conftest import LiveServer, make_settings
 from tests.corpus import build_corpus
 from tests.ollama_standin import OllamaStandin
 
@@ -54,12 +55,28 @@ def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
                 Retriever(components, settings),
                 OllamaLLM(settings),
                 settings,
-                "What does E-417 mean?",
-                collection="offline",
-                top_k=4,
-                effort="low",
+                Ask("What does E-417 mean?", collection="offline", top_k=4, effort="low"),
             )
             components.close()
+            # The web API too: an upload, a search and a streamed answer over HTTP.
+            with LiveServer(settings) as client:
+                job = client.post(
+                    "/v1/collections/offline/documents",
+                    files=[("files", ("note.txt", b"The loading dock closes at 18:00."))],
+                ).json()["job_id"]
+                while client.get(f"/v1/jobs/{job}").json()["status"] != "done":
+                    time.sleep(0.2)
+                body = {"query": "loading dock", "collection": "offline"}
+                assert client.post("/v1/search", json=body).json()["passages"]
+                streamed = client.post(
+                    "/v1/query",
+                    json={
+                        "question": "When does the loading dock close?",
+                        "collection": "offline",
+                        "stream": True,
+                    },
+                )
+                assert "event: done" in streamed.text
         finally:
             _recording = False
     assert report.count(Status.FAILED) == 0
