@@ -14,7 +14,7 @@ from app.jobs import JobRunner
 from app.llm import Gate, OllamaLLM
 from app.observability import install_observability
 from app.retrieve import Retriever
-from app.routes import admin, collections, documents, health, openai_compat, query, search
+from app.routes import admin, collections, documents, health, openai_compat, query, search, web
 from app.settings import AppSettings
 from ingest.components import build_components
 
@@ -70,6 +70,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         documents,
         admin,
         openai_compat,
+        web,
     ):
         app.include_router(module.router)
     return app

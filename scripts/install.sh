@@ -15,6 +15,10 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 if [[ -n "$extras" ]]; then
   # Tests read real manuals: Debian Reference as PDF (tables).
   [[ -e /usr/share/debian-reference/debian-reference.en.pdf ]] || missing+=(debian-reference-en)
+  # Browser tests: Debian's chromium (Playwright's own browser download does not work offline)
+  # and CJK fonts so Japanese renders.
+  command -v chromium >/dev/null || missing+=(chromium)
+  [[ -d /usr/share/fonts/opentype/noto ]] || missing+=(fonts-noto-cjk)
 fi
 if (( ${#missing[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then

@@ -1,0 +1,1 @@
+"""The web page in a real browser (Chromium through Playwright) against a live kura."""
