@@ -18,7 +18,7 @@ from app.keys_cli import keys
 from app.llm import OllamaLLM
 from app.retrieve import Passage, Retriever
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
-from ingest.cli import documents_command, ingest_command
+from ingest.cli import backup_command, documents_command, ingest_command, restore_command
 from ingest.components import Components, build_components
 from ingest.errors import KuraError
 
@@ -30,6 +30,8 @@ cli = typer.Typer(
 )
 cli.command("ingest")(ingest_command)
 cli.command("documents")(documents_command)
+cli.command("backup")(backup_command)
+cli.command("restore")(restore_command)
 cli.add_typer(keys, name="keys")
 out = Console()
 err = Console(stderr=True)

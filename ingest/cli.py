@@ -162,3 +162,32 @@ def documents_command(
             label = v.label or v.version[:12]
             since = f" effective {v.effective_date}" if v.effective_date else ""
             typer.echo(f"  {mark} {label}{since}: {v.chunks} chunks, ingested {v.ingested_at}")
+
+
+def backup_command(
+    destination: Annotated[Path, typer.Argument(help="The tar.gz to write.")],
+) -> None:
+    """Back up the embedded store, kura.db and uploads (stop `kura serve` first)."""
+    from ingest.backup import backup
+
+    try:
+        names = backup(IndexSettings(), destination)
+    except KuraError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"backed up {', '.join(names) or 'nothing'} to {destination}")
+
+
+def restore_command(
+    archive: Annotated[Path, typer.Argument(help="A tar.gz from `kura backup`.", exists=True)],
+) -> None:
+    """Restore a backup into an empty data dir (KURA_DATA_DIR)."""
+    from ingest.backup import restore
+
+    settings = IndexSettings()
+    try:
+        names = restore(settings, archive)
+    except KuraError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"restored {', '.join(names)} into {settings.data_dir}")

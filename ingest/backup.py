@@ -1,0 +1,79 @@
+"""Backup and restore of an embedded kura: the Qdrant Edge store, kura's state database and
+the uploaded originals, in one tar.gz.
+
+The store must not be in use (stop `kura serve` first): the embedded store's lock is taken
+for the whole backup, so a backup never copies a store in the middle of a write. kura.db is
+copied with SQLite's online backup, which is consistent even while it is open elsewhere.
+With a Qdrant server, back up Qdrant with its own snapshots and this command copies only
+kura.db and the uploads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ingest.components import build_components
+from ingest.errors import KuraError
+from ingest.settings import IndexSettings
+
+_STATE = "kura.db"
+
+
+def backup(settings: IndexSettings, destination: Path) -> list[str]:
+    """Write a tar.gz of kura's data to ``destination``; returns the names it holds."""
+    components = build_components(settings)  # takes the embedded store's locks below
+    try:
+        stores = []
+        if components.qdrant is None:
+            for name in components.collections():
+                components.vector_store(name)  # open: the lock keeps writers out
+                stores.append(settings.qdrant_location / components.qdrant_name(name))
+        with tempfile.TemporaryDirectory() as tmp:
+            state_copy = Path(tmp) / _STATE
+            if settings.state_path.exists():
+                source = sqlite3.connect(settings.state_path)
+                target = sqlite3.connect(state_copy)
+                with target:
+                    source.backup(target)
+                source.close()
+                target.close()
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            names = []
+            with tarfile.open(destination, "w:gz") as archive:
+                for store in stores:
+                    arcname = f"qdrant/{store.name}"
+                    archive.add(store, arcname=arcname)
+                    names.append(arcname)
+                if state_copy.exists():
+                    archive.add(state_copy, arcname=_STATE)
+                    names.append(_STATE)
+                uploads = settings.data_dir / "uploads"
+                if uploads.is_dir():
+                    archive.add(uploads, arcname="uploads")
+                    names.append("uploads")
+        return names
+    finally:
+        components.close()
+
+
+def restore(settings: IndexSettings, archive_path: Path) -> list[str]:
+    """Unpack a backup into an empty data dir; refuses to overwrite existing data."""
+    data_dir = settings.data_dir
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise KuraError(f"{data_dir} is not empty: restore into a fresh data dir")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    names = []
+    with tarfile.open(archive_path, "r:gz") as archive:
+        for member in archive.getmembers():
+            top = member.name.split("/", 1)[0]
+            if top not in ("qdrant", _STATE, "uploads"):
+                raise KuraError(f"{archive_path}: unexpected entry {member.name!r}")
+        archive.extractall(data_dir, filter="data")  # no links out, no absolute paths
+        names = sorted({m.name.split("/")[0] for m in archive.getmembers()})
+    qdrant = data_dir / "qdrant"
+    if settings.qdrant_path and qdrant.exists() and settings.qdrant_location != qdrant:
+        qdrant.rename(settings.qdrant_location)
+    return names

@@ -1,0 +1,70 @@
+"""Backup and restore: a restored data dir gives the same passages and the same answers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.answer import Ask, answer_question
+from app.llm import OllamaLLM
+from app.retrieve import Retriever
+from ingest.backup import backup, restore
+from ingest.components import build_components
+from ingest.errors import KuraError
+from ingest.pipeline import IngestReport
+from tests.conftest import COLLECTION, make_settings
+from tests.ollama_standin import OllamaStandin, StandinState
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = ["What does error E-417 mean on the HX-400?", "保守契約の契約期間は？"]
+
+
+def answers(data_dir: Path, ollama_url: str) -> list[tuple[str, list[str], list[str]]]:
+    settings = make_settings(data_dir, ollama_url)
+    components = build_components(settings)
+    try:
+        retriever = Retriever(components, settings)
+        found = []
+        for question in QUESTIONS:
+            answer = answer_question(
+                retriever, OllamaLLM(settings), settings, Ask(question, COLLECTION, 4, "low")
+            )
+            passages = retriever.search(COLLECTION, question, 6, mode="hybrid")
+            found.append(
+                (
+                    answer.answer,
+                    [c.chunk_id for c in answer.citations],
+                    [p.chunk_id for p in passages],
+                )
+            )
+        return found
+    finally:
+        components.close()
+
+
+def test_restore_into_a_fresh_data_dir_gives_the_same_answers(
+    indexed: tuple[Path, IngestReport], tmp_path: Path
+) -> None:
+    original = tmp_path / "original"
+    shutil.copytree(indexed[0], original)
+    (original / "uploads" / COLLECTION).mkdir(parents=True)
+    (original / "uploads" / COLLECTION / "kept.txt").write_text("an uploaded original")
+    archive = tmp_path / "backup" / "kura.tar.gz"
+    names = backup(make_settings(original), archive)
+    assert "kura.db" in names
+    assert f"qdrant/kura_{COLLECTION}" in names
+
+    restored = tmp_path / "restored"
+    restore(make_settings(restored), archive)
+    assert (restored / "uploads" / COLLECTION / "kept.txt").read_text() == "an uploaded original"
+    with pytest.raises(KuraError, match="not empty"):
+        restore(make_settings(restored), archive)
+
+    with OllamaStandin(StandinState()) as ollama:
+        before = answers(original, ollama.url)
+        after = answers(restored, ollama.url)
+    assert after == before
+    assert all(citations for _, citations, _ in before)
