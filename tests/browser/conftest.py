@@ -44,9 +44,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium."""
+    """Headless Debian Chromium. Module-scoped: Playwright's sync API runs an event loop on
+    the main thread while it is open, which later tests' asyncio.run() would trip over."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
