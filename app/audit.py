@@ -8,14 +8,12 @@ it does not stop someone who can write the file and drops the triggers first.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from app.auth import connect
+from app.db import StateStore
 
 
 class AuditPassage(BaseModel):
@@ -115,26 +113,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-class AuditLog:
+class AuditLog(StateStore):
     """Append-only audit record in SQLite; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn = connect(path)
-        with self._lock:
-            self._conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
 
     def record(self, entry: AuditEntry) -> int:
         """Append ``entry`` (its ``id`` is ignored) and return the id it was given."""

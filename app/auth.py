@@ -13,20 +13,18 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
+from app.db import StateStore
 from ingest.errors import KuraError
 
 if TYPE_CHECKING:
-    from app.settings import AppSettings
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +68,6 @@ class KeyRecord(BaseModel):
     revoked_at: datetime | None = None
 
 
-def state_db_path(settings: AppSettings) -> Path:
-    """kura's own state (keys, audit record): one SQLite file in the data dir."""
-    return settings.data_dir / "kura.db"
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open kura's state database in WAL mode; callers serialise use of it with a lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created owner-only: it holds key hashes and the questions people asked.
-    path.touch(mode=0o600, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    return conn
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -120,26 +102,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 
-class KeyStore:
+class KeyStore(StateStore):
     """API keys in SQLite; safe to share between the threads of FastAPI's threadpool."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn = connect(path)
-        with self._lock:
-            self._conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> KeyStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
 
     def create(
         self, user: str, groups: list[str] | tuple[str, ...] = (), admin: bool = False

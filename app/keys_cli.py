@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.auth import KeyStore, state_db_path
+from app.auth import KeyStore
 from app.settings import AppSettings
 
 keys = typer.Typer(
@@ -21,7 +21,7 @@ err = Console(stderr=True)
 
 
 def _store() -> KeyStore:
-    return KeyStore(state_db_path(AppSettings()))
+    return KeyStore(AppSettings().state_path)
 
 
 @keys.command("create")

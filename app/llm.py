@@ -20,6 +20,7 @@ from app.settings import AppSettings, ReasoningEffort
 logger = logging.getLogger(__name__)
 
 _RETRY_DELAY = 0.5  # seconds before the one retry of a failed connection
+_CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.TransportError)
 
 # gpt-oss's chat template wraps the messages in its own preamble (model identity, dates,
 # reasoning level, channels): tokens the prompt budget must leave room for.
@@ -189,15 +190,10 @@ class OllamaLLM:
                         options=self._options(num_predict),
                     )
                     break
-                except ollama.ResponseError as exc:
-                    raise self._refused(exc) from exc
-                except (ConnectionError, httpx.ConnectError) as exc:
-                    if attempt == 2:
-                        raise self._unavailable(exc) from exc
-                    logger.warning("Ollama connection failed; retrying once")
+                except _CALL_ERRORS as exc:
+                    if (failure := self._failure(exc, attempt)) is not None:
+                        raise failure from exc
                     time.sleep(_RETRY_DELAY)
-                except httpx.TransportError as exc:  # a timeout or a dropped answer
-                    raise self._unavailable(exc) from exc
         generation = Generation(
             content=response.message.content or "",
             thinking=response.message.thinking or "",
@@ -233,15 +229,10 @@ class OllamaLLM:
                 except StopAsyncIteration:
                     first = None
                     break
-                except ollama.ResponseError as exc:
-                    raise self._refused(exc) from exc
-                except (ConnectionError, httpx.ConnectError) as exc:
-                    if attempt == 2:
-                        raise self._unavailable(exc) from exc
-                    logger.warning("Ollama connection failed; retrying once")
+                except _CALL_ERRORS as exc:
+                    if (failure := self._failure(exc, attempt)) is not None:
+                        raise failure from exc
                     await asyncio.sleep(_RETRY_DELAY)
-                except httpx.TransportError as exc:
-                    raise self._unavailable(exc) from exc
             content: list[str] = []
             thinking: list[str] = []
             try:
@@ -269,6 +260,17 @@ class OllamaLLM:
             self._check_truncation(messages, stats)
         finally:
             self.gate.release()
+
+    def _failure(self, exc: Exception, attempt: int) -> LLMUnavailable | None:
+        """The error to raise for a failed call to Ollama, or None to retry it: a connection
+        that could not be made is retried once; a refusal, a timeout or a dropped answer is
+        not."""
+        if isinstance(exc, ollama.ResponseError):
+            return self._refused(exc)
+        if isinstance(exc, ConnectionError | httpx.ConnectError) and attempt == 1:
+            logger.warning("Ollama connection failed; retrying once")
+            return None
+        return self._unavailable(exc)
 
     def _refused(self, exc: ollama.ResponseError) -> LLMUnavailable:
         if exc.status_code == 404:

@@ -24,18 +24,15 @@ from app.answer import (
     Ask,
     Draft,
     Turn,
-    answer_question,
     draft,
     stream_answer,
     version_note_text,
 )
 from app.auth import User
 from app.deps import (
-    AuditDep,
     ComponentsDep,
     CurrentUser,
     LLMDep,
-    MetricsDep,
     RetrieverDep,
     SettingsDep,
     collection_for,
@@ -43,7 +40,7 @@ from app.deps import (
 )
 from app.errors import error_status
 from app.retrieve import Passage
-from app.routes.query import observe, record
+from app.routes.query import answer_recorded, settle
 from app.settings import ReasoningEffort
 from ingest.errors import CollectionNotFound, KuraError
 
@@ -136,6 +133,15 @@ def list_models(
     return {"object": "list", "data": data}
 
 
+def _usage(answer: Answer) -> dict[str, int]:
+    usage = answer.usage
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
 def _completion(answer: Answer, model: str) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -152,11 +158,7 @@ def _completion(answer: Answer, model: str) -> dict[str, Any]:
                 "finish_reason": "length" if answer.finish_reason == "length" else "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": answer.usage.prompt_tokens,
-            "completion_tokens": answer.usage.completion_tokens,
-            "total_tokens": answer.usage.prompt_tokens + answer.usage.completion_tokens,
-        },
+        "usage": _usage(answer),
         "citations": [c.model_dump() for c in answer.citations],
         "kura": {"covered": answer.covered, "question": answer.question},
     }
@@ -171,8 +173,6 @@ async def chat_completions(
     components: ComponentsDep,
     retriever: RetrieverDep,
     llm: LLMDep,
-    audit: AuditDep,
-    metrics: MetricsDep,
 ) -> Any:
     """An OpenAI chat completion answered from the collection named by the model."""
     ask = await run_in_threadpool(_ask, body, user, settings, components)
@@ -184,16 +184,7 @@ async def chat_completions(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
-    try:
-        answer = await run_in_threadpool(answer_question, retriever, llm, settings, ask)
-    except KuraError as exc:
-        metrics.count_answer("error")
-        await run_in_threadpool(
-            record, audit, settings, user, endpoint, ask, None, [], error_status(exc)
-        )
-        raise
-    observe(metrics, answer)
-    await run_in_threadpool(record, audit, settings, user, endpoint, ask, answer, answer.given, 200)
+    answer = await answer_recorded(request, user, endpoint, ask)
     return _completion(answer, body.model)
 
 
@@ -228,34 +219,17 @@ async def _chunks(
                 notes = version_note_text(answer.version_notes, drafted.ask.question)
                 tail = ("\n\n" + notes if notes else "") + sources_text(answer.citations)
                 finish = "length" if answer.finish_reason == "length" else "stop"
-                usage = answer.usage
                 yield chunk(
                     {"content": tail},
                     finish,
                     citations=[c.model_dump() for c in answer.citations],
-                    usage={
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-                    },
+                    usage=_usage(answer),
                 )
         yield "data: [DONE]\n\n"
     except KuraError as exc:
         status = error_status(exc)
-        app.state.metrics.count_answer("error")
         error = {"message": str(exc), "type": type(exc).__name__, "code": status}
         yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
     finally:
-        if answer is not None:
-            observe(app.state.metrics, answer)
-        await run_in_threadpool(
-            record,
-            app.state.audit,
-            app.state.settings,
-            user,
-            endpoint,
-            drafted.ask,
-            answer,
-            drafted.passages,
-            status if answer or status != 200 else 499,
-        )
+        final = status if answer or status != 200 else 499  # 499: the client went away
+        await settle(app, user, endpoint, drafted.ask, answer, drafted.passages, final)

@@ -17,11 +17,9 @@ from app.answer import Answer, Ask, Draft, Turn, answer_question, draft, stream_
 from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage
 from app.auth import User
 from app.deps import (
-    AuditDep,
     ComponentsDep,
     CurrentUser,
     LLMDep,
-    MetricsDep,
     RetrieverDep,
     SettingsDep,
     collection_for,
@@ -148,6 +146,40 @@ def observe(metrics: Metrics, answer: Answer) -> None:
     metrics.count_answer("answered" if answer.covered else "no_answer")
 
 
+async def settle(
+    app: Any,
+    user: User,
+    endpoint: str,
+    ask: Ask,
+    answer: Answer | None,
+    passages: list[Passage],
+    status: int,
+) -> None:
+    """After an answer, or its failure: the metrics and the audit record. Status 499 is a
+    client that went away, not an error."""
+    if answer is not None:
+        observe(app.state.metrics, answer)
+    elif status != 499:
+        app.state.metrics.count_answer("error")
+    await run_in_threadpool(
+        record, app.state.audit, app.state.settings, user, endpoint, ask, answer, passages, status
+    )
+
+
+async def answer_recorded(request: Request, user: User, endpoint: str, ask: Ask) -> Answer:
+    """A whole answer, settled (metrics and audit record) whether it came or failed."""
+    app = request.app
+    try:
+        answer = await run_in_threadpool(
+            answer_question, app.state.retriever, app.state.llm, app.state.settings, ask
+        )
+    except KuraError as exc:
+        await settle(app, user, endpoint, ask, None, [], error_status(exc))
+        raise
+    await settle(app, user, endpoint, ask, answer, answer.given, 200)
+    return answer
+
+
 def sse(event: str, data: dict[str, Any]) -> str:
     """One server-sent event."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -170,22 +202,11 @@ async def event_stream(
             yield sse(event, data)
     except KuraError as exc:
         status = error_status(exc)
-        app.state.metrics.count_answer("error")
         yield sse("error", {"detail": str(exc), "error": type(exc).__name__, "status": status})
     finally:
-        if answer is not None:
-            observe(app.state.metrics, answer)
-        await run_in_threadpool(
-            record,
-            app.state.audit,
-            app.state.settings,
-            user,
-            endpoint,
-            drafted.ask,
-            answer,
-            drafted.passages,
-            status if answer or status != 200 else 499,  # 499: the client went away
-        )
+        # No answer and no error: the client went away (499).
+        final = status if answer or status != 200 else 499
+        await settle(app, user, endpoint, drafted.ask, answer, drafted.passages, final)
 
 
 @router.post(
@@ -207,8 +228,6 @@ async def query(
     components: ComponentsDep,
     retriever: RetrieverDep,
     llm: LLMDep,
-    audit: AuditDep,
-    metrics: MetricsDep,
 ) -> Any:
     """Answer the question from the collection's passages, citing them as [n]."""
     ask = await run_in_threadpool(make_ask, body, user, settings, components)
@@ -219,16 +238,4 @@ async def query(
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    try:
-        answer = await run_in_threadpool(answer_question, retriever, llm, settings, ask)
-    except KuraError as exc:
-        metrics.count_answer("error")
-        await run_in_threadpool(
-            record, audit, settings, user, "/v1/query", ask, None, [], error_status(exc)
-        )
-        raise
-    observe(metrics, answer)
-    await run_in_threadpool(
-        record, audit, settings, user, "/v1/query", ask, answer, answer.given, 200
-    )
-    return answer
+    return await answer_recorded(request, user, "/v1/query", ask)
