@@ -48,35 +48,24 @@ def annotate(chunks: list[Chunk]) -> tuple[list[ClauseInfo], tuple[str, ...]]:
         if base is None and not chunk.section:
             # "3. You may copy and distribute ..." (GPL-2): numbered paragraphs are the clauses.
             found = list(_NUMBERED_PARAGRAPH.finditer(chunk.text))
-            opening = f"Section {found[0][1]}" if found and found[0].start() == 0 else numbered
+            clause = f"Section {found[0][1]}" if found and found[0].start() == 0 else numbered
             if found:
                 numbered = f"Section {found[-1][1]}"
-            if opening or found:
-                labels = [x for x in (opening, *(f"Section {m[1]}" for m in found)) if x]
-                defined = tuple(find_definitions(chunk.text))
-                terms.extend(t for t in defined if t not in terms)
-                infos.append(
-                    ClauseInfo(
-                        clause=opening or "",
-                        clauses=tuple(dict.fromkeys(labels)),
-                        references=tuple(find_references(chunk.text, opening)),
-                        defines=defined,
-                    )
-                )
-                continue
-        if base != previous_base:
-            sub, previous_base = None, base
-        # "(b)" means something only inside a numbered clause.
-        body = chunk.text
-        if chunk.section and body.startswith(chunk.section[-1]):
-            body = body[len(chunk.section[-1]) :].lstrip()  # the heading line is no sub-clause
-        markers = paragraph_labels(body) if base else []
-        opening = markers[0].label if markers and markers[0].start == 0 else sub
-        clause = join_label(base, opening) if opening else base
-        labels = [x for x in (base, clause) if x]
-        labels += [join_label(base, m.label) for m in markers]
-        if markers:
-            sub = markers[-1].label
+            labels = [x for x in (clause, *(f"Section {m[1]}" for m in found)) if x]
+        else:
+            if base != previous_base:
+                sub, previous_base = None, base
+            # "(b)" means something only inside a numbered clause.
+            body = chunk.text
+            if chunk.section and body.startswith(chunk.section[-1]):
+                body = body[len(chunk.section[-1]) :].lstrip()  # the heading is no sub-clause
+            markers = paragraph_labels(body) if base else []
+            opening = markers[0].label if markers and markers[0].start == 0 else sub
+            clause = join_label(base, opening) if opening else base
+            labels = [x for x in (base, clause) if x]
+            labels += [join_label(base, m.label) for m in markers]
+            if markers:
+                sub = markers[-1].label
         defined = tuple(find_definitions(chunk.text))
         terms.extend(t for t in defined if t not in terms)
         infos.append(
