@@ -162,9 +162,7 @@ def retrieve(
         raise CollectionNotFound(collection)
     store = components.vector_store(collection)
     request = VectorStoreQuery(
-        query_embedding=components.embedder.get_query_embedding(query)
-        if mode != "sparse"
-        else None,
+        query_embedding=components.query_embedding(query) if mode != "sparse" else None,
         query_str=query,
         similarity_top_k=top_k,
         sparse_top_k=top_k,

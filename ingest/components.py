@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -91,6 +93,12 @@ class Components:
     def registry(self) -> Registry:
         """Collections' settings and indexing failures (kura's own SQLite database)."""
         return Registry(self.settings.state_path)
+
+    @cached_property
+    def query_embedding(self) -> Callable[[str], list[float]]:
+        """The embedding of a search query, remembered for the last few hundred queries: an
+        answer searches its question more than once (passages, then relevance)."""
+        return functools.lru_cache(maxsize=256)(self.embedder.get_query_embedding)
 
     @cached_property
     def count_tokens(self) -> TokenCounter:
