@@ -11,7 +11,7 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field
 
-from app.retrieve import Passage, passage_from_node, strip_overlap
+from app.retrieve import Passage, condition, passage_from_node, strip_overlap, with_access
 from ingest.chunk import split_sentences
 from ingest.clauses import definition_of
 from ingest.components import Components
@@ -31,14 +31,10 @@ class VersionNote(BaseModel):
     text: str = Field(description="The clause's text in that version (its first chunk).")
 
 
-def _f(key: str, value: object, op: FilterOperator = FilterOperator.EQ) -> MetadataFilter:
-    return MetadataFilter(key=key, value=value, operator=op)
-
-
 def _same_version(passage: Passage, *more: MetadataFilter) -> list[MetadataFilter]:
     return [
-        _f("document_id", passage.document_id),
-        _f("document_version", passage.document_version),
+        condition("document_id", passage.document_id),
+        condition("document_version", passage.document_version),
         *more,
     ]
 
@@ -50,11 +46,12 @@ def _nodes(
     groups: list[str] | None,
     limit: int | None = None,
 ) -> list[BaseNode]:
-    if groups is not None:
-        conditions = [*conditions, _f("allowed_groups", groups, FilterOperator.IN)]
     store = components.vector_store(collection)
-    nodes = store.get_nodes(filters=MetadataFilters(filters=conditions), limit=limit)
-    return sorted(nodes, key=lambda n: n.metadata.get("chunk_index", 0))
+    filters = with_access(MetadataFilters(filters=conditions), groups)
+    # All of them, then the first ``limit`` in document order: the store returns points in
+    # id order, and a term defined twice must resolve to its first definition every time.
+    nodes = sorted(store.get_nodes(filters=filters), key=lambda n: n.metadata.get("chunk_index", 0))
+    return nodes[:limit]
 
 
 def expand(
@@ -91,7 +88,7 @@ def expand(
             found = _nodes(
                 components,
                 collection,
-                _same_version(passage, _f("clauses", [ref], FilterOperator.IN)),
+                _same_version(passage, condition("clauses", [ref], FilterOperator.IN)),
                 groups,
                 2,
             )
@@ -110,7 +107,7 @@ def expand(
             found = _nodes(
                 components,
                 collection,
-                _same_version(passage, _f("defines", [term], FilterOperator.IN)),
+                _same_version(passage, condition("defines", [term], FilterOperator.IN)),
                 groups,
                 1,
             )
@@ -134,12 +131,12 @@ def version_notes(
         if not passage.clause or passage.role == "definition":
             continue
         conditions = [
-            _f("document_id", passage.document_id),
-            _f("document_version", passage.document_version, FilterOperator.NE),
-            _f("clauses", [passage.clause], FilterOperator.IN),
+            condition("document_id", passage.document_id),
+            condition("document_version", passage.document_version, FilterOperator.NE),
+            condition("clauses", [passage.clause], FilterOperator.IN),
         ]
         if passage.valid_from:
-            conditions.append(_f("valid_from", passage.valid_from, FilterOperator.LT))
+            conditions.append(condition("valid_from", passage.valid_from, FilterOperator.LT))
         older: dict[str, list[BaseNode]] = {}
         for node in _nodes(components, collection, conditions, groups):
             older.setdefault(node.metadata.get("document_version", ""), []).append(node)
@@ -165,7 +162,7 @@ def _clause_text(
     components: Components, collection: str, passage: Passage, groups: list[str] | None
 ) -> str:
     nodes = _nodes(
-        components, collection, _same_version(passage, _f("clause", passage.clause)), groups
+        components, collection, _same_version(passage, condition("clause", passage.clause)), groups
     )
     return " ".join(n.get_content() for n in nodes) or passage.text
 

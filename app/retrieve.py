@@ -55,28 +55,29 @@ class SearchFilters(BaseModel):
         """The same restriction as llama-index metadata filters (both stores take them)."""
         conditions: list[MetadataFilter] = []
         if self.version is not None:
-            conditions.append(_f("version_label", self.version, FilterOperator.EQ))
+            conditions.append(condition("version_label", self.version, FilterOperator.EQ))
         elif not self.all_versions:
             day = day_number(self.as_of or date.today())
-            conditions.append(_f("valid_from", day, FilterOperator.LTE))
-            conditions.append(_f("valid_to", day, FilterOperator.GT))
+            conditions.append(condition("valid_from", day, FilterOperator.LTE))
+            conditions.append(condition("valid_to", day, FilterOperator.GT))
         if self.document_ids:
-            conditions.append(_f("document_id", self.document_ids, FilterOperator.IN))
+            conditions.append(condition("document_id", self.document_ids, FilterOperator.IN))
         if self.source_prefix:
             prefix = self.source_prefix.rstrip("/") or "/"
-            conditions.append(_f("source_prefixes", prefix, FilterOperator.EQ))
+            conditions.append(condition("source_prefixes", prefix, FilterOperator.EQ))
         if self.doc_types:
-            conditions.append(_f("doc_type", self.doc_types, FilterOperator.IN))
+            conditions.append(condition("doc_type", self.doc_types, FilterOperator.IN))
         if self.languages:
-            conditions.append(_f("language", self.languages, FilterOperator.IN))
+            conditions.append(condition("language", self.languages, FilterOperator.IN))
         if self.page_from is not None:
-            conditions.append(_f("page_end", self.page_from, FilterOperator.GTE))
+            conditions.append(condition("page_end", self.page_from, FilterOperator.GTE))
         if self.page_to is not None:
-            conditions.append(_f("page_start", self.page_to, FilterOperator.LTE))
+            conditions.append(condition("page_start", self.page_to, FilterOperator.LTE))
         return MetadataFilters(filters=conditions)
 
 
-def _f(key: str, value: object, op: FilterOperator) -> MetadataFilter:
+def condition(key: str, value: object, op: FilterOperator = FilterOperator.EQ) -> MetadataFilter:
+    """One metadata condition (equality by default)."""
     return MetadataFilter(key=key, value=value, operator=op)
 
 
@@ -85,7 +86,7 @@ def with_access(filters: MetadataFilters, groups: list[str] | None) -> MetadataF
     inside the Qdrant query, so nothing unreadable is ranked, counted or returned."""
     if groups is None:
         return filters
-    access = _f("allowed_groups", list(groups), FilterOperator.IN)
+    access = condition("allowed_groups", list(groups), FilterOperator.IN)
     return MetadataFilters(filters=[*filters.filters, access], condition=filters.condition)
 
 
@@ -233,9 +234,9 @@ def widen(components: Components, collection: str, passage: Passage, neighbors: 
     nearby = store.get_nodes(
         filters=MetadataFilters(
             filters=[
-                _f("document_id", passage.document_id, FilterOperator.EQ),
-                _f("document_version", passage.document_version, FilterOperator.EQ),
-                _f("chunk_index", [i for i in indexes if i >= 0], FilterOperator.IN),
+                condition("document_id", passage.document_id, FilterOperator.EQ),
+                condition("document_version", passage.document_version, FilterOperator.EQ),
+                condition("chunk_index", [i for i in indexes if i >= 0], FilterOperator.IN),
             ]
         )
     )

@@ -85,7 +85,7 @@ def test_references_and_definitions_are_added_to_the_prompt(data_dir: Path, tmp_
     definitions = [p.text for p in extra if p.role == "definition"]
     # Section 3 uses "Contributor", "Work", "You"...: their definitions come from Section 1.
     assert len(definitions) >= 3
-    assert all(" mean" in d for d in definitions)  # "shall mean", "means"
+    assert all(" mean" in d for d in definitions), definitions  # "shall mean", "means"
     assert all(p.clause == "Section 1" for p in extra if p.role == "definition")
     assert all(p.via == apache[0].n for p in extra)
     first = max(p.n for p in apache) + 1  # numbered on after the passages given
