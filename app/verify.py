@@ -16,6 +16,7 @@ import unicodedata
 from pathlib import Path
 
 from app.retrieve import Passage
+from ingest import native
 from ingest.detect import DocType, detect_type
 from ingest.errors import KuraError
 from ingest.parse import ParseOptions, clean_text, parse_document
@@ -59,15 +60,21 @@ def _document_text(path: str, version: str) -> str:
 def _pdf_pages(path: Path, first: int, last: int) -> str:
     import pypdfium2 as pdfium
 
-    pdf = pdfium.PdfDocument(str(path))
-    try:
-        texts = []
-        for number in range(first, min(last, len(pdf)) + 1):
-            page = pdf[number - 1]
-            texts.append(page.get_textpage().get_text_range())
-        return _squash("\n".join(texts))
-    finally:
-        pdf.close()
+    texts = []
+    # PDFium is not thread-safe: questions check citations on request threads while the upload
+    # worker parses PDFs. Pages are closed here, under the lock, not by finalizers.
+    with native.pdfium():
+        pdf = pdfium.PdfDocument(str(path))
+        try:
+            for number in range(first, min(last, len(pdf)) + 1):
+                page = pdf[number - 1]
+                textpage = page.get_textpage()
+                texts.append(textpage.get_text_range())
+                textpage.close()
+                page.close()
+        finally:
+            pdf.close()
+    return _squash("\n".join(texts))
 
 
 def check(settings: IndexSettings, passage: Passage) -> tuple[bool | None, str]:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
+from PIL.Image import Image
 from unstructured.documents.elements import (
     Element,
     ElementMetadata,
@@ -28,6 +29,7 @@ from unstructured.documents.elements import (
     Title,
 )
 
+from ingest import native
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import heading_depth
 from ingest.pdf_tables import (
@@ -114,47 +116,79 @@ def _elements(lines: list[str], page: int) -> Iterator[Element]:
     yield from flush()
 
 
-def _ocr(page: pdfium.PdfPage, options: PdfOptions, source: str) -> str:
+def _render(page: pdfium.PdfPage, options: PdfOptions) -> Image:
+    """The page as a picture for OCR (call with PDFium held; the picture owns its pixels)."""
+    bitmap = page.render(scale=options.ocr_dpi / 72)
+    try:
+        return bitmap.to_pil().copy()
+    finally:
+        bitmap.close()
+
+
+def _ocr(image: Image, options: PdfOptions, source: str) -> str:
+    # tesseract runs as a child process: no PDFium lock needed, other threads go on meanwhile.
     import pytesseract
 
-    image = page.render(scale=options.ocr_dpi / 72).to_pil()
     try:
         return str(pytesseract.image_to_string(image, lang=options.ocr_languages))
     except (pytesseract.TesseractError, subprocess.SubprocessError, OSError) as exc:
         raise CorruptDocument(source, f"OCR failed: {exc}") from exc
 
 
-def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[Element]:
-    """Elements of a PDF with page numbers and numbered headings, read by PDFium."""
-    try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower():
-            raise PasswordProtected(source, "the PDF is password protected") from exc
-        raise CorruptDocument(source, f"not a readable PDF ({exc})") from exc
-    try:
-        if len(document) == 0:
-            raise EmptyDocument(source, "the PDF has no pages")
-        pages: list[list[Piece]] = []
-        scanned: list[int] = []
-        unreadable: list[int] = []
-        for index in range(len(document)):
-            page = document[index]
-            textpage = page.get_textpage()
+def _read_page(
+    document: pdfium.PdfDocument, index: int, options: PdfOptions
+) -> tuple[str, list[Piece] | None, Image | None]:
+    """(text, pieces, picture) of one page, all PDFium work done under its lock: the pieces
+    when the text layer is read, the picture when the page must go to OCR."""
+    with native.pdfium():
+        page = document[index]
+        textpage = page.get_textpage()
+        try:
             text = textpage.get_text_range()
             if len(text.strip()) < _MIN_TEXT_CHARS and options.ocr:
                 if shutil.which("tesseract") is None:
-                    unreadable.append(index + 1)  # blank, a figure, or a scan: skip the page
-                else:
-                    text = _ocr(page, options, source)
-                    scanned.append(index + 1)
-                pages.append([_page_lines(text)])
-                continue
+                    return text, None, None
+                return text, None, _render(page, options)
             # The rule count is cheap; only pages that draw rules are searched for tables.
             tables = (
                 find_tables(page, textpage, index + 1) if options.tables and has_rules(page) else []
             )
-            pages.append(split_text(textpage, tables) if tables else [_page_lines(text)])
+            return text, (split_text(textpage, tables) if tables else [_page_lines(text)]), None
+        finally:
+            # Closed here, not by pypdfium2's finalizers, which may run on any thread.
+            textpage.close()
+            page.close()
+
+
+def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[Element]:
+    """Elements of a PDF with page numbers and numbered headings, read by PDFium."""
+    with native.pdfium():
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                raise PasswordProtected(source, "the PDF is password protected") from exc
+            raise CorruptDocument(source, f"not a readable PDF ({exc})") from exc
+        count = len(document)
+    try:
+        if count == 0:
+            raise EmptyDocument(source, "the PDF has no pages")
+        pages: list[list[Piece]] = []
+        scanned: list[int] = []
+        unreadable: list[int] = []
+        # PDFium is held one page at a time, so questions checking citations on other PDFs
+        # wait for a page, not for a whole manual.
+        for index in range(count):
+            text, pieces, picture = _read_page(document, index, options)
+            if pieces is None:
+                if picture is None:
+                    unreadable.append(index + 1)  # blank, a figure, or a scan: skip the page
+                else:
+                    text = _ocr(picture, options, source)
+                    scanned.append(index + 1)
+                pages.append([_page_lines(text)])
+            else:
+                pages.append(pieces)
         if scanned:
             logger.info("%s: OCR on pages %s", source, scanned)
         if unreadable and not any(_lines(p) for p in pages):
@@ -184,4 +218,5 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
                     elements.extend(_elements(piece, number))
         return elements
     finally:
-        document.close()
+        with native.pdfium():
+            document.close()
