@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from app.db import StateStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class AuditPassage(BaseModel):
@@ -35,13 +38,21 @@ class AccessDecision(BaseModel):
     reason: str | None = None
 
 
+class ProxyInfo(BaseModel):
+    """The proxy key a front end used to act for the user (e.g. Open WebUI's)."""
+
+    user: str = Field(description="The proxy key's user, e.g. openwebui.")
+    key_id: str
+
+
 class AuditEntry(BaseModel):
     """One request that read documents."""
 
     id: int | None = Field(None, description="Assigned when recorded.")
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    user: str
+    user: str = Field(description="Who asked: the end user, also when a proxy acted for them.")
     key_id: str = ""
+    proxy: ProxyInfo | None = Field(None, description="Set when a proxy key acted for the user.")
     endpoint: str
     collection: str | None = None
     question: str = ""
@@ -80,7 +91,8 @@ CREATE TABLE IF NOT EXISTS audit (
     model      TEXT,
     settings   TEXT NOT NULL,
     citations  TEXT NOT NULL,
-    status     INTEGER NOT NULL
+    status     INTEGER NOT NULL,
+    proxy      TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 CREATE INDEX IF NOT EXISTS audit_user_at ON audit (user, at);
@@ -97,7 +109,7 @@ END;
 
 _COLUMNS = (
     "id, at, user, key_id, endpoint, collection, question, answer, passages, access, model, "
-    "settings, citations, status"
+    "settings, citations, status, proxy"
 )
 MAX_LIMIT = 10_000
 
@@ -118,6 +130,13 @@ class AuditLog(StateStore):
 
     SCHEMA = _SCHEMA
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._lock:
+            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(audit)")}
+            if "proxy" not in columns:  # a kura.db from before proxy keys
+                self._conn.execute("ALTER TABLE audit ADD COLUMN proxy TEXT")
+
     def record(self, entry: AuditEntry) -> int:
         """Append ``entry`` (its ``id`` is ignored) and return the id it was given."""
         data = entry.model_dump(mode="json")
@@ -135,11 +154,12 @@ class AuditLog(StateStore):
             _json(data["settings"]),
             _json(data["citations"]),
             entry.status,
+            _json(data["proxy"]) if entry.proxy else None,
         )
         with self._lock:
             cursor = self._conn.execute(
                 f"INSERT INTO audit ({_COLUMNS.removeprefix('id, ')}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
         assert cursor.lastrowid is not None
@@ -193,6 +213,7 @@ class AuditLog(StateStore):
                 settings=json.loads(row["settings"]),
                 citations=json.loads(row["citations"]),
                 status=row["status"],
+                proxy=json.loads(row["proxy"]) if row["proxy"] else None,
             )
             for row in rows
         ]

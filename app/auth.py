@@ -2,6 +2,11 @@
 
 Keys look like ``kura_<key_id>_<secret>``. The key id is public (it appears in listings and in the
 audit record); the secret is shown once, at creation, and only its hash is stored.
+
+A *proxy* key belongs to a front end (Open WebUI) that serves many people with one key. It may
+act for the end users an admin mapped to it (``kura keys map``), named in a header the front
+end sends (Open WebUI's ``X-OpenWebUI-User-Email`` with ``ENABLE_FORWARD_USER_INFO_HEADERS``);
+ordinary keys never may. Failed authentications are limited per client address.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -24,7 +33,7 @@ from app.db import StateStore
 from ingest.errors import KuraError
 
 if TYPE_CHECKING:
-    pass
+    from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +60,8 @@ class User:
     groups: tuple[str, ...]
     admin: bool
     key_id: str
+    proxy: bool = False  # the key may act for the users mapped to it
+    via: str | None = None  # acting through this proxy key's user (the key is ``key_id``)
 
 
 LOCAL_USER = User(name="local", groups=(EVERYONE,), admin=True, key_id="")
@@ -63,9 +74,19 @@ class KeyRecord(BaseModel):
     user: str
     groups: list[str]
     admin: bool
+    proxy: bool = False
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class ProxyUser(BaseModel):
+    """An end user a proxy key may act for: the front end's name for them, and kura's."""
+
+    proxy_key_id: str
+    external: str
+    user: str
+    groups: list[str]
 
 
 def _now() -> str:
@@ -99,6 +120,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     last_used_at TEXT,
     revoked_at   TEXT
 );
+CREATE TABLE IF NOT EXISTS proxy_users (
+    proxy_key_id TEXT NOT NULL,
+    external     TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    groups_json  TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (proxy_key_id, external)
+);
 """
 
 
@@ -107,20 +136,39 @@ class KeyStore(StateStore):
 
     SCHEMA = _SCHEMA
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._lock:
+            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(api_keys)")}
+            if "proxy" not in columns:  # a kura.db from before proxy keys
+                self._conn.execute(
+                    "ALTER TABLE api_keys ADD COLUMN proxy INTEGER NOT NULL DEFAULT 0"
+                )
+
     def create(
-        self, user: str, groups: list[str] | tuple[str, ...] = (), admin: bool = False
+        self,
+        user: str,
+        groups: list[str] | tuple[str, ...] = (),
+        admin: bool = False,
+        *,
+        proxy: bool = False,
     ) -> tuple[str, KeyRecord]:
-        """Make a key for ``user``; the returned key string is the only copy of the secret."""
+        """Make a key for ``user``; the returned key string is the only copy of the secret.
+
+        A ``proxy`` key may act for the end users mapped to it; it cannot be an admin key, so
+        no header a front end forwards can ever carry admin rights."""
         _check_name("user name", user)
-        clean = sorted({_check_name("group", g.strip()) for g in groups if g.strip()})
+        if proxy and admin:
+            raise ValueError("a proxy key cannot be an admin key")
+        clean = _clean_groups(groups)
         key_id = secrets.token_hex(6)
         key = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         created = _now()
         with self._lock:
             self._conn.execute(
-                "INSERT INTO api_keys (id, user, groups_json, admin, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key_id, user, _dump_groups(clean), int(admin), _hash(key), created),
+                "INSERT INTO api_keys (id, user, groups_json, admin, proxy, key_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key_id, user, _dump_groups(clean), int(admin), int(proxy), _hash(key), created),
             )
         logger.info("created API key %s for %s", key_id, user)
         record = KeyRecord(
@@ -128,16 +176,89 @@ class KeyStore(StateStore):
             user=user,
             groups=clean,
             admin=admin,
+            proxy=proxy,
             created_at=datetime.fromisoformat(created),
         )
         return key, record
+
+    def map_proxy_user(
+        self, proxy_key_id: str, external: str, user: str, groups: list[str] | tuple[str, ...]
+    ) -> ProxyUser:
+        """Let proxy key ``proxy_key_id`` act for the end user the front end calls ``external``
+        (an e-mail address or id), as kura user ``user`` with ``groups`` (replaces a mapping)."""
+        _check_name("user name", user)
+        external = external.strip()
+        if not external or len(external) > 320:
+            raise ValueError("the end user's name must be 1-320 characters")
+        clean = _clean_groups(groups)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT proxy FROM api_keys WHERE id = ?", (proxy_key_id,)
+            ).fetchone()
+            if row is None or not row["proxy"]:
+                raise ValueError(f"{proxy_key_id!r} is not a proxy key (kura keys create --proxy)")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO proxy_users VALUES (?, ?, ?, ?, ?)",
+                (proxy_key_id, external.lower(), user, _dump_groups(clean), _now()),
+            )
+        logger.info("proxy key %s may act for %s", proxy_key_id, user)
+        return ProxyUser(
+            proxy_key_id=proxy_key_id, external=external.lower(), user=user, groups=clean
+        )
+
+    def unmap_proxy_user(self, proxy_key_id: str, external: str) -> bool:
+        """Stop a proxy key acting for an end user (at once); False if it never could."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
+                (proxy_key_id, external.strip().lower()),
+            )
+        return cursor.rowcount > 0
+
+    def proxy_users(self, proxy_key_id: str | None = None) -> list[ProxyUser]:
+        """The end users proxy keys may act for."""
+        sql = "SELECT proxy_key_id, external, user, groups_json FROM proxy_users"
+        params: tuple[str, ...] = ()
+        if proxy_key_id is not None:
+            sql += " WHERE proxy_key_id = ?"
+            params = (proxy_key_id,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY proxy_key_id, external", params).fetchall()
+        return [
+            ProxyUser(
+                proxy_key_id=row["proxy_key_id"],
+                external=row["external"],
+                user=row["user"],
+                groups=_load_groups(row["groups_json"]),
+            )
+            for row in rows
+        ]
+
+    def act_for(self, proxy: User, external: str) -> User | None:
+        """The end user ``external`` as proxy key ``proxy`` acts for them, or None if unmapped."""
+        if not proxy.proxy:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT user, groups_json FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
+                (proxy.key_id, external.strip().lower()),
+            ).fetchone()
+        if row is None:
+            return None
+        return User(
+            name=row["user"],
+            groups=tuple(_load_groups(row["groups_json"])),
+            admin=False,
+            key_id=proxy.key_id,
+            via=proxy.name,
+        )
 
     def list(self) -> list[KeyRecord]:
         """Every key, revoked ones included, oldest first."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, user, groups_json, admin, created_at, last_used_at, revoked_at "
-                "FROM api_keys ORDER BY created_at, id"
+                "SELECT id, user, groups_json, admin, proxy, created_at, last_used_at, "
+                "revoked_at FROM api_keys ORDER BY created_at, id"
             ).fetchall()
         return [
             KeyRecord(
@@ -145,6 +266,7 @@ class KeyStore(StateStore):
                 user=row["user"],
                 groups=_load_groups(row["groups_json"]),
                 admin=bool(row["admin"]),
+                proxy=bool(row["proxy"]),
                 created_at=row["created_at"],
                 last_used_at=row["last_used_at"],
                 revoked_at=row["revoked_at"],
@@ -159,6 +281,7 @@ class KeyStore(StateStore):
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (_now(), key_id),
             )
+            self._conn.execute("DELETE FROM proxy_users WHERE proxy_key_id = ?", (key_id,))
             found = self._conn.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone()
         if found:
             logger.info("revoked API key %s", key_id)
@@ -172,7 +295,7 @@ class KeyStore(StateStore):
         key_id = match["key_id"]
         with self._lock:
             row = self._conn.execute(
-                "SELECT user, groups_json, admin, key_hash, last_used_at, revoked_at "
+                "SELECT user, groups_json, admin, proxy, key_hash, last_used_at, revoked_at "
                 "FROM api_keys WHERE id = ?",
                 (key_id,),
             ).fetchone()
@@ -192,7 +315,12 @@ class KeyStore(StateStore):
             groups=tuple(_load_groups(row["groups_json"])),
             admin=bool(row["admin"]),
             key_id=key_id,
+            proxy=bool(row["proxy"]),
         )
+
+
+def _clean_groups(groups: list[str] | tuple[str, ...]) -> list[str]:
+    return sorted({_check_name("group", g.strip()) for g in groups if g.strip()})
 
 
 def _dump_groups(groups: list[str]) -> str:
@@ -251,26 +379,110 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+class FailureLimiter:
+    """Failed authentications per client address in a sliding window.
+
+    Past ``limit`` failures within ``window`` seconds, every request from that address that
+    needs a key is answered 429 until the oldest failure leaves the window, right key or wrong:
+    answering right keys would let guessing go on at full speed. Memory is bounded: at most
+    ``max_addresses`` addresses are remembered, the least recently failing forgotten first.
+    """
+
+    def __init__(self, limit: int, window: float, max_addresses: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_addresses = max_addresses
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may try again, or None if it may now."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            failures = self._failures.get(address)
+            if failures is None:
+                return None
+            while failures and failures[0] <= now - self.window:
+                failures.popleft()
+            if not failures:
+                del self._failures[address]
+                return None
+            if len(failures) < self.limit:
+                return None
+            return max(1, math.ceil(failures[0] + self.window - now))
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication from ``address``."""
+        if self.limit <= 0:
+            return
+        with self._lock:
+            failures = self._failures.pop(address, None) or deque(maxlen=self.limit)
+            failures.append(time.monotonic())
+            self._failures[address] = failures
+            while len(self._failures) > self.max_addresses:
+                self._failures.popitem(last=False)
+
+
+def _client_address(request: Request) -> str:
+    # uvicorn puts the address from X-Forwarded-For here only for proxies it trusts
+    # (--forwarded-allow-ips); a client cannot choose its own.
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(request: Request) -> User:
+    limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
+    address = _client_address(request)
+    if limiter is not None and (wait := limiter.retry_after(address)) is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many failed authentications from this address; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    key = bearer_key(request)
+    if key is None:
+        raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
+    store: KeyStore = request.app.state.keys
+    found = store.authenticate(key)
+    if found is None:
+        if limiter is not None:
+            limiter.failed(address)
+        logger.info("rejected an invalid or revoked API key on %s", request.url.path)
+        raise _unauthorized("invalid or revoked API key")
+    if not found.proxy:
+        return found  # ordinary keys never act for anyone: identity headers are ignored
+    headers: list[str] = getattr(
+        request.app.state.settings, "proxy_user_header_names", PROXY_USER_HEADERS
+    )
+    external = next((v for h in headers if (v := request.headers.get(h, "").strip())), None)
+    if external is None:
+        return found
+    acting = store.act_for(found, external)
+    if acting is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"proxy key {found.key_id} may not act for {external!r}: map the user first "
+            f"(kura keys map {found.key_id} {external!r} --user ... --groups ...)",
+        )
+    return acting
+
+
+PROXY_USER_HEADERS = ["X-OpenWebUI-User-Email", "X-OpenWebUI-User-Id"]
+"""Headers a proxy key names its end user in, first found wins (Open WebUI's, by default)."""
+
+
 def current_user(request: Request) -> User:
-    """The caller, from their API key (401 without a valid one); the local user when auth is off.
+    """The caller, from their API key (401 without a valid one, 429 after too many failures
+    from their address); for a proxy key, the end user it names; the local user when auth is
+    off.
 
     A plain ``def``: FastAPI runs it in its threadpool, so the SQLite lookup never blocks the
     event loop. The user is also left on ``request.state.user`` for the audit record.
     """
     # Fails closed: an app whose settings lack the flag requires keys.
     mode: AuthMode = getattr(request.app.state.settings, "auth", "keys")
-    if mode == "off":
-        user = LOCAL_USER
-    else:
-        key = bearer_key(request)
-        if key is None:
-            raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
-        store: KeyStore = request.app.state.keys
-        found = store.authenticate(key)
-        if found is None:
-            logger.info("rejected an invalid or revoked API key on %s", request.url.path)
-            raise _unauthorized("invalid or revoked API key")
-        user = found
+    user = LOCAL_USER if mode == "off" else _authenticate(request)
     request.state.user = user
     return user
 
@@ -280,6 +492,17 @@ def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
     if not user.admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin key required")
     return user
+
+
+def metrics_reader(request: Request) -> None:
+    """Who may read /metrics: an admin key, or the scraper's token (``KURA_METRICS_TOKEN``)."""
+    token = getattr(request.app.state.settings, "metrics_token", None)
+    presented = bearer_key(request)
+    if token is not None and presented is not None:
+        expected = token.get_secret_value().encode()
+        if hmac.compare_digest(presented.encode(), expected):
+            return
+    require_admin(current_user(request))
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.observability import Metrics
+from app.write_access import Target, target_for_name, visible_document
 from ingest.components import Components
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec
 
@@ -36,6 +37,9 @@ class JobFile(BaseModel):
     chunks: int = 0
     reason: str | None = None
     document_id: str | None = None
+    note: str | None = Field(
+        None, description="e.g. that the readers of every version of the document changed."
+    )
 
 
 class Job(BaseModel):
@@ -55,8 +59,11 @@ class Upload:
 
     name: str  # the document's source name
     path: Path  # its saved bytes
-    groups: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None  # who may read it, as the upload said
     spec: VersionSpec | None = None
+    # What the uploader may read (None: no access control): only such documents may be
+    # replaced or given a new version by this upload.
+    uploader_groups: list[str] | None = None
 
 
 @dataclass
@@ -99,30 +106,56 @@ class JobRunner:
         job.status = "running"
         try:
             for entry, upload in zip(job.files, uploads, strict=True):
-                result = self._index(job.collection, upload)
+                result, entry.note = self._index(job.collection, upload)
                 entry.status = result.status.value
                 entry.chunks, entry.reason = result.chunks, result.reason
                 entry.document_id = result.document_id
                 if self.metrics is not None:
-                    self.metrics.count_ingest(
-                        result.status.value,
-                        result.chunks,
-                        collection=job.collection,
-                    )
+                    self.metrics.count_ingest(result.status.value, result.chunks)
             if any(f.status == "indexed" for f in job.files):
                 self.components.vector_store(job.collection).optimize()
         finally:
             job.status = "done"
 
-    def _index(self, collection: str, upload: Upload) -> FileResult:
+    def _index(self, collection: str, upload: Upload) -> tuple[FileResult, str | None]:
         try:
-            indexer = Indexer(self.components, collection, groups=upload.groups)
+            # Decided here, not at upload time: jobs run one at a time, so nothing changes
+            # between this choice and the write.
+            target = _target(self.components, collection, upload)
+            if target is None:
+                return FileResult(upload.name, Status.FAILED, reason="no such document"), None
+            groups = upload.groups or target.readers
+            indexer = Indexer(self.components, collection, groups=groups)
+            spec = (
+                replace(upload.spec, document_id=target.document_id)
+                if upload.spec
+                else VersionSpec("", None, target.document_id)
+            )
             data = upload.path.read_bytes()
-            return indexer.ingest_bytes(data, upload.name, upload.spec)
+            result = indexer.ingest_bytes(data, upload.name, spec)
         except Exception:
             logger.exception("upload %s could not be indexed", upload.name)
-            return FileResult(upload.name, Status.FAILED, reason="internal error while indexing")
+            failed = FileResult(upload.name, Status.FAILED, reason="internal error while indexing")
+            return failed, None
+        note = None
+        changed = groups and target.readers is not None and set(groups) != set(target.readers)
+        if result.status is not Status.FAILED and changed:
+            # One document, one set of readers: the change reaches every version.
+            note = (
+                f"readers of every version changed from {', '.join(target.readers or ())} "
+                f"to {', '.join(sorted(groups or ()))}"
+            )
+            logger.info("upload %s changed the readers of its document", upload.name)
+        return result, note
 
     def close(self) -> None:
         """Finish the running job, drop the queued ones."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _target(components: Components, collection: str, upload: Upload) -> Target | None:
+    """The document ``upload`` writes to; None when it names one the uploader may not read."""
+    groups = upload.uploader_groups
+    if upload.spec is not None and upload.spec.document_id:
+        return visible_document(components, collection, upload.spec.document_id, groups)
+    return target_for_name(components, collection, upload.name, groups)

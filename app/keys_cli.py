@@ -31,18 +31,27 @@ def create(
         str, typer.Option("--groups", help="Comma-separated groups whose documents it may read.")
     ] = "",
     admin: Annotated[bool, typer.Option("--admin", help="May use admin endpoints.")] = False,
+    proxy: Annotated[
+        bool,
+        typer.Option(
+            "--proxy",
+            help="A front end's key (Open WebUI) that may act for the users mapped to it "
+            "with `kura keys map`.",
+        ),
+    ] = False,
 ) -> None:
     """Create a key for USER and print it (to stdout, alone, so scripts can capture it)."""
     try:
         with _store() as store:
-            key, record = store.create(user, groups.split(","), admin=admin)
+            key, record = store.create(user, groups.split(","), admin=admin, proxy=proxy)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(key)
     err.print(
         f"[yellow]Key {record.id} for {record.user} "
-        f"(groups: {', '.join(record.groups) or '-'}{', admin' if record.admin else ''}). "
+        f"(groups: {', '.join(record.groups) or '-'}{', admin' if record.admin else ''}"
+        f"{', proxy' if record.proxy else ''}). "
         "Store it now: it will not be shown again.[/yellow]"
     )
 
@@ -58,14 +67,14 @@ def list_keys(
         typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
     table = Table()
-    for column in ("id", "user", "groups", "admin", "created", "last used", "revoked"):
+    for column in ("id", "user", "groups", "kind", "created", "last used", "revoked"):
         table.add_column(column)
     for r in records:
         table.add_row(
             r.id,
             r.user,
             ",".join(r.groups),
-            "yes" if r.admin else "",
+            "admin" if r.admin else "proxy" if r.proxy else "",
             f"{r.created_at:%Y-%m-%d %H:%M}",
             f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "",
             f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
@@ -84,3 +93,59 @@ def revoke(
         err.print(f"[red]error:[/red] no key with id {key_id!r}")
         raise typer.Exit(1)
     err.print(f"revoked {key_id}")
+
+
+@keys.command("map")
+def map_user(
+    proxy_key_id: Annotated[str, typer.Argument(help="The proxy key's id.")],
+    external: Annotated[
+        str, typer.Argument(help="The end user as the front end names them (Open WebUI: e-mail).")
+    ],
+    user: Annotated[str, typer.Option("--user", help="The kura user they are.")],
+    groups: Annotated[
+        str, typer.Option("--groups", help="Comma-separated groups whose documents they read.")
+    ] = "",
+) -> None:
+    """Let a proxy key act for an end user, as USER with GROUPS (never as an admin)."""
+    try:
+        with _store() as store:
+            mapped = store.map_proxy_user(proxy_key_id, external, user, groups.split(","))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    err.print(
+        f"proxy key {proxy_key_id} acts for {mapped.external} as {mapped.user} "
+        f"(groups: {', '.join(mapped.groups) or '-'})"
+    )
+
+
+@keys.command("unmap")
+def unmap_user(
+    proxy_key_id: Annotated[str, typer.Argument(help="The proxy key's id.")],
+    external: Annotated[str, typer.Argument(help="The end user as the front end names them.")],
+) -> None:
+    """Stop a proxy key acting for an end user (from the next request on)."""
+    with _store() as store:
+        found = store.unmap_proxy_user(proxy_key_id, external)
+    if not found:
+        err.print(f"[red]error:[/red] proxy key {proxy_key_id!r} does not act for {external!r}")
+        raise typer.Exit(1)
+    err.print(f"proxy key {proxy_key_id} no longer acts for {external}")
+
+
+@keys.command("mapped")
+def list_mapped(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the end users proxy keys may act for."""
+    with _store() as store:
+        mapped = store.proxy_users()
+    if as_json:
+        typer.echo(json.dumps([m.model_dump() for m in mapped], indent=2))
+        return
+    table = Table()
+    for column in ("proxy key", "end user", "kura user", "groups"):
+        table.add_column(column)
+    for m in mapped:
+        table.add_row(m.proxy_key_id, m.external, m.user, ",".join(m.groups))
+    Console().print(table)

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.audit import AuditLog
-from app.auth import KeyStore, current_user
+from app.auth import FailureLimiter, KeyStore, metrics_reader
 from app.errors import install_error_handlers
 from app.jobs import JobRunner
 from app.llm import Gate, OllamaLLM
@@ -60,8 +60,11 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.auth_limiter = FailureLimiter(
+        settings.auth_failure_limit, settings.auth_failure_window
+    )
     install_error_handlers(app)
-    install_observability(app, log_text=settings.log_text, guard=current_user)
+    install_observability(app, log_text=settings.log_text, guard=metrics_reader)
     for module in (
         health,
         search,

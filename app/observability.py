@@ -95,15 +95,15 @@ class Metrics:
         self.llm_tokens = Counter(
             "kura_llm_tokens", "LLM tokens by model and kind.", ["model", "kind"], registry=reg
         )
+        # No collection label: label values are read by whoever scrapes, and a collection's
+        # name can itself be confidential ("merger-kestrel").
         self.ingested_documents = Counter(
             "kura_ingested_documents",
-            "Documents ingested by collection and outcome.",
-            ["collection", "status"],
+            "Documents ingested by outcome.",
+            ["status"],
             registry=reg,
         )
-        self.ingested_chunks = Counter(
-            "kura_ingested_chunks", "Chunks stored by collection.", ["collection"], registry=reg
-        )
+        self.ingested_chunks = Counter("kura_ingested_chunks", "Chunks stored.", registry=reg)
         self.llm_queue_depth = Gauge(
             "kura_llm_queue_depth", "Requests waiting for an LLM slot.", registry=reg
         )
@@ -130,11 +130,11 @@ class Metrics:
         self.llm_tokens.labels(model, "prompt").inc(prompt_tokens)
         self.llm_tokens.labels(model, "completion").inc(completion_tokens)
 
-    def count_ingest(self, status: IngestStatus, chunks: int = 0, *, collection: str = "") -> None:
+    def count_ingest(self, status: IngestStatus, chunks: int = 0) -> None:
         """Count one ingested document and the chunks it stored."""
-        self.ingested_documents.labels(collection, status).inc()
+        self.ingested_documents.labels(status).inc()
         if chunks:
-            self.ingested_chunks.labels(collection).inc(chunks)
+            self.ingested_chunks.inc(chunks)
 
     def count_answer(self, outcome: AnswerOutcome) -> None:
         """Count one /v1/query outcome."""

@@ -105,8 +105,10 @@ class Passage(BaseModel):
     page_end: int | None = None
     text: str
     score: float = Field(
-        description="Rank score: cosine similarity (dense), BM25 (sparse), or reciprocal rank "
-        "fusion of both (hybrid), or the reranker's score when reranking is on."
+        description="Rank score: cosine similarity (dense); 1/rank for keyword (sparse) and "
+        "hybrid searches under access control (BM25 and fused scores carry statistics of "
+        "documents the caller may not read; without authentication, they are given); the "
+        "reranker's score when reranking is on."
     )
     context: str | None = Field(
         None,
@@ -309,25 +311,41 @@ class Retriever:
         groups: list[str] | None = None,
     ) -> list[Passage]:
         """The best ``top_k`` passages for ``query`` that a member of ``groups`` may read
-        (reranked when a reranker is set)."""
+        (reranked when a reranker is set). Under access control, keyword and hybrid passages
+        carry their rank as score, not Qdrant's (see ``rank_scores``)."""
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
+        effective = self.effective_mode(query, mode)
         passages = retrieve(
             self.components,
             collection,
             query,
             candidates,
-            mode=self.effective_mode(query, mode),
+            mode=effective,
             filters=filters,
             groups=groups,
         )
         if self.reranker is not None:
             passages = rerank(self.reranker, query, passages, top_k)
+        elif groups is not None and effective != "dense":
+            passages = rank_scores(passages)
         if widen_context and self.settings.context_neighbors:
             for passage in passages:
                 passage.context = widen(
                     self.components, collection, passage, self.settings.context_neighbors
                 )
         return passages
+
+
+def rank_scores(passages: list[Passage]) -> list[Passage]:
+    """The passages with score 1/rank instead of the BM25 or fused score.
+
+    BM25 weighs a word by its rarity in the whole collection (IDF), documents the caller may
+    not read included: a raw score that changes when a hidden document is added would tell a
+    reader that a word appears in it. A rank among the passages they may read says less (see
+    the README's security section for what it still says). Dense scores (cosine of question
+    and passage) depend on nothing else and stay.
+    """
+    return [p.model_copy(update={"score": 1 / p.n}) for p in passages]
 
 
 def build_reranker(model_dir: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from ingest.settings import IndexSettings
 
@@ -92,6 +92,25 @@ class AppSettings(IndexSettings):
         description="keys: every request but /healthz, /readyz and the docs needs an API key "
         "(`kura keys create`); off: no authentication, allowed only on a loopback address.",
     )
+    auth_failure_limit: int = Field(
+        10,
+        ge=0,
+        description="Failed authentications allowed per client address within "
+        "auth_failure_window; past it, that address gets 429 with Retry-After. 0: no limit.",
+    )
+    auth_failure_window: float = Field(
+        60.0, gt=0, description="Seconds over which failed authentications are counted."
+    )
+    proxy_user_headers: str = Field(
+        "X-OpenWebUI-User-Email,X-OpenWebUI-User-Id",
+        description="Headers in which a proxy key (kura keys create --proxy) names the end user "
+        "it acts for, first present wins; ordinary keys' headers are ignored.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that may read /metrics (for a Prometheus scraper); admin keys "
+        "may too. Unset: admin keys only.",
+    )
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Logs as one JSON object per line.")
     log_text: bool = Field(
@@ -100,3 +119,8 @@ class AppSettings(IndexSettings):
     )
     api_host: str = Field("127.0.0.1", description="Address `kura serve` binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `kura serve` listens on.")
+
+    @property
+    def proxy_user_header_names(self) -> list[str]:
+        """``proxy_user_headers`` as a list."""
+        return [h.strip() for h in self.proxy_user_headers.split(",") if h.strip()]

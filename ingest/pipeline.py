@@ -103,7 +103,9 @@ class IngestReport:
 class VersionSpec:
     """Ingest a document as a labelled version, kept beside the document's other versions.
 
-    Without one, a changed file replaces the unlabelled version of its own document.
+    Without one, a changed file replaces the unlabelled version of its own document. An empty
+    ``label`` with a ``document_id`` replaces the unlabelled version of that document (an
+    upload whose document was chosen by who may read what).
     """
 
     label: str
@@ -399,12 +401,15 @@ class Indexer:
         return FileResult(source, Status.UNCHANGED, document_id=doc_id)
 
     def _record(self, result: FileResult) -> FileResult:
+        # A failure is listed only to those who could have read the document (its name may be
+        # the secret), so it carries the groups the document would have had.
+        groups = self.groups_for(result.source)
         if result.status is Status.FAILED:
             doc_id = result.document_id or document_id(self.collection, result.source)
             reason = result.reason or "not indexed"
-            self.registry.record_failure(self.collection, result.source, doc_id, reason)
+            self.registry.record_failure(self.collection, result.source, doc_id, reason, groups)
         else:
-            self.registry.clear_failure(self.collection, result.source)
+            self.registry.clear_failure(self.collection, result.source, groups)
         return result
 
     def ingest_file(self, path: Path, spec: VersionSpec | None = None) -> FileResult:
@@ -452,7 +457,7 @@ class Indexer:
     ) -> FileResult:
         doc_id = self._document_id(prepared.source, spec)
         label = spec.label if spec else ""
-        effective = (spec.effective or date.today()) if spec else None
+        effective = (spec.effective or date.today()) if spec and spec.label else None
         groups = self.groups_for(prepared.source)
         nodes = to_nodes(
             prepared.chunks,

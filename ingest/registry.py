@@ -33,8 +33,26 @@ CREATE TABLE IF NOT EXISTS failures (
     document_id TEXT NOT NULL,
     reason TEXT NOT NULL,
     failed_at TEXT NOT NULL,
-    PRIMARY KEY (collection, source)
+    allowed_groups TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (collection, source, allowed_groups)
 );
+"""
+# Failures recorded before they carried groups: kept, with no groups (listed to nobody; they
+# clear when the file is indexed), since who may read them is not known.
+_MIGRATE_FAILURES = """
+ALTER TABLE failures RENAME TO failures_without_groups;
+CREATE TABLE failures (
+    collection TEXT NOT NULL,
+    source TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    allowed_groups TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (collection, source, allowed_groups)
+);
+INSERT INTO failures (collection, source, document_id, reason, failed_at)
+    SELECT collection, source, document_id, reason, failed_at FROM failures_without_groups;
+DROP TABLE failures_without_groups;
 """
 
 
@@ -63,13 +81,18 @@ class CollectionConfig:
 
 @dataclass(frozen=True)
 class Failure:
-    """A document that could not be indexed, and why."""
+    """A document that could not be indexed, and why; listed only to ``allowed_groups``."""
 
     collection: str
     source: str
     document_id: str
     reason: str
     failed_at: str
+    allowed_groups: tuple[str, ...] = ()
+
+    def readable_by(self, groups: list[str] | None) -> bool:
+        """Whether a member of ``groups`` may see it (None: no access control)."""
+        return groups is None or bool(set(self.allowed_groups) & set(groups))
 
 
 class Registry:
@@ -82,6 +105,9 @@ class Registry:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(failures)")}
+        if columns and "allowed_groups" not in columns:
+            self._db.executescript(f"BEGIN;{_MIGRATE_FAILURES}COMMIT;")
         self._db.executescript(_SCHEMA)
 
     @contextmanager
@@ -145,30 +171,62 @@ class Registry:
 
     # -- failures ----------------------------------------------------------------------------
 
-    def record_failure(self, collection: str, source: str, document_id: str, reason: str) -> None:
-        """Remember that ``source`` could not be indexed (replacing an older reason)."""
+    def record_failure(
+        self,
+        collection: str,
+        source: str,
+        document_id: str,
+        reason: str,
+        groups: tuple[str, ...] | list[str] = (EVERYONE,),
+    ) -> None:
+        """Remember that ``source``, to be read by ``groups``, could not be indexed (replacing
+        an older reason for the same name and groups)."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
-                (collection, source, document_id, reason, _now()),
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
+                (collection, source, document_id, reason, _now(), _groups_key(groups)),
             )
 
-    def clear_failure(self, collection: str, source: str) -> None:
-        """Forget a failure (the document was indexed or deleted since)."""
+    def clear_failure(
+        self, collection: str, source: str, groups: tuple[str, ...] | list[str] | None = None
+    ) -> None:
+        """Forget a failure (the document was indexed or deleted since): the one for
+        ``groups``, or every one of that name (None)."""
         with self._tx() as db:
-            db.execute(
-                "DELETE FROM failures WHERE collection = ? AND source = ?", (collection, source)
-            )
+            if groups is None:
+                db.execute(
+                    "DELETE FROM failures WHERE collection = ? AND source = ?", (collection, source)
+                )
+            else:
+                db.execute(
+                    "DELETE FROM failures WHERE collection = ? AND source = ? "
+                    "AND allowed_groups = ?",
+                    (collection, source, _groups_key(groups)),
+                )
 
     def failures(self, collection: str) -> list[Failure]:
         """The collection's documents that failed, newest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT collection, source, document_id, reason, failed_at FROM failures "
-                "WHERE collection = ? ORDER BY failed_at DESC",
+                "SELECT collection, source, document_id, reason, failed_at, allowed_groups "
+                "FROM failures WHERE collection = ? ORDER BY failed_at DESC",
                 (collection,),
             ).fetchall()
-        return [Failure(*row) for row in rows]
+        return [
+            Failure(
+                collection=row[0],
+                source=row[1],
+                document_id=row[2],
+                reason=row[3],
+                failed_at=row[4],
+                allowed_groups=tuple(json.loads(row[5])),
+            )
+            for row in rows
+        ]
+
+
+def _groups_key(groups: tuple[str, ...] | list[str]) -> str:
+    return json.dumps(sorted(set(groups)))
 
 
 def _config(row: tuple[str, str, str, str, str]) -> CollectionConfig:

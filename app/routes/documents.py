@@ -19,6 +19,7 @@ from app.deps import ComponentsDep, CurrentUser, SettingsDep, collection_for, re
 from app.jobs import Job, JobRunner, Upload
 from app.settings import AppSettings
 from app.verify import upload_path
+from app.write_access import visible_document
 from ingest.components import Components
 from ingest.pipeline import Indexer, VersionSpec
 from ingest.registry import CollectionConfig
@@ -199,14 +200,18 @@ async def upload_documents(
     ] = None,
 ) -> UploadAccepted:
     """Queue documents for indexing; poll ``/v1/jobs/{job_id}``. A file with the name of an
-    existing document replaces it once the new version is indexed."""
+    existing document you may read replaces it once the new version is indexed; a document you
+    may not read is never touched (yours becomes a document of its own)."""
     config = collection_for(name, user, components, settings, write=True)
     if not _writer(user, config, settings):
         raise HTTPException(403, detail=f"you may not add documents to collection {name}")
+    uploader = reader_groups(user, settings)
     spec = None
     if version_label or effective_date or version_of:
         if not version_label or len(files) != 1:
             raise HTTPException(422, detail="a version needs version_label and exactly one file")
+        if version_of and visible_document(components, name, version_of, uploader) is None:
+            raise HTTPException(404, detail="no such document")
         spec = VersionSpec(version_label, effective_date, version_of)
     reader = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
     uploads: list[Upload] = []
@@ -220,7 +225,7 @@ async def upload_documents(
         if isinstance(saved, str):
             rejected.append(Rejected(file=clean, reason=saved))
             continue
-        uploads.append(Upload(clean, saved[0], reader, spec))
+        uploads.append(Upload(clean, saved[0], reader, spec, uploader))
     runner: JobRunner = request.app.state.jobs
     job = runner.submit(name, user.name, uploads)
     return UploadAccepted(job_id=job.id, accepted=[u.name for u in uploads], rejected=rejected)
@@ -266,6 +271,7 @@ def list_documents(
                 ingested_at=f.failed_at,
             )
             for f in components.registry.failures(name)
+            if f.readable_by(groups)
         ]
     return DocumentList(documents=sorted(listed, key=lambda d: d.source))
 
@@ -302,9 +308,16 @@ def delete_document(
         raise HTTPException(403, detail=f"you may not delete documents of collection {name}")
     indexer = Indexer(components, name)
     removed = indexer.delete_by_id(document_id)
+    store = components.vector_store(name)
     for version in found[document_id]:
-        components.registry.clear_failure(name, version.source)
-        shutil.rmtree(settings.data_dir / "uploads" / name / version.version, ignore_errors=True)
+        components.registry.clear_failure(name, version.source, version.allowed_groups)
+        # Another document (maybe one the caller may not read) can hold the same bytes.
+        same_bytes = MetadataFilters(
+            filters=[MetadataFilter(key="document_version", value=version.version)]
+        )
+        if store.count(same_bytes) == 0:
+            originals = settings.data_dir / "uploads" / name / version.version
+            shutil.rmtree(originals, ignore_errors=True)
     remaining = components.vector_store(name).count(
         MetadataFilters(filters=[MetadataFilter(key="document_id", value=document_id)])
     )

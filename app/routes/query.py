@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.answer import Answer, Ask, Draft, Turn, answer_question, draft, stream_answer
-from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage
+from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage, ProxyInfo
 from app.auth import User
 from app.deps import (
     ComponentsDep,
@@ -92,6 +92,7 @@ def record(
     entry = AuditEntry(
         user=user.name,
         key_id=user.key_id,
+        proxy=ProxyInfo(user=user.via, key_id=user.key_id) if user.via else None,
         endpoint=endpoint,
         collection=ask.collection,
         question=ask.question,

@@ -108,7 +108,7 @@ def test_keys_are_required_except_for_health_and_docs(server) -> None:
     bad = client.get("/v1/collections", headers=auth("kura_000000000000_" + "x" * 43))
     assert bad.status_code == 401
     assert client.get("/v1/audit", headers=auth(keys.staff)).status_code == 403
-    assert client.get("/metrics", headers=auth(keys.staff)).status_code == 200
+    assert client.get("/metrics", headers=auth(keys.staff)).status_code == 403  # operators only
 
 
 def test_a_forbidden_document_is_unreachable_every_way(server) -> None:
@@ -308,7 +308,7 @@ def test_folder_sync_removes_documents_whose_files_are_gone(tmp_path: Path) -> N
 
 def test_metrics_count_requests_by_route(server) -> None:
     client, keys = server
-    text = client.get("/metrics", headers=auth(keys.staff)).text
+    text = client.get("/metrics", headers=auth(keys.admin)).text
     assert 'route="/v1/collections/{name}/documents"' in text
     assert "kura_answers_total" in text
     assert json.dumps(SECRET)[1:20] not in text

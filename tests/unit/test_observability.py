@@ -255,8 +255,8 @@ def test_domain_metrics_helpers() -> None:
     metrics = Metrics()
     metrics.observe_retrieval("hybrid", 0.02)
     metrics.observe_generation("gpt-oss:20b", 3.5, prompt_tokens=900, completion_tokens=120)
-    metrics.count_ingest("indexed", 12, collection="manuals")
-    metrics.count_ingest("unchanged", collection="manuals")
+    metrics.count_ingest("indexed", 12)
+    metrics.count_ingest("unchanged")
     metrics.count_answer("no_answer")
     metrics.llm_queue_depth.set(3)
     metrics.llm_in_flight.inc()
@@ -267,9 +267,9 @@ def test_domain_metrics_helpers() -> None:
     assert sample(metrics, tokens, model="gpt-oss:20b", kind="prompt") == 900
     assert sample(metrics, tokens, model="gpt-oss:20b", kind="completion") == 120
     docs = "kura_ingested_documents_total"
-    assert sample(metrics, docs, collection="manuals", status="indexed") == 1.0
-    assert sample(metrics, docs, collection="manuals", status="unchanged") == 1.0
-    assert sample(metrics, "kura_ingested_chunks_total", collection="manuals") == 12
+    assert sample(metrics, docs, status="indexed") == 1.0
+    assert sample(metrics, docs, status="unchanged") == 1.0
+    assert sample(metrics, "kura_ingested_chunks_total") == 12
     assert sample(metrics, "kura_answers_total", outcome="no_answer") == 1.0
     assert sample(metrics, "kura_llm_queue_depth") == 3
     assert sample(metrics, "kura_llm_in_flight") == 1
