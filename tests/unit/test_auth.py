@@ -280,3 +280,129 @@ def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = runner.invoke(keys, ["create", "--user", "bad name"])
     assert bad.exit_code == 1
     assert "invalid user name" in " ".join(bad.stderr.split())
+
+
+# --- proxy keys, old databases, failed-key limits ------------------------------------------
+
+
+def test_proxy_keys_act_only_for_mapped_users(store: KeyStore) -> None:
+    proxy_key, proxy = store.create("openwebui", [], proxy=True)
+    plain_key, plain = store.create("bob", ["staff"])
+    with pytest.raises(ValueError, match="cannot be an admin"):
+        store.create("front", admin=True, proxy=True)
+    with pytest.raises(ValueError, match="not a proxy key"):
+        store.map_proxy_user(plain.id, "ann@example.com", "ann", ["legal"])
+    store.map_proxy_user(proxy.id, "Ann@Example.com", "ann", ["legal"])
+    front = store.authenticate(proxy_key)
+    assert front is not None
+    assert front.proxy
+    ann = store.act_for(front, "ann@example.com ")
+    assert ann == User(name="ann", groups=("legal",), admin=False, key_id=proxy.id, via="openwebui")
+    assert store.act_for(front, "eve@example.com") is None
+    bob = store.authenticate(plain_key)
+    assert bob is not None
+    assert store.act_for(bob, "ann@example.com") is None  # ordinary keys never act for anyone
+    assert [m.user for m in store.proxy_users()] == ["ann"]
+    store.revoke(proxy.id)  # revoking the proxy ends every mapping at once
+    assert store.authenticate(proxy_key) is None
+    assert store.proxy_users() == []
+
+
+def test_a_kura_db_from_before_proxies_and_failure_groups_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    from app.audit import AuditLog
+    from ingest.registry import Registry
+
+    path = tmp_path / "kura.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE api_keys (id TEXT PRIMARY KEY, user TEXT NOT NULL, groups_json TEXT NOT NULL,
+            admin INTEGER NOT NULL, key_hash TEXT NOT NULL, created_at TEXT NOT NULL,
+            last_used_at TEXT, revoked_at TEXT);
+        INSERT INTO api_keys VALUES ('0123456789ab', 'ann', '["legal"]', 0, 'x',
+            '2026-01-01T00:00:00+00:00', NULL, NULL);
+        CREATE TABLE failures (collection TEXT NOT NULL, source TEXT NOT NULL,
+            document_id TEXT NOT NULL, reason TEXT NOT NULL, failed_at TEXT NOT NULL,
+            PRIMARY KEY (collection, source));
+        INSERT INTO failures VALUES ('c', '極秘.docx', 'd', 'broken', '2026-01-01T00:00:00');
+        CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+            user TEXT NOT NULL, key_id TEXT NOT NULL, endpoint TEXT NOT NULL, collection TEXT,
+            question TEXT NOT NULL, answer TEXT, passages TEXT NOT NULL, access TEXT NOT NULL,
+            model TEXT, settings TEXT NOT NULL, citations TEXT NOT NULL, status INTEGER NOT NULL);
+        """
+    )
+    old.commit()
+    old.close()
+    with KeyStore(path) as keys:
+        assert [(r.user, r.proxy) for r in keys.list()] == [("ann", False)]
+    registry = Registry(path)
+    try:
+        (failure,) = registry.failures("c")
+        # Who may read an old failure is unknown: it is listed to nobody until it clears.
+        assert failure.allowed_groups == ()
+        assert not failure.readable_by(["legal", "*"])
+        registry.record_failure("c", "x.docx", "d2", "broken", ("legal",))
+        assert {f.source for f in registry.failures("c") if f.readable_by(["legal"])} == {"x.docx"}
+        registry.clear_failure("c", "x.docx", ("staff",))  # another reader's name: kept
+        assert len(registry.failures("c")) == 2
+        registry.clear_failure("c", "x.docx", ("legal",))
+        assert [f.source for f in registry.failures("c")] == ["極秘.docx"]
+    finally:
+        registry.close()
+    from app.audit import AccessDecision, AuditEntry, ProxyInfo
+
+    with AuditLog(path) as audit:
+        entry = AuditEntry(
+            user="ann",
+            endpoint="/v1/query",
+            access=AccessDecision(groups=["legal"], decision="allowed"),
+            proxy=ProxyInfo(user="openwebui", key_id="0123456789ab"),
+        )
+        audit.record(entry)
+        assert audit.query(user="ann")[0].proxy == entry.proxy
+
+
+def test_failure_limiter_blocks_an_address_for_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app import auth
+
+    now = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    limiter = auth.FailureLimiter(limit=3, window=60, max_addresses=2)
+    for _ in range(3):
+        assert limiter.retry_after("10.0.0.1") is None
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60
+    assert limiter.retry_after("10.0.0.2") is None
+    now[0] += 30
+    assert limiter.retry_after("10.0.0.1") == 30
+    now[0] += 30
+    assert limiter.retry_after("10.0.0.1") is None  # the oldest failure left the window
+    limiter.failed("a")
+    limiter.failed("b")
+    limiter.failed("c")  # over max_addresses: the least recent is forgotten
+    assert set(limiter._failures) == {"b", "c"}
+    assert auth.FailureLimiter(limit=0, window=60).retry_after("x") is None
+
+
+def test_keys_cli_proxy_and_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KURA_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    made = runner.invoke(keys, ["create", "--user", "openwebui", "--proxy"])
+    assert made.exit_code == 0, made.output
+    key_id = made.stdout.strip().split("_")[1]
+    assert "proxy" in made.stderr
+    mapped = runner.invoke(
+        keys, ["map", key_id, "ann@example.com", "--user", "ann", "--groups", "legal"]
+    )
+    assert mapped.exit_code == 0, mapped.output
+    listed = json.loads(runner.invoke(keys, ["mapped", "--json"]).stdout)
+    assert listed == [
+        {"proxy_key_id": key_id, "external": "ann@example.com", "user": "ann", "groups": ["legal"]}
+    ]
+    assert runner.invoke(keys, ["create", "--user", "x", "--proxy", "--admin"]).exit_code == 1
+    assert runner.invoke(keys, ["unmap", key_id, "ann@example.com"]).exit_code == 0
+    assert runner.invoke(keys, ["unmap", key_id, "ann@example.com"]).exit_code == 1
