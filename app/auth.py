@@ -431,15 +431,21 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authenticate(request: Request) -> User:
+def _check_limit(request: Request) -> FailureLimiter | None:
+    """The app's limiter, after refusing (429) an address with too many recent failures."""
     limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
-    address = _client_address(request)
-    if limiter is not None and (wait := limiter.retry_after(address)) is not None:
+    if limiter is not None and (wait := limiter.retry_after(_client_address(request))):
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"too many failed authentications from this address; retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
+    return limiter
+
+
+def _authenticate(request: Request) -> User:
+    limiter = _check_limit(request)
+    address = _client_address(request)
     key = bearer_key(request)
     if key is None:
         raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
@@ -460,10 +466,11 @@ def _authenticate(request: Request) -> User:
         return found
     acting = store.act_for(found, external)
     if acting is None:
+        named = repr(external[:320])
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            detail=f"proxy key {found.key_id} may not act for {external!r}: map the user first "
-            f"(kura keys map {found.key_id} {external!r} --user ... --groups ...)",
+            detail=f"proxy key {found.key_id} may not act for {named}: map them first "
+            f"(kura keys map {found.key_id} {named} --user ... --groups ...)",
         )
     return acting
 
@@ -496,6 +503,7 @@ def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
 
 def metrics_reader(request: Request) -> None:
     """Who may read /metrics: an admin key, or the scraper's token (``KURA_METRICS_TOKEN``)."""
+    _check_limit(request)  # before the token: a blocked address must not learn a right guess
     token = getattr(request.app.state.settings, "metrics_token", None)
     presented = bearer_key(request)
     if token is not None and presented is not None:

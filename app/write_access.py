@@ -35,10 +35,12 @@ class Target:
 
 def readable(versions: list[DocumentVersion], groups: list[str] | None) -> bool:
     """Whether a member of ``groups`` may read every version (None: no access control)."""
+    if not versions:
+        return False
     if groups is None:
         return True
     wanted = set(groups)
-    return bool(versions) and all(set(v.allowed_groups) & wanted for v in versions)
+    return all(set(v.allowed_groups) & wanted for v in versions)
 
 
 def readers_of(versions: list[DocumentVersion]) -> tuple[str, ...]:
