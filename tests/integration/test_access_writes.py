@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -371,6 +372,34 @@ def test_failed_authentication_is_rate_limited_per_address(
     )
     # No key, right or wrong, reaches the logs.
     assert not any(guess in r.getMessage() for r in caplog.records for guess in guesses[:3])
+
+
+def test_what_held_still_holds(ctx: Ctx, caplog: pytest.LogCaptureFixture) -> None:
+    """Hashed keys, an owner-only state file, immediate revocation, no keys or questions in
+    the logs."""
+    state = Path(str(ctx.state_path))
+    assert state.stat().st_mode & 0o777 == 0o600
+    with KeyStore(state) as store:
+        key, record = store.create("carol", ["staff"])
+        assert key.split("_", 2)[2] not in state.read_bytes().decode("latin-1")
+        question = "Wie spät öffnet der Empfang? 受付は何時に開きますか"
+        with caplog.at_level(logging.DEBUG):
+            asked = ctx.client.post(
+                "/v1/query",
+                json={"question": question, "collection": "shared"},
+                headers={**auth(key), "X-Forwarded-For": "192.0.2.10"},
+            )
+            assert asked.status_code == 200
+            store.revoke(record.id)
+            again = ctx.client.get(
+                "/v1/collections", headers={**auth(key), "X-Forwarded-For": "192.0.2.10"}
+            )
+            assert again.status_code == 401
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert key not in logged
+    assert key.split("_", 2)[2] not in logged
+    assert "受付は何時" not in logged
+    assert "Empfang" not in logged
 
 
 # -- 2, last: the staff user then knows the text; still not the document ----------------------
