@@ -204,9 +204,27 @@ def test_a_reader_of_every_version_adds_one_and_the_readers_stay(ctx: Ctx) -> No
         f"/v1/collections/shared/documents/{ctx.contract_id}", headers=auth(ctx.staff)
     )
     assert gone.status_code == 404
-    # Back to one version for the tests that follow.
     version = next(v for v in doc["versions"] if v["version_label"] == "2025")
     assert version["source"] == "contract-2025.txt"
+    # Naming other readers changes them for every version, and the job says so.
+    widened = upload(
+        ctx.client,
+        ctx.legal,
+        [("contract-2026.txt", CONTRACT + "\n\n2026 の改定。")],
+        version_label="2026",
+        version_of=ctx.contract_id,
+        groups="legal,it",
+    )
+    assert widened["files"][0]["note"] == (
+        "readers of every version changed from legal to it, legal"
+    )
+    it_reads = search(ctx.client, ctx.admin, MARKER, mode="sparse", filters={"all_versions": True})
+    assert {p["version_label"] for p in it_reads if p["document_id"] == ctx.contract_id} == {
+        "",
+        "2025",
+        "2026",
+    }
+    staff_never_sees_the_marker(ctx)
 
 
 # -- 2. replacing by upload -----------------------------------------------------------------
