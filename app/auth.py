@@ -382,9 +382,11 @@ def _unauthorized(detail: str) -> HTTPException:
 class FailureLimiter:
     """Failed authentications per client address in a sliding window.
 
-    Past ``limit`` failures within ``window`` seconds, every request from that address that
-    needs a key is answered 429 until the oldest failure leaves the window, right key or wrong:
-    answering right keys would let guessing go on at full speed. Memory is bounded: at most
+    Past ``limit`` failures within ``window`` seconds, every failed attempt from that address
+    is answered 429 until the oldest failure leaves the window. Right keys still pass: many
+    people share one address (Open WebUI's server, a NAT, a proxy), and one stale key among
+    them must not lock the rest out; guessing gains nothing from it, since keys carry 256
+    random bits and the metrics token at least 32 characters. Memory is bounded: at most
     ``max_addresses`` addresses are remembered, the least recently failing forgotten first.
     """
 
@@ -431,31 +433,41 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _check_limit(request: Request) -> FailureLimiter | None:
-    """The app's limiter, after refusing (429) an address with too many recent failures."""
+def _refuse_failure(request: Request, message: str) -> HTTPException:
+    """A failed authentication: counted against the client's address; 401, or 429 while the
+    address has failed too often."""
     limiter: FailureLimiter | None = getattr(request.app.state, "auth_limiter", None)
-    if limiter is not None and (wait := limiter.retry_after(_client_address(request))):
-        raise HTTPException(
+    if limiter is None:
+        return _unauthorized(message)
+    address = _client_address(request)
+    if wait := limiter.retry_after(address):
+        return HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"too many failed authentications from this address; retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
-    return limiter
+    limiter.failed(address)
+    if limiter.retry_after(address):
+        # Once per block: the operator learns which address is blocked (and can fix the
+        # client with a stale key) without a log line per attempt.
+        logger.warning(
+            "address %s is refused (429) after %d failed authentications in %.0f s",
+            address,
+            limiter.limit,
+            limiter.window,
+        )
+    return _unauthorized(message)
 
 
 def _authenticate(request: Request) -> User:
-    limiter = _check_limit(request)
-    address = _client_address(request)
     key = bearer_key(request)
     if key is None:
         raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
     store: KeyStore = request.app.state.keys
     found = store.authenticate(key)
     if found is None:
-        if limiter is not None:
-            limiter.failed(address)
         logger.info("rejected an invalid or revoked API key on %s", request.url.path)
-        raise _unauthorized("invalid or revoked API key")
+        raise _refuse_failure(request, "invalid or revoked API key")
     if not found.proxy:
         return found  # ordinary keys never act for anyone: identity headers are ignored
     headers: list[str] = getattr(
@@ -503,14 +515,13 @@ def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
 
 def metrics_reader(request: Request) -> None:
     """Who may read /metrics: an admin key, or the scraper's token (``KURA_METRICS_TOKEN``)."""
-    _check_limit(request)  # before the token: a blocked address must not learn a right guess
     token = getattr(request.app.state.settings, "metrics_token", None)
     presented = bearer_key(request)
     if token is not None and presented is not None:
         expected = token.get_secret_value().encode()
         if hmac.compare_digest(presented.encode(), expected):
             return
-    require_admin(current_user(request))
+    require_admin(current_user(request))  # a wrong token counts as a failed key there
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

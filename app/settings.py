@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from ingest.settings import IndexSettings
 
@@ -109,7 +109,8 @@ class AppSettings(IndexSettings):
     metrics_token: SecretStr | None = Field(
         None,
         description="Bearer token that may read /metrics (for a Prometheus scraper); admin keys "
-        "may too. Unset: admin keys only.",
+        "may too. Unset: admin keys only. At least 32 characters (e.g. openssl rand -hex 32): "
+        "right guesses are not rate limited, so the token's length is what stops guessing.",
     )
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Logs as one JSON object per line.")
@@ -124,3 +125,10 @@ class AppSettings(IndexSettings):
     def proxy_user_header_names(self) -> list[str]:
         """``proxy_user_headers`` as a list."""
         return [h.strip() for h in self.proxy_user_headers.split(",") if h.strip()]
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 32:
+            raise ValueError("KURA_METRICS_TOKEN must be at least 32 characters")
+        return token

@@ -48,6 +48,8 @@ def test_bad_settings_are_refused() -> None:
         AppSettings(_env_file=None, reasoning_effort="max")  # type: ignore[call-arg, arg-type]
     with pytest.raises(ValueError, match="chunk_overlap"):
         AppSettings(_env_file=None, chunk_size=100, chunk_overlap=60)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        AppSettings(_env_file=None, metrics_token="scrape-me")  # type: ignore[call-arg, arg-type]
 
 
 @pytest.fixture(scope="module")
