@@ -85,3 +85,51 @@ def test_citation_check_waits_for_pdfium_held_by_another_thread() -> None:
     assert blocked, "reading a PDF page did not wait for PDFium's lock"
     assert result, "the page was read once PDFium was free"
     assert result[0]
+
+
+@pytest.mark.skipif(not shutil.which("tesseract"), reason="no tesseract")
+def test_every_pdfium_call_holds_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every PDFium function kura reaches (reading, table search, rendering for OCR, citation
+    checks, and the closes, finalizers included) runs with ``native.PDFIUM_LOCK`` held."""
+    import gc
+
+    import pypdfium2.raw as raw
+
+    from app.verify import _pdf_pages
+    from ingest import native
+    from ingest.pdf import PdfOptions, partition_pdf_fast
+    from tests.integration.test_pdf import scanned
+    from tests.integration.test_pdf_tables import fault_manual
+
+    en_pdf = SAMPLES / "debian-reference-en-package-management.pdf"
+    scan = scanned(en_pdf, [1])  # made before the patch: the test's own PDFium use
+    manual = fault_manual()
+    calls: list[str] = []
+    unguarded: list[str] = []
+    for name in dir(raw):
+        function = getattr(raw, name)
+        if (
+            name.startswith(("FPDF", "FORM_"))
+            and callable(function)
+            and not isinstance(function, type)
+        ):
+
+            def guarded(*args, _function=function, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+                calls.append(_name)
+                if not native.PDFIUM_LOCK._is_owned():  # type: ignore[attr-defined]
+                    unguarded.append(_name)
+                return _function(*args, **kwargs)
+
+            monkeypatch.setattr(raw, name, guarded)
+
+    tables = partition_pdf_fast(manual, "hx400.pdf", PdfOptions(ocr=False))
+    ocr = partition_pdf_fast(scan, "scan.pdf", PdfOptions(ocr_languages="eng", ocr_dpi=100))
+    page_text = _pdf_pages(en_pdf, 1, 2)
+    gc.collect()  # any PDFium object left to a finalizer would close now, without the lock
+
+    assert any(e.category == "Table" for e in tables)
+    assert ocr
+    assert page_text
+    assert {"FPDF_LoadPage", "FPDFText_LoadPage", "FPDF_ClosePage"} <= set(calls)
+    assert "FPDFBitmap_Destroy" in calls or "FPDFBitmap_CreateEx" in calls  # a page was rendered
+    assert not unguarded, sorted(set(unguarded))
