@@ -49,6 +49,10 @@ _BULLET = re.compile(r"^\s*(?:[•●○◦▪■□・\-–—*]|\(?\d{1,2}[.)]
 _SENTENCE_END = tuple(".。!?！？:：")
 _DIGITS = re.compile(r"\d+")
 _MIN_TEXT_CHARS = 16  # fewer than this on a page: treat it as a scan
+# A PDF page may be 14,400 points square: at 200 dpi its OCR bitmap would be 40,000 pixels
+# square (6 GB, and 10 GB peak in one probe). Larger pages are rendered at a lower resolution,
+# to at most this many pixels (an A2 sheet at 200 dpi).
+MAX_OCR_PIXELS = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,20 @@ def _elements(lines: list[str], page: int) -> Iterator[Element]:
     yield from flush()
 
 
+def ocr_scale(width: float, height: float, dpi: int) -> float:
+    """Render scale for OCR of a page ``width`` x ``height`` points: ``dpi``, unless the bitmap
+    would be over ``MAX_OCR_PIXELS``."""
+    scale = dpi / 72
+    pixels = width * height * scale * scale
+    if pixels > MAX_OCR_PIXELS:
+        scale *= (MAX_OCR_PIXELS / pixels) ** 0.5
+    return scale
+
+
 def _render(page: pdfium.PdfPage, options: PdfOptions) -> Image:
     """The page as a picture for OCR (call with PDFium held; the picture owns its pixels)."""
-    bitmap = page.render(scale=options.ocr_dpi / 72)
+    width, height = page.get_size()
+    bitmap = page.render(scale=ocr_scale(width, height, options.ocr_dpi))
     try:
         return bitmap.to_pil().copy()
     finally:

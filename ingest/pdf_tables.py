@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import html
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -24,12 +25,18 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+logger = logging.getLogger(__name__)
+
 _RULE_WIDTH = 3.0  # a path this thin (points) in one direction is a rule, filled or stroked
 _MIN_RULE = 8.0  # shorter segments are glyph strokes or bullets, not table rules
 _AXIS_TOLERANCE = 0.5  # a segment this far from axis-aligned still counts as straight
 _TOUCH = 3.0  # rule ends this close (points) meet
 _CAPTION = re.compile(r"^(?:table|tab\.)\s*[\dA-Z]+(?:[.\-]\d+)*\b|^表\s*[\d０-９]", re.IGNORECASE)
 _CAPTION_GAP = 30.0  # a caption sits within this many points of its table
+# pdfplumber's cell finder compares every rule crossing with every other (quadratic): a page
+# ruled as a 200 x 200 grid took 196 s, and a crafted page can hold far more rules. Real tables
+# cross far fewer (60 rows x 10 columns: 600); denser pages keep their text as prose.
+MAX_RULE_CROSSINGS = 3_000
 _FINDER_SETTINGS = {
     "vertical_strategy": "explicit",
     "horizontal_strategy": "explicit",
@@ -223,6 +230,14 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
     vertical = [e for e in edges if e["orientation"] == "v"]
     horizontal = [e for e in edges if e["orientation"] == "h"]
     if len(vertical) < 2 or len(horizontal) < 2:
+        return []
+    if len(vertical) * len(horizontal) > MAX_RULE_CROSSINGS:
+        logger.info(
+            "page %d: %d x %d rules, too dense to search for tables; read as text",
+            number,
+            len(horizontal),
+            len(vertical),
+        )
         return []
     settings = {
         **_FINDER_SETTINGS,
