@@ -32,6 +32,7 @@ from ingest.schema import (
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.sparse import encode_documents, encode_queries
 from ingest.tokens import TokenCounter
+from ingest.worker import ParseLimits, ParsePool
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,13 @@ class Components:
         """The embedding of a search query, remembered for the last few hundred queries: an
         answer searches its question more than once (passages, then relevance)."""
         return functools.lru_cache(maxsize=256)(self.embedder.get_query_embedding)
+
+    @cached_property
+    def parsers(self) -> ParsePool:
+        """The parsing worker process (started on first use): every file is read there, under
+        the parse time and memory limits."""
+        limits = ParseLimits(self.settings.parse_timeout, self.settings.parse_memory_mb)
+        return ParsePool(limits)
 
     @cached_property
     def count_tokens(self) -> TokenCounter:
@@ -220,7 +228,9 @@ class Components:
         return f"Qdrant server: {len(collections)} collections"
 
     def close(self) -> None:
-        """Release the stores (and with them the embedded store's locks)."""
+        """Release the stores (and with them the embedded store's locks); stop the parsers."""
+        if "parsers" in self.__dict__:
+            self.parsers.close()
         for store in self._stores.values():
             store.close()
         self._stores.clear()

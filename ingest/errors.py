@@ -6,7 +6,8 @@ KuraError
 │   ├── EmptyDocument        zero bytes, or no text at all
 │   ├── CorruptDocument      the parser could not read it
 │   ├── PasswordProtected    encrypted with a password
-│   └── DocumentTooLarge     over the configured size limit
+│   ├── DocumentTooLarge     over the configured size limit
+│   └── OverLimit            reading it took longer, or more memory, than the parse limits
 ├── CollectionNotFound       a collection that does not exist
 └── StoreUnavailable         Qdrant cannot be reached or opened
 """
@@ -25,6 +26,10 @@ class DocumentError(KuraError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[DocumentError], tuple[str, str]]:
+        # Rebuilt from (source, reason) when it crosses from a parsing worker process.
+        return type(self), (self.source, self.reason)
 
 
 class UnsupportedDocument(DocumentError):
@@ -45,6 +50,10 @@ class PasswordProtected(DocumentError):
 
 class DocumentTooLarge(DocumentError):
     """The file is bigger than the configured limit."""
+
+
+class OverLimit(DocumentError):
+    """Parsing the document was stopped: past the time or memory limit of a parsing worker."""
 
 
 class CollectionNotFound(KuraError):

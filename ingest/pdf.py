@@ -51,8 +51,8 @@ _DIGITS = re.compile(r"\d+")
 _MIN_TEXT_CHARS = 16  # fewer than this on a page: treat it as a scan
 # A PDF page may be 14,400 points square: at 200 dpi its OCR bitmap would be 40,000 pixels
 # square (6 GB, and 10 GB peak in one probe). Larger pages are rendered at a lower resolution,
-# to at most this many pixels (an A2 sheet at 200 dpi).
-MAX_OCR_PIXELS = 32_000_000
+# to at most this many pixels (an A2 sheet at 200 dpi; tesseract's time grows with it too).
+MAX_OCR_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ unchanged document (all its chunks present) from a changed or half-written one.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -30,16 +28,19 @@ from llama_index.core.schema import (
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
 from ingest.access import ACCESS_FILE, AccessMap
-from ingest.chunk import Chunk, chunk_blocks
+from ingest.chunk import Chunk
 from ingest.clauses import annotate
 from ingest.components import Components
-from ingest.detect import DocType, detect_type
+from ingest.detect import DocType
 from ingest.errors import DocumentError, DocumentTooLarge
 from ingest.hostile import FLAGS, instruction_flags
-from ingest.parse import ParsedDocument, ParseOptions, parse_document
+from ingest.parse import ParsedDocument
+from ingest.prepare import Prepared as Prepared
+from ingest.prepare import PrepareOptions as PrepareOptions
+from ingest.prepare import content_version as content_version
+from ingest.prepare import prepare_document as prepare_document
 from ingest.registry import EVERYONE, CollectionConfig
 from ingest.schema import IN_FORCE, chunk_id, document_id
-from ingest.tokens import TokenCounter
 from ingest.versions import (
     CATALOG_FIELDS,
     DocumentVersion,
@@ -47,6 +48,7 @@ from ingest.versions import (
     group_documents,
     with_validity,
 )
+from ingest.worker import ParsePool
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +113,6 @@ class VersionSpec:
     label: str
     effective: date | None = None  # default: the day it is ingested
     document_id: str | None = None  # the document this is a version of; default: the source's
-
-
-def content_version(data: bytes) -> str:
-    """A document version: the sha256 of its bytes."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -197,71 +194,6 @@ def to_nodes(
     return nodes
 
 
-@dataclass(frozen=True)
-class PrepareOptions:
-    """What parsing and chunking need; picklable, so worker processes can use it."""
-
-    parse: ParseOptions
-    chunk_size: int
-    chunk_overlap: int
-    max_tokens: int  # word pieces the embedding model reads
-    model_dir: str  # for its tokenizer
-    max_chunks: int = 20_000  # a document making more is refused
-
-
-@dataclass
-class Prepared:
-    """A document parsed and chunked, ready to embed."""
-
-    source: str
-    version: str
-    doc_type: DocType
-    parsed: ParsedDocument
-    chunks: list[Chunk]
-
-
-def prepare_document(
-    data: bytes, source: str, options: PrepareOptions, version: str | None = None
-) -> Prepared:
-    """Detect, parse and chunk one document (no model, no store: runs in any process).
-
-    ``version`` is the content hash when the caller has already computed it.
-    """
-    count = TokenCounter(options.model_dir)
-    doc_type = detect_type(data, source)
-    parsed = parse_document(data, doc_type, source, options.parse)
-    # The model reads [CLS] title \n section \n text [SEP]; the chunker takes the section
-    # off the rest.
-    limit = options.max_tokens - 2 - count(parsed.title) - 2
-    chunks = chunk_blocks(
-        parsed.blocks,
-        chunk_size=options.chunk_size,
-        overlap=options.chunk_overlap,
-        count_tokens=count,
-        max_tokens=limit,
-    )
-    if len(chunks) > options.max_chunks:
-        raise DocumentTooLarge(
-            source,
-            f"{len(chunks):,} chunks is over the limit of {options.max_chunks:,} "
-            "(KURA_MAX_DOCUMENT_CHUNKS)",
-        )
-    return Prepared(source, version or content_version(data), doc_type, parsed, chunks)
-
-
-def _prepare_in_worker(
-    data: bytes, source: str, options: PrepareOptions, version: str
-) -> Prepared | str:
-    # DocumentError carries no state worth pickling: send its reason back instead.
-    try:
-        return prepare_document(data, source, options, version)
-    except DocumentError as exc:
-        return exc.reason
-    except Exception:
-        logger.exception("unexpected error preparing %s", source)
-        return "internal error while parsing"
-
-
 class Indexer:
     """Indexes files into one kura collection."""
 
@@ -330,22 +262,21 @@ class Indexer:
     def _ingest_parallel(
         self, paths: Iterable[Path], workers: int, done: Callable[[FileResult], None]
     ) -> None:
-        # spawn, not fork: this process holds torch's thread pools, which do not survive fork.
-        context = multiprocessing.get_context("spawn")
-        pending: deque[tuple[Future[Prepared | str], str, float]] = deque()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[Future[Prepared], str, float]] = deque()
+        with ParsePool(self.components.parsers.limits, workers) as pool:
 
             def finish_oldest() -> None:
                 future, source, t0 = pending.popleft()
                 try:
-                    outcome = future.result()
+                    prepared = future.result()
+                except DocumentError as exc:
+                    logger.info("not indexed: %s", exc)
+                    done(FileResult(source, Status.FAILED, reason=exc.reason))
                 except Exception:
                     logger.exception("parsing worker failed on %s", source)
-                    outcome = "internal error while parsing (the worker process failed)"
-                if isinstance(outcome, str):
-                    done(FileResult(source, Status.FAILED, reason=outcome))
+                    done(FileResult(source, Status.FAILED, reason="internal error while parsing"))
                 else:
-                    done(self._index_prepared(outcome, t0))
+                    done(self._index_prepared(prepared, t0))
 
             for path in iter_files(paths):
                 loaded = self._load(path)
@@ -358,7 +289,7 @@ class Indexer:
                 if self.is_indexed(doc_id, version):
                     done(self._unchanged(source, version, doc_id))
                     continue
-                future = pool.submit(_prepare_in_worker, data, source, self.options, version)
+                future = pool.submit(data, source, self.options, version)
                 pending.append((future, source, time.perf_counter()))
                 while len(pending) >= 2 * workers:
                     finish_oldest()
@@ -433,7 +364,8 @@ class Indexer:
         if self.is_indexed(doc_id, version):
             return self._unchanged(source, version, doc_id)
         try:
-            prepared = prepare_document(data, source, self.options, version)
+            # In a worker process, under the parse time and memory limits.
+            prepared = self.components.parsers.prepare(data, source, self.options, version)
         except DocumentError as exc:
             logger.info("not indexed: %s", exc)
             return FileResult(

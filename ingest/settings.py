@@ -93,6 +93,20 @@ class IndexSettings(BaseSettings):
     max_file_mb: float = Field(
         100.0, gt=0, description="Files larger than this are refused at ingestion (MiB)."
     )
+    parse_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds one file may take to be read (type detection, parsing, chunking) "
+        "in its parsing worker process; past this the worker is killed and the file reported "
+        "as failed. OCR of scanned PDFs takes seconds per page: raise it for long scans.",
+    )
+    parse_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="Resident memory (MB) a parsing worker process may use, about 0.5 GB of "
+        "it the parsers themselves; past this the worker is killed and the file reported as "
+        "failed.",
+    )
 
     @model_validator(mode="after")
     def _check_overlap(self) -> IndexSettings:
