@@ -54,8 +54,15 @@ MAX_MEMBER_RATIO = 200
 MIN_RATIO_CHECKED = 10 << 20  # members under 10 MiB expanded are harmless at any ratio
 MAX_ARCHIVE_MEMBERS = 10_000
 # What zipfile raises on a damaged archive (UnicodeDecodeError: a member name flagged UTF-8
-# that is not).
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, EOFError, ValueError)
+# that is not; NotImplementedError: a damaged "version needed to extract" field).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    UnicodeDecodeError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+)
 
 
 def detect_type(data: bytes, source: str) -> DocType:

@@ -78,3 +78,17 @@ def test_oversize_file_is_refused_by_size(tmp_path: Path, components: Components
     result = Indexer(components, "big").ingest_file(big)
     assert result.status is Status.FAILED
     assert "limit" in (result.reason or "")
+
+
+def test_a_zip_from_an_unknown_zip_version_gets_a_clear_reason(
+    tmp_path: Path, components: Components
+) -> None:
+    """A damaged header field ("version needed to extract") made zipfile raise
+    NotImplementedError: the file failed with "internal error"."""
+    data = bytearray((build_corpus(tmp_path / "good") / "spare-parts.xlsx").read_bytes())
+    directory = data.index(b"PK\x01\x02")  # the first central directory entry
+    data[directory + 6 : directory + 8] = (184).to_bytes(2, "little")  # "zip file version 18.4"
+    result = Indexer(components, "bad").ingest_bytes(bytes(data), "flipped.xlsx")
+    assert result.status is Status.FAILED
+    assert "zip file version 18.4" in (result.reason or "")
+    assert "internal error" not in (result.reason or "")
