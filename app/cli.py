@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path, PurePath
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
 from ingest.components import Components, build_components
 from ingest.errors import KuraError
+from ingest.private import PRIVATE_UMASK
 
 cli = typer.Typer(
     name="kura",
@@ -222,6 +224,8 @@ def serve(
 
 def main() -> None:
     """Console entry point."""
+    # Everything kura writes (store, uploads, backups) is private to its user.
+    os.umask(PRIVATE_UMASK)
     cli()
 
 

@@ -19,6 +19,7 @@ from qdrant_client import QdrantClient
 
 from ingest.edge_store import EdgeVectorStore, shard_exists
 from ingest.errors import CollectionNotFound, StoreUnavailable
+from ingest.private import private_dir
 from ingest.qdrant_store import ServerVectorStore
 from ingest.registry import Registry
 from ingest.schema import (
@@ -242,6 +243,12 @@ class Components:
 
 def build_components(settings: IndexSettings) -> Components:
     """Build the vector store client and the embedder from settings."""
+    try:
+        private_dir(settings.data_dir)
+        if not settings.qdrant_url:
+            private_dir(settings.qdrant_location)
+    except OSError as exc:
+        raise StoreUnavailable(f"data folder unusable: {exc.strerror}: {exc.filename}") from exc
     return Components(
         settings=settings, qdrant=build_qdrant_client(settings), embedder=build_embedder(settings)
     )

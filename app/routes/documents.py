@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
 import shutil
 import unicodedata
+import uuid
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
@@ -22,12 +25,19 @@ from app.verify import upload_path
 from app.write_access import visible_document
 from ingest.components import Components
 from ingest.pipeline import Indexer, VersionSpec
+from ingest.private import private_dir, private_file
 from ingest.registry import CollectionConfig
 from ingest.versions import DocumentVersion
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["documents"])
 
 _READ_CHUNK = 1 << 20
+# File systems allow 255 bytes per name (not characters: 84 Japanese characters are 252 bytes);
+# kept well below, so the name fits with room to spare wherever the data folder lives.
+MAX_NAME_BYTES = 200
+_MAX_SUFFIX_BYTES = 16
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
@@ -95,13 +105,22 @@ class Deleted(BaseModel):
 
 
 def safe_name(name: str | None) -> str | None:
-    """The upload's file name without any path, control or reserved characters; None if
-    nothing usable is left."""
+    """The upload's file name without any path, control or reserved characters, shortened to
+    MAX_NAME_BYTES of UTF-8 (its extension kept); None if nothing usable is left."""
     if not name:
         return None
     base = PurePosixPath(unicodedata.normalize("NFC", name).replace("\\", "/")).name
     base = _UNSAFE.sub("_", base).strip(" .")
-    return base[:200] or None
+    if len(base.encode()) > MAX_NAME_BYTES:
+        suffix = PurePosixPath(base).suffix
+        if len(suffix.encode()) > _MAX_SUFFIX_BYTES:
+            suffix = ""
+        stem = base[: len(base) - len(suffix)] if suffix else base
+        budget = MAX_NAME_BYTES - len(suffix.encode())
+        # Cut by bytes, then drop a character cut in half: the name stays valid UTF-8.
+        stem = stem.encode()[:budget].decode("utf-8", "ignore").rstrip(" .")
+        base = stem + suffix if stem else ""
+    return base or None
 
 
 def _visible(versions: list[DocumentVersion], groups: list[str] | None) -> bool:
@@ -145,30 +164,36 @@ def _writer(user: User, config: CollectionConfig, settings: AppSettings) -> bool
 async def _save(
     upload: UploadFile, name: str, collection: str, settings: AppSettings
 ) -> tuple[Path, str] | str:
-    """Stream the upload to disk under its content hash; returns (path, version) or why not."""
+    """Stream the upload to disk under its content hash; returns (path, version) or why not.
+
+    The staging file never outlives the call: it becomes the stored original or is removed.
+    Originals and their folders are owner-only (0600 / 0700).
+    """
     limit = int(settings.max_file_mb * 1024 * 1024)
-    staging = settings.data_dir / "uploads" / ".staging"
-    staging.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    temp = staging / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}-{id(upload)}"
-    with temp.open("wb") as out:
-        while chunk := await upload.read(_READ_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                temp.unlink(missing_ok=True)
-                return f"over the {settings.max_file_mb} MiB limit (KURA_MAX_FILE_MB)"
-            digest.update(chunk)
-            out.write(chunk)
-    if size == 0:
+    uploads = private_dir(settings.data_dir / "uploads")
+    temp = private_dir(uploads / ".staging") / f"{uuid.uuid4().hex}.part"
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        with os.fdopen(private_file(temp), "wb") as out:
+            while chunk := await upload.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    return f"over the {settings.max_file_mb} MiB limit (KURA_MAX_FILE_MB)"
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            return "the file is empty (0 bytes)"
+        version = digest.hexdigest()
+        final = upload_path(settings, collection, version, name)
+        private_dir(private_dir(final.parent.parent) / version)
+        temp.replace(final)
+        return final, version
+    except OSError as exc:
+        logger.error("cannot store the upload %s: %s", name, exc.strerror)
+        return f"could not be stored ({exc.strerror})"
+    finally:
         temp.unlink(missing_ok=True)
-        return "the file is empty (0 bytes)"
-    version = digest.hexdigest()
-    final = upload_path(settings, collection, version, name)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temp.replace(final)
-    return final, version
 
 
 @router.post(
