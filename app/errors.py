@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 
@@ -53,6 +57,21 @@ def error_status(exc: KuraError) -> int:
     return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
 
 
+# A 422 names what was wrong and where; echoing a large input back would turn a 10 MB body
+# into a 10 MB response (and put documents into logs and proxies).
+MAX_ECHOED_INPUT = 200  # characters of JSON
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic's validation errors, each ``input`` kept only when it is small."""
+    shown = []
+    for error in jsonable_encoder(errors):
+        if "input" in error and len(json.dumps(error["input"])) > MAX_ECHOED_INPUT:
+            error = {k: v for k, v in error.items() if k != "input"}
+        shown.append(error)
+    return shown
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map kura's errors to status codes; anything else is a 500 without internals."""
 
@@ -77,7 +96,12 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        return JSONResponse({"detail": validation_errors(errors)}, status_code=422)
+
     app.add_exception_handler(KuraError, kura_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ApiException, store_down)
     app.add_exception_handler(ResponseHandlingException, store_down)
     app.add_exception_handler(Exception, unexpected)

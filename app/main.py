@@ -10,11 +10,22 @@ from fastapi import FastAPI
 from app.audit import AuditLog
 from app.auth import FailureLimiter, KeyStore, metrics_reader
 from app.errors import install_error_handlers
+from app.guard import RequestGuard
 from app.jobs import JobRunner
 from app.llm import Gate, OllamaLLM
 from app.observability import install_observability
 from app.retrieve import Retriever
-from app.routes import admin, collections, documents, health, openai_compat, query, search, web
+from app.routes import (
+    admin,
+    collections,
+    docs,
+    documents,
+    health,
+    openai_compat,
+    query,
+    search,
+    web,
+)
 from app.settings import AppSettings
 from ingest.components import build_components
 
@@ -62,12 +73,17 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         summary="Private document RAG: answers from your documents by gpt-oss on your machine.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.routes.docs from local files, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.auth_limiter = FailureLimiter(
         settings.auth_failure_limit, settings.auth_failure_window
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
     install_observability(app, log_text=settings.log_text, guard=metrics_reader)
     for module in (
         health,
@@ -78,6 +94,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         admin,
         openai_compat,
         web,
+        docs,
     ):
         app.include_router(module.router)
     return app

@@ -120,6 +120,24 @@ class AppSettings(IndexSettings):
     )
     api_host: str = Field("127.0.0.1", description="Address `kura serve` binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `kura serve` listens on.")
+    allowed_hosts: str = Field(
+        "",
+        description="Host names the server answers to (the Host header), comma-separated, or * "
+        "for any. Empty: any when keys are required; with KURA_AUTH=off only localhost, "
+        "127.0.0.1 and ::1 (against DNS rebinding).",
+    )
+    max_body_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Largest request body other than an upload (JSON: questions, history), in "
+        "MiB; larger ones are refused with 413.",
+    )
+    max_upload_mb: float = Field(
+        1024.0,
+        gt=0,
+        description="Largest upload request (all its files together), in MiB; larger ones are "
+        "refused with 413. Each file is also held to KURA_MAX_FILE_MB.",
+    )
 
     @property
     def proxy_user_header_names(self) -> list[str]:
