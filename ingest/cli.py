@@ -8,14 +8,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.access import ACCESS_FILE, AccessMap
 from ingest.components import build_components
 from ingest.errors import KuraError
-from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, iter_files
+from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec
 from ingest.schema import document_id
 from ingest.settings import IndexSettings
+from ingest.walk import walk
 
 console = Console(stderr=True)
 
@@ -66,11 +68,20 @@ def ingest_command(
             help="The document (its file path as ingested) this file is a new version of.",
         ),
     ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Follow symbolic links in folders whose target stays inside the folder "
+            "(links out of it are never followed).",
+        ),
+    ] = False,
 ) -> None:
     """Index documents; unchanged files are skipped, changed ones replace their old chunks."""
     settings = IndexSettings()
     name = collection or settings.collection
-    files = list(iter_files(paths))
+    walked = walk(paths, follow_links=follow_links)
+    files = walked.files
     spec = None
     if version_label is not None or effective is not None or version_of is not None:
         if not version_label or len(files) != 1:
@@ -113,6 +124,9 @@ def ingest_command(
                 report = indexer.ingest_paths(files, on_file=advance, workers=workers)
             else:
                 report = IngestReport([indexer.ingest_file(files[0], spec)])
+            report.results += [
+                FileResult(bad.source, Status.FAILED, reason=bad.reason) for bad in walked.bad_names
+            ]
             removed = indexer.remove_missing(paths) if sync else []
     finally:
         components.close()
@@ -123,9 +137,11 @@ def ingest_command(
         f"{report.count(Status.FAILED)} failed, in {report.seconds:.1f}s"
     )
     for source in removed:
-        console.print(f"  [yellow]removed[/yellow] {source} (file gone)")
+        console.print(f"  [yellow]removed[/yellow] {escape(source)} (file gone)")
+    for link in walked.links:
+        console.print(f"  [yellow]skipped[/yellow] {escape(link.source)}: {link.reason}")
     for failed in report.failed:
-        console.print(f"  [red]failed[/red] {failed.source}: {failed.reason}")
+        console.print(f"  [red]failed[/red] {escape(failed.source)}: {escape(failed.reason or '')}")
     if report.failed:
         raise typer.Exit(2)
 

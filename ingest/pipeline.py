@@ -27,7 +27,7 @@ from llama_index.core.schema import (
 )
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
-from ingest.access import ACCESS_FILE, AccessMap
+from ingest.access import AccessMap
 from ingest.chunk import Chunk
 from ingest.clauses import annotate
 from ingest.components import Components
@@ -48,6 +48,7 @@ from ingest.versions import (
     group_documents,
     with_validity,
 )
+from ingest.walk import walk
 from ingest.worker import ParsePool
 
 logger = logging.getLogger(__name__)
@@ -116,15 +117,9 @@ class VersionSpec:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named directly, and every file under named folders, skipping hidden ones."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and not hidden and child.name != ACCESS_FILE:
-                    yield child
-        else:
-            yield path
+    """Files named directly, and every file under named folders, skipping hidden ones and
+    symbolic links (see ``ingest.walk``)."""
+    yield from walk(paths).files
 
 
 def source_prefixes(source: str) -> list[str]:
