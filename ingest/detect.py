@@ -119,6 +119,10 @@ def _detect_filetype(data: bytes, source: str) -> FileType:
             warnings.simplefilter("ignore", EncodingDetectionWarning)
             return detect_filetype(file=io.BytesIO(content), metadata_file_path=source)
 
+    utf16 = _utf16_without_bom(data)
+    if utf16 is not None:
+        # libmagic calls UTF-16 without a BOM "data": judge the text itself.
+        data = data.decode(utf16, errors="replace").encode("utf-8")
     try:
         try:
             return detect(data)
@@ -137,13 +141,17 @@ def _detect_filetype(data: bytes, source: str) -> FileType:
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """Decode a text file: UTF-16 by its BOM, UTF-8, then the likeliest legacy encoding (Shift_JIS).
+    """Decode a text file: UTF-16 (with or without a BOM), UTF-8, then the likeliest legacy
+    encoding (Shift_JIS).
 
     Raises UnsupportedDocument when the bytes are not text in any encoding.
     """
+    utf16 = _utf16_without_bom(data)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Windows "Unicode" text: every other byte of ASCII text is NUL.
         text = data.decode("utf-16", errors="replace")
+    elif utf16 is not None:
+        text = data.decode(utf16, errors="replace")
     elif b"\x00" in data[:65536]:
         raise UnsupportedDocument(source, "binary content (NUL bytes), not a text document")
     else:
@@ -154,6 +162,22 @@ def decode_text(data: bytes, source: str) -> str:
     if sample and (controls + replaced) / len(sample) > 0.02:
         raise UnsupportedDocument(source, "binary content: not a text document")
     return text
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The codec ("utf-16-le" or "utf-16-be") of UTF-16 text without a byte order mark.
+
+    Only bytes with NULs are asked about (ASCII characters, newlines included, carry one in
+    UTF-16), so a legacy 8-bit encoding is never taken for UTF-16; charset-normalizer then tells
+    UTF-16 text from binary data that merely holds NULs.
+    """
+    sample = data[:65536]
+    if b"\x00" not in sample or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    best = from_bytes(sample[: len(sample) // 2 * 2]).best()
+    if best is None or best.encoding not in ("utf_16_le", "utf_16_be"):
+        return None
+    return best.encoding.replace("_", "-")
 
 
 def _decode_8bit(data: bytes, source: str) -> str:

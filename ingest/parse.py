@@ -116,15 +116,32 @@ def parse_document(
     except (DocumentError, ImportError):
         raise  # ImportError is a broken install, not a bad document
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, OSError) as exc:
-        raise CorruptDocument(source, f"cannot be read as {doc_type.name}: {exc}") from exc
+        raise CorruptDocument(
+            source, f"cannot be read as {doc_type.name}: {parser_cause(exc)}"
+        ) from exc
     except Exception as exc:
         logger.warning("parser failed on %s", source, exc_info=True)
-        raise CorruptDocument(source, f"cannot be read as {doc_type.name}") from exc
+        raise CorruptDocument(
+            source, f"cannot be read as {doc_type.name}: {parser_cause(exc)}"
+        ) from exc
     parsed = _to_blocks(elements, source, trust_titles=doc_type in _MARKED_UP)
     if not parsed.blocks:
         hint = " (a scanned PDF without a text layer?)" if doc_type is DocType.PDF else ""
         raise EmptyDocument(source, f"no text found in the document{hint}")
     return parsed
+
+
+_MAX_CAUSE = 300  # characters: a parser's message can quote a whole XML line
+
+
+def parser_cause(exc: BaseException) -> str:
+    """What the parser said, on one short line: its error type and message (a KeyError's
+    message is the missing archive part, which alone reads as nothing)."""
+    message = " ".join(str(exc).split())
+    if isinstance(exc, KeyError):
+        message = f"missing part {message}"
+    cause = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return cause if len(cause) <= _MAX_CAUSE else cause[: _MAX_CAUSE - 1] + "…"
 
 
 def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> ParsedDocument:

@@ -80,6 +80,19 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     return {key for key, n in edges.items() if n >= max(3, 0.6 * len(pages))}
 
 
+def _without(pieces: list[Piece], running: set[str]) -> list[Piece]:
+    return [
+        [line for line in piece if _DIGITS.sub("#", line) not in running]
+        if isinstance(piece, list)
+        else piece
+        for piece in pieces
+    ]
+
+
+def _content(pieces: list[Piece]) -> bool:
+    return any(piece for piece in pieces if not isinstance(piece, list) or piece)
+
+
 def _lines(pieces: list[Piece]) -> list[str]:
     return [line for piece in pieces if isinstance(piece, list) for line in piece]
 
@@ -215,15 +228,13 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
         if unreadable:
             logger.warning("%s: pages %s have no text layer (no OCR available)", source, unreadable)
         running = _running_lines([_lines(p) for p in pages])
-        kept = [
-            [
-                [line for line in piece if _DIGITS.sub("#", line) not in running]
-                if isinstance(piece, list)
-                else piece
-                for piece in pieces
-            ]
-            for pieces in pages
-        ]
+        kept = [_without(pieces, running) for pieces in pages]
+        if running and not any(_content(pieces) for pieces in kept):
+            # Every line repeats on every page: that is the text layer itself (a form, a
+            # stamped notice), not a running header. Keep it once, where it first appears,
+            # rather than call a PDF with text empty or scanned.
+            first = next(i for i, pieces in enumerate(pages) if _content(pieces))
+            kept[first] = pages[first]
         elements: list[Element] = []
         for number, pieces in enumerate(merge_continued([[p for p in ps if p] for ps in kept]), 1):
             for piece in pieces:
