@@ -9,6 +9,7 @@ makes the browser refuse anything from elsewhere.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,6 +29,7 @@ _ASSETS = {
     "redoc.standalone.js": "text/javascript; charset=utf-8",
     "favicon.png": "image/png",
 }
+_REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -88,13 +90,20 @@ def redoc(request: Request) -> HTMLResponse:
     )
 
 
+@functools.cache
+def _redoc_bundle() -> bytes:
+    # ReDoc's footer logo is hard-coded to its CDN in the bundle: point it at kura's own icon
+    # (relative to /redoc, so it also works under a root path).
+    bundle = (ASSETS_DIR / "redoc.standalone.js").read_bytes()
+    return bundle.replace(_REDOC_LOGO, f"{ASSETS_URL.lstrip('/')}/favicon.png".encode())
+
+
 @router.get(f"{ASSETS_URL}/{{name}}")
-def docs_asset(name: str) -> FileResponse:
+def docs_asset(name: str) -> Response:
     """One of the docs pages' own files."""
     if name not in _ASSETS:
         raise HTTPException(status_code=404, detail="Not found")
-    return FileResponse(
-        ASSETS_DIR / name,
-        media_type=_ASSETS[name],
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
-    )
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    if name == "redoc.standalone.js":
+        return Response(_redoc_bundle(), media_type=_ASSETS[name], headers=headers)
+    return FileResponse(ASSETS_DIR / name, media_type=_ASSETS[name], headers=headers)
