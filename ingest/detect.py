@@ -174,6 +174,11 @@ def _utf16_without_bom(data: bytes) -> str | None:
     sample = data[:65536]
     if b"\x00" not in sample or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return None
+    # In UTF-16 text the NULs are the high bytes of ASCII characters: all on one side of each
+    # pair. Binary formats (PDF, ZIP) have them on both, and skip the slower detector.
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if min(even, odd) * 10 > max(even, odd):
+        return None
     best = from_bytes(sample[: len(sample) // 2 * 2]).best()
     if best is None or best.encoding not in ("utf_16_le", "utf_16_be"):
         return None
