@@ -174,6 +174,8 @@ class RequestGuard:
         return None
 
 
+# These refusals happen before routing, so they are answered here in app.errors' JSON shape
+# ({"detail", "error"}) rather than raised through its handlers.
 async def _reply(
     send: Send,
     status: int,
