@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import unicodedata
 import warnings
 import zipfile
 from enum import StrEnum
@@ -34,6 +35,10 @@ class DocType(StrEnum):
     EML = "eml"
 
 
+# Fewer bytes than this (8 characters) cannot be told from binary data as UTF-16 text.
+_MIN_UTF16_BYTES = 16
+# Unicode categories of control, surrogate, private-use and unassigned code points.
+_NOT_TEXT = {"Cc", "Cs", "Co", "Cn"}
 _TEXTUAL = {DocType.HTML, DocType.MARKDOWN, DocType.TEXT, DocType.EML}
 # Control characters other than tab, newline, carriage return and form feed: text files
 # hold almost none of them, binary files are full of them.
@@ -80,6 +85,10 @@ def detect_type(data: bytes, source: str) -> DocType:
     from unstructured.file_utils.model import FileType
 
     detected = _detect_filetype(data, source)
+    if detected is FileType.UNK and _utf16_without_bom(data) is not None:
+        # libmagic calls UTF-16 without a BOM "data": judge the text itself (only then, so
+        # a format with a signature of its own is never read as text).
+        detected = _detect_filetype(decode_text(data, source).encode("utf-8"), source)
     by_unstructured = {
         FileType.PDF: DocType.PDF,
         FileType.DOCX: DocType.DOCX,
@@ -119,10 +128,6 @@ def _detect_filetype(data: bytes, source: str) -> FileType:
             warnings.simplefilter("ignore", EncodingDetectionWarning)
             return detect_filetype(file=io.BytesIO(content), metadata_file_path=source)
 
-    utf16 = _utf16_without_bom(data)
-    if utf16 is not None:
-        # libmagic calls UTF-16 without a BOM "data": judge the text itself.
-        data = data.decode(utf16, errors="replace").encode("utf-8")
     try:
         try:
             return detect(data)
@@ -152,6 +157,14 @@ def decode_text(data: bytes, source: str) -> str:
         text = data.decode("utf-16", errors="replace")
     elif utf16 is not None:
         text = data.decode(utf16, errors="replace")
+        # Random bytes decode as UTF-16 too, into C1 controls and unassigned or private code
+        # points that real text holds almost none of.
+        sample = text[:32768]
+        odd = sum(
+            1 for ch in sample if unicodedata.category(ch) in _NOT_TEXT and ch not in "\t\n\r\f"
+        )
+        if odd > 0.02 * len(sample):
+            raise UnsupportedDocument(source, "binary content (NUL bytes), not a text document")
     elif b"\x00" in data[:65536]:
         raise UnsupportedDocument(source, "binary content (NUL bytes), not a text document")
     else:
@@ -172,17 +185,23 @@ def _utf16_without_bom(data: bytes) -> str | None:
     UTF-16 text from binary data that merely holds NULs.
     """
     sample = data[:65536]
-    if b"\x00" not in sample or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if (
+        len(sample) < _MIN_UTF16_BYTES
+        or b"\x00" not in sample
+        or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    ):
         return None
     # In UTF-16 text the NULs are the high bytes of ASCII characters: all on one side of each
-    # pair. Binary formats (PDF, ZIP) have them on both, and skip the slower detector.
+    # pair (the second in little-endian, the first in big-endian). Binary formats (PDF, ZIP)
+    # have them on both, and skip the slower detector.
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if min(even, odd) * 10 > max(even, odd):
         return None
     best = from_bytes(sample[: len(sample) // 2 * 2]).best()
-    if best is None or best.encoding not in ("utf_16_le", "utf_16_be"):
+    expected = "utf_16_le" if odd > even else "utf_16_be"
+    if best is None or best.encoding != expected:
         return None
-    return best.encoding.replace("_", "-")
+    return expected.replace("_", "-")
 
 
 def _decode_8bit(data: bytes, source: str) -> str:

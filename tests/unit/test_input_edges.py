@@ -4,6 +4,7 @@ names that are not UTF-8), UTF-16 without a byte order mark, parser causes, erro
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,15 @@ def test_binary_with_nul_bytes_is_still_binary() -> None:
         decode_text(data, "x.txt")
     with pytest.raises(UnsupportedDocument, match="binary"):
         decode_text(b"\x00\x00\x01\x00" * 4000, "x.txt")
+    # NULs on one side only, as in UTF-16 text: a tiny executable, and random bytes.
+    with pytest.raises(UnsupportedDocument, match="binary"):
+        decode_text(b"MZ\x90\x00", "setup.txt")
+    noise = random.Random(3)
+    for _ in range(50):
+        data = bytearray(noise.randbytes(noise.randint(16, 3000)))
+        data[1::4] = bytes(len(data[1::4]))
+        with pytest.raises(UnsupportedDocument, match="binary"):
+            decode_text(bytes(data), "noise.txt")
 
 
 # --- errors --------------------------------------------------------------------------------
