@@ -160,10 +160,10 @@ def decode_text(data: bytes, source: str) -> str:
         # Random bytes decode as UTF-16 too, into C1 controls and unassigned or private code
         # points that real text holds almost none of.
         sample = text[:32768]
-        odd = sum(
+        strange = sum(
             1 for ch in sample if unicodedata.category(ch) in _NOT_TEXT and ch not in "\t\n\r\f"
         )
-        if odd > 0.02 * len(sample):
+        if strange > 0.02 * len(sample):
             raise UnsupportedDocument(source, "binary content (NUL bytes), not a text document")
     elif b"\x00" in data[:65536]:
         raise UnsupportedDocument(source, "binary content (NUL bytes), not a text document")
