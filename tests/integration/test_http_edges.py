@@ -145,6 +145,24 @@ def test_a_body_without_a_key_is_refused_before_it_is_read(keyed: Keyed) -> None
         assert bad_key.startswith("HTTP/1.1 401"), bad_key
 
 
+def test_keys_tried_with_bodies_count_as_failed_authentications(
+    tmp_path: Path,
+) -> None:
+    # The check before the body is the routes' own: guessing keys through uploads meets the
+    # failure limiter too.
+    settings = make_settings(tmp_path, auth="keys", auth_failure_limit=3)
+    server = LiveServer(settings)
+    with server:
+        head = (
+            f"POST /v1/collections/edges/documents HTTP/1.1\nHost: 127.0.0.1:{server.port}\n"
+            "Content-Type: multipart/form-data; boundary=xyz\n"
+            f"Content-Length: {300 * 1024 * 1024}\nAuthorization: Bearer kura_000000000000_x\n"
+        )
+        replies = [raw_request(server.port, head) for _ in range(4)]
+    assert [r.split(" ", 2)[1] for r in replies] == ["401", "401", "401", "429"], replies
+    assert "retry-after:" in replies[-1].lower()
+
+
 def test_oversize_bodies_are_refused_with_413(keyed: Keyed) -> None:
     headers = {"Authorization": f"Bearer {keyed.key}"}
     declared = raw_request(
