@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.conftest)
+
 import ingest  # noqa: F401
 from app.auth import KeyStore
 from tests.conftest import LiveServer, make_settings
