@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -249,11 +250,15 @@ async def stream_answer(
         yield "token", {"text": generation.content}
     else:
         generation = Generation("", "", llm.model, 0, 0, "", 0.0)
-        async for piece in llm.stream(drafted.messages, think=drafted.ask.effort, stats=generation):
-            if piece.thinking and drafted.ask.include_reasoning:
-                yield "reasoning", {"text": piece.thinking}
-            if piece.content:
-                yield "token", {"text": piece.content}
+        # aclosing: a client that goes away closes the request to Ollama (and gives its turn
+        # back) now, not whenever the abandoned generator is collected.
+        pieces = llm.stream(drafted.messages, think=drafted.ask.effort, stats=generation)
+        async with aclosing(pieces):
+            async for piece in pieces:
+                if piece.thinking and drafted.ask.include_reasoning:
+                    yield "reasoning", {"text": piece.thinking}
+                if piece.content:
+                    yield "token", {"text": piece.content}
     answer = finish(drafted, generation, retriever)
     yield "done", answer.model_dump()
 

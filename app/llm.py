@@ -72,12 +72,18 @@ class Piece:
     thinking: str = ""
 
 
+class _Withdrawn(Exception):
+    """A waiter that left the queue before its turn came."""
+
+
 class Gate:
     """At most ``limit`` requests in Ollama at once, at most ``queue`` more waiting.
 
     Ollama answers one request per model at a time by default; more would only queue inside
     it, invisible and unbounded. Past the queue a request is refused at once (503 with
     Retry-After), and a request that waits longer than ``wait`` seconds gives up the same way.
+    A waiter can be withdrawn (its client went away): it leaves the queue at once and never
+    takes a turn, so no cancellation can lose one.
     """
 
     def __init__(
@@ -88,8 +94,7 @@ class Gate:
         on_change: Callable[[int, int], None] | None = None,
     ) -> None:
         self.limit, self.queue, self.wait = limit, queue, wait
-        self._slots = threading.BoundedSemaphore(limit)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self.waiting = 0
         self.in_flight = 0
         self._on_change = on_change
@@ -98,10 +103,13 @@ class Gate:
         if self._on_change is not None:
             self._on_change(self.waiting, self.in_flight)
 
-    def acquire(self) -> None:
-        """Take a slot, waiting in the queue; raises Busy when the queue is full or slow."""
-        with self._lock:
-            if self._slots.acquire(blocking=False):
+    def acquire(self, withdrawn: threading.Event | None = None) -> None:
+        """Take a turn, waiting in the queue; raises Busy when the queue is full or slow.
+
+        With ``withdrawn``: setting it (then ``wake``) makes the wait end without a turn."""
+        deadline = time.monotonic() + self.wait
+        with self._cond:
+            if self.in_flight < self.limit and self.waiting == 0:
                 self.in_flight += 1
                 self._changed()
                 return
@@ -109,25 +117,55 @@ class Gate:
                 raise Busy("the answering model is busy: too many questions waiting", 10)
             self.waiting += 1
             self._changed()
-        got = self._slots.acquire(timeout=self.wait)
-        with self._lock:
-            self.waiting -= 1
-            if got:
+            try:
+                while self.in_flight >= self.limit:
+                    remaining = deadline - time.monotonic()
+                    if withdrawn is not None and withdrawn.is_set():
+                        raise _Withdrawn
+                    if remaining <= 0:
+                        raise Busy("the answering model is busy: waited too long for a turn", 30)
+                    self._cond.wait(remaining)
                 self.in_flight += 1
-            self._changed()
-        if not got:
-            raise Busy("the answering model is busy: waited too long for a turn", 30)
+            finally:
+                self.waiting -= 1
+                self._changed()
+                # A turn this waiter did not take may be another's to take.
+                self._cond.notify()
+
+    def wake(self) -> None:
+        """Wake every waiter, so withdrawn ones leave the queue."""
+        with self._cond:
+            self._cond.notify_all()
 
     def release(self) -> None:
-        """Give the slot back."""
-        with self._lock:
+        """Give the turn back."""
+        with self._cond:
             self.in_flight -= 1
             self._changed()
-        self._slots.release()
+            self._cond.notify()
+
+    async def acquire_async(self) -> None:
+        """``acquire`` from a coroutine. Cancelling the coroutine (the client went away while
+        its question was queued) withdraws the waiter; a turn taken in the same instant is
+        handed straight back."""
+        withdrawn = threading.Event()
+        waiter = asyncio.ensure_future(asyncio.to_thread(self.acquire, withdrawn))
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            withdrawn.set()
+            self.wake()
+
+            def settle(done: asyncio.Future[None]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self.release()
+
+            waiter.add_done_callback(settle)
+            raise
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """A slot for the duration of the block."""
+        """A turn for the duration of the block."""
         self.acquire()
         try:
             yield
@@ -211,7 +249,7 @@ class OllamaLLM:
     ) -> AsyncIterator[Piece]:
         """A chat turn streamed piece by piece; ``stats`` is filled in at the end. Closing
         the iterator (a client that went away) closes the request to Ollama."""
-        await asyncio.to_thread(self.gate.acquire)
+        await self.gate.acquire_async()
         try:
             started = time.perf_counter()
             # The request is sent at the first read: a failed connection is retried there.

@@ -135,6 +135,9 @@ class StandinState:
     models: list[str] = field(default_factory=lambda: ["gpt-oss:20b"])
     context_length: int = 131072
     delay_per_token: float = 0.0
+    # Seconds the first request waits while the model loads (then it stays loaded).
+    load_seconds: float = 0.0
+    loaded: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     # One record per real-model generation: num_ctx, counts, done_reason, cancelled.
     generations: list[dict[str, Any]] = field(default_factory=list)
@@ -250,6 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._missing(model):
             return
         options = body.get("options") or {}
+        if state.load_seconds and not state.loaded:
+            time.sleep(state.load_seconds)  # nothing is sent while the model loads
+        state.loaded = True
         if self.server.model is not None:
             self._chat_real(body, model, options)
             return

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -209,23 +210,25 @@ async def _chunks(
     answer: Answer | None = None
     status = 200
     yield chunk({"role": "assistant", "content": ""})
+    events = stream_answer(drafted, app.state.llm, app.state.retriever)
     try:
-        async for event, data in stream_answer(drafted, app.state.llm, app.state.retriever):
-            if event == "token":
-                yield chunk({"content": data["text"]})
-            elif event == "done":
-                answer = Answer.model_validate(data)
-                # The streamed text is the model's; notes and sources follow it.
-                notes = version_note_text(answer.version_notes, drafted.ask.question)
-                tail = ("\n\n" + notes if notes else "") + sources_text(answer.citations)
-                finish = "length" if answer.finish_reason == "length" else "stop"
-                yield chunk(
-                    {"content": tail},
-                    finish,
-                    citations=[c.model_dump() for c in answer.citations],
-                    usage=_usage(answer),
-                )
-        yield "data: [DONE]\n\n"
+        async with aclosing(events):
+            async for event, data in events:
+                if event == "token":
+                    yield chunk({"content": data["text"]})
+                elif event == "done":
+                    answer = Answer.model_validate(data)
+                    # The streamed text is the model's; notes and sources follow it.
+                    notes = version_note_text(answer.version_notes, drafted.ask.question)
+                    tail = ("\n\n" + notes if notes else "") + sources_text(answer.citations)
+                    finish = "length" if answer.finish_reason == "length" else "stop"
+                    yield chunk(
+                        {"content": tail},
+                        finish,
+                        citations=[c.model_dump() for c in answer.citations],
+                        usage=_usage(answer),
+                    )
+            yield "data: [DONE]\n\n"
     except KuraError as exc:
         status = error_status(exc)
         error = {"message": str(exc), "type": type(exc).__name__, "code": status}

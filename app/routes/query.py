@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -196,11 +197,13 @@ async def event_stream(
     app = request.app
     answer: Answer | None = None
     status = 200
+    events = stream_answer(drafted, app.state.llm, app.state.retriever)
     try:
-        async for event, data in stream_answer(drafted, app.state.llm, app.state.retriever):
-            if event == "done":
-                answer = Answer.model_validate(data)
-            yield sse(event, data)
+        async with aclosing(events):
+            async for event, data in events:
+                if event == "done":
+                    answer = Answer.model_validate(data)
+                yield sse(event, data)
     except KuraError as exc:
         status = error_status(exc)
         yield sse("error", {"detail": str(exc), "error": type(exc).__name__, "status": status})
