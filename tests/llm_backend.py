@@ -147,6 +147,7 @@ class SmolLM2Backend:
         max_tokens: int,
         temperature: float,
         seed: int | None = None,
+        stop: list[str] | None = None,
         on_piece: Callable[[str], bool] | None = None,
     ) -> Completion:
         """Generate after ``tokens``; ``on_piece`` gets each piece and returns True to stop.
@@ -190,6 +191,8 @@ class SmolLM2Backend:
         }
         if seed is not None:
             request["seed"] = seed
+        if stop:
+            request["stop"] = stop
         self._server.handle_completions(request, consume)
         if error:
             raise RuntimeError(error["error"].get("message", "llama.cpp error"))

