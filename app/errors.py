@@ -41,6 +41,10 @@ class ContextTruncated(KuraError):
     """Ollama cut the prompt to fit its context: the answer would ignore instructions."""
 
 
+class ReasoningExhausted(KuraError):
+    """gpt-oss spent the whole token budget (num_predict) reasoning and wrote no answer."""
+
+
 _STATUS: list[tuple[type[KuraError], int]] = [
     (CollectionNotFound, 404),
     (DocumentError, 422),
@@ -49,6 +53,7 @@ _STATUS: list[tuple[type[KuraError], int]] = [
     (Busy, 503),
     (StoreUnavailable, 503),
     (ContextTruncated, 502),
+    (ReasoningExhausted, 502),
 ]
 
 

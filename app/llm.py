@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import ollama
 
-from app.errors import Busy, ContextTruncated, LLMUnavailable, ModelNotFound
+from app.errors import Busy, ContextTruncated, LLMUnavailable, ModelNotFound, ReasoningExhausted
 from app.settings import AppSettings, ReasoningEffort
 
 logger = logging.getLogger(__name__)
@@ -242,6 +242,7 @@ class OllamaLLM:
             seconds=time.perf_counter() - started,
         )
         self._check_truncation(messages, generation)
+        self._check_answered(generation, think, num_predict or self.settings.answer_max_tokens)
         return generation
 
     async def stream(
@@ -296,6 +297,7 @@ class OllamaLLM:
             stats.content, stats.thinking = "".join(content), "".join(thinking)
             stats.seconds = time.perf_counter() - started
             self._check_truncation(messages, stats)
+            self._check_answered(stats, think, self.settings.answer_max_tokens)
         finally:
             self.gate.release()
 
@@ -327,6 +329,21 @@ class OllamaLLM:
             )
         if gen.done_reason == "length" and gen.completion_tokens == 0:
             raise ContextTruncated("Ollama's context filled before the model could answer")
+
+    def _check_answered(self, gen: Generation, think: ReasoningEffort, num_predict: int) -> None:
+        # gpt-oss reasons before it answers, and eval_count counts both: when num_predict runs
+        # out in the reasoning, Ollama ends with done_reason "length" and no content at all.
+        if gen.done_reason != "length" or gen.content.strip() or not gen.completion_tokens:
+            return
+        lower = (
+            f" or lower KURA_REASONING_EFFORT (now {think})"
+            if think != "low"
+            else " (KURA_REASONING_EFFORT is already low)"
+        )
+        raise ReasoningExhausted(
+            f"{self.model} spent all {num_predict} tokens of its budget on reasoning and wrote no "
+            f"answer: raise KURA_ANSWER_MAX_TOKENS (now {num_predict}){lower}"
+        )
 
     def status(self) -> dict[str, Any]:
         """Whether Ollama answers and has the model, for /readyz."""
