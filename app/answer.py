@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,10 +19,11 @@ from pydantic import BaseModel, Field
 
 from app.contracts import VersionNote, expand, version_notes
 from app.errors import PromptTooLong
-from app.llm import Generation, OllamaLLM, estimate_tokens_max
+from app.llm import Generation, OllamaLLM
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
 from app.retrieve import Passage, Retriever, SearchFilters
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
+from app.tokens import budget_tokens
 from app.verify import verify_citations
 from ingest.chunk import detect_language
 
@@ -134,8 +135,8 @@ def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: Reasoni
 def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask) -> Draft:
     """Retrieve and build the prompt; decide whether the documents cover the question."""
     started = time.perf_counter()
-    budget = settings.num_ctx - settings.answer_max_tokens
-    if estimate_tokens_max(ask.question) > budget // 2:
+    budget = llm.prompt_budget()
+    if budget_tokens(ask.question) > budget // 2:
         raise PromptTooLong("the question is too long for the model's context window")
     standalone = ask.question
     if ask.history:
@@ -232,7 +233,7 @@ def answer_question(
 
 async def stream_answer(
     drafted: Draft, llm: OllamaLLM, retriever: Retriever
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """Events of a streamed answer: ``passages`` first (sources can show at once), then
     ``reasoning`` (only on request) and ``token`` pieces, then ``done`` with the checked
     citations, usage and timings. A client that goes away closes this iterator, which closes

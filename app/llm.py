@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -16,39 +16,32 @@ import ollama
 
 from app.errors import Busy, ContextTruncated, LLMUnavailable, ModelNotFound, ReasoningExhausted
 from app.settings import AppSettings, ReasoningEffort
+from app.tokens import messages_text_tokens
+from ingest.errors import KuraError
 
 logger = logging.getLogger(__name__)
 
 _RETRY_DELAY = 0.5  # seconds before the one retry of a failed connection
 _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.TransportError)
 
-# gpt-oss's chat template wraps the messages in its own preamble (model identity, dates,
-# reasoning level, channels): tokens the prompt budget must leave room for.
-TEMPLATE_OVERHEAD_TOKENS = 200
-_PER_MESSAGE_TOKENS = 8
+# v0.12-v0.30 cut an oversize prompt to exactly num_ctx tokens: a count this close to num_ctx
+# is a cut prompt (kura's own prompts leave num_predict tokens free).
+_CUT_SLACK = 16
+# A prompt whose evaluation counts fewer tokens than this share of its text's o200k count lost
+# part of itself (v0.31+ keep num_keep tokens and about half the window).
+_FLOOR = 0.7
 
 
-def estimate_tokens_max(text: str) -> int:
-    """An upper bound on tokens for ``text`` in gpt-oss's tokenizer (o200k), without loading it.
+@dataclass(frozen=True)
+class ModelFacts:
+    """What Ollama says about the model (/api/show) and itself (/api/version)."""
 
-    English runs about 4 characters a token; Japanese about one character a token. Counting an
-    ASCII character as a third of a token and any other character as one and a half keeps the
-    estimate above the real count for both, so a prompt under budget really fits.
-    """
-    ascii_chars = sum(1 for ch in text if ch.isascii())
-    return int(ascii_chars / 3 + (len(text) - ascii_chars) * 1.5) + 1
+    context_length: int | None  # <architecture>.context_length; None: unknown
+    thinks: bool  # "thinking" among its capabilities (Ollama refuses `think` otherwise)
+    counts_cache: bool  # prompt_eval_count includes cached tokens (not in Ollama v0.30.0)
 
 
-def estimate_tokens_min(text: str) -> int:
-    """A lower bound on tokens for ``text``: no tokenizer packs more than this in."""
-    ascii_chars = sum(1 for ch in text if ch.isascii())
-    return int(ascii_chars / 8 + (len(text) - ascii_chars) / 4)
-
-
-def messages_tokens_max(messages: list[dict[str, str]]) -> int:
-    """Upper bound for a whole chat prompt, template included."""
-    body = sum(estimate_tokens_max(m["content"]) + _PER_MESSAGE_TOKENS for m in messages)
-    return TEMPLATE_OVERHEAD_TOKENS + body
+_UNKNOWN = ModelFacts(None, True, True)
 
 
 @dataclass
@@ -188,11 +181,63 @@ class OllamaLLM:
         self.gate = gate or Gate(
             settings.ollama_concurrency, settings.ollama_queue, settings.ollama_queue_timeout
         )
+        self._facts: ModelFacts | None = None
+
+    def facts(self) -> ModelFacts:
+        """The model's context length and capabilities, asked once; unknown (and asked again
+        next time) while Ollama cannot say."""
+        if self._facts is not None:
+            return self._facts
+        try:
+            shown = self.probe.show(self.model)
+            answer = httpx.get(f"{self.settings.ollama_host.rstrip('/')}/api/version", timeout=5)
+            version = str(answer.json().get("version", ""))
+        except (ConnectionError, httpx.HTTPError, ollama.ResponseError, ValueError) as exc:
+            logger.info("Ollama cannot describe %s yet: %s", self.model, exc)
+            return _UNKNOWN
+        info = dict(shown.modelinfo or {})
+        arch = info.get("general.architecture")
+        length = info.get(f"{arch}.context_length") or next(
+            (v for k, v in info.items() if k.endswith(".context_length")), None
+        )
+        capabilities = shown.capabilities
+        self._facts = ModelFacts(
+            context_length=int(length) if length else None,
+            thinks=capabilities is None or "thinking" in capabilities,
+            # v0.30.0 reported llama-server's prompt_n (new tokens only); v0.30.1 added the
+            # cache back (ollama commit 35fa277, llm/llama_server.go).
+            counts_cache=not (version == "0.30.0" or version.startswith("0.30.0-")),
+        )
+        logger.info(
+            "Ollama %s: %s has context %s, thinking %s",
+            version,
+            self.model,
+            self._facts.context_length,
+            self._facts.thinks,
+        )
+        return self._facts
+
+    @property
+    def num_ctx(self) -> int:
+        """The context window to ask for: the setting, never above the model's own."""
+        length = self.facts().context_length
+        return min(self.settings.num_ctx, length) if length else self.settings.num_ctx
+
+    def num_predict(self, requested: int | None = None) -> int:
+        """Tokens for reasoning plus answer: at most half the window, the rest is the prompt's."""
+        return min(requested or self.settings.answer_max_tokens, self.num_ctx // 2)
+
+    def prompt_budget(self, num_predict: int | None = None) -> int:
+        """Tokens the prompt may take: the window less what the answer needs."""
+        return self.num_ctx - self.num_predict(num_predict)
+
+    def _think(self, think: ReasoningEffort) -> ReasoningEffort | None:
+        return think if self.facts().thinks else None
 
     def _options(self, num_predict: int | None = None) -> dict[str, Any]:
         return {
-            "num_ctx": self.settings.num_ctx,
-            "num_predict": num_predict or self.settings.answer_max_tokens,
+            "num_ctx": self.num_ctx,
+            "num_predict": self.num_predict(num_predict),
             "temperature": self.settings.temperature,
         }
 
@@ -223,7 +268,7 @@ class OllamaLLM:
                     response = self.client.chat(
                         model=self.model,
                         messages=messages,
-                        think=think,
+                        think=self._think(think),
                         stream=False,
                         options=self._options(num_predict),
                     )
@@ -242,12 +287,12 @@ class OllamaLLM:
             seconds=time.perf_counter() - started,
         )
         self._check_truncation(messages, generation)
-        self._check_answered(generation, think, num_predict or self.settings.answer_max_tokens)
+        self._check_answered(generation, think, self.num_predict(num_predict))
         return generation
 
     async def stream(
         self, messages: list[dict[str, str]], *, think: ReasoningEffort, stats: Generation
-    ) -> AsyncIterator[Piece]:
+    ) -> AsyncGenerator[Piece, None]:
         """A chat turn streamed piece by piece; ``stats`` is filled in at the end. Closing
         the iterator (a client that went away) closes the request to Ollama."""
         await self.gate.acquire_async()
@@ -258,7 +303,7 @@ class OllamaLLM:
                 response = await self.async_client.chat(
                     model=self.model,
                     messages=messages,
-                    think=think,
+                    think=self._think(think),
                     stream=True,
                     options=self._options(),
                 )
@@ -297,11 +342,11 @@ class OllamaLLM:
             stats.content, stats.thinking = "".join(content), "".join(thinking)
             stats.seconds = time.perf_counter() - started
             self._check_truncation(messages, stats)
-            self._check_answered(stats, think, self.settings.answer_max_tokens)
+            self._check_answered(stats, think, self.num_predict())
         finally:
             self.gate.release()
 
-    def _failure(self, exc: Exception, attempt: int) -> LLMUnavailable | None:
+    def _failure(self, exc: Exception, attempt: int) -> KuraError | None:
         """The error to raise for a failed call to Ollama, or None to retry it: a connection
         that could not be made is retried once; a refusal, a timeout or a dropped answer is
         not."""
@@ -312,21 +357,38 @@ class OllamaLLM:
             return None
         return self._unavailable(exc)
 
-    def _refused(self, exc: ollama.ResponseError) -> LLMUnavailable:
+    def _refused(self, exc: ollama.ResponseError) -> KuraError:
         if exc.status_code == 404:
             return self._unavailable(exc)
+        if exc.status_code == 400 and "context length" in exc.error:
+            # v0.31+ with context shift off refuse an oversize prompt instead of cutting it
+            # (llm/llama_server.go in Ollama)
+            return ContextTruncated(
+                f"Ollama refused the prompt as longer than the model's context "
+                f"(num_ctx={self.num_ctx}): {exc.error}"
+            )
         return LLMUnavailable(f"Ollama refused the request: {exc.error}")
 
     def _check_truncation(self, messages: list[dict[str, str]], gen: Generation) -> None:
-        # Ollama never says it truncated: when a prompt exceeds the context it silently keeps
-        # the end (dropping the system prompt) and evaluates fewer tokens than were sent.
-        floor = sum(estimate_tokens_min(m["content"]) for m in messages)
-        if gen.prompt_tokens and gen.prompt_tokens < floor:
+        """Ollama never says it truncated; only prompt_eval_count shows it, and each version
+        shows it differently. v0.12-v0.30 cut the prompt to exactly num_ctx tokens; v0.31+
+        keep num_keep tokens and the tail, about half the window (both after dropping old
+        messages, and v0.12 the system prompt with them); v0.30.0 counted only the tokens its
+        cache lacked, so a small count there is no sign of anything."""
+        evaluated, num_ctx = gen.prompt_tokens, self.num_ctx
+        if evaluated and evaluated >= num_ctx - _CUT_SLACK:
             raise ContextTruncated(
-                f"Ollama evaluated {gen.prompt_tokens} prompt tokens of at least {floor} sent: "
-                f"the prompt was truncated (num_ctx={self.settings.num_ctx}; the model's own "
-                "context may be smaller)"
+                f"Ollama evaluated {evaluated} prompt tokens, its whole context "
+                f"(num_ctx={num_ctx}): the prompt was truncated to fit"
             )
+        if evaluated and self.facts().counts_cache:
+            sent = messages_text_tokens(messages)
+            if evaluated < sent * _FLOOR:
+                raise ContextTruncated(
+                    f"Ollama evaluated {evaluated} prompt tokens of about {sent} sent: the "
+                    f"prompt was truncated (num_ctx={num_ctx}; Ollama may have given the model "
+                    "less context than asked, e.g. to fit its memory)"
+                )
         if gen.done_reason == "length" and gen.completion_tokens == 0:
             raise ContextTruncated("Ollama's context filled before the model could answer")
 

@@ -6,7 +6,7 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from app.llm import estimate_tokens_max, messages_tokens_max
+from app import tokens
 from app.retrieve import Passage
 from ingest.chunk import detect_language
 
@@ -71,7 +71,7 @@ def build_messages(
     """Chat messages holding as many top-ranked passages as fit in ``budget_tokens``.
 
     Returns the messages and the passages actually included (lower-ranked ones are dropped
-    first). The budget is checked against an upper-bound token estimate.
+    first). The budget is checked against o200k counts with a margin.
     """
     included: list[tuple[Passage, bool]] = []
 
@@ -80,11 +80,11 @@ def build_messages(
         user = f"Passages:\n\n{blocks or '(no passages found)'}\n\nQuestion: {question}"
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
-    used = messages_tokens_max(render([]))
+    used = tokens.messages_budget_tokens(render([]))
     for passage in passages:
         # The widened passage (with its neighbours) if it fits, else the passage alone.
         for widened in [True, False] if passage.context else [False]:
-            cost = estimate_tokens_max(format_passage(passage, widened=widened)) + 2
+            cost = tokens.budget_tokens(format_passage(passage, widened=widened)) + 2
             if used + cost <= budget_tokens:
                 included.append((passage, widened))
                 used += cost

@@ -461,6 +461,9 @@ class _Handler(BaseHTTPRequestHandler):
         # ends the generation with done_reason "length" (runner.go:492-493 at v0.12.6).
         num_predict = int(options.get("num_predict", -1))
         room = num_ctx - len(kept)
+        if room <= 0:
+            # A full window shifts (runner.go:526-539 at v0.12.6): generation goes on.
+            room = num_predict if num_predict > 0 else 1 << 30
         limit = room if num_predict < 0 else min(num_predict, room)
         thought, said = tokens(reasoning), tokens(answer)
         done_reason = "stop"

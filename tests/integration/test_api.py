@@ -163,18 +163,19 @@ def test_model_not_pulled_is_503_naming_the_fix(data_copy: Path) -> None:
 
 
 def test_silent_truncation_is_an_error(data_copy: Path) -> None:
-    # The model's own context (2048) is smaller than the num_ctx kura sends: Ollama would keep
-    # the prompt's tail only. kura must refuse the answer instead of passing it on.
+    # Ollama (v0.31+) gave the model less context than the num_ctx kura sent (it fits the
+    # context to free memory) and kept num_keep tokens and the tail of the prompt: kura must
+    # refuse the answer instead of passing it on.
     data_dir = data_copy
+    state = StandinState.like("0.32.15", served_context=1024)
     with (
-        OllamaStandin(StandinState(context_length=2048)) as small,
+        OllamaStandin(state) as small,
         LiveServer(make_settings(data_dir, small.url)) as client,
     ):
-        response = client.post(
-            "/v1/query", json={"question": "How do I upgrade packages with apt?", "top_k": 20}
-        )
-        assert response.status_code == 502, response.text
-        assert "truncated" in response.json()["detail"]
+        for question in ("How do I upgrade packages with apt?", "apt でパッケージを更新するには？"):
+            response = client.post("/v1/query", json={"question": question, "top_k": 20})
+            assert response.status_code == 502, response.text
+            assert "truncated" in response.json()["detail"]
 
 
 def test_concurrent_searches_never_fail(api: httpx.Client) -> None:

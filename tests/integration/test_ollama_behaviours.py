@@ -73,3 +73,86 @@ def test_reasoning_that_spends_the_budget_is_an_error_naming_the_setting(
     assert events[-1][0] == "error"
     assert "KURA_ANSWER_MAX_TOKENS" in events[-1][1]["detail"]
     assert events[-1][1]["status"] == 502
+
+
+SENTENCE = "The coolant pump restarts automatically after a power loss. "  # 11 stand-in tokens
+SENTENCE_JA = "本契約は、保守業務に関する基本的事項を定める。"  # 23 stand-in tokens
+SYSTEM = {"role": "system", "content": "Answer from the passages only."}
+
+
+def long_prompt(sentence: str, tokens_each: int, times_window: float, num_ctx: int) -> list:
+    count = int(num_ctx * times_window / tokens_each)
+    return [SYSTEM, {"role": "user", "content": sentence * count}]
+
+
+@pytest.mark.parametrize(
+    ("version", "sentence", "tokens_each", "times_window"),
+    [
+        # v0.12-v0.30 cut to exactly num_ctx: a prompt 1.3x (English) or 1.5x (Japanese)
+        # the window went unnoticed by a characters-per-token floor
+        ("0.12.6", SENTENCE, 11, 1.3),
+        ("0.12.6", SENTENCE_JA, 23, 1.5),
+        ("0.30.1", SENTENCE_JA, 23, 1.5),
+        # v0.31+ keep about half the window: Japanese at 1.5x went unnoticed
+        ("0.32.15", SENTENCE_JA, 23, 1.5),
+        ("0.32.15", SENTENCE, 11, 1.3),
+    ],
+)
+def test_truncation_is_caught_as_each_version_truncates(
+    tmp_path: Path, version: str, sentence: str, tokens_each: int, times_window: float
+) -> None:
+    from app.errors import ContextTruncated
+    from app.llm import OllamaLLM
+
+    with OllamaStandin(StandinState.like(version)) as server:
+        llm = OllamaLLM(make_settings(tmp_path, server.url, num_ctx=2048))
+        messages = long_prompt(sentence, tokens_each, times_window, 2048)
+        with pytest.raises(ContextTruncated, match="truncated"):
+            llm.chat(messages, think="low")
+        generation = server.state.generations[-1]
+    assert generation["prompt_eval_count"] < generation["prompt_tokens"]
+
+
+@pytest.mark.parametrize("question", [QUESTION, QUESTION_JA])
+def test_a_cached_repeat_on_ollama_0_30_0_is_no_false_alarm(tmp_path: Path, question: str) -> None:
+    from app.llm import OllamaLLM
+
+    passages = "Passages:\n\n" + SENTENCE * 40 + "\n\nQuestion: " + question
+    messages = [SYSTEM, {"role": "user", "content": passages}]
+    with OllamaStandin(StandinState.like("0.30.0")) as server:
+        llm = OllamaLLM(make_settings(tmp_path, server.url))
+        first = llm.chat(messages, think="low")
+        again = llm.chat(messages, think="low")  # the prompt cache holds all of it
+    assert first.prompt_tokens > 400
+    assert again.prompt_tokens == 1
+    assert again.content == first.content
+
+
+def test_num_ctx_never_exceeds_the_models_context_and_the_prompt_fits(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = Path(shutil.copytree(data_dir, tmp_path / "data"))
+    state = StandinState.like("0.32.15", context_length=2048)
+    with OllamaStandin(state) as small:
+        settings = make_settings(data, small.url, num_ctx=16384, top_k=20)
+        with LiveServer(settings) as client:
+            for question in (QUESTION, QUESTION_JA):
+                response = client.post("/v1/query", json={"question": question})
+                assert response.status_code == 200, response.text
+                assert response.json()["citations"]
+    chats = [r for r in state.requests if r["path"] == "/api/chat"]
+    assert chats
+    assert {r["options"]["num_ctx"] for r in chats} == {2048}
+    for generation in state.generations:  # nothing was cut: the prompt fit the model's window
+        assert generation["prompt_eval_count"] == generation["prompt_tokens"]
+
+
+def test_think_is_not_sent_to_a_model_that_cannot_think(tmp_path: Path) -> None:
+    from app.llm import OllamaLLM
+
+    state = StandinState(capabilities=["completion"])
+    with OllamaStandin(state) as server:
+        llm = OllamaLLM(make_settings(tmp_path, server.url))
+        answer = llm.chat([SYSTEM, {"role": "user", "content": QUESTION}], think="low")
+    assert answer.done_reason == "stop"
+    assert state.requests[-1].get("think") is None

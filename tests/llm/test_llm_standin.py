@@ -69,9 +69,7 @@ def test_chat_reports_real_token_counts(real: OllamaStandin, backend: SmolLM2Bac
 
 def test_stream_sends_pieces_then_stats(real: OllamaStandin) -> None:
     client = ollama.Client(host=real.url)
-    chunks = list(
-        client.chat(model=MODEL_NAME, messages=QUESTION, stream=True, options=GREEDY, think="low")
-    )
+    chunks = list(client.chat(model=MODEL_NAME, messages=QUESTION, stream=True, options=GREEDY))
     pieces, final = chunks[:-1], chunks[-1]
     assert len(pieces) >= 3
     assert not any(c.done for c in pieces)
@@ -85,19 +83,39 @@ def test_stream_sends_pieces_then_stats(real: OllamaStandin) -> None:
     assert final.prompt_eval_count == whole.prompt_eval_count
 
 
+@pytest.mark.parametrize(("version", "kept"), [("0.12.6", 512), ("0.32.15", 512 - (512 - 4) // 2)])
 def test_oversize_prompt_is_truncated_silently(
-    real: OllamaStandin, backend: SmolLM2Backend
+    backend: SmolLM2Backend, version: str, kept: int
 ) -> None:
     messages = [{"role": "user", "content": LONG_TEXT + "\nWhich district stores toner?"}]
     sent = prompt_tokens(backend, messages)
     assert sent > 512
-    response = ollama.Client(host=real.url).chat(
-        model=MODEL_NAME, messages=messages, options={**GREEDY, "num_ctx": 512}
-    )
-    # Same rule as the fake: keep the last half of the window.
-    assert response.prompt_eval_count == 512 // 2 + 2
-    assert response.eval_count
-    assert real.state.generations[-1]["num_ctx"] == 512
+    state = StandinState.like(version, models=[MODEL_NAME])
+    with OllamaStandin(state, backend=backend) as server:
+        response = ollama.Client(host=server.url).chat(
+            model=MODEL_NAME, messages=messages, options={**GREEDY, "num_ctx": 512}
+        )
+    # v0.12-v0.30: num_keep tokens and the tail, exactly num_ctx; v0.31+: about half of it
+    assert response.prompt_eval_count == kept
+    # llama.cpp here does not shift a full window (real Ollama does and goes on): a prompt cut
+    # to the whole window leaves no room to generate
+    assert response.eval_count or response.done_reason == "length"
+    assert state.generations[-1]["num_ctx"] == 512
+    assert state.generations[-1]["prompt_tokens"] == sent
+
+
+def test_oversize_prompt_is_refused_without_context_shift(backend: SmolLM2Backend) -> None:
+    messages = [{"role": "user", "content": LONG_TEXT}]
+    state = StandinState(models=[MODEL_NAME], truncation="refuse")
+    with (
+        OllamaStandin(state, backend=backend) as server,
+        pytest.raises(ollama.ResponseError) as refused,
+    ):
+        ollama.Client(host=server.url).chat(
+            model=MODEL_NAME, messages=messages, options={**GREEDY, "num_ctx": 512}
+        )
+    assert refused.value.status_code == 400
+    assert "longer than the context length" in refused.value.error
 
 
 def test_japanese_streams_whole_characters(real: OllamaStandin) -> None:
@@ -147,17 +165,23 @@ def test_show_reports_the_models_context(real: OllamaStandin) -> None:
     assert shown.capabilities == ["completion"]
 
 
+@pytest.mark.parametrize("version", ["0.12.6", "0.30.1", "0.32.15", "refuse"])
 def test_kura_detects_truncation_by_a_smaller_model_context(
-    backend: SmolLM2Backend, tmp_path: Path
+    backend: SmolLM2Backend, tmp_path: Path, version: str
 ) -> None:
-    # kura asks for num_ctx=16384; this model is served with 1024 at most, so Ollama would
-    # silently keep the prompt's tail and kura must notice from prompt_eval_count.
-    state = StandinState(models=[MODEL_NAME], context_length=1024)
+    # The model is served with 1024 tokens of context (Ollama fit it to memory) although
+    # /api/show says 8192 and kura asks for 4096: Ollama cuts the prompt as its version does
+    # (or refuses it), and kura must notice from prompt_eval_count alone.
+    if version == "refuse":
+        state = StandinState(models=[MODEL_NAME], truncation="refuse", served_context=1024)
+    else:
+        state = StandinState.like(version, models=[MODEL_NAME], served_context=1024)
     with OllamaStandin(state, backend=backend) as server:
         settings = make_settings(
             tmp_path,
             ollama_host=server.url,
             ollama_model=MODEL_NAME,
+            num_ctx=4096,
             answer_max_tokens=128,
             temperature=0,
         )
@@ -168,4 +192,24 @@ def test_kura_detects_truncation_by_a_smaller_model_context(
         long = [QUESTION[0], {"role": "user", "content": LONG_TEXT + "\nWhich district?"}]
         with pytest.raises(ContextTruncated):
             llm.chat(long, think="low")
-    assert state.generations[-1]["prompt_eval_count"] == 1024 // 2 + 2
+    if version != "refuse":
+        generation = state.generations[-1]
+        assert generation["prompt_eval_count"] < generation["prompt_tokens"]
+    chats = [r for r in state.requests if r["path"] == "/api/chat"]
+    assert {r["options"]["num_ctx"] for r in chats} == {4096}
+    assert all(r.get("think") is None for r in chats)  # SmolLM2 cannot think
+
+
+def test_kura_reports_an_answer_cut_by_num_predict(backend: SmolLM2Backend, tmp_path: Path) -> None:
+    state = StandinState(models=[MODEL_NAME])
+    with OllamaStandin(state, backend=backend) as server:
+        settings = make_settings(
+            tmp_path, ollama_host=server.url, ollama_model=MODEL_NAME, temperature=0
+        )
+        story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
+        cut = OllamaLLM(settings).chat(story, think="low", num_predict=12)
+    # The real model stops mid-sentence: an answer cut short, not an error and not empty.
+    assert cut.done_reason == "length"
+    assert cut.completion_tokens == 12
+    assert cut.content.strip()
+    assert state.generations[-1]["eval_count"] == 12
