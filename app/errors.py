@@ -25,6 +25,22 @@ class ModelNotFound(LLMUnavailable):
     """Ollama runs but does not have the model."""
 
 
+class LLMLoading(LLMUnavailable):
+    """Ollama was still loading the model when kura stopped waiting; try again later."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LLMTimeout(KuraError):
+    """The model was loaded but did not answer within the request timeout."""
+
+
+class LLMFailed(KuraError):
+    """Ollama took the request but failed in the middle of it."""
+
+
 class PromptTooLong(KuraError):
     """The question alone does not fit in the context window."""
 
@@ -50,6 +66,8 @@ _STATUS: list[tuple[type[KuraError], int]] = [
     (DocumentError, 422),
     (PromptTooLong, 413),
     (LLMUnavailable, 503),
+    (LLMTimeout, 504),
+    (LLMFailed, 502),
     (Busy, 503),
     (StoreUnavailable, 503),
     (ContextTruncated, 502),
@@ -85,7 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             logger.error("unmapped kura error on %s", request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
         body = {"detail": str(exc), "error": type(exc).__name__}
         return JSONResponse(body, status_code=status, headers=headers)
 

@@ -14,7 +14,16 @@ from typing import Any
 import httpx
 import ollama
 
-from app.errors import Busy, ContextTruncated, LLMUnavailable, ModelNotFound, ReasoningExhausted
+from app.errors import (
+    Busy,
+    ContextTruncated,
+    LLMFailed,
+    LLMLoading,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelNotFound,
+    ReasoningExhausted,
+)
 from app.settings import AppSettings, ReasoningEffort
 from app.tokens import messages_text_tokens
 from ingest.errors import KuraError
@@ -263,6 +272,7 @@ class OllamaLLM:
         when the connection fails. Raises Busy, LLMUnavailable or ContextTruncated."""
         with self.gate.slot():
             started = time.perf_counter()
+            loaded = self._loaded()
             for attempt in (1, 2):
                 try:
                     response = self.client.chat(
@@ -274,7 +284,7 @@ class OllamaLLM:
                     )
                     break
                 except _CALL_ERRORS as exc:
-                    if (failure := self._failure(exc, attempt)) is not None:
+                    if (failure := self._failure(exc, attempt, loaded)) is not None:
                         raise failure from exc
                     time.sleep(_RETRY_DELAY)
         generation = Generation(
@@ -298,6 +308,7 @@ class OllamaLLM:
         await self.gate.acquire_async()
         try:
             started = time.perf_counter()
+            loaded = await asyncio.to_thread(self._loaded)
             # The request is sent at the first read: a failed connection is retried there.
             for attempt in (1, 2):
                 response = await self.async_client.chat(
@@ -314,7 +325,7 @@ class OllamaLLM:
                     first = None
                     break
                 except _CALL_ERRORS as exc:
-                    if (failure := self._failure(exc, attempt)) is not None:
+                    if (failure := self._failure(exc, attempt, loaded)) is not None:
                         raise failure from exc
                     await asyncio.sleep(_RETRY_DELAY)
             content: list[str] = []
@@ -333,10 +344,8 @@ class OllamaLLM:
                         stats.completion_tokens = part.eval_count or 0
                         stats.done_reason = part.done_reason or ""
                     part = await anext(response, None)
-            except ollama.ResponseError as exc:
-                raise self._refused(exc) from exc
-            except (ConnectionError, httpx.TransportError) as exc:
-                raise self._unavailable(exc) from exc
+            except _CALL_ERRORS as exc:
+                raise self._failure(exc, 2, loaded) or self._unavailable(exc) from exc
             finally:
                 await response.aclose()  # type: ignore[attr-defined]
             stats.content, stats.thinking = "".join(content), "".join(thinking)
@@ -346,12 +355,35 @@ class OllamaLLM:
         finally:
             self.gate.release()
 
-    def _failure(self, exc: Exception, attempt: int) -> KuraError | None:
+    def _loaded(self) -> bool | None:
+        """Whether Ollama has the model in memory now (None: cannot tell). Asked before each
+        request, so a timeout can be told apart: a model that was not loaded was loading."""
+        try:
+            running = self.probe.ps().models
+        except (ConnectionError, httpx.HTTPError, ollama.ResponseError):
+            return None
+        return any(m.model in (self.model, f"{self.model}:latest") for m in running)
+
+    def _failure(self, exc: Exception, attempt: int, loaded: bool | None) -> KuraError | None:
         """The error to raise for a failed call to Ollama, or None to retry it: a connection
         that could not be made is retried once; a refusal, a timeout or a dropped answer is
-        not."""
+        not. Each cause has its own message: unreachable, loading, too slow, busy, refused."""
         if isinstance(exc, ollama.ResponseError):
             return self._refused(exc)
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            timeout = f"{self.settings.request_timeout:g} s (KURA_REQUEST_TIMEOUT)"
+            if loaded is False:
+                return LLMLoading(
+                    f"Ollama is still loading {self.model} into memory (it was not loaded; a "
+                    f"large model takes minutes on first use): kura stopped waiting after "
+                    f"{timeout}. Ask again in a minute, or raise KURA_REQUEST_TIMEOUT",
+                    30,
+                )
+            return LLMTimeout(
+                f"Ollama did not answer within {timeout}: {self.model} is loaded but too slow "
+                "on this machine for this question; raise KURA_REQUEST_TIMEOUT, or lower "
+                "KURA_ANSWER_MAX_TOKENS or KURA_REASONING_EFFORT"
+            )
         if isinstance(exc, ConnectionError | httpx.ConnectError) and attempt == 1:
             logger.warning("Ollama connection failed; retrying once")
             return None
@@ -360,6 +392,13 @@ class OllamaLLM:
     def _refused(self, exc: ollama.ResponseError) -> KuraError:
         if exc.status_code == 404:
             return self._unavailable(exc)
+        if exc.status_code == 503:
+            # Ollama's own queue is full (OLLAMA_MAX_QUEUE, server/sched.go ErrMaxQueue)
+            return Busy(
+                f"Ollama is busy: its own queue of waiting requests is full (OLLAMA_MAX_QUEUE; "
+                f"another application shares it?): {exc.error}",
+                10,
+            )
         if exc.status_code == 400 and "context length" in exc.error:
             # v0.31+ with context shift off refuse an oversize prompt instead of cutting it
             # (llm/llama_server.go in Ollama)
@@ -367,6 +406,10 @@ class OllamaLLM:
                 f"Ollama refused the prompt as longer than the model's context "
                 f"(num_ctx={self.num_ctx}): {exc.error}"
             )
+        if exc.status_code < 0:
+            # an {"error": ...} line after the answer had started (the ollama client gives
+            # such errors no status)
+            return LLMFailed(f"Ollama stopped in the middle of the answer: {exc.error}")
         return LLMUnavailable(f"Ollama refused the request: {exc.error}")
 
     def _check_truncation(self, messages: list[dict[str, str]], gen: Generation) -> None:

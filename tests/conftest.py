@@ -33,8 +33,7 @@ def make_settings(
         data_dir=data_dir,
         ollama_host=ollama_host,
         collection=COLLECTION,
-        request_timeout=30,
-        **{"auth": "off", **extra},  # type: ignore[arg-type]
+        **{"auth": "off", "request_timeout": 30, **extra},  # type: ignore[arg-type]
     )
 
 

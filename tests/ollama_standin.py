@@ -396,19 +396,22 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refuse(body):
             return
         with self.server.lock:
-            if state.waiting >= state.max_queue:
+            free = self.server.turns.acquire(blocking=False)
+            if not free and state.waiting >= state.max_queue:
                 state.refused_busy += 1
                 self._send_json(503, {"error": MAX_QUEUE_ERROR})
                 return
-            state.waiting += 1
-            state.max_waiting = max(state.max_waiting, state.waiting)
-        try:
-            while not self.server.turns.acquire(timeout=0.05):
-                if self._gone():
-                    return  # the client left while queued
-        finally:
-            with self.server.lock:
-                state.waiting -= 1
+            if not free:
+                state.waiting += 1
+                state.max_waiting = max(state.max_waiting, state.waiting)
+        if not free:
+            try:
+                while not self.server.turns.acquire(timeout=0.05):
+                    if self._gone():
+                        return  # the client left while queued
+            finally:
+                with self.server.lock:
+                    state.waiting -= 1
         try:
             self._turn(body)
         finally:

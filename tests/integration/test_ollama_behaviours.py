@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +157,91 @@ def test_think_is_not_sent_to_a_model_that_cannot_think(tmp_path: Path) -> None:
         answer = llm.chat([SYSTEM, {"role": "user", "content": QUESTION}], think="low")
     assert answer.done_reason == "stop"
     assert state.requests[-1].get("think") is None
+
+
+def stream_once(llm: object, messages: list) -> None:
+    import asyncio
+
+    from app.llm import Generation
+
+    async def run() -> None:
+        stats = Generation("", "", "", 0, 0, "", 0.0)
+        async for _ in llm.stream(messages, think="low", stats=stats):  # type: ignore[attr-defined]
+            pass
+
+    asyncio.run(run())
+
+
+HELLO = [{"role": "user", "content": QUESTION}]
+
+
+def test_a_model_still_loading_is_not_reported_as_unreachable(tmp_path: Path) -> None:
+    from app.errors import LLMLoading
+    from app.llm import OllamaLLM
+
+    with OllamaStandin(StandinState(load_seconds=3)) as server:
+        llm = OllamaLLM(make_settings(tmp_path, server.url, request_timeout=1))
+        with pytest.raises(LLMLoading) as loading:
+            llm.chat(HELLO, think="low")
+    message = str(loading.value)
+    assert "loading gpt-oss:20b" in message
+    assert "KURA_REQUEST_TIMEOUT" in message
+    assert "cannot reach" not in message
+    assert loading.value.retry_after > 0
+
+
+def test_a_loaded_model_too_slow_is_its_own_message(tmp_path: Path) -> None:
+    from app.errors import LLMTimeout
+    from app.llm import OllamaLLM
+
+    with OllamaStandin(StandinState(delay_per_token=3)) as server:
+        OllamaLLM(make_settings(tmp_path, server.url)).chat(HELLO, think="low")  # loads it
+        llm = OllamaLLM(make_settings(tmp_path, server.url, request_timeout=1))
+        with pytest.raises(LLMTimeout) as slow:
+            stream_once(llm, HELLO)
+    message = str(slow.value)
+    assert "did not answer within 1 s" in message
+    assert "KURA_REQUEST_TIMEOUT" in message
+    assert "loading" not in message
+    assert "cannot reach" not in message
+
+
+def test_ollama_busy_past_its_queue_is_busy_with_retry_after(tmp_path: Path) -> None:
+    import threading
+
+    from app.errors import Busy
+    from app.llm import OllamaLLM
+
+    state = StandinState(delay_per_token=0.3, max_queue=0)
+    with OllamaStandin(state) as server:
+        other = OllamaLLM(make_settings(tmp_path, server.url))  # another client of Ollama
+        holder = threading.Thread(target=stream_once, args=(other, HELLO))
+        holder.start()
+        while not state.generations:
+            time.sleep(0.01)
+        llm = OllamaLLM(make_settings(tmp_path, server.url))
+        with pytest.raises(Busy) as busy:
+            llm.chat(HELLO, think="low")
+        holder.join()
+    assert "OLLAMA_MAX_QUEUE" in str(busy.value)
+    assert busy.value.retry_after > 0
+    assert state.refused_busy == 1
+
+
+def test_unreachable_missing_and_mid_stream_errors_say_what_happened(tmp_path: Path) -> None:
+    from app.errors import LLMFailed, LLMUnavailable, ModelNotFound
+    from app.llm import OllamaLLM
+    from tests.conftest import free_port
+
+    dead = OllamaLLM(make_settings(tmp_path, f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(LLMUnavailable, match="cannot reach Ollama"):
+        dead.chat(HELLO, think="low")
+    with OllamaStandin(StandinState(models=["llama3.2:1b"])) as other:
+        missing = OllamaLLM(make_settings(tmp_path, other.url))
+        with pytest.raises(ModelNotFound, match="ollama pull gpt-oss:20b"):
+            missing.chat(HELLO, think="low")
+    with OllamaStandin(StandinState(error_after=2)) as failing:
+        llm = OllamaLLM(make_settings(tmp_path, failing.url))
+        with pytest.raises(LLMFailed, match="stopped in the middle of the answer"):
+            stream_once(llm, HELLO)
+        assert llm.gate.in_flight == 0
