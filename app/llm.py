@@ -240,6 +240,16 @@ class OllamaLLM:
         """Tokens the prompt may take: the window less what the answer needs."""
         return self.num_ctx - self.num_predict(num_predict)
 
+    @property
+    def keep_alive(self) -> float | str:
+        """keep_alive as Ollama reads it: a number is seconds, a string a Go duration."""
+        value = self.settings.ollama_keep_alive
+        try:
+            seconds = float(value)
+        except ValueError:
+            return value
+        return int(seconds) if seconds.is_integer() else seconds
+
     def _think(self, think: ReasoningEffort) -> ReasoningEffort | None:
         return think if self.facts().thinks else None
 
@@ -279,6 +289,7 @@ class OllamaLLM:
                         model=self.model,
                         messages=messages,
                         think=self._think(think),
+                        keep_alive=self.keep_alive,
                         stream=False,
                         options=self._options(num_predict),
                     )
@@ -315,6 +326,7 @@ class OllamaLLM:
                     model=self.model,
                     messages=messages,
                     think=self._think(think),
+                    keep_alive=self.keep_alive,
                     stream=True,
                     options=self._options(),
                 )

@@ -20,6 +20,14 @@ class AppSettings(IndexSettings):
         "http://127.0.0.1:11434", description="Ollama server that runs the answering model."
     )
     ollama_model: str = Field("gpt-oss:20b", description="Model that writes the answers.")
+    ollama_keep_alive: str = Field(
+        "-1",
+        pattern=r"^-?\d+(\.\d+)?$|^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$",
+        description="How long Ollama keeps the model in memory after a request, sent with "
+        "every request as keep_alive: seconds (-1: for good, 0: unload at once) or a duration "
+        "such as 30m or 24h. Ollama's own default unloads it after 5 idle minutes, and the "
+        "next question waits minutes for a 13 GB model to load again.",
+    )
     reasoning_effort: ReasoningEffort = Field(
         "low", description="gpt-oss reasoning effort, sent as Ollama's `think`."
     )

@@ -245,3 +245,28 @@ def test_unreachable_missing_and_mid_stream_errors_say_what_happened(tmp_path: P
         with pytest.raises(LLMFailed, match="stopped in the middle of the answer"):
             stream_once(llm, HELLO)
         assert llm.gate.in_flight == 0
+
+
+@pytest.mark.parametrize(("setting", "sent"), [(None, -1), ("30m", "30m"), ("0", 0)])
+def test_keep_alive_is_sent_on_every_request(
+    tmp_path: Path, setting: str | None, sent: object
+) -> None:
+    from app.llm import OllamaLLM
+
+    extra = {} if setting is None else {"ollama_keep_alive": setting}
+    with OllamaStandin(StandinState()) as server:
+        llm = OllamaLLM(make_settings(tmp_path, server.url, **extra))
+        llm.chat(HELLO, think="low")
+        stream_once(llm, [{"role": "user", "content": "東京の天気は？"}])
+        chats = [r for r in server.state.requests if r["path"] == "/api/chat"]
+        loaded = server.state.loaded
+    assert len(chats) == 2
+    assert [r.get("keep_alive") for r in chats] == [sent, sent]
+    assert loaded is (sent != 0)  # by default the model stays in memory
+
+
+def test_a_keep_alive_ollama_cannot_parse_is_refused_at_startup(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="ollama_keep_alive"):
+        make_settings(tmp_path, ollama_keep_alive="forever")
