@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import CollectionNotFound, DocumentError, KuraError, StoreUnavailable
 
@@ -95,6 +98,36 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return shown
 
 
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def _openai_route(request: Request) -> bool:
+    """Whether the request is for an OpenAI-compatible route (tagged "openai")."""
+    route = request.scope.get("route")
+    return "openai" in (getattr(route, "tags", None) or [])
+
+
+def openai_error(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error as OpenAI sends it: the `openai` SDK and Open WebUI show ``error.message``."""
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _code(exc: Exception) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map kura's errors to status codes; anything else is a 500 without internals."""
 
@@ -105,8 +138,33 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": "internal error"}, status_code=500)
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
+        if _openai_route(request):
+            # ModelNotFound is still "llm_unavailable": for the client both mean no answer now
+            code = "llm_unavailable" if isinstance(exc, LLMUnavailable) else _code(exc)
+            return openai_error(status, str(exc), code, headers)
         body = {"detail": str(exc), "error": type(exc).__name__}
         return JSONResponse(body, status_code=status, headers=headers)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if _openai_route(request):
+            code = "model_not_found" if exc.status_code == 404 else None
+            headers = dict(exc.headers) if exc.headers else None
+            return openai_error(exc.status_code, str(exc.detail), code, headers)
+        response = await http_exception_handler(request, exc)
+        assert isinstance(response, JSONResponse)
+        return response
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        if _openai_route(request):
+            # OpenAI answers 400 for a malformed request, naming the field
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            return openai_error(400, f"invalid request: {problems}", "invalid_request")
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.error("unhandled error on %s", request.url.path, exc_info=exc)
@@ -120,11 +178,9 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-        return JSONResponse({"detail": validation_errors(errors)}, status_code=422)
-
     app.add_exception_handler(KuraError, kura_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ApiException, store_down)
     app.add_exception_handler(ResponseHandlingException, store_down)
