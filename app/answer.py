@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from app.contracts import VersionNote, expand, version_notes
 from app.errors import PromptTooLong
-from app.llm import Generation, OllamaLLM
+from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
 from app.retrieve import Passage, Retriever, SearchFilters
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
@@ -103,6 +103,10 @@ class Ask:
     history: list[Turn] = field(default_factory=list)
     groups: list[str] | None = None  # the reader's groups; None: no access filter
     include_reasoning: bool = False
+    # The caller's own instructions on style and language (OpenAI system messages), kept
+    # below kura's rules.
+    instructions: str = ""
+    sampling: Sampling = DEFAULT_SAMPLING
 
 
 @dataclass
@@ -124,7 +128,8 @@ def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: Reasoni
     "What does Section 2 say about ..."), for retrieval. Falls back to the question with the
     last user turn when the model's rewrite is empty."""
     turns = history[-_HISTORY_TURNS:]
-    generation = llm.chat(condense_messages(turns, question), think=effort, num_predict=1024)
+    sampling = Sampling(num_predict=1024, budget_name="the follow-up rewrite's fixed budget")
+    generation = llm.chat(condense_messages(turns, question), think=effort, sampling=sampling)
     rewritten = " ".join(generation.content.split()).strip().strip('"「」')
     if rewritten:
         return rewritten[:2000]
@@ -135,7 +140,7 @@ def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: Reasoni
 def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask) -> Draft:
     """Retrieve and build the prompt; decide whether the documents cover the question."""
     started = time.perf_counter()
-    budget = llm.prompt_budget()
+    budget = llm.prompt_budget(ask.sampling.num_predict)
     if budget_tokens(ask.question) > budget // 2:
         raise PromptTooLong("the question is too long for the model's context window")
     standalone = ask.question
@@ -158,7 +163,9 @@ def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask)
     included: list[Passage] = []
     if covered:
         extra = expand(retriever.components, ask.collection, passages, ask.groups)
-        messages, included = build_messages(standalone, passages + extra, budget)
+        messages, included = build_messages(
+            standalone, passages + extra, budget, instructions=ask.instructions
+        )
     return Draft(
         ask=ask,
         standalone=standalone,
@@ -227,7 +234,7 @@ def answer_question(
     drafted = draft(retriever, llm, settings, ask)
     if not drafted.covered:
         return finish(drafted, not_covered(drafted, llm.model), retriever)
-    generation = llm.chat(drafted.messages, think=ask.effort)
+    generation = llm.chat(drafted.messages, think=ask.effort, sampling=ask.sampling)
     return finish(drafted, generation, retriever)
 
 
@@ -253,7 +260,12 @@ async def stream_answer(
         generation = Generation("", "", llm.model, 0, 0, "", 0.0)
         # aclosing: a client that goes away closes the request to Ollama (and gives its turn
         # back) now, not whenever the abandoned generator is collected.
-        pieces = llm.stream(drafted.messages, think=drafted.ask.effort, stats=generation)
+        pieces = llm.stream(
+            drafted.messages,
+            think=drafted.ask.effort,
+            stats=generation,
+            sampling=drafted.ask.sampling,
+        )
         async with aclosing(pieces):
             async for piece in pieces:
                 if piece.thinking and drafted.ask.include_reasoning:

@@ -115,16 +115,25 @@ def _openai_route(request: Request) -> bool:
     return "openai" in (getattr(route, "tags", None) or [])
 
 
+def openai_error_body(status: int, message: str, code: str | None) -> dict[str, Any]:
+    """An error as OpenAI sends it: the `openai` SDK and Open WebUI show ``error.message``."""
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
 def openai_error(
     status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """An error as OpenAI sends it: the `openai` SDK and Open WebUI show ``error.message``."""
-    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    body = {"error": {"message": message, "type": kind, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    """An OpenAI-shaped error response."""
+    return JSONResponse(
+        openai_error_body(status, message, code), status_code=status, headers=headers
+    )
 
 
-def _code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
+    """A kura error as an OpenAI error code: ``llm_unavailable``, ``context_truncated``..."""
+    if isinstance(exc, LLMUnavailable):  # not pulled, down, loading: no answer now
+        return "llm_unavailable"
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
@@ -139,9 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         if _openai_route(request):
-            # ModelNotFound is still "llm_unavailable": for the client both mean no answer now
-            code = "llm_unavailable" if isinstance(exc, LLMUnavailable) else _code(exc)
-            return openai_error(status, str(exc), code, headers)
+            return openai_error(status, str(exc), error_code(exc), headers)
         body = {"detail": str(exc), "error": type(exc).__name__}
         return JSONResponse(body, status_code=status, headers=headers)
 

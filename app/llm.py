@@ -78,6 +78,20 @@ class _Withdrawn(Exception):
     """A waiter that left the queue before its turn came."""
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How one request generates, where the caller chose (None: kura's settings)."""
+
+    num_predict: int | None = None  # tokens for reasoning plus answer
+    temperature: float | None = None
+    stop: list[str] | None = None
+    # What the caller would raise to give the model more room (named in the error).
+    budget_name: str = "KURA_ANSWER_MAX_TOKENS"
+
+
+DEFAULT_SAMPLING = Sampling()
+
+
 class Gate:
     """At most ``limit`` requests in Ollama at once, at most ``queue`` more waiting.
 
@@ -253,12 +267,17 @@ class OllamaLLM:
     def _think(self, think: ReasoningEffort) -> ReasoningEffort | None:
         return think if self.facts().thinks else None
 
-    def _options(self, num_predict: int | None = None) -> dict[str, Any]:
-        return {
+    def _options(self, sampling: Sampling) -> dict[str, Any]:
+        options: dict[str, Any] = {
             "num_ctx": self.num_ctx,
-            "num_predict": self.num_predict(num_predict),
-            "temperature": self.settings.temperature,
+            "num_predict": self.num_predict(sampling.num_predict),
+            "temperature": self.settings.temperature
+            if sampling.temperature is None
+            else sampling.temperature,
         }
+        if sampling.stop:
+            options["stop"] = sampling.stop
+        return options
 
     def _unavailable(self, exc: Exception) -> LLMUnavailable:
         if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
@@ -276,7 +295,7 @@ class OllamaLLM:
         messages: list[dict[str, str]],
         *,
         think: ReasoningEffort,
-        num_predict: int | None = None,
+        sampling: Sampling = DEFAULT_SAMPLING,
     ) -> Generation:
         """One non-streamed chat turn, in turn with other requests (the gate), retried once
         when the connection fails. Raises Busy, LLMUnavailable or ContextTruncated."""
@@ -291,7 +310,7 @@ class OllamaLLM:
                         think=self._think(think),
                         keep_alive=self.keep_alive,
                         stream=False,
-                        options=self._options(num_predict),
+                        options=self._options(sampling),
                     )
                     break
                 except _CALL_ERRORS as exc:
@@ -308,11 +327,16 @@ class OllamaLLM:
             seconds=time.perf_counter() - started,
         )
         self._check_truncation(messages, generation)
-        self._check_answered(generation, think, self.num_predict(num_predict))
+        self._check_answered(generation, think, sampling)
         return generation
 
     async def stream(
-        self, messages: list[dict[str, str]], *, think: ReasoningEffort, stats: Generation
+        self,
+        messages: list[dict[str, str]],
+        *,
+        think: ReasoningEffort,
+        stats: Generation,
+        sampling: Sampling = DEFAULT_SAMPLING,
     ) -> AsyncGenerator[Piece, None]:
         """A chat turn streamed piece by piece; ``stats`` is filled in at the end. Closing
         the iterator (a client that went away) closes the request to Ollama."""
@@ -328,7 +352,7 @@ class OllamaLLM:
                     think=self._think(think),
                     keep_alive=self.keep_alive,
                     stream=True,
-                    options=self._options(),
+                    options=self._options(sampling),
                 )
                 try:
                     first: Any = await anext(response)
@@ -363,7 +387,7 @@ class OllamaLLM:
             stats.content, stats.thinking = "".join(content), "".join(thinking)
             stats.seconds = time.perf_counter() - started
             self._check_truncation(messages, stats)
-            self._check_answered(stats, think, self.num_predict())
+            self._check_answered(stats, think, sampling)
         finally:
             self.gate.release()
 
@@ -447,11 +471,12 @@ class OllamaLLM:
         if gen.done_reason == "length" and gen.completion_tokens == 0:
             raise ContextTruncated("Ollama's context filled before the model could answer")
 
-    def _check_answered(self, gen: Generation, think: ReasoningEffort, num_predict: int) -> None:
+    def _check_answered(self, gen: Generation, think: ReasoningEffort, sampling: Sampling) -> None:
         # gpt-oss reasons before it answers, and eval_count counts both: when num_predict runs
         # out in the reasoning, Ollama ends with done_reason "length" and no content at all.
         if gen.done_reason != "length" or gen.content.strip() or not gen.completion_tokens:
             return
+        num_predict = self.num_predict(sampling.num_predict)
         lower = (
             f" or lower KURA_REASONING_EFFORT (now {think})"
             if think != "low"
@@ -459,7 +484,7 @@ class OllamaLLM:
         )
         raise ReasoningExhausted(
             f"{self.model} spent all {num_predict} tokens of its budget on reasoning and wrote no "
-            f"answer: raise KURA_ANSWER_MAX_TOKENS (now {num_predict}){lower}"
+            f"answer: raise {sampling.budget_name} (now {num_predict}){lower}"
         )
 
     def status(self) -> dict[str, Any]:

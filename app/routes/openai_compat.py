@@ -39,7 +39,8 @@ from app.deps import (
     collection_for,
     reader_groups,
 )
-from app.errors import error_status
+from app.errors import error_code, error_status, openai_error_body
+from app.llm import Sampling
 from app.retrieve import Passage
 from app.routes.query import answer_recorded, settle
 from app.settings import ReasoningEffort
@@ -63,15 +64,61 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's stream_options."""
+
+    include_usage: bool = False
+
+    model_config = {"extra": "allow"}
+
+
 class ChatRequest(BaseModel):
-    """The fields of an OpenAI chat completion request kura uses; others are accepted."""
+    """The fields of an OpenAI chat completion request kura uses or refuses; others (user,
+    seed, top_p, ...) are accepted and have no effect."""
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     reasoning_effort: ReasoningEffort | None = None
+    max_tokens: int | None = Field(None, ge=1, description="Reasoning plus answer tokens.")
+    max_completion_tokens: int | None = Field(None, ge=1, description="As max_tokens.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    stop: str | list[str] | None = Field(None, description="Up to 4 stop sequences.")
+    # refused unless harmless: kura gives one answer in text, and calls no tools
+    n: int | None = Field(None, ge=1)
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    response_format: dict[str, Any] | None = None
 
     model_config = {"extra": "allow"}
+
+    def refusal(self) -> str | None:
+        """Why kura cannot honour this request, or None."""
+        if self.n is not None and self.n > 1:
+            return "n > 1 is not supported: kura gives one answer per question"
+        if self.tools or self.functions:
+            return "tools are not supported: kura answers from its documents and calls no tools"
+        if self.response_format and self.response_format.get("type", "text") != "text":
+            return (
+                f"response_format {self.response_format.get('type')!r} is not supported: kura "
+                "answers in text with citations"
+            )
+        if isinstance(self.stop, list) and len(self.stop) > 4:
+            return "stop takes at most 4 sequences"
+        return None
+
+    def sampling(self) -> Sampling:
+        """The request's max_tokens, temperature and stop, as Ollama options."""
+        limit = self.max_completion_tokens or self.max_tokens
+        name = "max_completion_tokens" if self.max_completion_tokens else "max_tokens"
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        return Sampling(
+            num_predict=limit,
+            temperature=self.temperature,
+            stop=stop or None,
+            budget_name=name if limit else "KURA_ANSWER_MAX_TOKENS",
+        )
 
 
 def sources_text(citations: list[Passage]) -> str:
@@ -96,6 +143,8 @@ def _collection(model: str) -> str:
 
 
 def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
+    if (refusal := body.refusal()) is not None:
+        raise HTTPException(400, detail=refusal)
     collection = _collection(body.model)
     try:
         collection_for(collection, user, components, settings)
@@ -103,8 +152,13 @@ def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
         raise HTTPException(404, detail=f"no such model: {body.model}") from exc
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
-        raise HTTPException(422, detail="the last message must be a user message with text")
+        raise HTTPException(400, detail="the last message must be a user message with text")
     history = [Turn(role=m.role, content=m.text()[:20000]) for m in turns[:-1]]
+    # system and developer messages: the user's instructions on style and language, kept
+    # below kura's own rules in the prompt
+    instructions = "\n\n".join(
+        m.text().strip() for m in body.messages if m.role in ("system", "developer")
+    )
     return Ask(
         question=turns[-1].text().strip()[:8000],
         collection=collection,
@@ -113,6 +167,8 @@ def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
         mode=settings.retrieval_mode,
         history=history,
         groups=reader_groups(user, settings),
+        instructions=instructions[:4000],
+        sampling=body.sampling(),
     )
 
 
@@ -180,29 +236,32 @@ async def chat_completions(
     endpoint = "/v1/chat/completions"
     if body.stream:
         drafted = await run_in_threadpool(draft, retriever, llm, settings, ask)
+        usage = body.stream_options is not None and body.stream_options.include_usage
         return StreamingResponse(
-            _chunks(request, drafted, body.model, user, endpoint),
+            _chunks(request, drafted, body.model, user, endpoint, usage),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
+            # no proxy buffering, or the answer arrives whole at the end (as /v1/query)
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     answer = await answer_recorded(request, user, endpoint, ask)
     return _completion(answer, body.model)
 
 
 async def _chunks(
-    request: Request, drafted: Draft, model: str, user: User, endpoint: str
+    request: Request, drafted: Draft, model: str, user: User, endpoint: str, usage: bool
 ) -> AsyncIterator[str]:
     app = request.app
     ident = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
         body = {
             "id": ident,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": choices,
             **extra,
         }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -226,13 +285,14 @@ async def _chunks(
                         {"content": tail},
                         finish,
                         citations=[c.model_dump() for c in answer.citations],
-                        usage=_usage(answer),
                     )
+                    if usage:  # stream_options.include_usage: one last chunk, no choices
+                        yield chunk(None, usage=_usage(answer))
             yield "data: [DONE]\n\n"
     except KuraError as exc:
         status = error_status(exc)
-        error = {"message": str(exc), "type": type(exc).__name__, "code": status}
-        yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
+        error = openai_error_body(status, str(exc), error_code(exc))
+        yield f"data: {json.dumps(error, ensure_ascii=False)}\n\n"
     finally:
         final = status if answer or status != 200 else 499  # 499: the client went away
         await settle(app, user, endpoint, drafted.ask, answer, drafted.passages, final)

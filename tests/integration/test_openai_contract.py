@@ -91,3 +91,105 @@ def test_errors_come_in_openai_shape(
     own = api.post("/v1/query", json={"question": QUESTION, "collection": "nothing"})
     assert own.status_code == 404
     assert "detail" in own.json()
+
+
+@pytest.mark.parametrize("question", [QUESTION, QUESTION_JA])
+def test_max_tokens_temperature_and_stop_take_effect(
+    sdk: openai.OpenAI, ollama: OllamaStandin, question: str
+) -> None:
+    before = len(chats(ollama))
+    sdk.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=300,
+        temperature=0.9,
+        stop=["\n\n"],
+    )
+    sdk.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": question}],
+        max_completion_tokens=700,
+        stop="END",
+    )
+    first, second = chats(ollama)[before:]
+    assert first["options"]["num_predict"] == 300
+    assert first["options"]["temperature"] == 0.9
+    assert first["options"]["stop"] == ["\n\n"]
+    assert second["options"]["num_predict"] == 700
+    assert second["options"]["stop"] == ["END"]
+    assert second["options"]["temperature"] == 0.2  # kura's setting when none is sent
+
+
+@pytest.mark.parametrize(
+    ("instructions", "question"),
+    [
+        ("Answer in one short sentence, in French.", QUESTION),
+        ("敬語で、一文で答えてください。", QUESTION_JA),
+    ],
+)
+def test_system_messages_are_the_users_instructions_below_kuras_rules(
+    sdk: openai.OpenAI, ollama: OllamaStandin, instructions: str, question: str
+) -> None:
+    from app.prompt import SYSTEM_PROMPT
+
+    sdk.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": instructions},
+            {"role": "user", "content": question},
+        ],
+    )
+    system = chats(ollama)[-1]["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith(SYSTEM_PROMPT)  # kura's grounding rules come first
+    assert system["content"].index(instructions) > len(SYSTEM_PROMPT)
+    assert "the rules above win" in system["content"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"n": 2}, "n > 1 is not supported"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+            "tools are not supported",
+        ),
+        ({"response_format": {"type": "json_object"}}, "response_format 'json_object'"),
+    ],
+)
+def test_unsupported_parameters_are_refused_not_ignored(
+    sdk: openai.OpenAI, ollama: OllamaStandin, extra: dict, reason: str
+) -> None:
+    before = len(chats(ollama))
+    with pytest.raises(openai.BadRequestError, match=reason):
+        sdk.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": QUESTION}],
+            **extra,
+        )
+    assert len(chats(ollama)) == before  # refused before the model was asked
+
+
+def test_stream_sends_usage_when_asked_and_no_proxy_buffering(
+    api: httpx.Client, sdk: openai.OpenAI
+) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    plain = api.post("/v1/chat/completions", json=body)
+    assert plain.headers["x-accel-buffering"] == "no"
+    assert all("usage" not in c for c in stream_lines(plain))
+
+    chunks = list(
+        sdk.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": QUESTION_JA}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    last = chunks[-1]
+    assert last.choices == []
+    assert last.usage is not None
+    assert last.usage.prompt_tokens > 0
+    assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    assert all(c.usage is None for c in chunks[:-1])
+    assert "".join(c.choices[0].delta.content or "" for c in chunks[:-1]).startswith("資料")
