@@ -276,6 +276,39 @@ async def stream_answer(
     yield "done", answer.model_dump()
 
 
+# Open WebUI's background tasks (title, tags, follow-ups, search queries, autocomplete): every
+# default template opens with "### Task:" and quotes the chat in <chat_history> (Open WebUI's
+# backend/open_webui/config.py, DEFAULT_*_PROMPT_TEMPLATE), sent as the one user message.
+_TASK = re.compile(r"\A\s*### Task:.*<chat_history>.*</chat_history>", re.DOTALL)
+TASK_MAX_TOKENS = 1024  # a title or a few tags, with low reasoning before them
+
+
+def is_background_task(messages: list[dict[str, str]]) -> bool:
+    """Whether the chat is a client's background task about a conversation (Open WebUI asks
+    the chat model for titles, tags and follow-ups), not a question about the documents."""
+    users = [m for m in messages if m["role"] == "user"]
+    return (
+        len(users) == 1
+        and messages[-1]["role"] == "user"
+        and not any(m["role"] == "assistant" for m in messages)
+        and bool(_TASK.match(users[0]["content"]))
+    )
+
+
+def background_task(
+    llm: OllamaLLM, messages: list[dict[str, str]], sampling: Sampling
+) -> Generation:
+    """A background task answered by the model alone: no retrieval, no passages, no citations,
+    low reasoning, one model call."""
+    budget = Sampling(
+        num_predict=sampling.num_predict or TASK_MAX_TOKENS,
+        temperature=sampling.temperature,
+        stop=sampling.stop,
+        budget_name=sampling.budget_name if sampling.num_predict else "max_tokens",
+    )
+    return llm.chat(messages, think="low", sampling=budget)
+
+
 def strip_citations(text: str, numbers: set[int]) -> str:
     """``text`` without the citation marks [n] of ``numbers``."""
     if not numbers:

@@ -51,6 +51,7 @@ _PASSAGE = re.compile(r'<passage n="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _SENTENCE = re.compile(r"(?<=[。！？])|(?<=[.!?])\s+")
+_JSON_FORMAT = re.compile(r"^JSON format: (\{.*\})\s*$", re.MULTILINE)
 DEFAULT_NUM_CTX = 4096  # what Ollama uses when a request sends no num_ctx
 Backend = Literal["fake", "smollm2"]
 _T = TypeVar("_T")
@@ -455,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
         evaluated = self.server.evaluated(kept)
         if "Standalone question:" in prompt:  # kura asking to make a follow-up stand alone
             answer, reasoning = condense(prompt), "The follow-up refers to the last question."
+        elif (shape := _JSON_FORMAT.search(prompt)) is not None:  # a JSON task (Open WebUI)
+            answer, reasoning = shape[1], "The task asks for this JSON shape."
         else:
             answer, reasoning = compose_answer(prompt)
         if not _thinks(body.get("think")):

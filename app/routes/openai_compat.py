@@ -8,6 +8,7 @@ Citations stay [n] in the text, followed by a sources list, and come in full in 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,7 +26,9 @@ from app.answer import (
     Ask,
     Draft,
     Turn,
+    background_task,
     draft,
+    is_background_task,
     stream_answer,
     version_note_text,
 )
@@ -40,12 +43,13 @@ from app.deps import (
     reader_groups,
 )
 from app.errors import error_code, error_status, openai_error_body
-from app.llm import Sampling
+from app.llm import Generation, Sampling
 from app.retrieve import Passage
 from app.routes.query import answer_recorded, settle
 from app.settings import ReasoningEffort
 from ingest.errors import CollectionNotFound, KuraError
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"])
 
 PREFIX = "kura:"
@@ -142,7 +146,9 @@ def _collection(model: str) -> str:
     return model.removeprefix(PREFIX)
 
 
-def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
+def _readable(body: ChatRequest, user: Any, settings: Any, components: Any) -> str:
+    """The collection the request's model names, if the caller may read it (else 404), and
+    the request is one kura can honour (else 400)."""
     if (refusal := body.refusal()) is not None:
         raise HTTPException(400, detail=refusal)
     collection = _collection(body.model)
@@ -150,6 +156,11 @@ def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
         collection_for(collection, user, components, settings)
     except CollectionNotFound as exc:
         raise HTTPException(404, detail=f"no such model: {body.model}") from exc
+    return collection
+
+
+def _ask(body: ChatRequest, user: Any, settings: Any, components: Any) -> Ask:
+    collection = _readable(body, user, settings, components)
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
         raise HTTPException(400, detail="the last message must be a user message with text")
@@ -221,6 +232,42 @@ def _completion(answer: Answer, model: str) -> dict[str, Any]:
     }
 
 
+def _plain(generation: Generation, model: str, stream: bool) -> Any:
+    """A background task's answer as a completion (or a stream of one chunk): the model's
+    text alone, no sources, no citations."""
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    finish = "length" if generation.done_reason == "length" else "stop"
+    usage = {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+    }
+    if not stream:
+        message = {"role": "assistant", "content": generation.content}
+        return {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
+    delta = {"role": "assistant", "content": generation.content}
+    chunk = {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    body = f"data: {json.dumps(chunk, ensure_ascii=False)}\n\ndata: [DONE]\n\n"
+    return StreamingResponse(
+        iter([body]),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(
     request: Request,
@@ -232,6 +279,12 @@ async def chat_completions(
     llm: LLMDep,
 ) -> Any:
     """An OpenAI chat completion answered from the collection named by the model."""
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    if is_background_task(messages):
+        await run_in_threadpool(_readable, body, user, settings, components)
+        logger.info("background task from the client answered without retrieval")
+        generation = await run_in_threadpool(background_task, llm, messages, body.sampling())
+        return _plain(generation, body.model, body.stream)
     ask = await run_in_threadpool(_ask, body, user, settings, components)
     endpoint = "/v1/chat/completions"
     if body.stream:

@@ -1,0 +1,90 @@
+"""kura behind Open WebUI: its background tasks (title, tags, follow-ups) served as plain
+generation without retrieval, and kura's citations sent as the sources Open WebUI renders.
+The requests are the ones Open WebUI really sends (tests/open_webui.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.audit import MAX_LIMIT
+from app.prompt import SYSTEM_PROMPT
+from ingest.pipeline import IngestReport
+from tests.conftest import LiveServer, make_settings
+from tests.ollama_standin import OllamaStandin, StandinState
+from tests.open_webui import task_request
+
+pytestmark = pytest.mark.integration
+
+MODEL = "kura:corpus"
+CHAT = {
+    "en": [
+        {"role": "user", "content": "What does error E-417 mean on the HX-400?"},
+        {"role": "assistant", "content": "E-417 means the coolant is overheating [1].\n\n"},
+    ],
+    "ja": [
+        {"role": "user", "content": "HX-400 のエラー E-417 はどういう意味ですか？"},
+        {"role": "assistant", "content": "資料によると、冷却水の過熱です [1]"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[OllamaStandin]:
+    with OllamaStandin(StandinState()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    indexed: tuple[Path, IngestReport],
+    ollama: OllamaStandin,
+) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("owui") / "data"
+    shutil.copytree(indexed[0], data_dir)
+    live = LiveServer(make_settings(data_dir, ollama.url))
+    with live:
+        yield live
+
+
+def audit_rows(server: LiveServer) -> int:
+    audit = server.server.config.app.state.audit  # type: ignore[attr-defined]
+    return len(audit.query(limit=MAX_LIMIT))
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+@pytest.mark.parametrize("task", ["title", "tags", "follow_ups"])
+def test_background_tasks_are_plain_generation_without_retrieval(
+    server: LiveServer, ollama: OllamaStandin, task: str, language: str
+) -> None:
+    body = task_request(task, MODEL, CHAT[language])
+    rows = audit_rows(server)
+    before = len(ollama.state.requests)
+    response = server.client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    content = response.json()["choices"][0]["message"]["content"]
+    # Open WebUI parses the JSON between the first { and the last }: nothing may follow it
+    parsed = json.loads(content[content.index("{") : content.rindex("}") + 1])
+    assert task in parsed
+    assert "Sources:" not in content
+    assert "citations" not in response.json()
+    asked = [r for r in ollama.state.requests[before:] if r["path"] == "/api/chat"]
+    assert len(asked) == 1  # one model call: no follow-up rewrite, no document answer
+    assert asked[0]["messages"] == body["messages"]  # the task prompt alone: no passages
+    assert SYSTEM_PROMPT not in json.dumps(asked[0], ensure_ascii=False)
+    assert audit_rows(server) == rows  # no audit row: no document was read
+
+
+def test_an_ordinary_question_still_gets_a_document_answer(
+    server: LiveServer, ollama: OllamaStandin
+) -> None:
+    body = {"model": MODEL, "messages": [CHAT["ja"][0]], "stream": False}
+    rows = audit_rows(server)
+    answer = server.client.post("/v1/chat/completions", json=body).json()
+    assert answer["citations"]
+    assert audit_rows(server) == rows + 1
