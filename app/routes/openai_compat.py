@@ -125,21 +125,50 @@ class ChatRequest(BaseModel):
         )
 
 
+def _where(p: Passage) -> str:
+    where = [PurePath(p.source).name]
+    if p.clause:
+        where.append(p.clause)
+    elif p.section:
+        where.append(p.section)
+    if p.pages:
+        where.append(f"p. {p.pages}")
+    return ", ".join(where)
+
+
 def sources_text(citations: list[Passage]) -> str:
     """The sources list appended to an answer's text."""
     if not citations:
         return ""
-    lines = []
-    for p in citations:
-        where = [PurePath(p.source).name]
-        if p.clause:
-            where.append(p.clause)
-        elif p.section:
-            where.append(p.section)
-        if p.pages:
-            where.append(f"p. {p.pages}")
-        lines.append(f"[{p.n}] " + ", ".join(where))
-    return "\n\nSources:\n" + "\n".join(lines)
+    return "\n\nSources:\n" + "\n".join(f"[{p.n}] {_where(p)}" for p in citations)
+
+
+def source_event(passage: Passage, cited: Passage | None) -> dict[str, Any]:
+    """A passage as the "source" event Open WebUI renders under the answer.
+
+    Open WebUI emits a streamed chunk's ``event`` (utils/middleware.py), stores a "source"
+    event with the message, and its Citations.svelte numbers sources by ``metadata.source`` in
+    order: sent for every passage in order, [n] in the text opens passage n. ``page`` is
+    0-based there (it shows page + 1).
+    """
+    metadata: dict[str, Any] = {
+        "source": f"kura:{passage.chunk_id}",
+        "name": _where(passage),
+        "document_id": passage.document_id,
+        "cited": cited is not None,
+    }
+    if passage.page_start:
+        metadata["page"] = passage.page_start - 1
+    if cited is not None and cited.verified is not None:
+        metadata["verified"] = cited.verified
+    return {
+        "type": "source",
+        "data": {
+            "source": {"id": f"kura:{passage.document_id}", "name": _where(passage)},
+            "document": [passage.text],
+            "metadata": [metadata],
+        },
+    }
 
 
 def _collection(model: str) -> str:
@@ -334,6 +363,12 @@ async def _chunks(
                     notes = version_note_text(answer.version_notes, drafted.ask.question)
                     tail = ("\n\n" + notes if notes else "") + sources_text(answer.citations)
                     finish = "length" if answer.finish_reason == "length" else "stop"
+                    # Open WebUI's sources: one event a chunk, on an empty delta so clients
+                    # that read choices[0] see nothing new
+                    cited = {c.n: c for c in answer.citations}
+                    for passage in sorted(drafted.passages, key=lambda p: p.n):
+                        source = source_event(passage, cited.get(passage.n))
+                        yield chunk({"content": ""}, event=source)
                     yield chunk(
                         {"content": tail},
                         finish,

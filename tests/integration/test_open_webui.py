@@ -88,3 +88,54 @@ def test_an_ordinary_question_still_gets_a_document_answer(
     answer = server.client.post("/v1/chat/completions", json=body).json()
     assert answer["citations"]
     assert audit_rows(server) == rows + 1
+
+
+def open_webui_citations(sources: list[dict]) -> list[dict]:
+    """Open WebUI's Citations.svelte numbering: one entry per distinct metadata.source (or
+    source.id), in order; [n] in the text opens entry n."""
+    found: list[dict] = []
+    for source in sources:
+        for i, document in enumerate(source.get("document") or []):
+            metadata = (source.get("metadata") or [{}])[i]
+            ident = metadata.get("source") or source.get("source", {}).get("id") or "N/A"
+            name = metadata.get("name") or source.get("source", {}).get("name")
+            same = next((c for c in found if c["id"] == ident), None)
+            if same:
+                same["document"].append(document)
+            else:
+                found.append({"id": ident, "name": name, "document": [document], "meta": metadata})
+    return found
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_citations_arrive_as_the_sources_open_webui_renders(
+    server: LiveServer, language: str
+) -> None:
+    # Open WebUI's chat request: streamed, usage asked for (open_webui/main.py line 1244)
+    body = {
+        "model": MODEL,
+        "messages": [CHAT[language][0]],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    response = server.client.post("/v1/chat/completions", json=body)
+    chunks = [
+        json.loads(frame.removeprefix("data: "))
+        for frame in response.text.strip().split("\n\n")
+        if frame != "data: [DONE]"
+    ]
+    sources = [c["event"]["data"] for c in chunks if c.get("event", {}).get("type") == "source"]
+    text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"])
+    kura_citations = next(c["citations"] for c in chunks if "citations" in c)  # kept
+    assert kura_citations
+    shown = open_webui_citations(sources)
+    for cited in kura_citations:
+        n = cited["n"]
+        assert f"[{n}]" in text
+        entry = shown[n - 1]  # what a click on [n] opens in Open WebUI
+        assert entry["document"] == [cited["text"]]
+        assert Path(cited["source"]).name in entry["name"]
+        if cited["page_start"]:
+            assert entry["meta"]["page"] == cited["page_start"] - 1  # Open WebUI adds 1
+    for chunk in chunks:  # OpenAI clients that read choices[0] still can
+        assert chunk["choices"] or "usage" in chunk
