@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,10 +75,6 @@ class Piece:
     thinking: str = ""
 
 
-class _Withdrawn(Exception):
-    """A waiter that left the queue before its turn came."""
-
-
 @dataclass(frozen=True)
 class Sampling:
     """How one request generates, where the caller chose (None: kura's settings)."""
@@ -92,14 +89,37 @@ class Sampling:
 DEFAULT_SAMPLING = Sampling()
 
 
+class _Waiter:
+    """One request waiting in the gate's queue; a turn is handed to it, never grabbed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.granted = False
+        self.event = threading.Event()
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop else None
+
+    def grant(self) -> None:
+        self.granted = True
+        if self.loop is not None and self.future is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        else:
+            self.event.set()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Gate:
     """At most ``limit`` requests in Ollama at once, at most ``queue`` more waiting.
 
     Ollama answers one request per model at a time by default; more would only queue inside
     it, invisible and unbounded. Past the queue a request is refused at once (503 with
     Retry-After), and a request that waits longer than ``wait`` seconds gives up the same way.
-    A waiter can be withdrawn (its client went away): it leaves the queue at once and never
-    takes a turn, so no cancellation can lose one.
+    A released turn is handed to the first waiter (first come, first served). Waiting holds
+    no thread: a coroutine waits on a future, so a client that goes away (its coroutine
+    cancelled) just leaves the queue, and a turn handed to it in that instant is passed on.
     """
 
     def __init__(
@@ -110,74 +130,85 @@ class Gate:
         on_change: Callable[[int, int], None] | None = None,
     ) -> None:
         self.limit, self.queue, self.wait = limit, queue, wait
-        self._cond = threading.Condition()
-        self.waiting = 0
+        self._lock = threading.Lock()
+        self._waiters: deque[_Waiter] = deque()
         self.in_flight = 0
         self._on_change = on_change
+
+    @property
+    def waiting(self) -> int:
+        """Requests in the queue now."""
+        return len(self._waiters)
 
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self.waiting, self.in_flight)
 
-    def acquire(self, withdrawn: threading.Event | None = None) -> None:
-        """Take a turn, waiting in the queue; raises Busy when the queue is full or slow.
-
-        With ``withdrawn``: setting it (then ``wake``) makes the wait end without a turn."""
-        deadline = time.monotonic() + self.wait
-        with self._cond:
-            if self.in_flight < self.limit and self.waiting == 0:
-                self.in_flight += 1
-                self._changed()
-                return
-            if self.waiting >= self.queue:
-                raise Busy("the answering model is busy: too many questions waiting", 10)
-            self.waiting += 1
+    def _enter(self, loop: asyncio.AbstractEventLoop | None) -> _Waiter | None:
+        """Under the lock: take a free turn (None), or join the queue (the waiter)."""
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
             self._changed()
-            try:
-                while self.in_flight >= self.limit:
-                    remaining = deadline - time.monotonic()
-                    if withdrawn is not None and withdrawn.is_set():
-                        raise _Withdrawn
-                    if remaining <= 0:
-                        raise Busy("the answering model is busy: waited too long for a turn", 30)
-                    self._cond.wait(remaining)
-                self.in_flight += 1
-            finally:
-                self.waiting -= 1
-                self._changed()
-                # A turn this waiter did not take may be another's to take.
-                self._cond.notify()
+            return None
+        if len(self._waiters) >= self.queue:
+            raise Busy("the answering model is busy: too many questions waiting", 10)
+        waiter = _Waiter(loop)
+        self._waiters.append(waiter)
+        self._changed()
+        return waiter
 
-    def wake(self) -> None:
-        """Wake every waiter, so withdrawn ones leave the queue."""
-        with self._cond:
-            self._cond.notify_all()
+    def _leave(self, waiter: _Waiter) -> bool:
+        """Under the lock: take ``waiter`` out of the queue; True if a turn was already
+        handed to it (then it holds one)."""
+        if waiter.granted:
+            return True
+        self._waiters.remove(waiter)
+        self._changed()
+        return False
 
-    def release(self) -> None:
-        """Give the turn back."""
-        with self._cond:
+    def _release_locked(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().grant()  # the turn passes on: in_flight is unchanged
+        else:
             self.in_flight -= 1
-            self._changed()
-            self._cond.notify()
+        self._changed()
+
+    def acquire(self) -> None:
+        """Take a turn, waiting in the queue; raises Busy when the queue is full or slow."""
+        with self._lock:
+            waiter = self._enter(None)
+        if waiter is None or waiter.event.wait(self.wait):
+            return
+        with self._lock:
+            if self._leave(waiter):
+                return
+        raise Busy("the answering model is busy: waited too long for a turn", 30)
 
     async def acquire_async(self) -> None:
-        """``acquire`` from a coroutine. Cancelling the coroutine (the client went away while
-        its question was queued) withdraws the waiter; a turn taken in the same instant is
-        handed straight back."""
-        withdrawn = threading.Event()
-        waiter = asyncio.ensure_future(asyncio.to_thread(self.acquire, withdrawn))
+        """``acquire`` from a coroutine, holding no thread while it waits. Cancelling the
+        coroutine (the client went away while its question was queued) leaves the queue."""
+        with self._lock:
+            waiter = self._enter(asyncio.get_running_loop())
+        if waiter is None:
+            return
+        assert waiter.future is not None
         try:
-            await asyncio.shield(waiter)
+            await asyncio.wait_for(asyncio.shield(waiter.future), self.wait)
+        except TimeoutError:
+            with self._lock:
+                if self._leave(waiter):
+                    return
+            raise Busy("the answering model is busy: waited too long for a turn", 30) from None
         except asyncio.CancelledError:
-            withdrawn.set()
-            self.wake()
-
-            def settle(done: asyncio.Future[None]) -> None:
-                if not done.cancelled() and done.exception() is None:
-                    self.release()
-
-            waiter.add_done_callback(settle)
+            with self._lock:
+                if self._leave(waiter):
+                    self._release_locked()  # handed over as the client left: pass it on
             raise
+
+    def release(self) -> None:
+        """Give the turn back (to the first waiter, if any)."""
+        with self._lock:
+            self._release_locked()
 
     @contextmanager
     def slot(self) -> Iterator[None]:

@@ -141,3 +141,36 @@ def test_a_web_client_that_leaves_while_queued_does_not_block_the_next(
     assert third.status_code == 200, third.text
     assert waited < 6, f"the next question waited {waited:.1f}s for a turn"
     assert (gate.waiting, gate.in_flight) == (0, 0)
+
+
+def test_queued_questions_hold_no_thread_and_are_served_in_order() -> None:
+    # More waiters than the event loop's default executor has threads: waiting in threads
+    # would leave none for the turn holder's own blocking calls, stalling everyone until the
+    # waiters timed out (seen as 60 s stalls in benchmarks/gate_load.py).
+    gate = Gate(limit=1, queue=32, wait=5)
+    served: list[int] = []
+
+    async def waiter(i: int) -> None:
+        await gate.acquire_async()
+        served.append(i)
+
+    async def scenario() -> float:
+        await gate.acquire_async()
+        tasks = []
+        for i in range(16):
+            tasks.append(asyncio.create_task(waiter(i)))
+            while gate.waiting < i + 1:
+                await asyncio.sleep(0.001)
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.to_thread(time.sleep, 0), 10)
+        took = time.monotonic() - started
+        for task in tasks:
+            gate.release()
+            await task
+        gate.release()
+        return took
+
+    took = asyncio.run(scenario())
+    assert took < 1
+    assert served == list(range(16))
+    assert (gate.waiting, gate.in_flight) == (0, 0)
