@@ -15,7 +15,7 @@ import ollama
 import pytest
 
 from app.errors import ContextTruncated
-from app.llm import OllamaLLM
+from app.llm import OllamaLLM, Sampling
 from tests.conftest import make_settings
 from tests.llm_backend import MODEL_NAME, SmolLM2Backend
 from tests.ollama_standin import OllamaStandin, StandinState
@@ -207,7 +207,7 @@ def test_kura_reports_an_answer_cut_by_num_predict(backend: SmolLM2Backend, tmp_
             tmp_path, ollama_host=server.url, ollama_model=MODEL_NAME, temperature=0
         )
         story = [{"role": "user", "content": "Tell me a long story about a dragon."}]
-        cut = OllamaLLM(settings).chat(story, think="low", num_predict=12)
+        cut = OllamaLLM(settings).chat(story, think="low", sampling=Sampling(num_predict=12))
     # The real model stops mid-sentence: an answer cut short, not an error and not empty.
     assert cut.done_reason == "length"
     assert cut.completion_tokens == 12
