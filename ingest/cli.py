@@ -105,6 +105,11 @@ def ingest_command(
         raise typer.Exit(1) from exc
     reader_groups = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
     try:
+        for healed_name, healed in components.heal().items():
+            console.print(
+                f"healed {len(healed)} document(s) of {healed_name} left half-done by a "
+                "stopped run"
+            )
         indexer = Indexer(components, name, access=access_map, groups=reader_groups)
         with Progress(
             TextColumn("[bold]indexing[/bold]"),

@@ -17,6 +17,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from qdrant_client import QdrantClient
 
+from ingest import faults
 from ingest.edge_store import EdgeVectorStore, shard_exists
 from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.private import private_dir
@@ -228,6 +229,17 @@ class Components:
             raise StoreUnavailable(f"Qdrant unusable: {type(exc).__name__}") from exc
         return f"Qdrant server: {len(collections)} collections"
 
+    def heal(self) -> dict[str, list[str]]:
+        """Finish what a stopped writer left in every collection (a version half-written, or
+        one replaced but not yet deleted; see ingest/visibility.py); returns the documents
+        healed per collection. Run at every start of ``kura ingest`` and ``kura serve``."""
+        healed = {}
+        for name in self.collections():
+            documents = self.vector_store(name).heal()
+            if documents:
+                healed[name] = documents
+        return healed
+
     def close(self) -> None:
         """Release the stores (and with them the embedded store's locks); stop the parsers."""
         if "parsers" in self.__dict__:
@@ -249,6 +261,7 @@ def build_components(settings: IndexSettings) -> Components:
             private_dir(settings.qdrant_location)
     except OSError as exc:
         raise StoreUnavailable(f"data folder unusable: {exc.strerror}: {exc.filename}") from exc
+    faults.arm(settings.test_pause_at, settings.data_dir)
     return Components(
         settings=settings, qdrant=build_qdrant_client(settings), embedder=build_embedder(settings)
     )

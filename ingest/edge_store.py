@@ -36,6 +36,15 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from ingest.errors import StoreUnavailable
+from ingest.visibility import (
+    RECORD_FIELD,
+    RECORD_KINDS,
+    STATE,
+    TOKEN_ID,
+    Hidden,
+    VersionGate,
+    state_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +87,22 @@ def _condition(f: MetadataFilter) -> tuple[str, Any]:
     raise ValueError(f"filter operator {op} is not supported by the embedded store")
 
 
+def _match(key: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+def visible_filter(base: qe.Filter | None, hidden: Hidden) -> qe.Filter:
+    """``base`` without the records and the chunks of the ``hidden`` versions."""
+    excluded: list[Any] = [
+        qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))  # type: ignore[arg-type]
+    ]
+    excluded += [
+        qe.Filter(must=[_match("document_id", doc), _match("document_version", version)])
+        for doc, version in hidden
+    ]
+    return qe.Filter(must=[base] if base is not None else None, must_not=excluded)
+
+
 def to_edge_filter(filters: MetadataFilters | None) -> qe.Filter | None:
     """Translate llama-index metadata filters (nested, AND/OR/NOT) into an Edge filter."""
     if filters is None or not filters.filters:
@@ -100,8 +125,9 @@ def to_edge_filter(filters: MetadataFilters | None) -> qe.Filter | None:
     return qe.Filter(must=positive or None, must_not=negative or None)
 
 
-class EdgeVectorStore(BasePydanticVectorStore):
-    """A kura collection stored in an embedded Qdrant Edge shard."""
+class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
+    """A kura collection stored in an embedded Qdrant Edge shard. Every read shows whole
+    versions only (see ingest/visibility.py)."""
 
     stores_text: bool = True
     flat_metadata: bool = False
@@ -182,6 +208,10 @@ class EdgeVectorStore(BasePydanticVectorStore):
                 raise StoreUnavailable(
                     f"cannot open the embedded store at {self.path}: {exc}"
                 ) from exc
+            # Shards made before state records existed get their index (a no-op after).
+            self._shard.update(
+                qe.UpdateOperation.create_field_index(RECORD_FIELD, qe.PayloadSchemaType.Keyword)
+            )
         return self._shard
 
     def close(self) -> None:
@@ -250,9 +280,58 @@ class EdgeVectorStore(BasePydanticVectorStore):
 
     # -- reads -----------------------------------------------------------------------------
 
+    # -- the visibility protocol's primitives (ingest/visibility.py) -----------------------
+
+    def _state_payloads(self) -> list[dict[str, Any]]:
+        state = qe.Filter(must=[_match(RECORD_FIELD, STATE)])
+        found: list[dict[str, Any]] = []
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                qe.ScrollRequest(offset=offset, limit=256, filter=state, with_payload=True)
+            )
+            found.extend(dict(r.payload) for r in records)
+            if offset is None:
+                return found
+
+    def _state_payload(self, document_id: str) -> dict[str, Any] | None:
+        records = self.client.retrieve([state_id(document_id)], True, False)
+        return dict(records[0].payload) if records else None
+
+    def _token(self) -> str | None:
+        records = self.client.retrieve([TOKEN_ID], True, False)
+        return str(records[0].payload.get("token")) if records else None
+
+    def _put_record(self, point_id: str, payload: dict[str, Any]) -> None:
+        self.client.update(qe.UpdateOperation.upsert_points([qe.Point(point_id, {}, payload)]))
+
+    def _drop_record(self, point_id: str) -> None:
+        self.client.update(qe.UpdateOperation.delete_points([point_id]))
+
+    def _erase_versions(self, document_id: str, versions: tuple[str, ...]) -> None:
+        chunks = qe.Filter(
+            must=[
+                _match("document_id", document_id),
+                qe.FieldCondition(key="document_version", match=qe.MatchAny(list(versions))),  # type: ignore[arg-type]
+            ],
+            must_not=[qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))],  # type: ignore[arg-type]
+        )
+        self.client.update(qe.UpdateOperation.delete_points_by_filter(chunks))
+
+    # -- reads: whole versions only --------------------------------------------------------
+
     def count(self, filters: MetadataFilters | None = None) -> int:
-        """Exact number of points matching ``filters``."""
-        return int(self.client.count(qe.CountRequest(exact=True, filter=to_edge_filter(filters))))
+        """Exact number of (visible) points matching ``filters``."""
+        base = to_edge_filter(filters)
+        return self.visible_read(
+            lambda hidden: int(
+                self.client.count(qe.CountRequest(exact=True, filter=visible_filter(base, hidden)))
+            )
+        )
+
+    def count_all(self) -> int:
+        """Every chunk stored, visible or not (records aside): for checks and tests."""
+        return int(self.client.count(qe.CountRequest(exact=True, filter=visible_filter(None, []))))
 
     def get_nodes(
         self,
@@ -260,13 +339,19 @@ class EdgeVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None = None,
         limit: int | None = None,
     ) -> list[BaseNode]:
-        """Nodes by id and/or filter (scrolled in pages)."""
+        """(Visible) nodes by id and/or filter (scrolled in pages)."""
+        base = to_edge_filter(filters)
         if node_ids is not None:
-            records = self.client.retrieve(list(node_ids), True, False)
-            return [metadata_dict_to_node(r.payload) for r in records][:limit]
+            ids = list(node_ids)
+            base = qe.Filter(must=[qe.HasIdCondition(set(ids)), *([base] if base else [])])
+        return self.visible_read(lambda hidden: self._scroll_nodes(base, hidden, limit))
+
+    def _scroll_nodes(
+        self, base: qe.Filter | None, hidden: Hidden, limit: int | None
+    ) -> list[BaseNode]:
         nodes: list[BaseNode] = []
         offset = None
-        edge_filter = to_edge_filter(filters)
+        edge_filter = visible_filter(base, hidden)
         while limit is None or len(nodes) < limit:
             page = 256 if limit is None else min(256, limit - len(nodes))
             records, offset = self.client.scroll(
@@ -280,11 +365,17 @@ class EdgeVectorStore(BasePydanticVectorStore):
     def payloads(
         self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
-        """Raw payloads (top-level fields only) of every point matching ``filters``."""
+        """Raw payloads (top-level fields only) of every visible point matching ``filters``."""
+        base = to_edge_filter(filters)
+        return self.visible_read(lambda hidden: self._scroll_payloads(base, hidden, fields))
+
+    def _scroll_payloads(
+        self, base: qe.Filter | None, hidden: Hidden, fields: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
         wanted = set(fields) if fields else None
         found: list[dict[str, Any]] = []
         offset = None
-        edge_filter = to_edge_filter(filters)
+        edge_filter = visible_filter(base, hidden)
         while True:
             records, offset = self.client.scroll(
                 qe.ScrollRequest(offset=offset, limit=256, filter=edge_filter, with_payload=True)
@@ -296,8 +387,12 @@ class EdgeVectorStore(BasePydanticVectorStore):
                 return found
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Dense, sparse or hybrid (RRF-fused) search with payload filters inside the query."""
-        edge_filter = to_edge_filter(query.filters)
+        """Dense, sparse or hybrid (fused) search with payload filters inside the query; only
+        whole versions are searched."""
+        base = to_edge_filter(query.filters)
+        return self.visible_read(lambda hidden: self._query(query, visible_filter(base, hidden)))
+
+    def _query(self, query: VectorStoreQuery, edge_filter: qe.Filter) -> VectorStoreQueryResult:
         params = qe.SearchParams(hnsw_ef=self.hnsw_ef)
         limit = query.similarity_top_k
         if query.mode == VectorStoreQueryMode.DEFAULT:

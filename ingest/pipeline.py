@@ -33,6 +33,7 @@ from ingest.clauses import annotate
 from ingest.components import Components
 from ingest.detect import DocType
 from ingest.errors import DocumentError, DocumentTooLarge
+from ingest.faults import checkpoint
 from ingest.hostile import FLAGS, instruction_flags
 from ingest.parse import ParsedDocument
 from ingest.prepare import Prepared as Prepared
@@ -56,8 +57,6 @@ logger = logging.getLogger(__name__)
 # Metadata the embedding sees besides the chunk text: where in the document it sits.
 _EMBED_KEYS = ("title", "section")
 FLAG_FIELDS = ("document_version", "flags")
-# Chunks embedded and written per step: bounds memory on a 2,000-page manual.
-_STORE_BATCH = 256
 
 
 class Status(StrEnum):
@@ -397,12 +396,25 @@ class Indexer:
             effective=effective,
             groups=groups,
         )
-        for start in range(0, len(nodes), _STORE_BATCH):
-            batch = nodes[start : start + _STORE_BATCH]
-            self.embed(batch)
-            self.write(batch)
-            for node in batch:
-                node.embedding = None  # written: free the vector
+        # Written hidden from readers, then made current in one step (ingest/visibility.py):
+        # a crash anywhere leaves readers on the old version, or on no version of a new one.
+        store = self.components.vector_store(self.collection, create=True)
+        step = self.settings.store_batch
+        store.begin_version(doc_id, prepared.version)
+        try:
+            for start in range(0, len(nodes), step):
+                batch = nodes[start : start + step]
+                self.embed(batch)
+                checkpoint("embed")
+                self.write(batch)
+                store.keep_alive(doc_id, prepared.version)
+                for node in batch:
+                    node.embedding = None  # written: free the vector
+                if start + step < len(nodes):
+                    checkpoint("write")
+        except BaseException:
+            store.abort_version(doc_id)
+            raise
         self.replace_version(doc_id, label, prepared.version, groups)
         seconds = time.perf_counter() - started
         logger.info("indexed %s: %d chunks in %.2fs", prepared.source, len(nodes), seconds)
@@ -425,24 +437,12 @@ class Indexer:
     def replace_version(
         self, doc_id: str, label: str, version: str, groups: tuple[str, ...]
     ) -> None:
-        """Make ``version`` the document's only version under ``label``, then re-date them all
-        and give every version the same readers (``groups``).
-
-        Called after the new version is fully written, so a reader never finds the document
-        missing; the versions under other labels stay.
-        """
+        """Make ``version`` the document's only version under ``label`` (readers switch to it
+        in one step and the others go), then re-date them all and give every version the
+        same readers (``groups``). The versions under other labels stay."""
         store = self.components.vector_store(self.collection)
-        store.delete_nodes(
-            filters=MetadataFilters(
-                filters=[
-                    MetadataFilter(key="document_id", value=doc_id),
-                    MetadataFilter(key="version_label", value=label),
-                    MetadataFilter(
-                        key="document_version", value=version, operator=FilterOperator.NE
-                    ),
-                ]
-            )
-        )
+        replaced = [v.version for v in self.versions(doc_id) if v.label == label]
+        store.commit_version(doc_id, version, replaced)
         self._settle(doc_id, groups)
 
     def _settle(self, doc_id: str, groups: tuple[str, ...]) -> None:

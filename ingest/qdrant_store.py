@@ -1,12 +1,15 @@
-"""llama-index's QdrantVectorStore for a Qdrant server, with what kura adds: count, and dense,
+"""llama-index's QdrantVectorStore for a Qdrant server, with what kura adds: count, dense,
 sparse or hybrid search in one Query API call (fusion of prefetches inside Qdrant, where
-llama-index would run two searches and fuse them in Python)."""
+llama-index would run two searches and fuse them in Python), and reads that show whole
+document versions only (see ingest/visibility.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
     VectorStoreQuery,
@@ -16,48 +19,173 @@ from llama_index.core.vector_stores.types import (
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 
+from ingest.visibility import (
+    RECORD_FIELD,
+    RECORD_KINDS,
+    STATE,
+    TOKEN_ID,
+    Hidden,
+    VersionGate,
+    state_id,
+)
 
-class ServerVectorStore(QdrantVectorStore):
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _records() -> models.FieldCondition:
+    return models.FieldCondition(key=RECORD_FIELD, match=models.MatchAny(any=list(RECORD_KINDS)))
+
+
+def visible_filter(base: models.Filter | None, hidden: Hidden) -> models.Filter:
+    """``base`` without the records and the chunks of the ``hidden`` versions."""
+    excluded: list[Any] = [_records()]
+    excluded += [
+        models.Filter(must=[_match("document_id", doc), _match("document_version", version)])
+        for doc, version in hidden
+    ]
+    return models.Filter(must=[base] if base is not None else None, must_not=excluded)
+
+
+class ServerVectorStore(VersionGate, QdrantVectorStore):
     """A kura collection on a Qdrant server (or qdrant-client's in-memory mode in tests)."""
 
     def __init__(self, *, fusion: str = "dbsf", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fusion = models.Fusion.RRF if fusion == "rrf" else models.Fusion.DBSF
+        if self._collection_initialized:
+            # Collections made before state records existed get their index (idempotent);
+            # embedded qdrant-client warns that it has no payload indexes.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self._client.create_payload_index(
+                    self.collection_name, RECORD_FIELD, models.PayloadSchemaType.KEYWORD
+                )
 
-    def count(self, filters: MetadataFilters | None = None) -> int:
-        """Exact number of points matching ``filters``."""
-        count_filter: Any = self._build_subfilter(filters) if filters is not None else None
-        result = self._client.count(self.collection_name, count_filter=count_filter, exact=True)
-        return int(result.count)
+    # -- the visibility protocol's primitives ------------------------------------------------
+
+    def _state_payloads(self) -> list[dict[str, Any]]:
+        return self._scroll(models.Filter(must=[_match(RECORD_FIELD, STATE)]), True)
+
+    def _state_payload(self, document_id: str) -> dict[str, Any] | None:
+        found = self._client.retrieve(self.collection_name, [state_id(document_id)])
+        return dict(found[0].payload or {}) if found else None
+
+    def _token(self) -> str | None:
+        found = self._client.retrieve(self.collection_name, [TOKEN_ID])
+        return str((found[0].payload or {}).get("token")) if found else None
+
+    def _put_record(self, point_id: str, payload: dict[str, Any]) -> None:
+        point = models.PointStruct(id=point_id, vector={}, payload=payload)
+        self._client.upsert(self.collection_name, points=[point], wait=True)
+
+    def _drop_record(self, point_id: str) -> None:
+        selector = models.PointIdsList(points=[point_id])
+        self._client.delete(self.collection_name, points_selector=selector, wait=True)
+
+    def _erase_versions(self, document_id: str, versions: tuple[str, ...]) -> None:
+        chunks = models.Filter(
+            must=[
+                _match("document_id", document_id),
+                models.FieldCondition(
+                    key="document_version", match=models.MatchAny(any=list(versions))
+                ),
+            ],
+            must_not=[_records()],
+        )
+        selector = models.FilterSelector(filter=chunks)
+        self._client.delete(self.collection_name, points_selector=selector, wait=True)
 
     def set_payload(self, filters: MetadataFilters, payload: dict[str, Any]) -> None:
         """Set payload fields on every point matching ``filters`` (not ``_node_content``)."""
         points: Any = self._build_subfilter(filters)
         self._client.set_payload(self.collection_name, payload=payload, points=points)
 
-    def payloads(
-        self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
+    def _scroll(
+        self, scroll_filter: models.Filter, selector: Any, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Raw payloads (top-level fields only) of every point matching ``filters``."""
-        scroll_filter: Any = self._build_subfilter(filters) if filters is not None else None
-        selector: Any = list(fields) if fields else True
-        found: list[dict[str, Any]] = []
+        return [dict(r.payload or {}) for r in self._scroll_records(scroll_filter, selector, limit)]
+
+    def _scroll_records(
+        self, scroll_filter: models.Filter, selector: Any, limit: int | None = None
+    ) -> list[Any]:
+        found: list[Any] = []
         offset = None
-        while True:
+        while limit is None or len(found) < limit:
+            page = 256 if limit is None else min(256, limit - len(found))
             records, offset = self._client.scroll(
                 self.collection_name,
                 scroll_filter=scroll_filter,
-                limit=256,
+                limit=page,
                 offset=offset,
                 with_payload=selector,
             )
-            found.extend(dict(r.payload or {}) for r in records)
+            found.extend(records)
             if offset is None:
-                return found
+                break
+        return found
+
+    def _read(
+        self, filters: MetadataFilters | None, run: Callable[[models.Filter], Any]
+    ) -> Any:
+        base: Any = self._build_subfilter(filters) if filters is not None else None
+        return self.visible_read(lambda hidden: run(visible_filter(base, hidden)))
+
+    # -- reads: whole versions only ------------------------------------------------------------
+
+    def count(self, filters: MetadataFilters | None = None) -> int:
+        """Exact number of (visible) points matching ``filters``."""
+
+        def run(count_filter: models.Filter) -> int:
+            result = self._client.count(self.collection_name, count_filter=count_filter, exact=True)
+            return int(result.count)
+
+        return int(self._read(filters, run))
+
+    def count_all(self) -> int:
+        """Every chunk stored, visible or not (records aside): for checks and tests."""
+        result = self._client.count(
+            self.collection_name, count_filter=visible_filter(None, []), exact=True
+        )
+        return int(result.count)
+
+    def get_nodes(
+        self,
+        node_ids: list[str] | None = None,
+        filters: MetadataFilters | None = None,
+        limit: int | None = None,
+        shard_identifier: Any | None = None,
+    ) -> list[BaseNode]:
+        """(Visible) nodes by id and/or filter, every page of them (not llama-index's 9,999)."""
+
+        def run(scroll_filter: models.Filter) -> list[BaseNode]:
+            if node_ids is not None:
+                scroll_filter.must = [
+                    models.HasIdCondition(has_id=list(node_ids)),
+                    *(scroll_filter.must or []),
+                ]
+            records = self._scroll_records(scroll_filter, True, limit)
+            return list(self.parse_to_query_result(records).nodes or [])
+
+        return list(self._read(filters, run))
+
+    def payloads(
+        self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw payloads (top-level fields only) of every visible point matching ``filters``."""
+        selector: Any = list(fields) if fields else True
+        return list(self._read(filters, lambda scroll_filter: self._scroll(scroll_filter, selector)))
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Dense, sparse or hybrid search; filters are applied inside every prefetch."""
-        query_filter = self._build_subfilter(query.filters) if query.filters else None
+        """Dense, sparse or hybrid search; filters (and visibility) apply inside every
+        prefetch."""
+        result: VectorStoreQueryResult = self._read(
+            query.filters, lambda query_filter: self._query(query, query_filter)
+        )
+        return result
+
+    def _query(self, query: VectorStoreQuery, query_filter: models.Filter) -> VectorStoreQueryResult:
         limit = query.similarity_top_k
         dense = list(query.query_embedding or [])
         if query.mode == VectorStoreQueryMode.DEFAULT:

@@ -7,6 +7,8 @@ import warnings
 
 from qdrant_client import QdrantClient, models
 
+from ingest.visibility import RECORD_FIELD
+
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
 
@@ -54,6 +56,7 @@ KEYWORD_INDEXES = (
     "clauses",
     "defines",
     "flags",
+    RECORD_FIELD,  # finds the records that say which versions readers may see
 )
 INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
 

@@ -107,6 +107,20 @@ class IndexSettings(BaseSettings):
         "it the parsers themselves; past this the worker is killed and the file reported as "
         "failed.",
     )
+    store_batch: int = Field(
+        256,
+        ge=1,
+        description="Chunks embedded and written per step: bounds memory on a 2,000-page "
+        "manual. A version stays invisible to readers until all its steps are written.",
+    )
+    test_pause_at: str = Field(
+        "",
+        description="Testing only: when ingestion reaches this named point (embed: a batch "
+        "embedded, not yet written; write: a batch written, not the last; retire: the new "
+        "version made current, the old not yet deleted; 'write:2' for its second time), "
+        "create <data_dir>/paused-<point> and wait there forever, so that a test can kill "
+        "the process at that exact point. Empty (the default): no pause.",
+    )
 
     @model_validator(mode="after")
     def _check_overlap(self) -> IndexSettings:

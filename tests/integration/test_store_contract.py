@@ -204,3 +204,103 @@ def test_embedded_store_refuses_a_second_process_clearly(tmp_path: Path) -> None
         assert "in use by another kura process" in result.stderr
     finally:
         holder.close()
+
+
+# -- whole versions only (ingest/visibility.py) ----------------------------------------------
+
+
+def seen(store) -> dict[str, set[str]]:
+    """Versions of each document that every kind of read shows, checked to agree."""
+    query = store.query(VectorStoreQuery(query_embedding=vector(0), similarity_top_k=50))
+    by_query = {(n.metadata["document_id"], n.metadata["document_version"]) for n in query.nodes}
+    by_scroll = {
+        (n.metadata["document_id"], n.metadata["document_version"]) for n in store.get_nodes()
+    }
+    by_payload = {(p["document_id"], p["document_version"]) for p in store.payloads()}
+    assert by_query == by_scroll == by_payload
+    assert store.count() == len(store.get_nodes())
+    versions: dict[str, set[str]] = {}
+    for doc, version in by_scroll:
+        versions.setdefault(doc, set()).add(version)
+    return versions
+
+
+def test_a_version_is_invisible_until_committed_and_the_old_one_goes_at_once(store) -> None:
+    assert seen(store) == {"d1": {"a"}, "d2": {"a"}}
+    store.begin_version("d1", "b")
+    store.add([node("d1", "b", i, page=1, lang="en", seed=i) for i in range(3)])
+    # written, not committed: readers still see only the old version, by every read
+    assert seen(store) == {"d1": {"a"}, "d2": {"a"}}
+    assert store.count(MetadataFilters(filters=[f("document_id", "d1")])) == 5
+    assert store.count_all() == 11
+    store.commit_version("d1", "b", ["a"])
+    assert seen(store) == {"d1": {"b"}, "d2": {"a"}}
+    assert store.count_all() == 6  # the old version deleted, the record gone
+    assert store.states() == []
+
+
+def test_a_new_document_half_written_is_invisible(store) -> None:
+    store.begin_version("d3", "a")
+    store.add([node("d3", "a", 0, page=1, lang="ja", seed=7)])
+    assert "d3" not in seen(store)
+    assert store.get_nodes(node_ids=[chunk_id("d3", "a", 0)]) == []
+    store.commit_version("d3", "a", [])
+    assert seen(store)["d3"] == {"a"}
+    assert len(store.get_nodes(node_ids=[chunk_id("d3", "a", 0)])) == 1
+
+
+def dead_writer(store, doc: str, pending: tuple[str, ...], retired: tuple[str, ...]) -> None:
+    """What a process killed mid-way leaves: its record, naming a writer long gone."""
+    from ingest.visibility import DocumentState
+
+    store._put_state(DocumentState(doc, pending, retired, "elsewhere:1:1", 0.0))
+    store._bump()
+
+
+def test_after_a_crash_readers_see_one_whole_version_and_the_next_start_heals(store) -> None:
+    # killed while writing d1's new version b
+    store.begin_version("d1", "b")
+    store.add([node("d1", "b", i, page=1, lang="en", seed=i) for i in range(2)])
+    dead_writer(store, "d1", ("b",), ())
+    # killed after switching d2 to version b, before deleting version a
+    store.add([node("d2", "b", i, page=1, lang="ja", seed=30 + i) for i in range(4)])
+    dead_writer(store, "d2", (), ("a",))
+    assert seen(store) == {"d1": {"a"}, "d2": {"b"}}
+    assert store.count_all() == 5 + 2 + 3 + 4
+    assert sorted(store.heal()) == ["d1", "d2"]
+    assert seen(store) == {"d1": {"a"}, "d2": {"b"}}
+    assert store.count_all() == 5 + 4
+    assert store.states() == []
+
+
+def test_healing_leaves_a_running_writer_alone(store) -> None:
+    store.begin_version("d1", "b")  # this process: alive
+    assert store.heal() == []
+    assert [s.document_id for s in store.states()] == ["d1"]
+    store.abort_version("d1")
+    assert store.states() == []
+    assert seen(store) == {"d1": {"a"}, "d2": {"a"}}
+
+
+def test_a_read_that_a_writer_overtakes_is_run_again(store) -> None:
+    store.begin_version("d1", "b")
+    store.add([node("d1", "b", i, page=1, lang="en", seed=i) for i in range(2)])
+    runs = []
+
+    def read(hidden):
+        runs.append(list(hidden))
+        if len(runs) == 1:
+            # the writer switches and deletes while this read is under way
+            store.commit_version("d1", "b", ["a"])
+        return hidden
+
+    assert store.visible_read(read) == []
+    assert runs == [[("d1", "b")], []]
+
+
+def test_records_never_show_in_reads(store) -> None:
+    dead_writer(store, "d9", ("x",), ())
+    assert store.count() == 8
+    assert len(store.get_nodes()) == 8
+    assert all("kura_record" not in p for p in store.payloads())
+    assert store.count(MetadataFilters(filters=[f("document_id", "d9")])) == 0
