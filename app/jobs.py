@@ -1,32 +1,41 @@
 """Uploads indexed in the background, one job at a time, each with a status to poll.
 
 The API saves the uploaded bytes first (under ``<data_dir>/uploads``, so nothing uploaded is
-lost and citations can be checked against it) and answers at once with a job id; a single
-worker thread parses, embeds and writes. The embedded store takes one writer, and a second
-parse would only halve the speed of the first on a small machine.
+lost and citations can be checked against it), records the job and its files in kura's state
+database, and only then answers 202 with the job id: an accepted upload survives any number
+of restarts. A single worker thread parses, embeds and writes; the embedded store takes one
+writer, and a second parse would only halve the speed of the first on a small machine. At
+start, unfinished jobs resume where they stopped (the store has healed the half-written
+document first), and every accepted file ends indexed or failed with a reason.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from app.db import StateStore
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
 from ingest.components import Components
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec
+from ingest.schema import document_id
 
 logger = logging.getLogger(__name__)
 
 _KEPT_JOBS = 1000  # finished jobs remembered for status queries
+# A file whose indexing stopped the service this many times (killed, out of memory) fails
+# instead of being tried again at every start.
+MAX_ATTEMPTS = 3
 
 
 class JobFile(BaseModel):
@@ -66,56 +75,275 @@ class Upload:
     uploader_groups: list[str] | None = None
 
 
+def _json(values: tuple[str, ...] | list[str] | None) -> str | None:
+    return json.dumps(list(values)) if values is not None else None
+
+
+def _spec_json(spec: VersionSpec | None) -> str | None:
+    if spec is None:
+        return None
+    effective = spec.effective.isoformat() if spec.effective else None
+    return json.dumps({"label": spec.label, "effective": effective, "of": spec.document_id})
+
+
+def _spec(text: str | None) -> VersionSpec | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    effective = date.fromisoformat(data["effective"]) if data["effective"] else None
+    return VersionSpec(data["label"], effective, data["of"])
+
+
+class JobStore(StateStore):
+    """Upload jobs and their files, in kura's state database."""
+
+    SCHEMA: ClassVar[str] = """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        collection TEXT NOT NULL,
+        user TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS job_files (
+        job_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        groups TEXT,
+        spec TEXT,
+        status TEXT NOT NULL DEFAULT 'queued',
+        chunks INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        document_id TEXT,
+        note TEXT,
+        uploader_groups TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (job_id, position)
+    );
+    """
+
+    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._conn.execute(sql, args)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def create(self, job: Job, uploads: list[Upload]) -> None:
+        """Record a job and its files, all or nothing; forget the oldest finished jobs."""
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?)",
+                (job.id, job.collection, job.user, job.status, job.created_at),
+            )
+        ]
+        for position, upload in enumerate(uploads):
+            statements.append(
+                (
+                    "INSERT INTO job_files (job_id, position, source, path, groups, spec, "
+                    "uploader_groups) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job.id,
+                        position,
+                        upload.name,
+                        str(upload.path),
+                        _json(upload.groups),
+                        _spec_json(upload.spec),
+                        _json(upload.uploader_groups),
+                    ),
+                )
+            )
+        old = "SELECT id FROM jobs WHERE status = 'done' ORDER BY created_at DESC LIMIT -1 OFFSET ?"
+        statements.append(
+            (f"DELETE FROM job_files WHERE job_id IN ({old})", (_KEPT_JOBS,)),
+        )
+        statements.append((f"DELETE FROM jobs WHERE id IN ({old})", (_KEPT_JOBS,)))
+        self._write(statements)
+
+    def get(self, job_id: str) -> Job | None:
+        """A job with its files' status."""
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            files = self._conn.execute(
+                "SELECT * FROM job_files WHERE job_id = ? ORDER BY position", (job_id,)
+            ).fetchall()
+        if row is None:
+            return None
+        return Job(
+            id=row["id"],
+            collection=row["collection"],
+            user=row["user"],
+            status=row["status"],
+            created_at=row["created_at"],
+            files=[
+                JobFile(
+                    source=f["source"],
+                    status=f["status"],
+                    chunks=f["chunks"],
+                    reason=f["reason"],
+                    document_id=f["document_id"],
+                    note=f["note"],
+                )
+                for f in files
+            ],
+        )
+
+    def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:
+        """The job's files still to index: (position, upload, attempts made before)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM job_files WHERE job_id = ? AND status = 'queued' ORDER BY position",
+                (job_id,),
+            ).fetchall()
+        return [
+            (
+                row["position"],
+                Upload(
+                    row["source"],
+                    Path(row["path"]),
+                    tuple(json.loads(row["groups"])) if row["groups"] is not None else None,
+                    _spec(row["spec"]),
+                    json.loads(row["uploader_groups"])
+                    if row["uploader_groups"] is not None
+                    else None,
+                ),
+                row["attempts"],
+            )
+            for row in rows
+        ]
+
+    def unfinished(self) -> list[str]:
+        """Jobs not done, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM jobs WHERE status != 'done' ORDER BY created_at"
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+    def set_status(self, job_id: str, status: str) -> None:
+        """Set a job's status."""
+        self._write([("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))])
+
+    def started(self, job_id: str, position: int) -> None:
+        """Count an attempt at a file (before it begins: a crash in it still counts)."""
+        self._write(
+            [
+                (
+                    "UPDATE job_files SET attempts = attempts + 1 "
+                    "WHERE job_id = ? AND position = ?",
+                    (job_id, position),
+                )
+            ]
+        )
+
+    def finished(self, job_id: str, position: int, entry: JobFile) -> None:
+        """Record a file's outcome."""
+        self._write(
+            [
+                (
+                    "UPDATE job_files SET status = ?, chunks = ?, reason = ?, document_id = ?, "
+                    "note = ? WHERE job_id = ? AND position = ?",
+                    (
+                        entry.status,
+                        entry.chunks,
+                        entry.reason,
+                        entry.document_id,
+                        entry.note,
+                        job_id,
+                        position,
+                    ),
+                )
+            ]
+        )
+
+
 @dataclass
 class JobRunner:
-    """Runs upload jobs on one worker thread; keeps their status."""
+    """Runs upload jobs on one worker thread; their status lives in the state database."""
 
     components: Components
+    store: JobStore
     metrics: Metrics | None = None
-    jobs: dict[str, Job] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="kura-ingest")
     )
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def submit(self, collection: str, user: str, uploads: list[Upload]) -> Job:
-        """Queue ``uploads`` for indexing into ``collection``; returns the job."""
+        """Record ``uploads`` for indexing into ``collection`` and queue them; returns the job."""
         job = Job(
             id=uuid.uuid4().hex,
             collection=collection,
             user=user,
             files=[JobFile(source=u.name) for u in uploads],
         )
-        with self._lock:
-            self.jobs[job.id] = job
-            while len(self.jobs) > _KEPT_JOBS:
-                oldest = next(iter(self.jobs))
-                if self.jobs[oldest].status != "done":
-                    break
-                del self.jobs[oldest]
-        self._pool.submit(self._run, job, uploads)
+        self.store.create(job, uploads)
+        self._pool.submit(self._run, job.id)
         return job
+
+    def resume(self) -> list[str]:
+        """Queue the jobs a stopped service left unfinished; returns their ids."""
+        unfinished = self.store.unfinished()
+        for job_id in unfinished:
+            logger.warning("resuming upload job %s", job_id)
+            self._pool.submit(self._run, job_id)
+        return unfinished
 
     def get(self, job_id: str) -> Job | None:
         """A job by id."""
-        with self._lock:
-            job = self.jobs.get(job_id)
-            return job.model_copy(deep=True) if job else None
+        return self.store.get(job_id)
 
-    def _run(self, job: Job, uploads: list[Upload]) -> None:
-        job.status = "running"
-        try:
-            for entry, upload in zip(job.files, uploads, strict=True):
-                result, entry.note = self._index(job.collection, upload)
-                entry.status = result.status.value
-                entry.chunks, entry.reason = result.chunks, result.reason
-                entry.document_id = result.document_id
-                if self.metrics is not None:
-                    self.metrics.count_ingest(result.status.value, result.chunks)
-            if any(f.status == "indexed" for f in job.files):
-                self.components.vector_store(job.collection).optimize()
-        finally:
-            job.status = "done"
+    def _run(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        self.store.set_status(job_id, "running")
+        indexed = False
+        for position, upload, attempts in self.store.queued_files(job_id):
+            if self._stopping.is_set():
+                return  # the rest stays queued for the next start
+            entry = self._file(job.collection, upload, attempts)
+            if entry is None:
+                self.store.started(job_id, position)
+                result, note = self._index(job.collection, upload)
+                entry = JobFile(
+                    source=upload.name,
+                    status=result.status.value,
+                    chunks=result.chunks,
+                    reason=result.reason,
+                    document_id=result.document_id,
+                    note=note,
+                )
+                if attempts and result.status is Status.UNCHANGED:
+                    # indexed by the run that stopped before it could say so
+                    entry.status, entry.chunks = "indexed", self._chunks(job.collection, result)
+            self.store.finished(job_id, position, entry)
+            indexed = indexed or entry.status == "indexed"
+            if self.metrics is not None and entry.status != "queued":
+                self.metrics.count_ingest(entry.status, entry.chunks)
+        if indexed:
+            self.components.vector_store(job.collection).optimize()
+        self.store.set_status(job_id, "done")
+
+    def _file(self, collection: str, upload: Upload, attempts: int) -> JobFile | None:
+        """The outcome of a file that cannot be tried (again), or None to index it."""
+        reason = None
+        if attempts >= MAX_ATTEMPTS:
+            reason = f"indexing it stopped the service {attempts} times"
+        elif not upload.path.is_file():
+            reason = "the uploaded file is gone from the uploads folder"
+        if reason is None:
+            return None
+        doc_id = upload.spec.document_id if upload.spec and upload.spec.document_id else None
+        self.components.registry.record_failure(
+            collection, upload.name, doc_id or document_id(collection, upload.name), reason
+        )
+        return JobFile(source=upload.name, status="failed", reason=reason)
 
     def _index(self, collection: str, upload: Upload) -> tuple[FileResult, str | None]:
         try:
@@ -148,9 +376,17 @@ class JobRunner:
             logger.info("upload %s changed the readers of its document", upload.name)
         return result, note
 
+    def _chunks(self, collection: str, result: FileResult) -> int:
+        if result.document_id is None:
+            return 0
+        versions = Indexer(self.components, collection).versions(result.document_id)
+        return versions[-1].chunks if versions else 0
+
     def close(self) -> None:
-        """Finish the running job, drop the queued ones."""
+        """Finish the file being indexed; the rest stay queued for the next start."""
+        self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
 
 
 def _target(components: Components, collection: str, upload: Upload) -> Target | None:

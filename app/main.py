@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from app.audit import AuditLog
 from app.auth import FailureLimiter, KeyStore, metrics_reader
 from app.errors import install_error_handlers
 from app.guard import RequestGuard
-from app.jobs import JobRunner
+from app.jobs import JobRunner, JobStore
 from app.llm import Gate, OllamaLLM
 from app.observability import install_observability
 from app.retrieve import Retriever
@@ -28,6 +29,8 @@ from app.routes import (
 )
 from app.settings import AppSettings
 from ingest.components import build_components
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: AppSettings | None = None) -> FastAPI:
@@ -59,7 +62,12 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.retriever = Retriever(components, settings)
         app.state.keys = KeyStore(settings.state_path)
         app.state.audit = AuditLog(settings.state_path)
-        app.state.jobs = JobRunner(components, metrics)
+        # Before serving: finish what a stopped writer left in the store, then resume the
+        # upload jobs it had accepted.
+        for name, healed in components.heal().items():
+            logger.warning("healed %d document(s) of collection %s", len(healed), name)
+        app.state.jobs = JobRunner(components, JobStore(settings.state_path), metrics)
+        app.state.jobs.resume()
         try:
             yield
         finally:

@@ -107,8 +107,7 @@ def ingest_command(
     try:
         for healed_name, healed in components.heal().items():
             console.print(
-                f"healed {len(healed)} document(s) of {healed_name} left half-done by a "
-                "stopped run"
+                f"healed {len(healed)} document(s) of {healed_name} left half-done by a stopped run"
             )
         indexer = Indexer(components, name, access=access_map, groups=reader_groups)
         with Progress(

@@ -91,11 +91,13 @@ def _match(key: str, value: str) -> qe.FieldCondition:
     return qe.FieldCondition(key=key, match=qe.MatchValue(value))
 
 
+def _records() -> qe.FieldCondition:
+    return qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))
+
+
 def visible_filter(base: qe.Filter | None, hidden: Hidden) -> qe.Filter:
     """``base`` without the records and the chunks of the ``hidden`` versions."""
-    excluded: list[Any] = [
-        qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))  # type: ignore[arg-type]
-    ]
+    excluded: list[Any] = [_records()]
     excluded += [
         qe.Filter(must=[_match("document_id", doc), _match("document_version", version)])
         for doc, version in hidden
@@ -312,9 +314,9 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
         chunks = qe.Filter(
             must=[
                 _match("document_id", document_id),
-                qe.FieldCondition(key="document_version", match=qe.MatchAny(list(versions))),  # type: ignore[arg-type]
+                qe.FieldCondition(key="document_version", match=qe.MatchAny(list(versions))),
             ],
-            must_not=[qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))],  # type: ignore[arg-type]
+            must_not=[_records()],
         )
         self.client.update(qe.UpdateOperation.delete_points_by_filter(chunks))
 

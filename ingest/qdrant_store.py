@@ -126,9 +126,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 break
         return found
 
-    def _read(
-        self, filters: MetadataFilters | None, run: Callable[[models.Filter], Any]
-    ) -> Any:
+    def _read(self, filters: MetadataFilters | None, run: Callable[[models.Filter], Any]) -> Any:
         base: Any = self._build_subfilter(filters) if filters is not None else None
         return self.visible_read(lambda hidden: run(visible_filter(base, hidden)))
 
@@ -175,7 +173,9 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     ) -> list[dict[str, Any]]:
         """Raw payloads (top-level fields only) of every visible point matching ``filters``."""
         selector: Any = list(fields) if fields else True
-        return list(self._read(filters, lambda scroll_filter: self._scroll(scroll_filter, selector)))
+        return list(
+            self._read(filters, lambda scroll_filter: self._scroll(scroll_filter, selector))
+        )
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters (and visibility) apply inside every
@@ -185,7 +185,9 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
         )
         return result
 
-    def _query(self, query: VectorStoreQuery, query_filter: models.Filter) -> VectorStoreQueryResult:
+    def _query(
+        self, query: VectorStoreQuery, query_filter: models.Filter
+    ) -> VectorStoreQueryResult:
         limit = query.similarity_top_k
         dense = list(query.query_embedding or [])
         if query.mode == VectorStoreQueryMode.DEFAULT:
