@@ -29,6 +29,7 @@ from app.routes import (
 )
 from app.settings import AppSettings
 from ingest.components import build_components
+from ingest.pipeline import heal
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.audit = AuditLog(settings.state_path)
         # Before serving: finish what a stopped writer left in the store, then resume the
         # upload jobs it had accepted.
-        for name, healed in components.heal().items():
+        for name, healed in heal(components).items():
             logger.warning("healed %d document(s) of collection %s", len(healed), name)
         app.state.jobs = JobRunner(components, JobStore(settings.state_path), metrics)
         app.state.jobs.resume()

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingest.access import ACCESS_FILE, AccessMap
 from ingest.components import build_components
 from ingest.errors import KuraError
-from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec
+from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, heal
 from ingest.schema import document_id
 from ingest.settings import IndexSettings
 from ingest.walk import walk
@@ -105,7 +105,7 @@ def ingest_command(
         raise typer.Exit(1) from exc
     reader_groups = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
     try:
-        for healed_name, healed in components.heal().items():
+        for healed_name, healed in heal(components).items():
             console.print(
                 f"healed {len(healed)} document(s) of {healed_name} left half-done by a stopped run"
             )

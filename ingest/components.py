@@ -229,17 +229,6 @@ class Components:
             raise StoreUnavailable(f"Qdrant unusable: {type(exc).__name__}") from exc
         return f"Qdrant server: {len(collections)} collections"
 
-    def heal(self) -> dict[str, list[str]]:
-        """Finish what a stopped writer left in every collection (a version half-written, or
-        one replaced but not yet deleted; see ingest/visibility.py); returns the documents
-        healed per collection. Run at every start of ``kura ingest`` and ``kura serve``."""
-        healed = {}
-        for name in self.collections():
-            documents = self.vector_store(name).heal()
-            if documents:
-                healed[name] = documents
-        return healed
-
     def close(self) -> None:
         """Release the stores (and with them the embedded store's locks); stop the parsers."""
         if "parsers" in self.__dict__:

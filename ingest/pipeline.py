@@ -439,17 +439,30 @@ class Indexer:
     ) -> None:
         """Make ``version`` the document's only version under ``label`` (readers switch to it
         in one step and the others go), then re-date them all and give every version the
-        same readers (``groups``). The versions under other labels stay."""
+        same readers (``groups``). The versions under other labels stay.
+
+        The document's state record stays until the re-dating is done: a crash before that
+        is healed (re-dated) at the next start."""
         store = self.components.vector_store(self.collection)
         replaced = [v.version for v in self.versions(doc_id) if v.label == label]
-        store.commit_version(doc_id, version, replaced)
-        self._settle(doc_id, groups)
+        switched = store.switch_version(doc_id, version, replaced)
+        self._regroup(doc_id, groups)
+        self.redate(doc_id)
+        if switched:
+            store.finish_version(doc_id)
 
-    def _settle(self, doc_id: str, groups: tuple[str, ...]) -> None:
+    def _regroup(self, doc_id: str, groups: tuple[str, ...]) -> None:
+        if any(v.allowed_groups != groups for v in self.versions(doc_id)):
+            store = self.components.vector_store(self.collection)
+            store.set_payload(_filters(document_id=doc_id), {"allowed_groups": list(groups)})
+
+    def redate(self, doc_id: str) -> None:
+        """Give the document's versions the validity their dates say (each in force until the
+        next one takes effect)."""
         store = self.components.vector_store(self.collection)
         stored = {v.version: v for v in self.versions(doc_id)}
-        if any(v.allowed_groups != groups for v in stored.values()):
-            store.set_payload(_filters(document_id=doc_id), {"allowed_groups": list(groups)})
+        if not stored:
+            return  # a new document that never became whole
         for new in with_validity(list(stored.values())):
             old = stored[new.version]
             if (old.valid_from, old.valid_to) != (new.valid_from, new.valid_to):
@@ -523,6 +536,22 @@ class Indexer:
             if any(path.startswith(root + "/") for root in roots) and not Path(path).exists():
                 self.registry.clear_failure(self.collection, path)
         return gone
+
+
+def heal(components: Components) -> dict[str, list[str]]:
+    """Finish what a stopped writer left in every collection (a version half-written, or one
+    replaced but not yet deleted or re-dated; see ingest/visibility.py); returns the documents
+    healed per collection. Run at every start of ``kura ingest`` and ``kura serve``."""
+    healed = {}
+    for name in components.collections():
+        store = components.vector_store(name)
+        if not store.states():
+            continue
+        indexer = Indexer(components, name)
+        documents = store.heal(before=indexer.redate)
+        if documents:
+            healed[name] = documents
+    return healed
 
 
 def _filters(**equal: str) -> MetadataFilters:

@@ -199,17 +199,28 @@ class VersionGate:
         self._put_state(DocumentState(document_id, (version,), (), writer_id(), time.time()))
 
     def commit_version(self, document_id: str, version: str, retire: list[str]) -> None:
-        """Make ``version`` visible and the ``retire`` versions invisible, in one point write;
-        then delete the retired versions. Without ``begin_version`` (the version is already
-        visible) it only retires."""
+        """``switch_version``, then ``finish_version``."""
+        if self.switch_version(document_id, version, retire):
+            self.finish_version(document_id)
+
+    def switch_version(self, document_id: str, version: str, retire: list[str]) -> bool:
+        """Make ``version`` visible and the ``retire`` versions invisible, in one point write.
+        Returns whether ``finish_version`` has work to do (False: nothing was hidden and
+        nothing is retired, and nothing was written). Without ``begin_version`` (the version
+        is already visible) it only retires."""
         retire = [v for v in retire if v != version]
-        left = self._state_payload(document_id)
-        if not retire and left is None:
-            return  # nothing hidden, nothing to retire: write nothing
+        if not retire and self._state_payload(document_id) is None:
+            return False
         self._put_state(DocumentState(document_id, (), tuple(retire), writer_id(), time.time()))
         self._bump()
         checkpoint("retire")  # the test hook: a kill between the switch and the delete
-        self._settle(DocumentState(document_id, (), tuple(retire)))
+        return True
+
+    def finish_version(self, document_id: str) -> None:
+        """Delete the versions a switch retired, then the document's record."""
+        left = self._state_payload(document_id)
+        if left is not None:
+            self._settle(DocumentState.from_payload(left))
 
     def abort_version(self, document_id: str) -> None:
         """Delete a version that will not be completed (an error while writing it)."""
@@ -225,9 +236,10 @@ class VersionGate:
         self._drop_record(state_id(state.document_id))
         self._bump()
 
-    def heal(self) -> list[str]:
+    def heal(self, before: Callable[[str], None] | None = None) -> list[str]:
         """Finish what stopped writers left: delete the versions their records hide, then the
-        records. Returns the documents healed. Records of writers still running are left."""
+        records; ``before(document_id)`` runs first for each (to re-date the versions left).
+        Returns the documents healed. Records of writers still running are left."""
         healed = []
         for state in self.states():
             if state.writer == writer_id() or writer_alive(state.writer, state.updated_at):
@@ -238,6 +250,8 @@ class VersionGate:
                 len(state.pending),
                 len(state.retired),
             )
+            if before is not None:
+                before(state.document_id)
             self._settle(state)
             healed.append(state.document_id)
         return healed

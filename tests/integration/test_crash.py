@@ -330,3 +330,47 @@ def test_every_step_of_a_replacement_shows_one_whole_version(
     assert len(looks) >= 8  # batches written, the switch, the delete, the record
     assert all(len(versions) == 1 for versions, _ in looks)
     assert looks[0][0] != looks[-1][0]
+
+
+def test_a_labelled_version_cut_off_before_re_dating_is_re_dated_at_the_next_start(
+    tmp_path: Path, embedder: BaseEmbedding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from ingest.pipeline import VersionSpec, heal
+    from ingest.visibility import DocumentState
+
+    components = local(tmp_path, embedder)
+    try:
+        indexer = Indexer(components, "labels")
+        first = indexer.ingest_bytes(
+            document("ja", 3, 1, "空調").encode(),
+            "keiyaku-ja.txt",
+            VersionSpec("2000", date(2000, 1, 1)),
+        )
+
+        def crash(doc_id: str) -> None:
+            raise RuntimeError("killed before re-dating")
+
+        monkeypatch.setattr(Indexer, "redate", lambda self, doc_id: crash(doc_id))
+        with pytest.raises(RuntimeError):
+            indexer.ingest_bytes(
+                document("ja", 3, 2, "空調").encode(),
+                "keiyaku-ja.txt",
+                VersionSpec("2010", date(2010, 1, 1), first.document_id),
+            )
+        monkeypatch.undo()
+        store = components.vector_store("labels")
+        (state,) = store.states()  # what the killed writer left
+        store._put_state(DocumentState(state.document_id, (), state.retired, "elsewhere:1:1", 0.0))
+        today = date.today()
+        in_force = [v for v in indexer.versions(first.document_id) if v.in_force_on(today)]
+        assert len(in_force) == 2  # both claim today until someone re-dates them
+
+        assert heal(components) == {"labels": [first.document_id]}
+        versions = indexer.versions(first.document_id)
+        assert [v.label for v in versions if v.in_force_on(today)] == ["2010"]
+        assert [v.label for v in versions if v.in_force_on(date(2005, 1, 1))] == ["2000"]
+        assert store.states() == []
+    finally:
+        components.close()
