@@ -10,9 +10,13 @@ clean run must leave exactly the chunks a clean ingest writes.
 Prints: trials, the states readers saw (which edition was in force, whether hidden chunks of
 an unfinished version were in the store), and violations (the goal: 0).
 
+Also prints what the visibility rule costs a reader: the same dense query through the store's
+read path (token, state records, query, token) against the bare query, on the embedded store.
+
 Usage: .venv/bin/python benchmarks/crash_consistency.py [--trials 8] [--real] [--json]
   --real  Debian's licence texts (/usr/share/common-licenses, package base-files) instead of
           generated manuals: GPL-2 and GPL-3 take turns as the same file.
+  --overhead-only  just the read-cost figures.
 """
 
 from __future__ import annotations
@@ -88,6 +92,58 @@ def run(folder: Path, data_dir: Path, batch: str, kill_after: float | None) -> f
     return time.perf_counter() - t0
 
 
+def read_overhead(points: int = 20_000, queries: int = 300) -> dict[str, float]:
+    """Milliseconds per dense query with and without the visibility rule (Qdrant Edge)."""
+    import numpy as np
+    from llama_index.core.schema import TextNode
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    from ingest.edge_store import EdgeVectorStore, visible_filter
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeVectorStore.create(Path(tmp) / "s", 384, ["document_id", "kura_record"])
+        vectors = rng.standard_normal((points, 384)).astype("float32")
+        for start in range(0, points, 1000):
+            store.add(
+                [
+                    TextNode(
+                        id_=f"00000000-0000-0000-0000-{i:012d}",
+                        text=f"chunk {i}",
+                        metadata={"document_id": f"d{i % 200}", "document_version": "a"},
+                        embedding=vectors[i].tolist(),
+                    )
+                    for i in range(start, min(points, start + 1000))
+                ]
+            )
+        store.optimize()
+        asks = [
+            VectorStoreQuery(query_embedding=v.tolist(), similarity_top_k=10)
+            for v in vectors[:queries]
+        ]
+        store.begin_version("d7", "b")  # one document in flight, as during an ingest
+        ways = {
+            "bare query": lambda q: store._query(q, visible_filter(None, [])),
+            "with visibility": store.query,
+        }
+        for q in asks:  # warm up: caches and the HNSW graph, for both alike
+            store.query(q)
+        timings = dict.fromkeys(ways, 0.0)
+        for _ in range(3):  # alternate, so drift in machine load hits both
+            for name, ask in ways.items():
+                t0 = time.perf_counter()
+                for q in asks:
+                    ask(q)
+                timings[name] += (time.perf_counter() - t0) / queries / 3 * 1000
+        store.close()
+    return {
+        "points": points,
+        "bare query ms": round(timings["bare query"], 3),
+        "with visibility ms": round(timings["with visibility"], 3),
+        "ratio": round(timings["with visibility"] / timings["bare query"], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -95,7 +151,12 @@ def main() -> None:
     parser.add_argument("--batch", default="16", help="KURA_STORE_BATCH (chunks per step)")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--overhead-only", action="store_true")
     args = parser.parse_args()
+    overhead = read_overhead()
+    if args.overhead_only:
+        emit({"read cost of the visibility rule (Qdrant Edge)": overhead}, args.json)
+        return
     if args.real and not LICENSES.is_dir():
         raise SystemExit(f"{LICENSES} is missing (Debian package base-files)")
     rng = random.Random(args.seed)
@@ -153,6 +214,7 @@ def main() -> None:
                 "violations after the final run": len(final.violations),
             },
             "violations": violations or "none",
+            "read cost of the visibility rule (Qdrant Edge)": overhead,
         },
         args.json,
     )
