@@ -27,7 +27,7 @@ from app.db import StateStore
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
 from ingest.components import Components
-from ingest.pipeline import FileResult, Indexer, Status, VersionSpec
+from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
 from ingest.schema import document_id
 
 logger = logging.getLogger(__name__)
@@ -287,12 +287,23 @@ class JobRunner:
         return job
 
     def resume(self) -> list[str]:
-        """Queue the jobs a stopped service left unfinished; returns their ids."""
+        """Heal the store, then run the jobs a stopped service left unfinished, on the worker
+        thread (the API answers meanwhile: readers see whole versions only, healed or not);
+        returns their ids."""
+        self._pool.submit(self._heal)
         unfinished = self.store.unfinished()
         for job_id in unfinished:
             logger.warning("resuming upload job %s", job_id)
             self._pool.submit(self._run, job_id)
         return unfinished
+
+    def _heal(self) -> None:
+        try:
+            for name, healed in heal(self.components).items():
+                logger.warning("healed %d document(s) of collection %s", len(healed), name)
+        except Exception:
+            # The store may be down at start (readiness says so); the next start heals.
+            logger.exception("could not heal the store at start")
 
     def get(self, job_id: str) -> Job | None:
         """A job by id."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,9 +28,6 @@ from app.routes import (
 )
 from app.settings import AppSettings
 from ingest.components import build_components
-from ingest.pipeline import heal
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(settings: AppSettings | None = None) -> FastAPI:
@@ -63,11 +59,8 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.retriever = Retriever(components, settings)
         app.state.keys = KeyStore(settings.state_path)
         app.state.audit = AuditLog(settings.state_path)
-        # Before serving: finish what a stopped writer left in the store, then resume the
-        # upload jobs it had accepted.
-        for name, healed in heal(components).items():
-            logger.warning("healed %d document(s) of collection %s", len(healed), name)
         app.state.jobs = JobRunner(components, JobStore(settings.state_path), metrics)
+        # heals what a stopped writer left in the store, then resumes the jobs it accepted
         app.state.jobs.resume()
         try:
             yield
