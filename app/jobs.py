@@ -351,8 +351,10 @@ class JobRunner:
         if reason is None:
             return None
         doc_id = upload.spec.document_id if upload.spec and upload.spec.document_id else None
+        # listed only to those who could have read it, as every failure is
+        readers = Indexer(self.components, collection, groups=upload.groups).groups_for(upload.name)
         self.components.registry.record_failure(
-            collection, upload.name, doc_id or document_id(collection, upload.name), reason
+            collection, upload.name, doc_id or document_id(collection, upload.name), reason, readers
         )
         return JobFile(source=upload.name, status="failed", reason=reason)
 
