@@ -19,6 +19,18 @@ from pathlib import Path
 
 EVERYONE = "*"  # the group every key holder is in
 
+_FAILURES_TABLE = """
+CREATE TABLE {exists}failures (
+    collection TEXT NOT NULL,
+    source TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    allowed_groups TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (collection, source, allowed_groups)
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
@@ -27,33 +39,15 @@ CREATE TABLE IF NOT EXISTS collections (
     write_groups TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS failures (
-    collection TEXT NOT NULL,
-    source TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    failed_at TEXT NOT NULL,
-    allowed_groups TEXT NOT NULL DEFAULT '[]',
-    PRIMARY KEY (collection, source, allowed_groups)
-);
-"""
+""" + _FAILURES_TABLE.format(exists="IF NOT EXISTS ")
 # Failures recorded before they carried groups: kept, with no groups (listed to nobody; they
 # clear when the file is indexed), since who may read them is not known.
 _MIGRATE_FAILURES = """
 ALTER TABLE failures RENAME TO failures_without_groups;
-CREATE TABLE failures (
-    collection TEXT NOT NULL,
-    source TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    failed_at TEXT NOT NULL,
-    allowed_groups TEXT NOT NULL DEFAULT '[]',
-    PRIMARY KEY (collection, source, allowed_groups)
-);
-INSERT INTO failures (collection, source, document_id, reason, failed_at)
+{table}INSERT INTO failures (collection, source, document_id, reason, failed_at)
     SELECT collection, source, document_id, reason, failed_at FROM failures_without_groups;
 DROP TABLE failures_without_groups;
-"""
+""".format(table=_FAILURES_TABLE.format(exists=""))
 
 
 def _now() -> str:
