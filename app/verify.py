@@ -21,6 +21,7 @@ from ingest.detect import DocType, detect_type
 from ingest.errors import KuraError
 from ingest.parse import ParseOptions, clean_text, parse_document
 from ingest.settings import IndexSettings
+from ingest.uploads import find_original, original_path
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +32,14 @@ _FOUND_SHARE = 0.8
 
 def upload_path(settings: IndexSettings, collection: str, version: str, name: str) -> Path:
     """Where an uploaded document's original bytes are kept."""
-    return settings.data_dir / "uploads" / collection / version / name
+    return original_path(settings.data_dir, collection, version, name)
 
 
 def _original(settings: IndexSettings, passage: Passage) -> Path | None:
     path = Path(passage.source)
     if path.is_absolute() and path.is_file():
         return path
-    uploads = settings.data_dir / "uploads"
-    for candidate in uploads.glob(f"*/{passage.document_version}/*"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return find_original(settings.data_dir, passage.document_version)
 
 
 def _squash(text: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
+from ingest.uploads import UPLOADS, uploads_dir
 
 _STATE = "kura.db"
 
@@ -50,10 +51,10 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
                 if state_copy.exists():
                     archive.add(state_copy, arcname=_STATE)
                     names.append(_STATE)
-                uploads = settings.data_dir / "uploads"
+                uploads = uploads_dir(settings.data_dir)
                 if uploads.is_dir():
-                    archive.add(uploads, arcname="uploads")
-                    names.append("uploads")
+                    archive.add(uploads, arcname=UPLOADS)
+                    names.append(UPLOADS)
         return names
     finally:
         components.close()
@@ -69,7 +70,7 @@ def restore(settings: IndexSettings, archive_path: Path) -> list[str]:
     with tarfile.open(archive_path, "r:gz") as archive:
         for member in archive.getmembers():
             top = member.name.split("/", 1)[0]
-            if top not in ("qdrant", _STATE, "uploads"):
+            if top not in ("qdrant", _STATE, UPLOADS):
                 raise KuraError(f"{archive_path}: unexpected entry {member.name!r}")
         archive.extractall(data_dir, filter="data")  # no links out, no absolute paths
         names = sorted({m.name.split("/")[0] for m in archive.getmembers()})
