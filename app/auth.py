@@ -1,340 +1,40 @@
-"""Users and API keys: the key store in ``<data_dir>/kura.db`` and FastAPI dependencies.
+"""Who is asking: FastAPI dependencies that turn an API key into a user, and the bind check.
 
-Keys look like ``kura_<key_id>_<secret>``. The key id is public (it appears in listings and in the
-audit record); the secret is shown once, at creation, and only its hash is stored.
-
-A *proxy* key belongs to a front end (Open WebUI) that serves many people with one key. It may
-act for the end users an admin mapped to it (``kura keys map``), named in a header the front
-end sends (Open WebUI's ``X-OpenWebUI-User-Email`` with ``ENABLE_FORWARD_USER_INFO_HEADERS``);
-ordinary keys never may. Failed authentications are limited per client address.
+The key store is ``app.keys``, the failure limiter ``app.limiter``, and what a user may do with
+a collection ``app.policy``; the key store's names are re-exported here for older imports.
+Failed authentications are limited per client address.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
-import json
 import logging
-import math
-import re
-import secrets
-import threading
-import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
-from pydantic import BaseModel
 
-from app.db import StateStore
+from app.keys import EVERYONE, LOCAL_USER, KeyRecord, KeyStore, ProxyUser, User
+from app.limiter import FailureLimiter
 from ingest.errors import KuraError
 
-if TYPE_CHECKING:
-    from pathlib import Path
+__all__ = [
+    "EVERYONE",
+    "LOCAL_USER",
+    "FailureLimiter",
+    "KeyRecord",
+    "KeyStore",
+    "ProxyUser",
+    "User",
+]
 
 logger = logging.getLogger(__name__)
 
 AuthMode = Literal["keys", "off"]
-EVERYONE = "*"
-"""The group every key holder is in: documents readable by anyone with a key carry it."""
-
-_PREFIX = "kura_"
-_KEY = re.compile(r"^kura_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$")
-# Writing last_used_at on every request would turn each read into a write transaction.
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class InsecureBind(KuraError):
     """Authentication is off but the server would listen beyond this machine."""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """Who is asking: from an API key, or the local user when auth is off."""
-
-    name: str
-    groups: tuple[str, ...]
-    admin: bool
-    key_id: str
-    proxy: bool = False  # the key may act for the users mapped to it
-    via: str | None = None  # acting through this proxy key's user (the key is ``key_id``)
-
-
-LOCAL_USER = User(name="local", groups=(EVERYONE,), admin=True, key_id="")
-
-
-class KeyRecord(BaseModel):
-    """An API key as listed: everything but its secret and hash."""
-
-    id: str
-    user: str
-    groups: list[str]
-    admin: bool
-    proxy: bool = False
-    created_at: datetime
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
-
-
-class ProxyUser(BaseModel):
-    """An end user a proxy key may act for: the front end's name for them, and kura's."""
-
-    proxy_key_id: str
-    external: str
-    user: str
-    groups: list[str]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _hash(key: str) -> str:
-    # A plain SHA-256 is enough here: the secret is 256 random bits, so there is no dictionary to
-    # try and no brute force to slow down. A slow password hash (argon2, bcrypt) protects
-    # low-entropy human passwords and would only add milliseconds to every request.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _check_name(kind: str, value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise ValueError(
-            f"invalid {kind} {value!r}: use 1-64 letters, digits and . _ @ : - "
-            "(starting with a letter or digit)"
-        )
-    return value
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id           TEXT PRIMARY KEY,
-    user         TEXT NOT NULL,
-    groups_json  TEXT NOT NULL,
-    admin        INTEGER NOT NULL,
-    key_hash     TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    last_used_at TEXT,
-    revoked_at   TEXT
-);
-CREATE TABLE IF NOT EXISTS proxy_users (
-    proxy_key_id TEXT NOT NULL,
-    external     TEXT NOT NULL,
-    user         TEXT NOT NULL,
-    groups_json  TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    PRIMARY KEY (proxy_key_id, external)
-);
-"""
-
-
-class KeyStore(StateStore):
-    """API keys in SQLite; safe to share between the threads of FastAPI's threadpool."""
-
-    SCHEMA = _SCHEMA
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._lock:
-            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(api_keys)")}
-            if "proxy" not in columns:  # a kura.db from before proxy keys
-                self._conn.execute(
-                    "ALTER TABLE api_keys ADD COLUMN proxy INTEGER NOT NULL DEFAULT 0"
-                )
-
-    def create(
-        self,
-        user: str,
-        groups: list[str] | tuple[str, ...] = (),
-        admin: bool = False,
-        *,
-        proxy: bool = False,
-    ) -> tuple[str, KeyRecord]:
-        """Make a key for ``user``; the returned key string is the only copy of the secret.
-
-        A ``proxy`` key may act for the end users mapped to it; it cannot be an admin key, so
-        no header a front end forwards can ever carry admin rights."""
-        _check_name("user name", user)
-        if proxy and admin:
-            raise ValueError("a proxy key cannot be an admin key")
-        clean = _clean_groups(groups)
-        key_id = secrets.token_hex(6)
-        key = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        created = _now()
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO api_keys (id, user, groups_json, admin, proxy, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key_id, user, _dump_groups(clean), int(admin), int(proxy), _hash(key), created),
-            )
-        logger.info("created API key %s for %s", key_id, user)
-        record = KeyRecord(
-            id=key_id,
-            user=user,
-            groups=clean,
-            admin=admin,
-            proxy=proxy,
-            created_at=datetime.fromisoformat(created),
-        )
-        return key, record
-
-    def map_proxy_user(
-        self, proxy_key_id: str, external: str, user: str, groups: list[str] | tuple[str, ...]
-    ) -> ProxyUser:
-        """Let proxy key ``proxy_key_id`` act for the end user the front end calls ``external``
-        (an e-mail address or id), as kura user ``user`` with ``groups`` (replaces a mapping)."""
-        _check_name("user name", user)
-        external = external.strip()
-        if not external or len(external) > 320:
-            raise ValueError("the end user's name must be 1-320 characters")
-        clean = _clean_groups(groups)
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT proxy FROM api_keys WHERE id = ?", (proxy_key_id,)
-            ).fetchone()
-            if row is None or not row["proxy"]:
-                raise ValueError(f"{proxy_key_id!r} is not a proxy key (kura keys create --proxy)")
-            self._conn.execute(
-                "INSERT OR REPLACE INTO proxy_users VALUES (?, ?, ?, ?, ?)",
-                (proxy_key_id, external.lower(), user, _dump_groups(clean), _now()),
-            )
-        logger.info("proxy key %s may act for %s", proxy_key_id, user)
-        return ProxyUser(
-            proxy_key_id=proxy_key_id, external=external.lower(), user=user, groups=clean
-        )
-
-    def unmap_proxy_user(self, proxy_key_id: str, external: str) -> bool:
-        """Stop a proxy key acting for an end user (at once); False if it never could."""
-        with self._lock:
-            cursor = self._conn.execute(
-                "DELETE FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
-                (proxy_key_id, external.strip().lower()),
-            )
-        return cursor.rowcount > 0
-
-    def proxy_users(self, proxy_key_id: str | None = None) -> list[ProxyUser]:
-        """The end users proxy keys may act for."""
-        sql = "SELECT proxy_key_id, external, user, groups_json FROM proxy_users"
-        params: tuple[str, ...] = ()
-        if proxy_key_id is not None:
-            sql += " WHERE proxy_key_id = ?"
-            params = (proxy_key_id,)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY proxy_key_id, external", params).fetchall()
-        return [
-            ProxyUser(
-                proxy_key_id=row["proxy_key_id"],
-                external=row["external"],
-                user=row["user"],
-                groups=_load_groups(row["groups_json"]),
-            )
-            for row in rows
-        ]
-
-    def act_for(self, proxy: User, external: str) -> User | None:
-        """The end user ``external`` as proxy key ``proxy`` acts for them, or None if unmapped."""
-        if not proxy.proxy:
-            return None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT user, groups_json FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
-                (proxy.key_id, external.strip().lower()),
-            ).fetchone()
-        if row is None:
-            return None
-        return User(
-            name=row["user"],
-            groups=tuple(_load_groups(row["groups_json"])),
-            admin=False,
-            key_id=proxy.key_id,
-            via=proxy.name,
-        )
-
-    def list(self) -> list[KeyRecord]:
-        """Every key, revoked ones included, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, user, groups_json, admin, proxy, created_at, last_used_at, "
-                "revoked_at FROM api_keys ORDER BY created_at, id"
-            ).fetchall()
-        return [
-            KeyRecord(
-                id=row["id"],
-                user=row["user"],
-                groups=_load_groups(row["groups_json"]),
-                admin=bool(row["admin"]),
-                proxy=bool(row["proxy"]),
-                created_at=row["created_at"],
-                last_used_at=row["last_used_at"],
-                revoked_at=row["revoked_at"],
-            )
-            for row in rows
-        ]
-
-    def revoke(self, key_id: str) -> bool:
-        """Revoke a key for good; False when no such key exists (revoking twice is fine)."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (_now(), key_id),
-            )
-            self._conn.execute("DELETE FROM proxy_users WHERE proxy_key_id = ?", (key_id,))
-            found = self._conn.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-        if found:
-            logger.info("revoked API key %s", key_id)
-        return found is not None
-
-    def authenticate(self, key: str) -> User | None:
-        """The key's user, or None for a malformed, unknown or revoked key."""
-        match = _KEY.fullmatch(key)
-        if match is None:
-            return None
-        key_id = match["key_id"]
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT user, groups_json, admin, proxy, key_hash, last_used_at, revoked_at "
-                "FROM api_keys WHERE id = ?",
-                (key_id,),
-            ).fetchone()
-            if row is None or row["revoked_at"] is not None:
-                return None
-            if not hmac.compare_digest(_hash(key), row["key_hash"]):
-                return None
-            now = datetime.now(UTC)
-            last = row["last_used_at"]
-            if last is None or now - datetime.fromisoformat(last) >= _LAST_USED_RESOLUTION:
-                self._conn.execute(
-                    "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-                    (now.isoformat(timespec="microseconds"), key_id),
-                )
-        return User(
-            name=row["user"],
-            groups=tuple(_load_groups(row["groups_json"])),
-            admin=bool(row["admin"]),
-            key_id=key_id,
-            proxy=bool(row["proxy"]),
-        )
-
-
-def _clean_groups(groups: list[str] | tuple[str, ...]) -> list[str]:
-    return sorted({_check_name("group", g.strip()) for g in groups if g.strip()})
-
-
-def _dump_groups(groups: list[str]) -> str:
-    return json.dumps(groups)
-
-
-def _load_groups(text: str) -> list[str]:
-    groups: list[str] = json.loads(text)
-    return groups
-
-
-def read_groups(user: User) -> list[str]:
-    """Groups for the access filter on ``allowed_groups``: the user's own plus ``*`` (everyone)."""
-    return sorted({*user.groups, EVERYONE})
 
 
 def check_bind(host: str, auth: str) -> None:
@@ -377,54 +77,6 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
     )
-
-
-class FailureLimiter:
-    """Failed authentications per client address in a sliding window.
-
-    Past ``limit`` failures within ``window`` seconds, every failed attempt from that address
-    is answered 429 until the oldest failure leaves the window. Right keys still pass: many
-    people share one address (Open WebUI's server, a NAT, a proxy), and one stale key among
-    them must not lock the rest out; guessing gains nothing from it, since keys carry 256
-    random bits and the metrics token at least 32 characters. Memory is bounded: at most
-    ``max_addresses`` addresses are remembered, the least recently failing forgotten first.
-    """
-
-    def __init__(self, limit: int, window: float, max_addresses: int = 10_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_addresses = max_addresses
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def retry_after(self, address: str) -> int | None:
-        """Seconds until ``address`` may try again, or None if it may now."""
-        if self.limit <= 0:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            failures = self._failures.get(address)
-            if failures is None:
-                return None
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            if not failures:
-                del self._failures[address]
-                return None
-            if len(failures) < self.limit:
-                return None
-            return max(1, math.ceil(failures[0] + self.window - now))
-
-    def failed(self, address: str) -> None:
-        """Count one failed authentication from ``address``."""
-        if self.limit <= 0:
-            return
-        with self._lock:
-            failures = self._failures.pop(address, None) or deque(maxlen=self.limit)
-            failures.append(time.monotonic())
-            self._failures[address] = failures
-            while len(self._failures) > self.max_addresses:
-                self._failures.popitem(last=False)
 
 
 def _client_address(request: Request) -> str:

@@ -21,9 +21,9 @@ from app.auth import (
     KeyStore,
     User,
     check_bind,
-    read_groups,
 )
 from app.keys_cli import keys
+from app.policy import read_groups
 
 pytestmark = pytest.mark.unit
 
@@ -367,11 +367,11 @@ def test_a_kura_db_from_before_proxies_and_failure_groups_opens(tmp_path: Path) 
 def test_failure_limiter_blocks_an_address_for_the_window(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app import auth
+    from app import limiter as limiting
 
     now = [1000.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
-    limiter = auth.FailureLimiter(limit=3, window=60, max_addresses=2)
+    monkeypatch.setattr(limiting.time, "monotonic", lambda: now[0])
+    limiter = limiting.FailureLimiter(limit=3, window=60, max_addresses=2)
     for _ in range(3):
         assert limiter.retry_after("10.0.0.1") is None
         limiter.failed("10.0.0.1")
@@ -385,7 +385,7 @@ def test_failure_limiter_blocks_an_address_for_the_window(
     limiter.failed("b")
     limiter.failed("c")  # over max_addresses: the least recent is forgotten
     assert set(limiter._failures) == {"b", "c"}
-    assert auth.FailureLimiter(limit=0, window=60).retry_after("x") is None
+    assert limiting.FailureLimiter(limit=0, window=60).retry_after("x") is None
 
 
 def test_keys_cli_proxy_and_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
