@@ -1,22 +1,29 @@
-"""FastAPI dependencies: the components built at startup, the caller, and what they may read."""
+"""FastAPI dependencies: the components built at startup, the caller, and what they may read
+(decided in ``app.policy``, re-exported here)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from app.audit import AuditLog
-from app.auth import AdminUser, CurrentUser, User, read_groups
+from app.auth import AdminUser, CurrentUser
 from app.llm import OllamaLLM
 from app.observability import Metrics
+from app.policy import ReadableCollection, WritableCollection, collection_for, reader_groups
 from app.retrieve import Retriever
 from app.settings import AppSettings
 from ingest.components import Components
-from ingest.errors import CollectionNotFound
-from ingest.registry import CollectionConfig
 
-__all__ = ["AdminUser", "CurrentUser"]
+__all__ = [
+    "AdminUser",
+    "CurrentUser",
+    "ReadableCollection",
+    "WritableCollection",
+    "collection_for",
+    "reader_groups",
+]
 
 
 def _settings(request: Request) -> AppSettings:
@@ -55,31 +62,3 @@ LLMDep = Annotated[OllamaLLM, Depends(_llm)]
 RetrieverDep = Annotated[Retriever, Depends(_retriever)]
 AuditDep = Annotated[AuditLog, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
-
-
-def reader_groups(user: User, settings: AppSettings) -> list[str] | None:
-    """The groups in the access filter of the user's searches; None (no filter) only when
-    authentication is off, in a single-user local setup."""
-    return None if settings.auth == "off" else read_groups(user)
-
-
-def collection_for(
-    name: str, user: User, components: Components, settings: AppSettings, *, write: bool = False
-) -> CollectionConfig:
-    """The collection's settings if the user may read it (or write to it, with ``write``).
-
-    A collection the user may not read is reported exactly like one that does not exist.
-    """
-    config = components.registry.collection(name)
-    if config is None:
-        if not components.collection_exists(name):
-            raise CollectionNotFound(name)
-        config = CollectionConfig(name)
-    if settings.auth == "off" or (user.admin and write):
-        return config
-    groups = read_groups(user)
-    if not config.readable_by(groups) and not user.admin:
-        raise CollectionNotFound(name)
-    if write and not config.writable_by(list(user.groups)):
-        raise HTTPException(403, detail=f"you may not change documents of collection {name}")
-    return config

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilters
 
+from app.policy import reads_every_version
 from app.retrieve import condition
 from ingest.components import Components
 from ingest.versions import CATALOG_FIELDS, DocumentVersion, group_documents
@@ -31,16 +32,6 @@ class Target:
 
     document_id: str
     readers: tuple[str, ...] | None = None
-
-
-def readable(versions: list[DocumentVersion], groups: list[str] | None) -> bool:
-    """Whether a member of ``groups`` may read every version (None: no access control)."""
-    if not versions:
-        return False
-    if groups is None:
-        return True
-    wanted = set(groups)
-    return all(set(v.allowed_groups) & wanted for v in versions)
 
 
 def readers_of(versions: list[DocumentVersion]) -> tuple[str, ...]:
@@ -67,7 +58,7 @@ def visible_document(
     """The document ``doc_id`` if a member of ``groups`` may read all of it, else None (as for
     a document that does not exist)."""
     versions = _catalogue(components, collection, document_id=doc_id).get(doc_id, [])
-    if not readable(versions, groups):
+    if not reads_every_version(versions, groups):
         return None
     return Target(doc_id, readers_of(versions))
 
@@ -84,7 +75,7 @@ def target_for_name(
         candidates = sorted(
             (versions[0].ingested_at, doc_id)
             for doc_id, versions in whole.items()
-            if readable(versions, groups)
+            if reads_every_version(versions, groups)
         )
         if candidates:
             doc_id = candidates[0][1]
