@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from app.audit import AuditLog
 from app.auth import AdminUser, CurrentUser
+from app.jobs import JobRunner
 from app.llm import OllamaLLM
 from app.observability import Metrics
 from app.policy import ReadableCollection, WritableCollection, collection_for, reader_groups
@@ -51,6 +52,11 @@ def _audit(request: Request) -> AuditLog:
     return audit
 
 
+def _jobs(request: Request) -> JobRunner:
+    jobs: JobRunner = request.app.state.jobs
+    return jobs
+
+
 def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -62,3 +68,4 @@ LLMDep = Annotated[OllamaLLM, Depends(_llm)]
 RetrieverDep = Annotated[Retriever, Depends(_retriever)]
 AuditDep = Annotated[AuditLog, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+JobsDep = Annotated[JobRunner, Depends(_jobs)]

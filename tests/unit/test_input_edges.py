@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import MAX_ECHOED_INPUT, validation_errors
 from app.guard import allowed_hosts, host_name
-from app.routes.documents import MAX_NAME_BYTES, safe_name
+from app.services.uploads import MAX_NAME_BYTES, safe_name
 from app.settings import AppSettings
 from ingest.detect import decode_text
 from ingest.errors import UnsupportedDocument

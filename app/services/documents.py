@@ -1,0 +1,178 @@
+"""Documents of a collection: listed with their status and versions, one by one, deleted.
+
+What a caller sees is decided in ``app.policy``: the documents whose readers meet their groups,
+and, for those who may add documents, the files that failed to index.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from fastapi import HTTPException
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
+from pydantic import BaseModel, Field
+
+from app.keys import User
+from app.policy import may_write, reader_groups, sees_document
+from app.settings import AppSettings
+from ingest.components import Components
+from ingest.pipeline import Indexer
+from ingest.registry import CollectionConfig
+from ingest.uploads import remove_version
+from ingest.versions import DocumentVersion
+
+
+class VersionInfo(BaseModel):
+    """One version of a document."""
+
+    version: str = Field(description="Content sha256.")
+    version_label: str
+    effective_date: str
+    in_force: bool
+    source: str
+    chunks: int
+    ingested_at: str
+    flags: list[str]
+
+
+class DocumentInfo(BaseModel):
+    """A document's status."""
+
+    document_id: str
+    source: str
+    title: str = ""
+    status: Literal["indexed", "failed"]
+    reason: str | None = None
+    chunks: int = 0
+    version: str = ""
+    version_label: str = ""
+    effective_date: str = ""
+    ingested_at: str = ""
+    flags: list[str] = Field(
+        default_factory=list,
+        description='Warnings raised at ingestion: "instructions" marks text that reads like '
+        "instructions to a model (possible prompt injection).",
+    )
+    versions: list[VersionInfo] = Field(default_factory=list)
+
+
+class DocumentList(BaseModel):
+    """The documents of a collection the caller may read."""
+
+    documents: list[DocumentInfo]
+
+
+class Deleted(BaseModel):
+    """What a delete removed."""
+
+    document_id: str
+    removed: int = Field(description="Points deleted from Qdrant.")
+    remaining: int = Field(description="Points of the document left afterwards (always 0).")
+
+
+def _info(doc_id: str, versions: list[DocumentVersion]) -> DocumentInfo:
+    today = date.today()
+    current = next((v for v in reversed(versions) if v.in_force_on(today)), versions[-1])
+    return DocumentInfo(
+        document_id=doc_id,
+        source=current.source,
+        title=current.title,
+        status="indexed",
+        chunks=current.chunks,
+        version=current.version,
+        version_label=current.label,
+        effective_date=current.effective_date,
+        ingested_at=current.ingested_at,
+        flags=sorted({f for v in versions for f in v.flags}),
+        versions=[
+            VersionInfo(
+                version=v.version,
+                version_label=v.label,
+                effective_date=v.effective_date,
+                in_force=v.in_force_on(today),
+                source=v.source,
+                chunks=v.chunks,
+                ingested_at=v.ingested_at,
+                flags=list(v.flags),
+            )
+            for v in versions
+        ],
+    )
+
+
+def visible_documents(
+    components: Components, name: str, groups: list[str] | None
+) -> dict[str, list[DocumentVersion]]:
+    """The documents of collection ``name`` a member of ``groups`` sees, with their versions."""
+    if not components.collection_exists(name):
+        return {}
+    found = Indexer(components, name).documents()
+    return {d: v for d, v in found.items() if sees_document(v, groups)}
+
+
+def list_documents(
+    config: CollectionConfig, user: User, settings: AppSettings, components: Components
+) -> DocumentList:
+    """The documents the caller sees, and the failures if they may add documents."""
+    groups = reader_groups(user, settings)
+    listed = [_info(d, v) for d, v in visible_documents(components, config.name, groups).items()]
+    if may_write(user, config):
+        listed += [
+            DocumentInfo(
+                document_id=f.document_id,
+                source=f.source,
+                status="failed",
+                reason=f.reason,
+                ingested_at=f.failed_at,
+            )
+            for f in components.registry.failures(config.name)
+            if f.readable_by(groups)
+        ]
+    return DocumentList(documents=sorted(listed, key=lambda d: d.source))
+
+
+def get_document(
+    config: CollectionConfig,
+    document_id: str,
+    user: User,
+    settings: AppSettings,
+    components: Components,
+) -> DocumentInfo:
+    """One document the caller sees (404 otherwise, as for one that does not exist)."""
+    found = visible_documents(components, config.name, reader_groups(user, settings))
+    if document_id not in found:
+        raise HTTPException(404, detail="no such document")
+    return _info(document_id, found[document_id])
+
+
+def delete_document(
+    config: CollectionConfig,
+    document_id: str,
+    user: User,
+    settings: AppSettings,
+    components: Components,
+) -> Deleted:
+    """Delete every version of a document the caller sees and may write: its points, its
+    recorded failures and the originals no other document holds."""
+    name = config.name
+    found = visible_documents(components, name, reader_groups(user, settings))
+    if document_id not in found:
+        raise HTTPException(404, detail="no such document")
+    if not may_write(user, config):
+        raise HTTPException(403, detail=f"you may not delete documents of collection {name}")
+    indexer = Indexer(components, name)
+    removed = indexer.delete_by_id(document_id)
+    store = components.vector_store(name)
+    for version in found[document_id]:
+        components.registry.clear_failure(name, version.source, version.allowed_groups)
+        # Another document (maybe one the caller may not read) can hold the same bytes.
+        same_bytes = MetadataFilters(
+            filters=[MetadataFilter(key="document_version", value=version.version)]
+        )
+        if store.count(same_bytes) == 0:
+            remove_version(settings.data_dir, name, version.version)
+    remaining = components.vector_store(name).count(
+        MetadataFilters(filters=[MetadataFilter(key="document_id", value=document_id)])
+    )
+    return Deleted(document_id=document_id, removed=removed, remaining=remaining)
