@@ -21,18 +21,13 @@ from ingest.detect import DocType, detect_type
 from ingest.errors import KuraError
 from ingest.parse import ParseOptions, clean_text, parse_document
 from ingest.settings import IndexSettings
-from ingest.uploads import find_original, original_path
+from ingest.uploads import find_original
 
 logger = logging.getLogger(__name__)
 
 _FRAGMENT_SPLIT = re.compile(r"\s*\|\s*|\n|(?<=[。！？.!?])\s*")
 _MIN_FRAGMENT = 6  # characters; shorter pieces ("(a)", "Code:") prove nothing
 _FOUND_SHARE = 0.8
-
-
-def upload_path(settings: IndexSettings, collection: str, version: str, name: str) -> Path:
-    """Where an uploaded document's original bytes are kept."""
-    return original_path(settings.data_dir, collection, version, name)
 
 
 def _original(settings: IndexSettings, passage: Passage) -> Path | None:
