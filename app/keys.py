@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from app.db import StateStore
+from ingest.registry import EVERYONE  # the group every key holder is in
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-logger = logging.getLogger(__name__)
+__all__ = ["EVERYONE", "LOCAL_USER", "KeyRecord", "KeyStore", "ProxyUser", "User"]
 
-EVERYONE = "*"
-"""The group every key holder is in: documents readable by anyone with a key carry it."""
+logger = logging.getLogger(__name__)
 
 _PREFIX = "kura_"
 _KEY = re.compile(r"^kura_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
