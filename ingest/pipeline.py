@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from llama_index.core.schema import (
     BaseNode,
@@ -34,8 +34,11 @@ from ingest.components import Components
 from ingest.detect import DocType
 from ingest.errors import DocumentError, DocumentTooLarge
 from ingest.faults import checkpoint
+from ingest.filters import all_of, condition
 from ingest.hostile import FLAGS, instruction_flags
 from ingest.parse import ParsedDocument
+from ingest.payload import ChunkPayload
+from ingest.payload import source_prefixes as source_prefixes
 from ingest.prepare import Prepared as Prepared
 from ingest.prepare import PrepareOptions as PrepareOptions
 from ingest.prepare import content_version as content_version
@@ -121,13 +124,6 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
     yield from walk(paths).files
 
 
-def source_prefixes(source: str) -> list[str]:
-    """Every folder above ``source`` ("/a", "/a/b"): lets a keyword index filter by prefix."""
-    parts = PurePosixPath(source.replace("\\", "/")).parts
-    prefixes = [str(PurePosixPath(*parts[: i + 1])) for i in range(len(parts) - 1)]
-    return [p for p in prefixes if p not in ("", ".")]
-
-
 def to_nodes(
     chunks: list[Chunk],
     parsed: ParsedDocument,
@@ -146,34 +142,34 @@ def to_nodes(
     clause_infos, terms = annotate(chunks)
     nodes = []
     for index, (chunk, legal) in enumerate(zip(chunks, clause_infos, strict=True)):
-        metadata = {
-            "document_id": doc_id,
-            "document_version": version,
-            "source": source,
-            "source_prefixes": source_prefixes(source),
-            "title": parsed.title,
-            "doc_type": doc_type.value,
-            "section": " > ".join(chunk.section),
-            "page_start": chunk.page_start,
-            "page_end": chunk.page_end,
-            "chunk_index": index,
-            "chunk_count": len(chunks),
-            "element_types": list(chunk.element_types),
-            "language": chunk.language,
-            "allowed_groups": list(groups),
-            "ingested_at": now,
-            "version_label": label,
-            "effective_date": effective.isoformat() if effective else "",
-            "valid_from": valid_from,
-            "valid_to": IN_FORCE,
-            "clause": legal.clause,
-            "clauses": list(legal.clauses),
-            "references": list(legal.references),
-            "defines": list(legal.defines),
-            "terms": list(terms),
+        metadata = ChunkPayload(
+            document_id=doc_id,
+            document_version=version,
+            source=source,
+            source_prefixes=tuple(source_prefixes(source)),
+            title=parsed.title,
+            doc_type=doc_type.value,
+            section=" > ".join(chunk.section),
+            page_start=chunk.page_start,
+            page_end=chunk.page_end,
+            chunk_index=index,
+            chunk_count=len(chunks),
+            element_types=chunk.element_types,
+            language=chunk.language,
+            allowed_groups=groups,
+            ingested_at=now,
+            version_label=label,
+            effective_date=effective.isoformat() if effective else "",
+            valid_from=valid_from,
+            valid_to=IN_FORCE,
+            clause=legal.clause,
+            clauses=tuple(legal.clauses),
+            references=tuple(legal.references),
+            defines=tuple(legal.defines),
+            terms=tuple(terms),
             # text that reads like instructions to a model (prompt injection), for review
-            "flags": instruction_flags(chunk.text),
-        }
+            flags=tuple(instruction_flags(chunk.text)),
+        ).to_metadata()
         node = TextNode(
             id_=chunk_id(doc_id, version, index),
             text=chunk.text,
@@ -555,4 +551,4 @@ def heal(components: Components) -> dict[str, list[str]]:
 
 
 def _filters(**equal: str) -> MetadataFilters:
-    return MetadataFilters(filters=[MetadataFilter(key=k, value=v) for k, v in equal.items()])
+    return all_of(*(condition(key, value) for key, value in equal.items()))

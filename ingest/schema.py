@@ -7,58 +7,14 @@ import warnings
 
 from qdrant_client import QdrantClient, models
 
-from ingest.visibility import RECORD_FIELD
+# The payload and its indexes are ingest/payload.py's; re-exported for older importers.
+from ingest.payload import IN_FORCE as IN_FORCE
+from ingest.payload import INTEGER_INDEXES as INTEGER_INDEXES
+from ingest.payload import KEYWORD_INDEXES as KEYWORD_INDEXES
+from ingest.payload import PAYLOAD_FIELDS as PAYLOAD_FIELDS
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
-
-# Payload fields every point carries (see ../shared/DESIGN.md). llama-index adds its own
-# `_node_content`, `_node_type`, `doc_id` and `ref_doc_id`; our id is `document_id`.
-PAYLOAD_FIELDS = (
-    "document_id",
-    "document_version",
-    "source",
-    "source_prefixes",
-    "title",
-    "doc_type",
-    "section",
-    "page_start",
-    "page_end",
-    "chunk_index",
-    "chunk_count",
-    "text",
-    "element_types",
-    "language",
-    "allowed_groups",
-    "ingested_at",
-    "version_label",
-    "effective_date",
-    "valid_from",
-    "valid_to",
-    "clause",
-    "clauses",
-    "references",
-    "defines",
-    "terms",
-    "flags",
-)
-# valid_to of a version still in force (dates are compared as YYYYMMDD integers).
-IN_FORCE = 99991231
-KEYWORD_INDEXES = (
-    "document_id",
-    "document_version",
-    "allowed_groups",
-    "source",
-    "source_prefixes",
-    "language",
-    "doc_type",
-    "version_label",
-    "clauses",
-    "defines",
-    "flags",
-    RECORD_FIELD,  # finds the records that say which versions readers may see
-)
-INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
 
 _NAMESPACE = uuid.UUID("6f1c9a52-8a5e-4c1e-9d43-6b6b6f7a6b75")
 

@@ -17,24 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from ingest.schema import IN_FORCE
-
-# Payload fields read to describe a version.
-CATALOG_FIELDS = (
-    "document_id",
-    "document_version",
-    "version_label",
-    "effective_date",
-    "valid_from",
-    "valid_to",
-    "source",
-    "title",
-    "doc_type",
-    "chunk_count",
-    "ingested_at",
-    "allowed_groups",
-    "flags",
-)
+from ingest.payload import CATALOG_FIELDS as CATALOG_FIELDS
+from ingest.payload import IN_FORCE, ChunkPayload
 
 
 def day_number(day: date) -> int:
@@ -63,20 +47,25 @@ class DocumentVersion:
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> DocumentVersion:
         """Read a version from the payload of one of its points."""
+        return cls.from_chunk(ChunkPayload.from_metadata(payload))
+
+    @classmethod
+    def from_chunk(cls, chunk: ChunkPayload) -> DocumentVersion:
+        """The version a chunk belongs to, as its payload describes it."""
         return cls(
-            document_id=payload.get("document_id", ""),
-            version=payload.get("document_version", ""),
-            label=payload.get("version_label", "") or "",
-            effective_date=payload.get("effective_date", "") or "",
-            source=payload.get("source", ""),
-            title=payload.get("title", ""),
-            doc_type=payload.get("doc_type", ""),
-            chunks=int(payload.get("chunk_count", 0)),
-            ingested_at=payload.get("ingested_at", ""),
-            valid_from=int(payload.get("valid_from", 0)),
-            valid_to=int(payload.get("valid_to", IN_FORCE)),
-            allowed_groups=tuple(payload.get("allowed_groups") or ()),
-            flags=tuple(payload.get("flags") or ()),
+            document_id=chunk.document_id,
+            version=chunk.document_version,
+            label=chunk.version_label,
+            effective_date=chunk.effective_date,
+            source=chunk.source,
+            title=chunk.title,
+            doc_type=chunk.doc_type,
+            chunks=chunk.chunk_count,
+            ingested_at=chunk.ingested_at,
+            valid_from=chunk.valid_from,
+            valid_to=chunk.valid_to,
+            allowed_groups=chunk.allowed_groups,
+            flags=chunk.flags,
         )
 
     def in_force_on(self, day: date) -> bool:
