@@ -147,7 +147,7 @@ def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask)
     if ask.history:
         standalone = condense(llm, ask.history, ask.question, ask.effort)
     mode = retriever.effective_mode(standalone, ask.mode)
-    passages = retriever.search(
+    found = retriever.find(
         ask.collection,
         standalone,
         ask.top_k,
@@ -156,13 +156,12 @@ def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask)
         widen_context=True,
         groups=ask.groups,
     )
-    covered = bool(passages) and retriever.relevant(
-        ask.collection, standalone, mode, ask.filters, ask.groups
-    )
+    passages = found.passages
+    covered = bool(passages) and retriever.covers(found)
     messages: list[dict[str, str]] = []
     included: list[Passage] = []
     if covered:
-        extra = expand(retriever.components, ask.collection, passages, ask.groups)
+        extra = expand(retriever.components, ask.collection, found.hits, ask.groups)
         messages, included = build_messages(
             standalone, passages + extra, budget, instructions=ask.instructions
         )

@@ -11,11 +11,13 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field
 
-from app.retrieve import Passage, condition, passage_from_node, strip_overlap, with_access
+from app.passages import Hit, Passage, passage_from_node, strip_overlap
 from ingest.chunk import split_sentences
 from ingest.clauses import definition_of
 from ingest.components import Components
+from ingest.filters import all_of, condition, document, same_version, with_access
 from ingest.legal import terms_used
+from ingest.payload import ChunkPayload
 
 MAX_REFERENCES = 4  # referenced clauses added per question
 MAX_DEFINITIONS = 6  # definitions added per question
@@ -31,37 +33,38 @@ class VersionNote(BaseModel):
     text: str = Field(description="The clause's text in that version (its first chunk).")
 
 
-def _same_version(passage: Passage, *more: MetadataFilter) -> list[MetadataFilter]:
-    return [
-        condition("document_id", passage.document_id),
-        condition("document_version", passage.document_version),
-        *more,
-    ]
+def _same_version(passage: Passage, *more: MetadataFilter) -> MetadataFilters:
+    return all_of(same_version(passage.document_id, passage.document_version), *more)
+
+
+def _payload(node: BaseNode) -> ChunkPayload:
+    return ChunkPayload.from_metadata(node.metadata)
 
 
 def _nodes(
     components: Components,
     collection: str,
-    conditions: list[MetadataFilter],
+    filters: MetadataFilters,
     groups: list[str] | None,
     limit: int | None = None,
 ) -> list[BaseNode]:
     store = components.vector_store(collection)
-    filters = with_access(MetadataFilters(filters=conditions), groups)
     # All of them, then the first ``limit`` in document order: the store returns points in
     # id order, and a term defined twice must resolve to its first definition every time.
-    nodes = sorted(store.get_nodes(filters=filters), key=lambda n: n.metadata.get("chunk_index", 0))
+    found = store.get_nodes(filters=with_access(filters, groups))
+    nodes = sorted(found, key=lambda n: _payload(n).chunk_index)
     return nodes[:limit]
 
 
 def expand(
     components: Components,
     collection: str,
-    passages: list[Passage],
+    hits: list[Hit],
     groups: list[str] | None = None,
 ) -> list[Passage]:
-    """Passages to add after ``passages``: the clauses they refer to ("subject to Section 9")
+    """Passages to add after ``hits``: the clauses they refer to ("subject to Section 9")
     and the definitions of the terms they use, numbered on from the last passage."""
+    passages = [hit.passage for hit in hits]
     extra: list[Passage] = []
     have = {p.chunk_id for p in passages}
     number = max((p.n for p in passages), default=0)
@@ -80,7 +83,10 @@ def expand(
     references = 0
     for passage in passages:
         covered = {
-            c for p in passages if p.document_version == passage.document_version for c in p.clauses
+            c
+            for hit in hits
+            if hit.passage.document_version == passage.document_version
+            for c in hit.payload.clauses
         }
         for ref in passage.references:
             if references >= MAX_REFERENCES or ref in covered:
@@ -97,9 +103,9 @@ def expand(
                 references += 1
     definitions = 0
     defined: set[tuple[str, str]] = set()
-    for passage in passages:
-        own = set(passage.defines)
-        for term in terms_used(passage.text, passage.terms):
+    for passage, payload in ((hit.passage, hit.payload) for hit in hits):
+        own = set(payload.defines)
+        for term in terms_used(passage.text, payload.terms):
             key = (passage.document_version, term)
             if definitions >= MAX_DEFINITIONS or term in own or key in defined:
                 continue
@@ -130,41 +136,40 @@ def version_notes(
     for passage in cited:
         if not passage.clause or passage.role == "definition":
             continue
-        conditions = [
-            condition("document_id", passage.document_id),
+        # The clause as this version has it, first: its validity bounds the older ones.
+        current_nodes = _nodes(
+            components,
+            collection,
+            _same_version(passage, condition("clause", passage.clause)),
+            groups,
+        )
+        valid_from = _payload(current_nodes[0]).valid_from if current_nodes else 0
+        conditions: list[MetadataFilter] = [
+            document(passage.document_id),
             condition("document_version", passage.document_version, FilterOperator.NE),
             condition("clauses", [passage.clause], FilterOperator.IN),
         ]
-        if passage.valid_from:
-            conditions.append(condition("valid_from", passage.valid_from, FilterOperator.LT))
+        if valid_from:
+            conditions.append(condition("valid_from", valid_from, FilterOperator.LT))
         older: dict[str, list[BaseNode]] = {}
-        for node in _nodes(components, collection, conditions, groups):
-            older.setdefault(node.metadata.get("document_version", ""), []).append(node)
-        current = _clause_text(components, collection, passage, groups)
+        for node in _nodes(components, collection, all_of(*conditions), groups):
+            older.setdefault(_payload(node).document_version, []).append(node)
+        current = " ".join(n.get_content() for n in current_nodes) or passage.text
         for nodes in older.values():
-            text = _joined([n for n in nodes if n.metadata.get("clause") == passage.clause])
+            text = _joined([n for n in nodes if _payload(n).clause == passage.clause])
             text = text or nodes[0].get_content()
             if _sentences(text) != _sentences(current):
-                meta = nodes[0].metadata
+                older_version = _payload(nodes[0])
                 notes.append(
                     VersionNote(
                         n=passage.n,
                         clause=passage.clause,
-                        version_label=meta.get("version_label", ""),
-                        effective_date=meta.get("effective_date", ""),
+                        version_label=older_version.version_label,
+                        effective_date=older_version.effective_date,
                         text=text[:1500],
                     )
                 )
     return notes
-
-
-def _clause_text(
-    components: Components, collection: str, passage: Passage, groups: list[str] | None
-) -> str:
-    nodes = _nodes(
-        components, collection, _same_version(passage, condition("clause", passage.clause)), groups
-    )
-    return " ".join(n.get_content() for n in nodes) or passage.text
 
 
 def _joined(nodes: list[BaseNode]) -> str:

@@ -3,11 +3,11 @@ metadata filters applied inside the query, optional neighbouring context and rer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     FilterOperator,
     MetadataFilter,
@@ -17,18 +17,22 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import BaseModel, Field
 
+from app.passages import Hit, hit_from_node, widen
+from app.passages import Passage as Passage
 from app.settings import AppSettings, RetrievalMode
 from ingest.chunk import detect_language
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
+from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
 from ingest.sparse import terms
-from ingest.versions import day_number
 
 _MODES = {
     "hybrid": VectorStoreQueryMode.HYBRID,
     "dense": VectorStoreQueryMode.DEFAULT,
     "sparse": VectorStoreQueryMode.SPARSE,
 }
+# Passages a keywords-only question's relevance check reads (see ``Retriever.covers``).
+_KEYWORD_CHECK = 3
 
 
 class SearchFilters(BaseModel):
@@ -53,100 +57,61 @@ class SearchFilters(BaseModel):
 
     def to_metadata_filters(self) -> MetadataFilters:
         """The same restriction as llama-index metadata filters (both stores take them)."""
-        conditions: list[MetadataFilter] = []
+        parts: list[MetadataFilter | MetadataFilters] = []
         if self.version is not None:
-            conditions.append(condition("version_label", self.version, FilterOperator.EQ))
+            parts.append(condition("version_label", self.version))
         elif not self.all_versions:
-            day = day_number(self.as_of or date.today())
-            conditions.append(condition("valid_from", day, FilterOperator.LTE))
-            conditions.append(condition("valid_to", day, FilterOperator.GT))
+            parts.append(in_force(self.as_of or date.today()))
         if self.document_ids:
-            conditions.append(condition("document_id", self.document_ids, FilterOperator.IN))
+            parts.append(document(self.document_ids))
         if self.source_prefix:
-            prefix = self.source_prefix.rstrip("/") or "/"
-            conditions.append(condition("source_prefixes", prefix, FilterOperator.EQ))
+            parts.append(source_prefix(self.source_prefix))
         if self.doc_types:
-            conditions.append(condition("doc_type", self.doc_types, FilterOperator.IN))
+            parts.append(condition("doc_type", self.doc_types, FilterOperator.IN))
         if self.languages:
-            conditions.append(condition("language", self.languages, FilterOperator.IN))
+            parts.append(condition("language", self.languages, FilterOperator.IN))
         if self.page_from is not None:
-            conditions.append(condition("page_end", self.page_from, FilterOperator.GTE))
+            parts.append(condition("page_end", self.page_from, FilterOperator.GTE))
         if self.page_to is not None:
-            conditions.append(condition("page_start", self.page_to, FilterOperator.LTE))
-        return MetadataFilters(filters=conditions)
+            parts.append(condition("page_start", self.page_to, FilterOperator.LTE))
+        return all_of(*parts)
 
 
-def condition(key: str, value: object, op: FilterOperator = FilterOperator.EQ) -> MetadataFilter:
-    """One metadata condition (equality by default)."""
-    return MetadataFilter(key=key, value=value, operator=op)
-
-
-def with_access(filters: MetadataFilters, groups: list[str] | None) -> MetadataFilters:
-    """``filters`` plus: only documents a member of ``groups`` may read. The condition sits
-    inside the Qdrant query, so nothing unreadable is ranked, counted or returned."""
-    if groups is None:
-        return filters
-    access = condition("allowed_groups", list(groups), FilterOperator.IN)
-    return MetadataFilters(filters=[*filters.filters, access], condition=filters.condition)
-
-
-class Passage(BaseModel):
-    """One retrieved chunk, numbered in rank order from 1."""
-
-    n: int = Field(description="Passage number, as cited in answers ([n]).")
-    chunk_id: str
-    document_id: str
-    document_version: str = ""
-    chunk_index: int = 0
-    source: str = Field(description="File path or upload name.")
-    title: str
-    section: str = Field(description="Heading path, outermost first, joined by ' > '.")
-    page_start: int | None = None
-    page_end: int | None = None
-    text: str
-    score: float = Field(
-        description="Rank score: cosine similarity (dense); 1/rank for keyword (sparse) and "
-        "hybrid searches under access control (BM25 and fused scores carry statistics of "
-        "documents the caller may not read; without authentication, they are given); the "
-        "reranker's score when reranking is on."
+def retrieve_hits(
+    components: Components,
+    collection: str,
+    query: str,
+    top_k: int,
+    *,
+    mode: RetrievalMode = "hybrid",
+    filters: SearchFilters | None = None,
+    groups: list[str] | None = None,
+    embedding: list[float] | None = None,
+) -> list[Hit]:
+    """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
+    ``groups`` may read (None: no access filter, for a single-user setup), each with its
+    payload. ``embedding``: the query's, when the caller has it already."""
+    if not components.collection_exists(collection):
+        raise CollectionNotFound(collection)
+    store = components.vector_store(collection)
+    if mode != "sparse" and embedding is None:
+        embedding = components.query_embedding(query)
+    request = VectorStoreQuery(
+        query_embedding=embedding if mode != "sparse" else None,
+        query_str=query,
+        similarity_top_k=top_k,
+        sparse_top_k=top_k,
+        hybrid_top_k=top_k,
+        mode=_MODES[mode],
+        filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
     )
-    context: str | None = Field(
-        None,
-        description="The passage widened with its neighbouring chunks of the same section "
-        "(when context_neighbors > 0); given to the model when the prompt budget allows.",
-    )
-    clause: str = Field("", description='The clause it belongs to: "Section 4(b)", "第12条第3項".')
-    references: list[str] = Field(
-        default_factory=list, description="Clauses the passage refers to."
-    )
-    role: Literal["retrieved", "reference", "definition"] = Field(
-        "retrieved",
-        description="retrieved; or added because passage `via` refers to its clause "
-        "(reference) or uses a term it defines (definition).",
-    )
-    via: int | None = Field(None, description="The passage that led to this one.")
-    version_label: str = ""
-    effective_date: str = ""
-    verified: bool | None = Field(
-        None,
-        description="For a citation: whether its text was found again in the source file at "
-        "the page given (None: the source could not be checked).",
-    )
-    verification: str = Field("", description="Why it was or was not verified.")
-    # read by the contract helpers, not part of the API
-    clauses: list[str] = Field(default_factory=list, exclude=True)
-    defines: list[str] = Field(default_factory=list, exclude=True)
-    terms: list[str] = Field(default_factory=list, exclude=True)
-    valid_from: int = Field(0, exclude=True)
-
-    @property
-    def pages(self) -> str:
-        """'3' or '3-4', or '' when the format has no pages."""
-        if self.page_start is None:
-            return ""
-        if self.page_end in (None, self.page_start):
-            return str(self.page_start)
-        return f"{self.page_start}-{self.page_end}"
+    result = store.query(request)
+    return [
+        hit_from_node(node, n, float(score))
+        for n, (node, score) in enumerate(
+            zip(result.nodes or [], result.similarities or [], strict=True), start=1
+        )
+    ]
 
 
 def retrieve(
@@ -159,27 +124,12 @@ def retrieve(
     filters: SearchFilters | None = None,
     groups: list[str] | None = None,
 ) -> list[Passage]:
-    """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
+    """The ``top_k`` passages of ``collection`` that best match ``query`` and that a member of
     ``groups`` may read (None: no access filter, for a single-user setup)."""
-    if not components.collection_exists(collection):
-        raise CollectionNotFound(collection)
-    store = components.vector_store(collection)
-    request = VectorStoreQuery(
-        query_embedding=components.query_embedding(query) if mode != "sparse" else None,
-        query_str=query,
-        similarity_top_k=top_k,
-        sparse_top_k=top_k,
-        hybrid_top_k=top_k,
-        mode=_MODES[mode],
-        filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
+    found = retrieve_hits(
+        components, collection, query, top_k, mode=mode, filters=filters, groups=groups
     )
-    result = store.query(request)
-    return [
-        passage_from_node(node, n, float(score))
-        for n, (node, score) in enumerate(
-            zip(result.nodes or [], result.similarities or [], strict=True), start=1
-        )
-    ]
+    return [hit.passage for hit in found]
 
 
 def keyword_coverage(query: str, text: str) -> float:
@@ -188,71 +138,24 @@ def keyword_coverage(query: str, text: str) -> float:
     return len(wanted & set(terms(text))) / len(wanted) if wanted else 0.0
 
 
-def passage_from_node(node: BaseNode, n: int, score: float) -> Passage:
-    """A stored chunk as passage number ``n``."""
-    meta = node.metadata
-    return Passage(
-        n=n,
-        chunk_id=node.node_id,
-        document_id=meta.get("document_id", ""),
-        document_version=meta.get("document_version", ""),
-        chunk_index=meta.get("chunk_index", 0),
-        source=meta.get("source", ""),
-        title=meta.get("title", ""),
-        section=meta.get("section", ""),
-        page_start=meta.get("page_start"),
-        page_end=meta.get("page_end"),
-        text=node.get_content(),
-        score=score,
-        clause=meta.get("clause", ""),
-        references=meta.get("references", []),
-        version_label=meta.get("version_label", ""),
-        effective_date=meta.get("effective_date", ""),
-        clauses=meta.get("clauses", []),
-        defines=meta.get("defines", []),
-        terms=meta.get("terms", []),
-        valid_from=meta.get("valid_from", 0),
-    )
+@dataclass
+class Retrieval:
+    """One search for a question: the passages to use, each with its chunk's payload, and
+    what deciding whether they cover the question needs, so nothing is searched twice."""
 
+    collection: str
+    query: str
+    mode: RetrievalMode  # the mode actually used
+    filters: SearchFilters | None
+    groups: list[str] | None
+    embedding: list[float] | None  # the query's (None in a keywords-only search)
+    hits: list[Hit]  # in rank order, reranked, scored and widened as the caller sees them
+    ranked: list[Passage]  # as the store ranked them, with the store's scores
 
-def strip_overlap(before: str, after: str) -> str:
-    """``after`` without the sentences it repeats from the end of ``before`` (chunk overlap)."""
-    from ingest.chunk import split_sentences
-
-    head, tail = split_sentences(after), split_sentences(before)
-    for count in range(min(len(head), len(tail)), 0, -1):
-        if head[:count] == tail[-count:]:
-            end = 0
-            for sentence in head[:count]:
-                end = after.index(sentence, end) + len(sentence)
-            return after[end:].strip()
-    return after
-
-
-def widen(components: Components, collection: str, passage: Passage, neighbors: int) -> str:
-    """The passage's text with up to ``neighbors`` chunks before and after it, same section."""
-    store = components.vector_store(collection)
-    indexes = [passage.chunk_index + d for d in range(-neighbors, neighbors + 1) if d]
-    nearby = store.get_nodes(
-        filters=MetadataFilters(
-            filters=[
-                condition("document_id", passage.document_id, FilterOperator.EQ),
-                condition("document_version", passage.document_version, FilterOperator.EQ),
-                condition("chunk_index", [i for i in indexes if i >= 0], FilterOperator.IN),
-            ]
-        )
-    )
-    same_section = {
-        n.metadata["chunk_index"]: n.get_content()
-        for n in nearby
-        if n.metadata.get("section", "") == passage.section
-    }
-    same_section[passage.chunk_index] = passage.text
-    text = ""
-    for index in sorted(same_section):
-        piece = same_section[index]
-        text = f"{text} {strip_overlap(text, piece)}".strip() if text else piece
-    return text
+    @property
+    def passages(self) -> list[Passage]:
+        """The passages, in rank order."""
+        return [hit.passage for hit in self.hits]
 
 
 class Retriever:
@@ -275,29 +178,84 @@ class Retriever:
         language = detect_language(query)
         return "sparse" if language not in languages and language != "und" else mode
 
-    def relevant(
-        self,
-        collection: str,
-        query: str,
-        mode: RetrievalMode,
-        filters: SearchFilters | None,
-        groups: list[str] | None,
-    ) -> bool:
+    def covers(self, found: Retrieval) -> bool:
         """Whether the collection holds anything relevant enough to answer from: the best
         dense match reaches ``min_relevance``; in a keywords-only search (a question in a
         language the embedding model cannot read), one of the top passages holds at least
-        ``min_keyword_coverage`` of the question's keywords."""
-        if mode == "sparse":
-            found = retrieve(
-                self.components, collection, query, 3, mode="sparse", filters=filters, groups=groups
+        ``min_keyword_coverage`` of the question's keywords.
+
+        Dense and keyword searches are judged on what the search returned. A hybrid search's
+        fused scores are not cosines, so the best dense match is asked for (with the query's
+        embedding from the search)."""
+        if found.mode == "sparse":
+            wanted = self.settings.min_keyword_coverage
+            top = found.ranked[:_KEYWORD_CHECK]
+            return any(keyword_coverage(found.query, p.text) >= wanted for p in top)
+        best = found.ranked[:1]
+        if found.mode == "hybrid":
+            dense = retrieve_hits(
+                self.components,
+                found.collection,
+                found.query,
+                1,
+                mode="dense",
+                filters=found.filters,
+                groups=found.groups,
+                embedding=found.embedding,
             )
-            return any(
-                keyword_coverage(query, p.text) >= self.settings.min_keyword_coverage for p in found
-            )
-        best = retrieve(
-            self.components, collection, query, 1, mode="dense", filters=filters, groups=groups
-        )
+            best = [hit.passage for hit in dense]
         return bool(best) and best[0].score >= self.settings.min_relevance
+
+    def find(
+        self,
+        collection: str,
+        query: str,
+        top_k: int,
+        *,
+        mode: RetrievalMode,
+        filters: SearchFilters | None = None,
+        widen_context: bool = False,
+        groups: list[str] | None = None,
+    ) -> Retrieval:
+        """The best ``top_k`` passages for ``query`` that a member of ``groups`` may read
+        (reranked when a reranker is set), with their payloads. Under access control, keyword
+        and hybrid passages carry their rank as score, not Qdrant's (see ``rank_scores``)."""
+        candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
+        effective = self.effective_mode(query, mode)
+        # A keywords-only relevance check reads the top three: fetched by the same query.
+        limit = max(candidates, _KEYWORD_CHECK) if effective == "sparse" else candidates
+        embedding = self.components.query_embedding(query) if effective != "sparse" else None
+        ranked = retrieve_hits(
+            self.components,
+            collection,
+            query,
+            limit,
+            mode=effective,
+            filters=filters,
+            groups=groups,
+            embedding=embedding,
+        )
+        payloads = {hit.passage.chunk_id: hit.payload for hit in ranked}
+        passages = [hit.passage for hit in ranked[:candidates]]
+        if self.reranker is not None:
+            passages = rerank(self.reranker, query, passages, top_k)
+        elif groups is not None and effective != "dense":
+            passages = rank_scores(passages)
+        if widen_context and self.settings.context_neighbors:
+            for passage in passages:
+                passage.context = widen(
+                    self.components, collection, passage, self.settings.context_neighbors
+                )
+        return Retrieval(
+            collection=collection,
+            query=query,
+            mode=effective,
+            filters=filters,
+            groups=groups,
+            embedding=embedding,
+            hits=[Hit(p, payloads[p.chunk_id]) for p in passages],
+            ranked=[hit.passage.model_copy() for hit in ranked],
+        )
 
     def search(
         self,
@@ -310,30 +268,17 @@ class Retriever:
         widen_context: bool = False,
         groups: list[str] | None = None,
     ) -> list[Passage]:
-        """The best ``top_k`` passages for ``query`` that a member of ``groups`` may read
-        (reranked when a reranker is set). Under access control, keyword and hybrid passages
-        carry their rank as score, not Qdrant's (see ``rank_scores``)."""
-        candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
-        effective = self.effective_mode(query, mode)
-        passages = retrieve(
-            self.components,
+        """The passages of ``find`` (without their payloads)."""
+        found = self.find(
             collection,
             query,
-            candidates,
-            mode=effective,
+            top_k,
+            mode=mode,
             filters=filters,
+            widen_context=widen_context,
             groups=groups,
         )
-        if self.reranker is not None:
-            passages = rerank(self.reranker, query, passages, top_k)
-        elif groups is not None and effective != "dense":
-            passages = rank_scores(passages)
-        if widen_context and self.settings.context_neighbors:
-            for passage in passages:
-                passage.context = widen(
-                    self.components, collection, passage, self.settings.context_neighbors
-                )
-        return passages
+        return found.passages
 
 
 def rank_scores(passages: list[Passage]) -> list[Passage]:

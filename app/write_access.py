@@ -18,12 +18,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from llama_index.core.vector_stores.types import FilterOperator, MetadataFilters
+from llama_index.core.vector_stores.types import FilterOperator
 
 from app.policy import reads_every_version
-from app.retrieve import condition
 from ingest.components import Components
-from ingest.versions import CATALOG_FIELDS, DocumentVersion, group_documents
+from ingest.filters import all_of, catalogue, condition
+from ingest.payload import CATALOG_FIELDS
+from ingest.versions import DocumentVersion, group_documents
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,12 @@ def _catalogue(
 ) -> dict[str, list[DocumentVersion]]:
     if not components.collection_exists(collection):
         return {}
-    conditions = [condition("chunk_index", 0)]
+    conditions = [catalogue()]
     for key, value in match.items():
         op = FilterOperator.IN if isinstance(value, list) else FilterOperator.EQ
         conditions.append(condition(key, value, op))
     store = components.vector_store(collection)
-    return group_documents(store.payloads(MetadataFilters(filters=conditions), CATALOG_FIELDS))
+    return group_documents(store.payloads(all_of(*conditions), CATALOG_FIELDS))
 
 
 def visible_document(

@@ -59,8 +59,8 @@ SETS = {
 
 def covered(retriever: Retriever, collection: str, question: str) -> bool:
     mode = retriever.effective_mode(question, "hybrid")
-    found = retriever.search(collection, question, 6, mode=mode)
-    return bool(found) and retriever.relevant(collection, question, mode, None, None)
+    found = retriever.find(collection, question, 6, mode=mode)
+    return bool(found.passages) and retriever.covers(found)
 
 
 def main() -> None:

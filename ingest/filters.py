@@ -27,7 +27,7 @@ Part = MetadataFilter | MetadataFilters
 
 def condition(key: str, value: object, op: FilterOperator = FilterOperator.EQ) -> MetadataFilter:
     """One metadata condition (equality by default)."""
-    return MetadataFilter(key=key, value=value, operator=op)  # type: ignore[arg-type]
+    return MetadataFilter(key=key, value=value, operator=op)
 
 
 def all_of(*parts: Part) -> MetadataFilters:

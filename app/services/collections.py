@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field
 
 from app.keys import User
 from app.policy import collection_for, reader_groups
-from app.retrieve import with_access
 from app.settings import AppSettings
 from ingest.components import COLLECTION_NAME, Components
 from ingest.errors import CollectionNotFound
+from ingest.filters import all_of, catalogue, with_access
 from ingest.registry import EVERYONE, CollectionConfig
 from ingest.uploads import remove_collection
 
@@ -48,10 +47,9 @@ def collection_info(
     documents = chunks = 0
     if components.collection_exists(config.name):
         store = components.vector_store(config.name)
-        everything = with_access(MetadataFilters(filters=[]), groups)
+        everything = with_access(all_of(), groups)
         chunks = store.count(everything if everything.filters else None)
-        first = MetadataFilter(key="chunk_index", value=0)
-        documents = store.count(with_access(MetadataFilters(filters=[first]), groups))
+        documents = store.count(with_access(all_of(catalogue()), groups))
     return CollectionInfo(
         name=config.name,
         description=config.description,

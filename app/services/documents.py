@@ -10,13 +10,13 @@ from datetime import date
 from typing import Literal
 
 from fastapi import HTTPException
-from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from pydantic import BaseModel, Field
 
 from app.keys import User
 from app.policy import may_write, reader_groups, sees_document
 from app.settings import AppSettings
 from ingest.components import Components
+from ingest.filters import all_of, condition, document
 from ingest.pipeline import Indexer
 from ingest.registry import CollectionConfig
 from ingest.uploads import remove_version
@@ -167,12 +167,8 @@ def delete_document(
     for version in found[document_id]:
         components.registry.clear_failure(name, version.source, version.allowed_groups)
         # Another document (maybe one the caller may not read) can hold the same bytes.
-        same_bytes = MetadataFilters(
-            filters=[MetadataFilter(key="document_version", value=version.version)]
-        )
+        same_bytes = all_of(condition("document_version", version.version))
         if store.count(same_bytes) == 0:
             remove_version(settings.data_dir, name, version.version)
-    remaining = components.vector_store(name).count(
-        MetadataFilters(filters=[MetadataFilter(key="document_id", value=document_id)])
-    )
+    remaining = components.vector_store(name).count(all_of(document(document_id)))
     return Deleted(document_id=document_id, removed=removed, remaining=remaining)

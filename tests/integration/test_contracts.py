@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.contracts import expand
-from app.retrieve import retrieve
+from app.retrieve import retrieve_hits
 from ingest.components import build_components
 from ingest.pipeline import Indexer, VersionSpec
 from ingest.schema import document_id
@@ -69,16 +69,16 @@ def test_references_and_definitions_are_added_to_the_prompt(data_dir: Path, tmp_
     shutil.copytree(data_dir, tmp_path / "data")  # the API fixture holds the store itself
     components = build_components(make_settings(tmp_path / "data"))
     try:
-        passages = retrieve(
+        hits = retrieve_hits(
             components,
             "corpus",
             "grant of patent license to make, use, sell and import the Work",
             2,
             filters=None,
         )
-        apache = [p for p in passages if Path(p.source).name == "apache.txt"]
+        apache = [h for h in hits if Path(h.passage.source).name == "apache.txt"]
         assert apache
-        assert apache[0].clause == "Section 3"
+        assert apache[0].passage.clause == "Section 3"
         extra = expand(components, "corpus", apache)
     finally:
         components.close()
@@ -87,8 +87,8 @@ def test_references_and_definitions_are_added_to_the_prompt(data_dir: Path, tmp_
     assert len(definitions) >= 3
     assert all(" mean" in d for d in definitions), definitions  # "shall mean", "means"
     assert all(p.clause == "Section 1" for p in extra if p.role == "definition")
-    assert all(p.via == apache[0].n for p in extra)
-    first = max(p.n for p in apache) + 1  # numbered on after the passages given
+    assert all(p.via == apache[0].passage.n for p in extra)
+    first = max(h.passage.n for h in apache) + 1  # numbered on after the passages given
     assert [p.n for p in extra] == list(range(first, first + len(extra)))
 
 
@@ -124,10 +124,10 @@ def test_japanese_contract_clauses_are_labelled(tmp_path: Path) -> None:
     components = build_components(make_settings(tmp_path / "data"))
     try:
         Indexer(components, "ja").ingest_file(doc)
-        passages = retrieve(components, "ja", "遅延損害金 支払", 3, mode="sparse")
-        late = next(p for p in passages if "遅延損害金" in p.text)
-        assert late.clause.startswith("第3条")
-        assert "第2条" in late.references
+        hits = retrieve_hits(components, "ja", "遅延損害金 支払", 3, mode="sparse")
+        late = next(h for h in hits if "遅延損害金" in h.passage.text)
+        assert late.passage.clause.startswith("第3条")
+        assert "第2条" in late.passage.references
         extra = expand(components, "ja", [late])
     finally:
         components.close()

@@ -8,14 +8,22 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+from llama_index.core.vector_stores.types import MetadataFilters, VectorStoreQuery
 
+from app.answer import Ask, answer_question
+from app.llm import OllamaLLM
 from app.retrieve import Retriever, SearchFilters
+from app.settings import RetrievalMode
+from ingest import filters
 from ingest.components import Components, build_components
 from ingest.pipeline import IngestReport
+from ingest.registry import EVERYONE
 from tests.conftest import COLLECTION, make_settings
+from tests.ollama_standin import OllamaStandin
 
 pytestmark = pytest.mark.integration
 QUESTIONS = Path(__file__).parents[1] / "data" / "corpus-questions.jsonl"
@@ -241,3 +249,87 @@ def test_table_rows_are_found_with_their_column_names(retriever: Retriever) -> N
     ja = retriever.search(COLLECTION, "E-501 の処置は", 3, mode="hybrid")
     assert "コード: E-501 | 内容: 油圧低下 | 処置: 作動油を補充する" in ja[0].text
     assert ja[0].text.startswith("故障コード表\nコード | 内容 | 処置")
+
+
+def chunk_keys(payloads: list[dict]) -> set[tuple[str, str, int]]:
+    return {(p["document_id"], p["document_version"], p["chunk_index"]) for p in payloads}
+
+
+def test_each_filter_builder_selects_the_right_points(components: Components) -> None:
+    store = components.vector_store(COLLECTION)
+    every = store.payloads()
+    assert every
+    sample = next(p for p in every if p["source"].endswith("保守契約.txt"))
+    folder = str(Path(sample["source"]).parent)
+    doc = sample["document_id"]
+    cases = [
+        (filters.access([EVERYONE]), lambda p: EVERYONE in p["allowed_groups"]),
+        (filters.access(["経理部"]), lambda p: "経理部" in p["allowed_groups"]),
+        (
+            filters.in_force(date(2026, 4, 1)),
+            lambda p: p["valid_from"] <= 20260401 < p["valid_to"],
+        ),
+        (filters.in_force(0), lambda p: p["valid_from"] <= 0 < p["valid_to"]),
+        (
+            filters.same_version(sample["document_id"], sample["document_version"]),
+            lambda p: (
+                (p["document_id"], p["document_version"])
+                == (sample["document_id"], sample["document_version"])
+            ),
+        ),
+        (filters.document(doc), lambda p: p["document_id"] == doc),
+        (filters.document([doc, "none"]), lambda p: p["document_id"] == doc),
+        (filters.source_prefix(folder + "/"), lambda p: p["source"].startswith(folder + "/")),
+        (filters.catalogue(), lambda p: p["chunk_index"] == 0),
+        (
+            filters.all_of(filters.catalogue(), filters.condition("language", "ja")),
+            lambda p: p["chunk_index"] == 0 and p["language"] == "ja",
+        ),
+    ]
+    for built, wanted in cases:
+        expected = chunk_keys([p for p in every if wanted(p)])
+        selected = built if isinstance(built, MetadataFilters) else filters.all_of(built)
+        assert chunk_keys(store.payloads(selected)) == expected, selected
+        assert store.count(selected) == len(expected)
+
+
+class CountingQueries:
+    """Counts the searches a store runs: its class's own ``query``, wrapped (no mock)."""
+
+    def __init__(self, store: object, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.modes: list[str] = []
+        cls = type(store)
+        original = cls.query
+
+        def query(inner: object, request: VectorStoreQuery, **kwargs: object) -> object:
+            self.modes.append(str(request.mode.value))
+            return original(inner, request, **kwargs)
+
+        monkeypatch.setattr(cls, "query", query)
+
+
+@pytest.mark.parametrize(
+    ("question", "mode", "searches"),
+    [
+        ("What does error E-417 mean on the HX-400?", "dense", 1),
+        ("緊急の故障が発生した場合の到着時間は？", "hybrid", 1),  # Japanese: keywords only
+        # A hybrid search's fused scores are not cosines: the relevance check asks the store
+        # for the best dense match (with the embedding the search computed).
+        ("What does error E-417 mean on the HX-400?", "hybrid", 2),
+    ],
+)
+def test_an_answered_question_searches_the_store_once(
+    components: Components,
+    standin: OllamaStandin,
+    monkeypatch: pytest.MonkeyPatch,
+    question: str,
+    mode: RetrievalMode,
+    searches: int,
+) -> None:
+    settings = make_settings(components.settings.data_dir, standin.url)
+    retriever = Retriever(components, settings)
+    counted = CountingQueries(components.vector_store(COLLECTION), monkeypatch)
+    ask = Ask(question=question, collection=COLLECTION, top_k=5, effort="low", mode=mode)
+    answer = answer_question(retriever, OllamaLLM(settings), settings, ask)
+    assert answer.covered
+    assert len(counted.modes) == searches, counted.modes
