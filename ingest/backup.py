@@ -10,7 +10,6 @@ kura.db and the uploads.
 
 from __future__ import annotations
 
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
+from ingest.state import open_state
 from ingest.uploads import UPLOADS, uploads_dir
 
 _STATE = "kura.db"
@@ -35,8 +35,8 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
             state_copy = Path(tmp) / _STATE
             if settings.state_path.exists():
-                source = sqlite3.connect(settings.state_path)
-                target = sqlite3.connect(state_copy)
+                source = open_state(settings.state_path)
+                target = open_state(state_copy)
                 with target:
                     source.backup(target)
                 source.close()

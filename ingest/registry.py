@@ -9,13 +9,12 @@ reason a document could not be indexed, so the document list can show it. It liv
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
+
+from ingest.state import StateStore
 
 EVERYONE = "*"  # the group every key holder is in
 
@@ -89,42 +88,24 @@ class Failure:
         return groups is None or bool(set(self.allowed_groups) & set(groups))
 
 
-class Registry:
+class Registry(StateStore):
     """Collections and failures in ``path`` (SQLite, WAL; safe across threads)."""
 
+    SCHEMA: ClassVar[str] = _SCHEMA
+
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(failures)")}
-        if columns and "allowed_groups" not in columns:
-            self._db.executescript(f"BEGIN;{_MIGRATE_FAILURES}COMMIT;")
-        self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+        super().__init__(path)
+        # CREATE TABLE IF NOT EXISTS left an old failures table as it was: migrate it now.
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(failures)")}
+            if "allowed_groups" not in columns:
+                self._conn.executescript(f"BEGIN;{_MIGRATE_FAILURES}COMMIT;")
 
     # -- collections -------------------------------------------------------------------------
 
     def save_collection(self, config: CollectionConfig) -> None:
         """Create or update a collection's settings."""
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO collections VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                 "description=excluded.description, read_groups=excluded.read_groups, "
@@ -141,7 +122,7 @@ class Registry:
     def collection(self, name: str) -> CollectionConfig | None:
         """A collection's settings, or None if it was never registered."""
         with self._lock:
-            row = self._db.execute(
+            row = self._conn.execute(
                 "SELECT name, description, read_groups, write_groups, created_at "
                 "FROM collections WHERE name = ?",
                 (name,),
@@ -151,7 +132,7 @@ class Registry:
     def collections(self) -> list[CollectionConfig]:
         """Every registered collection, by name."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._conn.execute(
                 "SELECT name, description, read_groups, write_groups, created_at "
                 "FROM collections ORDER BY name"
             ).fetchall()
@@ -159,7 +140,7 @@ class Registry:
 
     def delete_collection(self, name: str) -> None:
         """Forget a collection and its failures."""
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
             db.execute("DELETE FROM failures WHERE collection = ?", (name,))
 
@@ -175,7 +156,7 @@ class Registry:
     ) -> None:
         """Remember that ``source``, to be read by ``groups``, could not be indexed (replacing
         an older reason for the same name and groups)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
                 (collection, source, document_id, reason, _now(), _groups_key(groups)),
@@ -186,7 +167,7 @@ class Registry:
     ) -> None:
         """Forget a failure (the document was indexed or deleted since): the one for
         ``groups``, or every one of that name (None)."""
-        with self._tx() as db:
+        with self.transaction() as db:
             if groups is None:
                 db.execute(
                     "DELETE FROM failures WHERE collection = ? AND source = ?", (collection, source)
@@ -201,7 +182,7 @@ class Registry:
     def failures(self, collection: str) -> list[Failure]:
         """The collection's documents that failed, newest first."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._conn.execute(
                 "SELECT collection, source, document_id, reason, failed_at, allowed_groups "
                 "FROM failures WHERE collection = ? ORDER BY failed_at DESC",
                 (collection,),

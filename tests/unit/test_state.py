@@ -1,0 +1,118 @@
+"""kura.db: one opener, owner-only whoever opens it first, WAL for every store."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.auth import KeyStore
+from app.db import StateStore
+from ingest.registry import CollectionConfig, Registry
+from ingest.state import open_state
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def usual_umask() -> Iterator[None]:
+    """A shell's umask (022): files anyone may read unless kura says otherwise."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_registry_first_then_key_store_leaves_kura_db_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "kura.db"
+    with Registry(path) as registry:  # what `kura ingest` opens
+        registry.save_collection(CollectionConfig("manuals"))
+    assert mode(path) == 0o600
+    with KeyStore(path) as keys:  # `kura keys create` writes key hashes into the same file
+        keys.create("tanaka", groups=["legal"])
+    assert mode(path) == 0o600
+
+
+def test_key_store_first_then_registry_leaves_kura_db_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    with KeyStore(path) as keys:
+        keys.create("tanaka", groups=["legal"])
+    with Registry(path) as registry:
+        registry.save_collection(CollectionConfig("契約書"))
+    assert mode(path) == 0o600
+    assert [c.name for c in Registry(path).collections()] == ["契約書"]
+
+
+def test_an_existing_world_readable_kura_db_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    open_state(path).close()
+    for name in ("kura.db", "kura.db-wal", "kura.db-shm"):
+        (tmp_path / name).touch()
+        (tmp_path / name).chmod(0o644)
+    with Registry(path):
+        pass
+    assert mode(path) == 0o600
+    for side in ("kura.db-wal", "kura.db-shm"):
+        if (tmp_path / side).exists():
+            assert mode(tmp_path / side) == 0o600
+
+
+def test_wal_and_side_files_are_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    conn = open_state(path)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.execute("INSERT INTO t VALUES ('蔵')")
+    for name in ("kura.db", "kura.db-wal", "kura.db-shm"):
+        assert mode(tmp_path / name) == 0o600, name
+    conn.close()
+
+
+def test_every_store_sees_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    registry = Registry(path)
+    keys = KeyStore(path)
+    for conn in (registry._conn, keys._conn):
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    registry.close()
+    keys.close()
+
+
+def test_one_store_is_safe_across_threads(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "kura.db")
+    errors: list[BaseException] = []
+
+    def save(n: int) -> None:
+        try:
+            for i in range(20):
+                registry.save_collection(CollectionConfig(f"c{n}-{i}", description="取扱説明書"))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(registry.collections()) == 80
+    registry.close()
+
+
+def test_state_store_subclasses_get_their_schema(tmp_path: Path) -> None:
+    class Notes(StateStore):
+        SCHEMA = "CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL);"
+
+    with Notes(tmp_path / "kura.db") as notes, notes.transaction() as conn:
+        conn.execute("INSERT INTO notes VALUES ('覚え書き')")
+    with Notes(tmp_path / "kura.db") as notes, notes.transaction() as conn:
+        assert conn.execute("SELECT body FROM notes").fetchone()["body"] == "覚え書き"
