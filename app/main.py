@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.audit import AuditLog
-from app.auth import FailureLimiter, KeyStore, metrics_reader
+from app.auth import FailureLimiter, KeyStore, check_bind, metrics_reader
 from app.errors import install_error_handlers
 from app.guard import RequestGuard
 from app.jobs import JobRunner, JobStore
@@ -33,6 +33,9 @@ from ingest.components import build_components
 def create_app(settings: AppSettings | None = None) -> FastAPI:
     """Build the app; its lifespan opens Qdrant, loads the embedder and opens kura's state."""
     settings = settings or AppSettings()
+    # AppSettings refuses this already; settings built with model_copy/model_construct skip
+    # validators, and an app without authentication must never face the network.
+    check_bind(settings.api_host, settings.auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

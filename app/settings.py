@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from app.auth import InsecureBind, check_bind
 from ingest.settings import IndexSettings
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
@@ -158,3 +159,13 @@ class AppSettings(IndexSettings):
         if token is not None and len(token.get_secret_value()) < 32:
             raise ValueError("KURA_METRICS_TOKEN must be at least 32 characters")
         return token
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> AppSettings:
+        # The rule itself is check_bind's; here it holds for every way of building the app,
+        # not only `kura serve` (which checks a --host given on its command line too).
+        try:
+            check_bind(self.api_host, self.auth)
+        except InsecureBind as exc:
+            raise ValueError(str(exc)) from exc
+        return self

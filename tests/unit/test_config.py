@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from app.auth import InsecureBind
+from app.cli import cli
+from app.main import create_app
 from app.settings import AppSettings
 
 pytestmark = pytest.mark.unit
@@ -50,6 +55,40 @@ def test_bad_settings_are_refused() -> None:
         AppSettings(_env_file=None, chunk_size=100, chunk_overlap=60)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="at least 32 characters"):
         AppSettings(_env_file=None, metrics_token="scrape-me")  # type: ignore[call-arg, arg-type]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "kura.example"])
+def test_settings_refuse_auth_off_beyond_loopback(host: str) -> None:
+    with pytest.raises(ValidationError, match="KURA_AUTH=off"):
+        AppSettings(_env_file=None, auth="off", api_host=host)  # type: ignore[call-arg]
+    assert AppSettings(_env_file=None, auth="keys", api_host=host).api_host == host  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"])
+def test_settings_allow_auth_off_on_loopback(host: str) -> None:
+    assert AppSettings(_env_file=None, auth="off", api_host=host).auth == "off"  # type: ignore[call-arg]
+
+
+def test_create_app_refuses_auth_off_beyond_loopback(tmp_path: Path) -> None:
+    settings = AppSettings(_env_file=None, data_dir=tmp_path, auth="off")  # type: ignore[call-arg]
+    create_app(settings)  # loopback: fine
+    # model_copy skips validators: the factory checks on its own.
+    with pytest.raises(InsecureBind, match=r"0\.0\.0\.0"):
+        create_app(settings.model_copy(update={"api_host": "0.0.0.0"}))
+
+
+def test_serve_refuses_auth_off_beyond_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KURA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KURA_AUTH", "off")
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "authentication is off" in result.output
+    monkeypatch.setenv("KURA_API_HOST", "0.0.0.0")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "authentication is off" in result.output
 
 
 @pytest.fixture(scope="module")
