@@ -207,7 +207,7 @@ def serve(
     try:
         # --host is the address the settings state, so the auth-off/loopback rule (an
         # AppSettings validator) checks the address actually bound.
-        settings = AppSettings(**({"api_host": host} if host else {}))
+        settings = AppSettings(api_host=host) if host else AppSettings()
     except ValidationError as exc:
         for error in exc.errors():
             err.print(f"[red]error:[/red] {error['msg'].removeprefix('Value error, ')}")
