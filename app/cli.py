@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from pathlib import Path, PurePath
 from typing import Annotated
@@ -18,6 +17,7 @@ from app.answer import Answer, Ask, answer_question, draft, stream_answer, versi
 from app.errors import LLMUnavailable
 from app.keys_cli import keys
 from app.llm import OllamaLLM
+from app.observability import configure_cli_logging
 from app.retrieve import Passage, Retriever
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
@@ -50,10 +50,7 @@ ModeOpt = Annotated[
 
 @cli.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_cli_logging(verbose)
 
 
 def _open(settings: AppSettings) -> Components:

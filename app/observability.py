@@ -297,16 +297,34 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(
-    level: str = "INFO", json: bool = True, *, stream: IO[str] | None = None
-) -> logging.Handler:
-    """Send all logs to one stderr handler, JSON lines or text; call once from an entry point."""
+def _install(handler: logging.Handler, level: str) -> logging.Handler:
     root = logging.getLogger()
     # Replace only what an earlier call installed, so other handlers (pytest's) stay.
     for old in [h for h in root.handlers if getattr(h, "_kura", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
     handler._kura = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler
+
+
+def configure_cli_logging(verbose: bool = False) -> logging.Handler | None:
+    """Plain stderr logs for the one-shot commands (ingest, ask, ...), like logging.basicConfig:
+    nothing if the root logger has handlers already (pytest's)."""
+    if logging.getLogger().handlers:
+        return None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Marked as kura's, so that `kura serve`'s configure_logging replaces it: a second root
+    # handler beside the JSON one wrote every server line twice, once plain, once JSON.
+    return _install(handler, "INFO" if verbose else "WARNING")
+
+
+def configure_logging(
+    level: str = "INFO", json: bool = True, *, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Send all logs to one stderr handler, JSON lines or text; call once from an entry point."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     if json:
         handler.setFormatter(JsonFormatter())
     else:
@@ -314,6 +332,4 @@ def configure_logging(
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    return handler
+    return _install(handler, level)

@@ -320,3 +320,30 @@ def test_configure_logging_replaces_its_own_handler(as_json: bool) -> None:
             if h not in before:
                 root.removeHandler(h)
         root.setLevel(level)
+
+
+def test_serve_logging_replaces_the_cli_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    plain, as_json = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    try:
+        root.handlers = []  # a fresh `kura` process: the CLI callback runs first
+        assert observability.configure_cli_logging(verbose=True) is not None
+        configure_logging("info", json=True, stream=as_json)  # then `kura serve`
+        logging.getLogger("kura.test").info("文書を一度だけ記録する")
+        assert plain.getvalue() == ""
+        assert [json.loads(line)["msg"] for line in as_json.getvalue().splitlines()] == [
+            "文書を一度だけ記録する"
+        ]
+    finally:
+        root.handlers = before
+        root.setLevel(level)
+
+
+def test_cli_logging_leaves_existing_handlers_alone() -> None:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    assert before  # pytest's capture handlers
+    assert observability.configure_cli_logging() is None
+    assert root.handlers == before
