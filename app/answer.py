@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from app.contracts import VersionNote, expand, version_notes
 from app.errors import PromptTooLong
 from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
+from app.observability import log_exchange
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
 from app.retrieve import Passage, Retriever, SearchFilters
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
@@ -195,6 +196,7 @@ def finish(draft: Draft, generation: Generation, retriever: Retriever) -> Answer
         notes = version_notes(retriever.components, ask.collection, citations, ask.groups)
     if notes:
         text += "\n\n" + version_note_text(notes, ask.question)
+    log_exchange(ask.question, text, standalone=draft.standalone)
     return Answer(
         answer=text,
         citations=citations,

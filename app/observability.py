@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")
+text_logger = logging.getLogger("app.text")  # only with KURA_LOG_TEXT=true
 
 IngestStatus = Literal["indexed", "unchanged", "failed"]
 AnswerOutcome = Literal["answered", "no_answer", "error"]
@@ -56,6 +57,18 @@ def current_request_id() -> str | None:
 def log_text() -> bool:
     """Whether document and question text may be logged (debug only; False outside requests)."""
     return _log_text.get()
+
+
+def log_exchange(question: str, answer: str, *, standalone: str | None = None) -> None:
+    """Log a question and its answer, only where KURA_LOG_TEXT allowed it (debugging): they
+    carry what people asked and the documents' words, which logs otherwise never hold."""
+    if not log_text():
+        return
+    if standalone and standalone != question:
+        text_logger.info("question: %s | searched as: %s", question, standalone)
+    else:
+        text_logger.info("question: %s", question)
+    text_logger.info("answer: %s", answer)
 
 
 class Metrics:

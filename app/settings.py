@@ -125,7 +125,8 @@ class AppSettings(IndexSettings):
     log_json: bool = Field(True, description="Logs as one JSON object per line.")
     log_text: bool = Field(
         False,
-        description="Debug only: let logs carry questions and document text (off: never).",
+        description="Debug only: the server logs each question and its answer (logger "
+        "app.text), document text included (off: never).",
     )
     api_host: str = Field("127.0.0.1", description="Address `kura serve` binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `kura serve` listens on.")
