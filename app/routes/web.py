@@ -42,11 +42,22 @@ def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=_HEADERS)
 
 
+def _serve(folder: Path, name: str, extensions: tuple[str, ...]) -> FileResponse:
+    match = _NAME.match(name)
+    path = folder / name
+    if match is None or match["ext"] not in extensions or not path.is_file():
+        raise HTTPException(status_code=404, detail="Not found")
+    return FileResponse(path, media_type=_TYPES[match["ext"]], headers=_HEADERS)
+
+
 @router.get("/static/{name}")
 def static_file(name: str) -> FileResponse:
     """One of the page's own files (flat folder, fixed extensions)."""
-    match = _NAME.match(name)
-    path = STATIC_DIR / name
-    if match is None or not path.is_file():
-        raise HTTPException(status_code=404, detail="Not found")
-    return FileResponse(path, media_type=_TYPES[match["ext"]], headers=_HEADERS)
+    return _serve(STATIC_DIR, name, tuple(_TYPES))
+
+
+@router.get("/static/js/{name}")
+def script_module(name: str) -> FileResponse:
+    """One of the page's script modules (ES modules that import each other by relative path;
+    script-src 'self' admits them)."""
+    return _serve(STATIC_DIR / "js", name, ("js",))

@@ -44,9 +44,16 @@ def test_page_and_static_files_are_served(kura: Kura) -> None:
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
         assert "default-src 'self'" in page.headers["content-security-policy"]
-        script = client.get("/static/app.js")
-        assert script.status_code == 200
-        assert script.headers["content-type"].startswith("text/javascript")
+        assert '<script type="module" src="/static/js/main.js">' in page.text
+        csp = page.headers["content-security-policy"]
+        for name in ("main", "api", "markdown", "conversation", "documents", "sse"):
+            script = client.get(f"/static/js/{name}.js")
+            assert script.status_code == 200, name
+            assert script.headers["content-type"].startswith("text/javascript")
+            assert script.headers["content-security-policy"] == csp
+        assert client.get("/static/js/app.css").status_code == 404  # scripts only
+        assert client.get("/static/js/..%2Fapp.css").status_code == 404
+        assert client.get("/static/app.js").status_code == 404  # split into modules
         assert client.get("/static/app.css").status_code == 200
         assert client.get("/static/index.html").status_code == 404
         assert client.get("/static/..%2Fmain.py").status_code == 404

@@ -1,0 +1,66 @@
+// The collection picker: the collections the key may read, and a new one to upload into.
+
+import { api, reportError } from "./api.js";
+import { loadDocuments } from "./documents.js";
+import { $, el } from "./dom.js";
+
+export const COLLECTION_STORAGE = "kura.collection";
+export const NEW_COLLECTION = "\u0000new";
+
+export function currentCollection() {
+  const select = $("collection");
+  if (select.value === NEW_COLLECTION) return $("new-collection").value.trim();
+  return select.value;
+}
+
+export async function loadCollections() {
+  const select = $("collection");
+  let collections;
+  try {
+    const body = await api("/v1/collections");
+    collections = Array.isArray(body) ? body : body.collections || [];
+  } catch (error) {
+    reportError(error);
+    return;
+  }
+  const wanted = select.value || localStorage.getItem(COLLECTION_STORAGE);
+  select.replaceChildren();
+  for (const c of collections) {
+    const label = `${c.name} (${c.documents ?? 0} documents)`;
+    select.append(el("option", { value: c.name, text: label, title: c.description || null }));
+  }
+  select.append(el("option", { value: NEW_COLLECTION, text: "New collection…" }));
+  const names = collections.map((c) => c.name);
+  if (wanted === NEW_COLLECTION || names.includes(wanted)) select.value = wanted;
+  else select.value = names.length ? names[0] : NEW_COLLECTION;
+  collectionChanged(collections);
+}
+
+export function collectionChanged(collections) {
+  const select = $("collection");
+  const creating = select.value === NEW_COLLECTION;
+  $("new-collection").hidden = !creating;
+  if (!creating) localStorage.setItem(COLLECTION_STORAGE, select.value);
+  const info = $("collection-info");
+  const known = (collections || []).find((c) => c.name === select.value);
+  if (creating) {
+    info.textContent = "Upload documents to create it.";
+  } else if (known) {
+    info.textContent = known.description || `${known.chunks ?? 0} passages indexed.`;
+  } else {
+    info.textContent = "";
+  }
+  loadDocuments();
+}
+
+export async function createCollection(name) {
+  try {
+    await api("/v1/collections", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
+  } catch (error) {
+    if (error.status !== 409) throw error; // 409: it exists already, which is what we want
+  }
+}

@@ -1,0 +1,156 @@
+// Uploads followed until indexed, and the collection's documents table.
+
+import { api, ApiError, reportError } from "./api.js";
+import {
+  COLLECTION_STORAGE,
+  createCollection,
+  currentCollection,
+  loadCollections,
+  NEW_COLLECTION,
+} from "./collections.js";
+import { $, basename, el, formatDate, langOf, sleep } from "./dom.js";
+import { clearNotice, showNotice } from "./notices.js";
+
+const POLL_MS = 1000;
+
+function statusBadge(status) {
+  const cls = { indexed: "ok", unchanged: "muted", done: "ok", failed: "bad", running: "info", queued: "muted" }[status] || "muted";
+  return el("span", { class: `badge ${cls}`, text: status });
+}
+
+function renderJob(box, job, upload) {
+  box.replaceChildren();
+  const title = el("p", { class: "job-title" }, `Upload to ${upload.collection}: `, statusBadge(job.status || "queued"));
+  box.append(title);
+  const list = el("ul", { class: "job-files" });
+  for (const f of job.files || []) {
+    const item = el("li", { "data-file": basename(f.source) },
+      el("span", { class: "file-name", lang: langOf(f.source), text: basename(f.source) }), " ",
+      statusBadge(f.status));
+    if (f.status === "indexed" || f.status === "unchanged") {
+      if (f.chunks != null) {
+        item.append(el("span", { class: "hint", text: ` ${f.chunks} passage${f.chunks === 1 ? "" : "s"}` }));
+      }
+    }
+    if (f.reason) item.append(el("span", { class: "reason", text: ` ${f.reason}` }));
+    list.append(item);
+  }
+  for (const r of upload.rejected || []) {
+    list.append(el("li", { "data-file": basename(r.file) },
+      el("span", { class: "file-name", text: basename(r.file) }), " ", statusBadge("failed"),
+      el("span", { class: "reason", text: ` ${r.reason}` })));
+  }
+  box.append(list);
+}
+
+export async function upload(event) {
+  event.preventDefault();
+  const collection = currentCollection();
+  const files = $("files").files;
+  if (!collection) {
+    showNotice("Pick a collection, or name a new one, first.");
+    return;
+  }
+  if (!files.length) {
+    showNotice("Choose one or more files to upload.");
+    return;
+  }
+  clearNotice();
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  const groups = $("groups").value.trim();
+  if (groups) form.append("groups", groups);
+  const button = $("upload-button");
+  button.disabled = true;
+  const box = el("div", { class: "job" }, el("p", { class: "hint", text: `Uploading ${files.length} file(s)…` }));
+  $("jobs").prepend(box);
+  try {
+    if ($("collection").value === NEW_COLLECTION) await createCollection(collection);
+    const accepted = await api(`/v1/collections/${encodeURIComponent(collection)}/documents`, {
+      method: "POST",
+      body: form,
+    });
+    $("upload-form").reset();
+    const upload = { collection, rejected: accepted.rejected || [] };
+    let job = {
+      status: accepted.job_id ? "queued" : "done",
+      files: (accepted.accepted || []).map((name) => ({ source: name, status: "queued" })),
+    };
+    renderJob(box, job, upload);
+    let misses = 0;
+    while (accepted.job_id && job.status !== "done") {
+      await sleep(POLL_MS);
+      try {
+        job = await api(`/v1/jobs/${encodeURIComponent(accepted.job_id)}`);
+        misses = 0;
+      } catch (error) {
+        misses += 1;
+        if (error.status === 404 || error.status === 401 || misses >= 5) throw error;
+        continue;
+      }
+      renderJob(box, job, upload);
+    }
+    if ($("collection").value === NEW_COLLECTION) {
+      localStorage.setItem(COLLECTION_STORAGE, collection);
+      $("collection").value = "";
+      $("new-collection").value = "";
+    }
+    await loadCollections(); // counts changed; it reloads the documents table too
+  } catch (error) {
+    box.append(el("p", { class: "error", role: "alert", text: error instanceof ApiError ? error.message : String(error) }));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export async function loadDocuments() {
+  const collection = $("collection").value;
+  const body = $("documents").tBodies[0];
+  if (!collection || collection === NEW_COLLECTION) {
+    body.replaceChildren();
+    $("documents-empty").hidden = false;
+    return;
+  }
+  let documents;
+  try {
+    const data = await api(`/v1/collections/${encodeURIComponent(collection)}/documents`);
+    documents = Array.isArray(data) ? data : data.documents || [];
+  } catch (error) {
+    body.replaceChildren();
+    if (error.status !== 404) reportError(error);
+    $("documents-empty").hidden = false;
+    return;
+  }
+  $("documents-empty").hidden = documents.length > 0;
+  body.replaceChildren(...documents.map(documentRow));
+}
+
+function documentRow(d) {
+  const name = basename(d.source);
+  const doc = el("td", { class: "doc" },
+    el("span", { class: "doc-file", lang: langOf(name), text: name }));
+  if (d.title && d.title !== name) {
+    doc.append(el("span", { class: "doc-title hint", lang: langOf(d.title), text: d.title }));
+  }
+  const versions = (d.versions || []).length;
+  const about = [
+    d.version_label,
+    d.effective_date && `effective ${d.effective_date}`,
+    versions > 1 && `${versions} versions`,
+    d.ingested_at && `added ${formatDate(d.ingested_at)}`,
+  ].filter(Boolean).join(" · ");
+  if (about) doc.append(el("span", { class: "doc-about hint", text: about }));
+  for (const flag of d.flags || []) {
+    doc.append(el("span", {
+      class: "badge warn",
+      title: flag === "instructions"
+        ? "Parts of this document read like instructions to the model; kura treats them as text only."
+        : null,
+      text: `⚠ ${flag}`,
+    }), " ");
+  }
+  if (d.reason) doc.append(el("span", { class: "reason doc-reason", text: d.reason }));
+  return el("tr", { "data-source": name },
+    doc, el("td", { class: "tight" }, statusBadge(d.status)),
+    el("td", { class: "num tight", text: String(d.chunks ?? "") }));
+}

@@ -1,0 +1,24 @@
+// The API key, kept in this browser's localStorage.
+
+import { apiKey, KEY_STORAGE } from "./api.js";
+import { loadCollections } from "./collections.js";
+import { $ } from "./dom.js";
+import { clearNotice } from "./notices.js";
+
+export function showKeyState() {
+  const input = $("api-key");
+  input.removeAttribute("aria-invalid");
+  $("key-status").classList.remove("error-text");
+  $("key-status").textContent = apiKey()
+    ? "Key saved in this browser."
+    : "No key saved (fine when kura runs without authentication).";
+}
+
+export function saveKey() {
+  const key = $("api-key").value.trim();
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+  showKeyState();
+  clearNotice();
+  loadCollections();
+}
