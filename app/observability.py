@@ -333,10 +333,9 @@ def configure_cli_logging(verbose: bool = False) -> logging.Handler | None:
     return _install(handler, "INFO" if verbose else "WARNING")
 
 
-def configure_logging(
-    level: str = "INFO", json: bool = True, *, stream: IO[str] | None = None
-) -> logging.Handler:
-    """Send all logs to one stderr handler, JSON lines or text; call once from an entry point."""
+def configure_logging(level: str, json: bool, *, stream: IO[str] | None = None) -> logging.Handler:
+    """Send all logs to one stderr handler, JSON lines or text (KURA_LOG_LEVEL, KURA_LOG_JSON:
+    their defaults live in the settings); call once from an entry point."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if json:
         handler.setFormatter(JsonFormatter())
