@@ -116,3 +116,22 @@ def test_state_store_subclasses_get_their_schema(tmp_path: Path) -> None:
         conn.execute("INSERT INTO notes VALUES ('覚え書き')")
     with Notes(tmp_path / "kura.db") as notes, notes.transaction() as conn:
         assert conn.execute("SELECT body FROM notes").fetchone()["body"] == "覚え書き"
+
+
+def test_failures_from_before_groups_are_migrated_once(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    old = open_state(path)
+    old.executescript(
+        "CREATE TABLE failures (collection TEXT NOT NULL, source TEXT NOT NULL, "
+        "document_id TEXT NOT NULL, reason TEXT NOT NULL, failed_at TEXT NOT NULL, "
+        "PRIMARY KEY (collection, source));"
+        "INSERT INTO failures VALUES ('契約書', '秘密保持契約.pdf', 'd1', '暗号化されている', "
+        "'2026-01-01T00:00:00+00:00');"
+    )
+    old.close()
+    for _ in range(2):  # a second open finds nothing left to migrate
+        with Registry(path) as registry:
+            [failure] = registry.failures("契約書")
+    assert failure.source == "秘密保持契約.pdf"
+    assert failure.allowed_groups == ()  # readers unknown: listed to nobody
+    assert not failure.readable_by(["legal"])
