@@ -1,0 +1,148 @@
+"""How a call to Ollama failed, told apart by cause, and the silent failures Ollama never
+reports: a prompt cut to fit the context, a budget spent on reasoning with no answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import httpx
+import ollama
+
+from app.errors import (
+    Busy,
+    ContextTruncated,
+    LLMFailed,
+    LLMLoading,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelNotFound,
+    ReasoningExhausted,
+)
+from app.llm.generation import Generation, Sampling
+from app.settings import ReasoningEffort
+from app.tokens import messages_text_tokens
+from ingest.errors import KuraError
+
+if TYPE_CHECKING:
+    from app.llm.ollama import OllamaLLM
+
+logger = logging.getLogger(__name__)
+
+
+# v0.12-v0.30 cut an oversize prompt to exactly num_ctx tokens: a count this close to num_ctx
+# is a cut prompt (kura's own prompts leave num_predict tokens free).
+_CUT_SLACK = 16
+# A prompt whose evaluation counts fewer tokens than this share of its text's o200k count lost
+# part of itself (v0.31+ keep num_keep tokens and about half the window).
+_FLOOR = 0.7
+
+
+def unavailable(llm: OllamaLLM, exc: Exception) -> LLMUnavailable:
+    """Ollama cannot answer: the model is not pulled, or Ollama is not reachable."""
+    if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+        return ModelNotFound(
+            f"Ollama at {llm.settings.ollama_host} does not have the model {llm.model}: "
+            f"run `ollama pull {llm.model}`"
+        )
+    return LLMUnavailable(
+        f"cannot reach Ollama at {llm.settings.ollama_host}: start it (`ollama serve`, or "
+        f"`docker compose up`) and pull the model (`ollama pull {llm.model}`)"
+    )
+
+
+def error_for(
+    llm: OllamaLLM, exc: Exception, attempt: int, loaded: bool | None
+) -> KuraError | None:
+    """The error to raise for a failed call to Ollama, or None to retry it: a connection
+    that could not be made is retried once; a refusal, a timeout or a dropped answer is
+    not. Each cause has its own message: unreachable, loading, too slow, busy, refused."""
+    if isinstance(exc, ollama.ResponseError):
+        return refused(llm, exc)
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        timeout = f"{llm.settings.request_timeout:g} s (KURA_REQUEST_TIMEOUT)"
+        if loaded is False:
+            return LLMLoading(
+                f"Ollama is still loading {llm.model} into memory (it was not loaded; a "
+                f"large model takes minutes on first use): kura stopped waiting after "
+                f"{timeout}. Ask again in a minute, or raise KURA_REQUEST_TIMEOUT",
+                30,
+            )
+        return LLMTimeout(
+            f"Ollama did not answer within {timeout}: {llm.model} is loaded but too slow "
+            "on this machine for this question; raise KURA_REQUEST_TIMEOUT, or lower "
+            "KURA_ANSWER_MAX_TOKENS or KURA_REASONING_EFFORT"
+        )
+    if isinstance(exc, ConnectionError | httpx.ConnectError) and attempt == 1:
+        logger.warning("Ollama connection failed; retrying once")
+        return None
+    return unavailable(llm, exc)
+
+
+def refused(llm: OllamaLLM, exc: ollama.ResponseError) -> KuraError:
+    """The error for a request Ollama answered with an error status."""
+    if exc.status_code == 404:
+        return unavailable(llm, exc)
+    if exc.status_code == 503:
+        # Ollama's own queue is full (OLLAMA_MAX_QUEUE, server/sched.go ErrMaxQueue)
+        return Busy(
+            f"Ollama is busy: its own queue of waiting requests is full (OLLAMA_MAX_QUEUE; "
+            f"another application shares it?): {exc.error}",
+            10,
+        )
+    if exc.status_code == 400 and "context length" in exc.error:
+        # v0.31+ with context shift off refuse an oversize prompt instead of cutting it
+        # (llm/llama_server.go in Ollama)
+        return ContextTruncated(
+            f"Ollama refused the prompt as longer than the model's context "
+            f"(num_ctx={llm.num_ctx}): {exc.error}"
+        )
+    if exc.status_code < 0:
+        # an {"error": ...} line after the answer had started (the ollama client gives
+        # such errors no status)
+        return LLMFailed(f"Ollama stopped in the middle of the answer: {exc.error}")
+    return LLMUnavailable(f"Ollama refused the request: {exc.error}")
+
+
+def check_truncation(llm: OllamaLLM, messages: list[dict[str, str]], gen: Generation) -> None:
+    """Ollama never says it truncated; only prompt_eval_count shows it, and each version
+    shows it differently. v0.12-v0.30 cut the prompt to exactly num_ctx tokens; v0.31+
+    keep num_keep tokens and the tail, about half the window (both after dropping old
+    messages, and v0.12 the system prompt with them); v0.30.0 counted only the tokens its
+    cache lacked, so a small count there is no sign of anything."""
+    evaluated, num_ctx = gen.prompt_tokens, llm.num_ctx
+    if evaluated and evaluated >= num_ctx - _CUT_SLACK:
+        raise ContextTruncated(
+            f"Ollama evaluated {evaluated} prompt tokens, its whole context "
+            f"(num_ctx={num_ctx}): the prompt was truncated to fit"
+        )
+    if evaluated and llm.facts().counts_cache:
+        sent = messages_text_tokens(messages)
+        if evaluated < sent * _FLOOR:
+            raise ContextTruncated(
+                f"Ollama evaluated {evaluated} prompt tokens of about {sent} sent: the "
+                f"prompt was truncated (num_ctx={num_ctx}; Ollama may have given the model "
+                "less context than asked, e.g. to fit its memory)"
+            )
+    if gen.done_reason == "length" and gen.completion_tokens == 0:
+        raise ContextTruncated("Ollama's context filled before the model could answer")
+
+
+def check_answered(
+    llm: OllamaLLM, gen: Generation, think: ReasoningEffort, sampling: Sampling
+) -> None:
+    """Raise when the whole budget went to reasoning and no answer was written."""
+    # gpt-oss reasons before it answers, and eval_count counts both: when num_predict runs
+    # out in the reasoning, Ollama ends with done_reason "length" and no content at all.
+    if gen.done_reason != "length" or gen.content.strip() or not gen.completion_tokens:
+        return
+    num_predict = llm.num_predict(sampling.num_predict)
+    lower = (
+        f" or lower KURA_REASONING_EFFORT (now {think})"
+        if think != "low"
+        else " (KURA_REASONING_EFFORT is already low)"
+    )
+    raise ReasoningExhausted(
+        f"{llm.model} spent all {num_predict} tokens of its budget on reasoning and wrote no "
+        f"answer: raise {sampling.budget_name} (now {num_predict}){lower}"
+    )
