@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -17,6 +15,7 @@ from app.deps import (
     reader_groups,
 )
 from app.retrieve import Passage, SearchFilters
+from app.services.search import Scope, search_passages
 from app.settings import RetrievalMode
 
 router = APIRouter(tags=["search"])
@@ -57,18 +56,15 @@ def search(
 ) -> SearchResponse:
     """The passages closest to the query that the caller may read, with source, section,
     clause, pages and score."""
-    started = time.perf_counter()
-    collection = body.collection or settings.collection
-    collection_for(collection, user, components, settings)
-    mode = retriever.effective_mode(body.query, body.mode or settings.retrieval_mode)
-    passages = retriever.search(
-        collection,
+    scope = Scope.of(settings, collection=body.collection, top_k=body.top_k, mode=body.mode)
+    collection_for(scope.collection, user, components, settings)
+    found = search_passages(
+        retriever,
+        scope,
         body.query,
-        body.top_k or settings.top_k,
-        mode=mode,
         filters=body.filters,
         groups=reader_groups(user, settings),
+        metrics=metrics,
     )
-    metrics.observe_retrieval(mode, time.perf_counter() - started)
-    took = round((time.perf_counter() - started) * 1e3, 1)
-    return SearchResponse(passages=passages, mode=mode, took_ms=took)
+    took = round(found.seconds * 1e3, 1)
+    return SearchResponse(passages=found.passages, mode=found.mode, took_ms=took)
