@@ -13,12 +13,14 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
-from app.answer import Answer, Ask, answer_question, draft, stream_answer, version_note_text
+from app.answer import Answer, Ask, version_note_text
 from app.errors import LLMUnavailable
 from app.keys_cli import keys
 from app.llm import OllamaLLM
 from app.observability import configure_cli_logging
 from app.retrieve import Passage, Retriever
+from app.services.ask import Answering, new_ask
+from app.services.search import Scope, search_passages
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
 from ingest.components import Components, build_components
@@ -87,14 +89,10 @@ def search(
 ) -> None:
     """Print the passages that best match QUERY (no model needed)."""
     settings = AppSettings()
+    scope = Scope.of(settings, collection=collection, top_k=top_k, mode=mode)
     components = _open(settings)
     try:
-        passages = Retriever(components, settings).search(
-            collection or settings.collection,
-            query,
-            top_k or settings.top_k,
-            mode=mode or settings.retrieval_mode,
-        )
+        passages = search_passages(Retriever(components, settings), scope, query).passages
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -125,31 +123,30 @@ def ask(
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
     settings = AppSettings()
-    components = _open(settings)
-    name = collection or settings.collection
-    k = top_k or settings.top_k
-    retrieval_mode = mode or settings.retrieval_mode
-    retriever = Retriever(components, settings)
-    request = Ask(
-        question=question,
-        collection=name,
-        top_k=k,
-        effort=effort or settings.reasoning_effort,
-        mode=retrieval_mode,
+    request = new_ask(
+        settings,
+        question,
+        collection=collection,
+        top_k=top_k,
+        effort=effort,
+        mode=mode,
         include_reasoning=show_reasoning,
     )
-    llm = OllamaLLM(settings)
+    components = _open(settings)
+    retriever = Retriever(components, settings)
+    answering = Answering(settings, retriever, OllamaLLM(settings))
     streamed = stream and not as_json
     try:
         if streamed:
-            result = asyncio.run(_stream_to_terminal(retriever, llm, settings, request))
+            result = asyncio.run(_stream_to_terminal(answering, request))
         else:
-            result = answer_question(retriever, llm, settings, request)
+            result = asyncio.run(answering.answer(request))
     except LLMUnavailable as exc:
         # Retrieval still works: show what the model would have read.
         err.print(f"[yellow]no answer:[/yellow] {exc}")
         out.print("Passages found:")
-        _print_passages(retriever.search(name, question, k, mode=retrieval_mode), full=True)
+        scope = Scope(request.collection, request.top_k, request.mode)
+        _print_passages(search_passages(retriever, scope, question).passages, full=True)
         raise typer.Exit(3) from exc
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -175,12 +172,10 @@ def ask(
         err.print("[yellow]note:[/yellow] the answer was cut off at answer_max_tokens")
 
 
-async def _stream_to_terminal(
-    retriever: Retriever, llm: OllamaLLM, settings: AppSettings, request: Ask
-) -> Answer:
-    drafted = await asyncio.to_thread(draft, retriever, llm, settings, request)
+async def _stream_to_terminal(answering: Answering, request: Ask) -> Answer:
+    drafted = await answering.draft(request)
     answer: Answer | None = None
-    async for event, data in stream_answer(drafted, llm, retriever):
+    async for event, data in answering.stream(drafted):
         if event == "reasoning":
             err.print(data["text"], end="", highlight=False, markup=False, style="dim")
         elif event == "token":
@@ -259,7 +254,7 @@ def eval_command(
     try:
         results = evaluate(
             Retriever(components, settings),
-            collection or settings.collection,
+            Scope.of(settings, collection=collection).collection,
             questions,
             wanted,  # type: ignore[arg-type]
         )
