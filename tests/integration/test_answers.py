@@ -94,6 +94,32 @@ def test_a_client_that_leaves_cancels_the_ollama_request(
     assert ollama.state.cancelled == before + 1
 
 
+def test_a_stream_that_fails_midway_ends_in_an_error_and_is_recorded(
+    api: httpx.Client, ollama: OllamaStandin
+) -> None:
+    ollama.state.error_after = 2
+    try:
+        query = api.post("/v1/query", json={"question": QUESTION, "stream": True})
+        messages = [{"role": "user", "content": QUESTION}]
+        body = {"model": "kura:corpus", "stream": True, "messages": messages}
+        chat = api.post("/v1/chat/completions", json=body)
+    finally:
+        ollama.state.error_after = None
+    kind, error = events(query)[-1]
+    assert kind == "error"
+    assert (error["error"], error["status"]) == ("LLMFailed", 502)
+    assert "stopped in the middle of the answer" in error["detail"]
+    last = json.loads(chat.text.strip().split("\n\n")[-1].removeprefix("data: "))
+    assert last["error"]["type"] == "server_error"
+    assert "[DONE]" not in chat.text
+    rows = api.get("/v1/audit", params={"limit": 2}).json()  # newest first
+    assert [(r["endpoint"], r["status"], r["answer"]) for r in rows] == [
+        ("/v1/chat/completions", 502, None),
+        ("/v1/query", 502, None),
+    ]
+    assert {r["question"] for r in rows} == {QUESTION}
+
+
 def test_follow_up_questions_are_made_self_contained(
     api: httpx.Client, ollama: OllamaStandin
 ) -> None:
