@@ -18,7 +18,8 @@ from app.errors import LLMUnavailable
 from app.keys_cli import keys
 from app.llm import OllamaLLM
 from app.observability import configure_cli_logging
-from app.retrieve import Passage, Retriever
+from app.passages import Passage
+from app.retrieve import Retriever
 from app.services.ask import Answering, new_ask
 from app.services.search import Scope, search_passages
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from app.answer import Answer, Draft, version_note_text
 from app.errors import error_code, error_status, openai_error_body
 from app.llm import Generation
-from app.retrieve import Passage
+from app.passages import Passage
 from app.sse import event_stream
 from ingest.errors import KuraError
 

@@ -14,7 +14,8 @@ from app.deps import (
     collection_for,
     reader_groups,
 )
-from app.retrieve import Passage, SearchFilters
+from app.passages import Passage
+from app.retrieve import SearchFilters
 from app.services.search import Scope, search_passages
 from app.settings import RetrievalMode
 

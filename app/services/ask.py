@@ -24,7 +24,8 @@ from app.answer import (
 )
 from app.errors import error_status
 from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
-from app.retrieve import Passage, Retriever, SearchFilters
+from app.passages import Passage
+from app.retrieve import Retriever, SearchFilters
 from app.services.record import Caller, Recorder
 from app.services.search import Scope
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode

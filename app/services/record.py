@@ -12,7 +12,7 @@ from app.answer import Answer, Ask
 from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage, ProxyInfo
 from app.auth import User
 from app.observability import Metrics
-from app.retrieve import Passage
+from app.passages import Passage
 from app.settings import AppSettings
 
 logger = logging.getLogger(__name__)

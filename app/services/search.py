@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 
 from app.observability import Metrics
-from app.retrieve import Passage, Retriever, SearchFilters
+from app.passages import Passage
+from app.retrieve import Retriever, SearchFilters
 from app.settings import AppSettings, RetrievalMode
 
 
