@@ -98,7 +98,7 @@ def read_overhead(points: int = 20_000, queries: int = 300) -> dict[str, float]:
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    from ingest.edge_store import EdgeVectorStore, visible_filter
+    from ingest.stores.edge import EdgeVectorStore, visible_filter
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,10 +18,8 @@ from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from qdrant_client import QdrantClient
 
 from ingest import faults
-from ingest.edge_store import EdgeVectorStore, shard_exists
 from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.private import private_dir
-from ingest.qdrant_store import ServerVectorStore
 from ingest.registry import Registry
 from ingest.schema import (
     DENSE_VECTOR,
@@ -33,6 +31,8 @@ from ingest.schema import (
 )
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.sparse import encode_documents, encode_queries
+from ingest.stores.edge import EdgeVectorStore, shard_exists
+from ingest.stores.server import ServerVectorStore
 from ingest.tokens import TokenCounter
 from ingest.worker import ParseLimits, ParsePool
 

@@ -132,8 +132,8 @@ def edge(seconds: float) -> dict[str, Any]:
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    from ingest.edge_store import EdgeVectorStore
     from ingest.sparse import encode_documents, encode_queries
+    from ingest.stores.edge import EdgeVectorStore
 
     store = EdgeVectorStore.create(
         Path(tempfile.mkdtemp()) / "shard",

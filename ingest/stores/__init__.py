@@ -1,0 +1,1 @@
+"""kura's vector stores: Qdrant Edge (embedded) and a Qdrant server."""
