@@ -34,7 +34,7 @@ from pathlib import Path
 from common import emit
 
 import ingest  # noqa: F401
-from ingest.components import Components
+from ingest.components import Components, build_components
 from ingest.pipeline import content_version
 from tests.conftest import make_settings
 from tests.crash import document, inspect, kill, kura_env, start
@@ -62,11 +62,10 @@ def seed(folder: Path, real: bool) -> None:
 
 
 def reader(data_dir: Path) -> Components:
-    from llama_index.core.embeddings import MockEmbedding
+    from tests.support.embedder import HashEmbedding
 
-    components = Components(make_settings(data_dir), None, MockEmbedding(embed_dim=384))
-    components.__dict__["max_tokens"] = 256  # Indexer reads it; nothing is embedded here
-    return components
+    # Only sparse searches, lists and counts: nothing is embedded, no model to load.
+    return build_components(make_settings(data_dir), embedder=HashEmbedding())
 
 
 def look(data_dir: Path):  # type: ignore[no-untyped-def]
@@ -95,10 +94,12 @@ def run(folder: Path, data_dir: Path, batch: str, kill_after: float | None) -> f
 def read_overhead(points: int = 20_000, queries: int = 300) -> dict[str, float]:
     """Milliseconds per dense query with and without the visibility rule (Qdrant Edge)."""
     import numpy as np
+    import qdrant_edge as qe
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    from ingest.stores.edge import EdgeVectorStore, visible_filter
+    from ingest.stores.edge import EdgeVectorStore
+    from ingest.stores.shared import plan_search, visible_filter
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +124,9 @@ def read_overhead(points: int = 20_000, queries: int = 300) -> dict[str, float]:
         ]
         store.begin_version("d7", "b")  # one document in flight, as during an ingest
         ways = {
-            "bare query": lambda q: store._query(q, visible_filter(None, [])),
+            "bare query": lambda q: store._search(
+                plan_search(q, None), visible_filter(qe, None, [])
+            ),
             "with visibility": store.query,
         }
         for q in asks:  # warm up: caches and the HNSW graph, for both alike

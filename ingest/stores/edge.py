@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +25,27 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
-    FilterCondition,
-    FilterOperator,
-    MetadataFilter,
     MetadataFilters,
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from ingest.errors import StoreUnavailable
-from ingest.visibility import (
-    RECORD_FIELD,
-    RECORD_KINDS,
-    STATE,
-    TOKEN_ID,
-    Hidden,
-    VersionGate,
-    state_id,
+from ingest.stores.edge_filters import to_edge_filter
+from ingest.stores.shared import (
+    SearchPlan,
+    SparseEncoder,
+    no_result,
+    plan_search,
+    scroll_all,
+    state_records,
+    versions_filter,
+    visible_filter,
 )
+from ingest.visibility import RECORD_FIELD, TOKEN_ID, Hidden, VersionGate, state_id
 
 logger = logging.getLogger(__name__)
-
-# (indices, values) per text, as llama-index's Qdrant store takes sparse encoders.
-SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
 
 _CONFIG_FILE = "edge_config.json"
 _OPEN_LOCK = threading.Lock()
@@ -59,72 +55,6 @@ _BATCH = 256  # points per WAL record: one huge record makes reopening slow
 def shard_exists(path: Path) -> bool:
     """Whether an Edge shard has been created at ``path``."""
     return (path / _CONFIG_FILE).is_file()
-
-
-def _condition(f: MetadataFilter) -> tuple[str, Any]:
-    """One llama-index filter as ("must" | "must_not", Edge condition)."""
-    key, value, op = f.key, f.value, f.operator
-    if op in (FilterOperator.EQ, FilterOperator.NE):
-        if not isinstance(value, str | int | bool):
-            raise ValueError(f"filter on {key}: equality needs a string, integer or boolean")
-        side = "must" if op == FilterOperator.EQ else "must_not"
-        return side, qe.FieldCondition(key=key, match=qe.MatchValue(value))
-    if op == FilterOperator.IN:
-        return "must", qe.FieldCondition(key=key, match=qe.MatchAny(list(value)))  # type: ignore[arg-type]
-    if op == FilterOperator.NIN:
-        return "must_not", qe.FieldCondition(key=key, match=qe.MatchAny(list(value)))  # type: ignore[arg-type]
-    ranges = {
-        FilterOperator.GT: "gt",
-        FilterOperator.GTE: "gte",
-        FilterOperator.LT: "lt",
-        FilterOperator.LTE: "lte",
-    }
-    if op in ranges:
-        bound = float(value)  # type: ignore[arg-type]
-        return "must", qe.FieldCondition(key=key, range=qe.RangeFloat(**{ranges[op]: bound}))
-    if op == FilterOperator.IS_EMPTY:
-        return "must", qe.IsNullCondition(key)
-    raise ValueError(f"filter operator {op} is not supported by the embedded store")
-
-
-def _match(key: str, value: str) -> qe.FieldCondition:
-    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
-
-
-def _records() -> qe.FieldCondition:
-    return qe.FieldCondition(key=RECORD_FIELD, match=qe.MatchAny(list(RECORD_KINDS)))
-
-
-def visible_filter(base: qe.Filter | None, hidden: Hidden) -> qe.Filter:
-    """``base`` without the records and the chunks of the ``hidden`` versions."""
-    excluded: list[Any] = [_records()]
-    excluded += [
-        qe.Filter(must=[_match("document_id", doc), _match("document_version", version)])
-        for doc, version in hidden
-    ]
-    return qe.Filter(must=[base] if base is not None else None, must_not=excluded)
-
-
-def to_edge_filter(filters: MetadataFilters | None) -> qe.Filter | None:
-    """Translate llama-index metadata filters (nested, AND/OR/NOT) into an Edge filter."""
-    if filters is None or not filters.filters:
-        return None
-    positive: list[Any] = []
-    negative: list[Any] = []
-    for item in filters.filters:
-        if isinstance(item, MetadataFilters):
-            nested = to_edge_filter(item)
-            if nested is not None:
-                positive.append(nested)
-            continue
-        side, condition = _condition(item)
-        (positive if side == "must" else negative).append(condition)
-    if filters.condition == FilterCondition.OR:
-        alternatives = positive + [qe.Filter(must_not=[c]) for c in negative]
-        return qe.Filter(should=alternatives)
-    if filters.condition == FilterCondition.NOT:
-        return qe.Filter(must_not=positive + [qe.Filter(must_not=[c]) for c in negative])
-    return qe.Filter(must=positive or None, must_not=negative or None)
 
 
 class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
@@ -280,21 +210,10 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
         """Delete every point."""
         self.client.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter()))
 
-    # -- reads -----------------------------------------------------------------------------
-
     # -- the visibility protocol's primitives (ingest/visibility.py) -----------------------
 
     def _state_payloads(self) -> list[dict[str, Any]]:
-        state = qe.Filter(must=[_match(RECORD_FIELD, STATE)])
-        found: list[dict[str, Any]] = []
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
-                qe.ScrollRequest(offset=offset, limit=256, filter=state, with_payload=True)
-            )
-            found.extend(dict(r.payload) for r in records)
-            if offset is None:
-                return found
+        return self._scroll_payloads(state_records(qe), None)
 
     def _state_payload(self, document_id: str) -> dict[str, Any] | None:
         records = self.client.retrieve([state_id(document_id)], True, False)
@@ -311,13 +230,7 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
         self.client.update(qe.UpdateOperation.delete_points([point_id]))
 
     def _erase_versions(self, document_id: str, versions: tuple[str, ...]) -> None:
-        chunks = qe.Filter(
-            must=[
-                _match("document_id", document_id),
-                qe.FieldCondition(key="document_version", match=qe.MatchAny(list(versions))),
-            ],
-            must_not=[_records()],
-        )
+        chunks = versions_filter(qe, document_id, versions)
         self.client.update(qe.UpdateOperation.delete_points_by_filter(chunks))
 
     # -- reads: whole versions only --------------------------------------------------------
@@ -325,15 +238,14 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     def count(self, filters: MetadataFilters | None = None) -> int:
         """Exact number of (visible) points matching ``filters``."""
         base = to_edge_filter(filters)
-        return self.visible_read(
-            lambda hidden: int(
-                self.client.count(qe.CountRequest(exact=True, filter=visible_filter(base, hidden)))
-            )
-        )
+        return self.visible_read(lambda hidden: self._count(visible_filter(qe, base, hidden)))
 
     def count_all(self) -> int:
         """Every chunk stored, visible or not (records aside): for checks and tests."""
-        return int(self.client.count(qe.CountRequest(exact=True, filter=visible_filter(None, []))))
+        return self._count(visible_filter(qe, None, []))
+
+    def _count(self, edge_filter: qe.Filter) -> int:
+        return int(self.client.count(qe.CountRequest(exact=True, filter=edge_filter)))
 
     def get_nodes(
         self,
@@ -346,118 +258,89 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
         if node_ids is not None:
             ids = list(node_ids)
             base = qe.Filter(must=[qe.HasIdCondition(set(ids)), *([base] if base else [])])
-        return self.visible_read(lambda hidden: self._scroll_nodes(base, hidden, limit))
 
-    def _scroll_nodes(
-        self, base: qe.Filter | None, hidden: Hidden, limit: int | None
-    ) -> list[BaseNode]:
-        nodes: list[BaseNode] = []
-        offset = None
-        edge_filter = visible_filter(base, hidden)
-        while limit is None or len(nodes) < limit:
-            page = 256 if limit is None else min(256, limit - len(nodes))
-            records, offset = self.client.scroll(
-                qe.ScrollRequest(offset=offset, limit=page, filter=edge_filter, with_payload=True)
-            )
-            nodes.extend(metadata_dict_to_node(r.payload) for r in records)
-            if offset is None:
-                break
-        return nodes
+        def run(hidden: Hidden) -> list[BaseNode]:
+            found = self._scroll(visible_filter(qe, base, hidden), limit)
+            return [metadata_dict_to_node(r.payload) for r in found]
+
+        return self.visible_read(run)
 
     def payloads(
         self, filters: MetadataFilters | None = None, fields: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Raw payloads (top-level fields only) of every visible point matching ``filters``."""
         base = to_edge_filter(filters)
-        return self.visible_read(lambda hidden: self._scroll_payloads(base, hidden, fields))
+        return self.visible_read(
+            lambda hidden: self._scroll_payloads(visible_filter(qe, base, hidden), fields)
+        )
 
     def _scroll_payloads(
-        self, base: qe.Filter | None, hidden: Hidden, fields: Sequence[str] | None
+        self, edge_filter: qe.Filter, fields: Sequence[str] | None
     ) -> list[dict[str, Any]]:
         wanted = set(fields) if fields else None
-        found: list[dict[str, Any]] = []
-        offset = None
-        edge_filter = visible_filter(base, hidden)
-        while True:
-            records, offset = self.client.scroll(
-                qe.ScrollRequest(offset=offset, limit=256, filter=edge_filter, with_payload=True)
+        return [
+            {k: v for k, v in dict(record.payload).items() if wanted is None or k in wanted}
+            for record in self._scroll(edge_filter)
+        ]
+
+    def _scroll(self, edge_filter: qe.Filter, limit: int | None = None) -> list[Any]:
+        def page(offset: Any, size: int) -> tuple[list[Any], Any]:
+            request = qe.ScrollRequest(
+                offset=offset, limit=size, filter=edge_filter, with_payload=True
             )
-            for record in records:
-                payload = dict(record.payload)
-                found.append({k: v for k, v in payload.items() if wanted is None or k in wanted})
-            if offset is None:
-                return found
+            records, following = self.client.scroll(request)
+            return list(records), following
+
+        return scroll_all(page, limit)
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid (fused) search with payload filters inside the query; only
         whole versions are searched."""
+        plan = plan_search(query, self._sparse_query_fn)
+        if plan is None:
+            return no_result()
         base = to_edge_filter(query.filters)
-        return self.visible_read(lambda hidden: self._query(query, visible_filter(base, hidden)))
+        return self.visible_read(
+            lambda hidden: self._search(plan, visible_filter(qe, base, hidden))
+        )
 
-    def _query(self, query: VectorStoreQuery, edge_filter: qe.Filter) -> VectorStoreQueryResult:
+    def _search(self, plan: SearchPlan, edge_filter: qe.Filter) -> VectorStoreQueryResult:
         params = qe.SearchParams(hnsw_ef=self.hnsw_ef)
-        limit = query.similarity_top_k
-        if query.mode == VectorStoreQueryMode.DEFAULT:
+        dense = (
+            qe.Query.Nearest(plan.dense, using=self.dense_vector_name)
+            if plan.dense is not None
+            else None
+        )
+        sparse = (
+            qe.Query.Nearest(qe.SparseVector(*plan.sparse), using=self.sparse_vector_name)
+            if plan.sparse is not None
+            else None
+        )
+        if plan.fused:
+            prefetches = [
+                qe.Prefetch(limit=plan.candidates, query=dense, filter=edge_filter, params=params)
+            ]
+            if sparse is not None:
+                prefetches.append(
+                    qe.Prefetch(limit=plan.candidates, query=sparse, filter=edge_filter)
+                )
             request = qe.QueryRequest(
-                limit=limit,
-                query=qe.Query.Nearest(
-                    list(query.query_embedding or []), using=self.dense_vector_name
-                ),
-                filter=edge_filter,
-                params=params,
+                limit=plan.limit,
+                prefetches=prefetches,
+                query=qe.Fusion.Rrf(k=60) if self.fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
                 with_payload=True,
             )
-        elif query.mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
-            sparse = self._sparse_query(query.query_str or "")
-            if query.mode == VectorStoreQueryMode.SPARSE:
-                if sparse is None:
-                    return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-                request = qe.QueryRequest(
-                    limit=query.sparse_top_k or limit,
-                    query=qe.Query.Nearest(sparse, using=self.sparse_vector_name),
-                    filter=edge_filter,
-                    with_payload=True,
-                )
-            else:
-                candidates = max(limit, query.sparse_top_k or 0, 20) * 2
-                prefetches = [
-                    qe.Prefetch(
-                        limit=candidates,
-                        query=qe.Query.Nearest(
-                            list(query.query_embedding or []), using=self.dense_vector_name
-                        ),
-                        filter=edge_filter,
-                        params=params,
-                    )
-                ]
-                if sparse is not None:
-                    prefetches.append(
-                        qe.Prefetch(
-                            limit=candidates,
-                            query=qe.Query.Nearest(sparse, using=self.sparse_vector_name),
-                            filter=edge_filter,
-                        )
-                    )
-                request = qe.QueryRequest(
-                    limit=query.hybrid_top_k or limit,
-                    prefetches=prefetches,
-                    query=qe.Fusion.Rrf(k=60) if self.fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
-                    with_payload=True,
-                )
+        elif sparse is not None:
+            request = qe.QueryRequest(
+                limit=plan.limit, query=sparse, filter=edge_filter, with_payload=True
+            )
         else:
-            raise ValueError(f"query mode {query.mode} is not supported by the embedded store")
+            request = qe.QueryRequest(
+                limit=plan.limit, query=dense, filter=edge_filter, params=params, with_payload=True
+            )
         points = self.client.query(request)
-        nodes = [metadata_dict_to_node(p.payload) for p in points]
         return VectorStoreQueryResult(
-            nodes=nodes,
+            nodes=[metadata_dict_to_node(p.payload) for p in points],
             similarities=[float(p.score) for p in points],
             ids=[str(p.id) for p in points],
         )
-
-    def _sparse_query(self, text: str) -> qe.SparseVector | None:
-        if self._sparse_query_fn is None:
-            raise ValueError("this store has no sparse encoder: sparse and hybrid search need one")
-        indices, values = self._sparse_query_fn([text])
-        if not indices or not indices[0]:
-            return None
-        return qe.SparseVector(indices[0], values[0])

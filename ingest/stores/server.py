@@ -13,39 +13,21 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
     MetadataFilters,
     VectorStoreQuery,
-    VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 
-from ingest.visibility import (
-    RECORD_FIELD,
-    RECORD_KINDS,
-    STATE,
-    TOKEN_ID,
-    Hidden,
-    VersionGate,
-    state_id,
+from ingest.stores.shared import (
+    SearchPlan,
+    no_result,
+    plan_search,
+    scroll_all,
+    state_records,
+    versions_filter,
+    visible_filter,
 )
-
-
-def _match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def _records() -> models.FieldCondition:
-    return models.FieldCondition(key=RECORD_FIELD, match=models.MatchAny(any=list(RECORD_KINDS)))
-
-
-def visible_filter(base: models.Filter | None, hidden: Hidden) -> models.Filter:
-    """``base`` without the records and the chunks of the ``hidden`` versions."""
-    excluded: list[Any] = [_records()]
-    excluded += [
-        models.Filter(must=[_match("document_id", doc), _match("document_version", version)])
-        for doc, version in hidden
-    ]
-    return models.Filter(must=[base] if base is not None else None, must_not=excluded)
+from ingest.visibility import RECORD_FIELD, TOKEN_ID, VersionGate, state_id
 
 
 class ServerVectorStore(VersionGate, QdrantVectorStore):
@@ -66,7 +48,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     # -- the visibility protocol's primitives ------------------------------------------------
 
     def _state_payloads(self) -> list[dict[str, Any]]:
-        return self._scroll(models.Filter(must=[_match(RECORD_FIELD, STATE)]), True)
+        return self._scroll(state_records(models), True)
 
     def _state_payload(self, document_id: str) -> dict[str, Any] | None:
         found = self._client.retrieve(self.collection_name, [state_id(document_id)])
@@ -85,15 +67,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
         self._client.delete(self.collection_name, points_selector=selector, wait=True)
 
     def _erase_versions(self, document_id: str, versions: tuple[str, ...]) -> None:
-        chunks = models.Filter(
-            must=[
-                _match("document_id", document_id),
-                models.FieldCondition(
-                    key="document_version", match=models.MatchAny(any=list(versions))
-                ),
-            ],
-            must_not=[_records()],
-        )
+        chunks = versions_filter(models, document_id, versions)
         selector = models.FilterSelector(filter=chunks)
         self._client.delete(self.collection_name, points_selector=selector, wait=True)
 
@@ -110,25 +84,21 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def _scroll_records(
         self, scroll_filter: models.Filter, selector: Any, limit: int | None = None
     ) -> list[Any]:
-        found: list[Any] = []
-        offset = None
-        while limit is None or len(found) < limit:
-            page = 256 if limit is None else min(256, limit - len(found))
-            records, offset = self._client.scroll(
+        def page(offset: Any, size: int) -> tuple[list[Any], Any]:
+            records, following = self._client.scroll(
                 self.collection_name,
                 scroll_filter=scroll_filter,
-                limit=page,
+                limit=size,
                 offset=offset,
                 with_payload=selector,
             )
-            found.extend(records)
-            if offset is None:
-                break
-        return found
+            return list(records), following
+
+        return scroll_all(page, limit)
 
     def _read(self, filters: MetadataFilters | None, run: Callable[[models.Filter], Any]) -> Any:
         base: Any = self._build_subfilter(filters) if filters is not None else None
-        return self.visible_read(lambda hidden: run(visible_filter(base, hidden)))
+        return self.visible_read(lambda hidden: run(visible_filter(models, base, hidden)))
 
     # -- reads: whole versions only ------------------------------------------------------------
 
@@ -144,7 +114,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def count_all(self) -> int:
         """Every chunk stored, visible or not (records aside): for checks and tests."""
         result = self._client.count(
-            self.collection_name, count_filter=visible_filter(None, []), exact=True
+            self.collection_name, count_filter=visible_filter(models, None, []), exact=True
         )
         return int(result.count)
 
@@ -180,66 +150,54 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters (and visibility) apply inside every
         prefetch."""
+        plan = plan_search(query, self._sparse_query_fn)
+        if plan is None:
+            return no_result()
         result: VectorStoreQueryResult = self._read(
-            query.filters, lambda query_filter: self._query(query, query_filter)
+            query.filters, lambda query_filter: self._search(plan, query_filter)
         )
         return result
 
-    def _query(
-        self, query: VectorStoreQuery, query_filter: models.Filter
-    ) -> VectorStoreQueryResult:
-        limit = query.similarity_top_k
-        dense = list(query.query_embedding or [])
-        if query.mode == VectorStoreQueryMode.DEFAULT:
-            response = self._client.query_points(
-                self.collection_name,
-                query=dense,
-                using=self.dense_vector_name,
-                limit=limit,
-                query_filter=query_filter,
-                with_payload=True,
-            )
-            return self.parse_to_query_result(response.points)
-        if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
-            raise ValueError(f"query mode {query.mode} is not supported")
-        if self._sparse_query_fn is None:
-            raise ValueError("this store has no sparse encoder: sparse and hybrid search need one")
-        indices, values = self._sparse_query_fn([query.query_str or ""])
-        sparse = models.SparseVector(indices=indices[0], values=values[0]) if indices[0] else None
-        if query.mode == VectorStoreQueryMode.SPARSE:
-            if sparse is None:
-                return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-            response = self._client.query_points(
-                self.collection_name,
-                query=sparse,
-                using=self.sparse_vector_name,
-                limit=query.sparse_top_k or limit,
-                query_filter=query_filter,
-                with_payload=True,
-            )
-            return self.parse_to_query_result(response.points)
-        candidates = max(limit, query.sparse_top_k or 0, 20) * 2
-        prefetch = [
-            models.Prefetch(
-                query=dense, using=self.dense_vector_name, limit=candidates, filter=query_filter
-            )
-        ]
-        if sparse is not None:
-            prefetch.append(
+    def _search(self, plan: SearchPlan, query_filter: models.Filter) -> VectorStoreQueryResult:
+        sparse = (
+            models.SparseVector(indices=plan.sparse[0], values=plan.sparse[1])
+            if plan.sparse is not None
+            else None
+        )
+        if plan.fused:
+            prefetch = [
                 models.Prefetch(
-                    query=sparse,
-                    using=self.sparse_vector_name,
-                    limit=candidates,
+                    query=plan.dense,
+                    using=self.dense_vector_name,
+                    limit=plan.candidates,
                     filter=query_filter,
                 )
+            ]
+            if sparse is not None:
+                prefetch.append(
+                    models.Prefetch(
+                        query=sparse,
+                        using=self.sparse_vector_name,
+                        limit=plan.candidates,
+                        filter=query_filter,
+                    )
+                )
+            response = self._client.query_points(
+                self.collection_name,
+                prefetch=prefetch,
+                query=models.FusionQuery(fusion=self._fusion),
+                limit=plan.limit,
+                with_payload=True,
             )
-        response = self._client.query_points(
-            self.collection_name,
-            prefetch=prefetch,
-            query=models.FusionQuery(fusion=self._fusion),
-            limit=query.hybrid_top_k or limit,
-            with_payload=True,
-        )
+        else:
+            response = self._client.query_points(
+                self.collection_name,
+                query=sparse if sparse is not None else plan.dense,
+                using=self.sparse_vector_name if sparse is not None else self.dense_vector_name,
+                limit=plan.limit,
+                query_filter=query_filter,
+                with_payload=True,
+            )
         return self.parse_to_query_result(response.points)
 
     def optimize(self) -> bool:

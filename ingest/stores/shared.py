@@ -1,0 +1,143 @@
+"""What both stores do alike, written once: the visibility filters, the search plan, paging.
+
+Qdrant Edge (``qdrant_edge``) mirrors the Qdrant server's types (``qdrant_client.models``):
+``FieldCondition``, ``MatchValue``, ``MatchAny`` and ``Filter`` have the same names and take
+the same keywords in both. So a filter is built here once, given the module of its engine,
+and each store passes its own. The search plan says what a llama-index query asks for
+(dense, keywords, or both fused, how many of each); each store turns it into its own request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
+
+from llama_index.core.vector_stores.types import (
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+
+from ingest.visibility import RECORD_FIELD, RECORD_KINDS, STATE, Hidden
+
+# (indices, values) per text, as llama-index's Qdrant store takes sparse encoders.
+SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
+Sparse = tuple[list[int], list[float]]  # one text's keyword vector: term ids, weights
+
+# qdrant_client.models or qdrant_edge: the filter types of one engine.
+Types = ModuleType
+
+PAGE = 256  # points per scroll request
+R = TypeVar("R")
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+
+def match(types: Types, key: str, value: str) -> Any:
+    """``key`` equals ``value``."""
+    return types.FieldCondition(key=key, match=types.MatchValue(value=value))
+
+
+def match_any(types: Types, key: str, values: Iterable[str]) -> Any:
+    """``key`` equals one of ``values`` (for a list field: holds one of them)."""
+    return types.FieldCondition(key=key, match=types.MatchAny(any=list(values)))
+
+
+def records(types: Types) -> Any:
+    """Every visibility record (state records and the token), never a chunk."""
+    return match_any(types, RECORD_FIELD, RECORD_KINDS)
+
+
+def state_records(types: Types) -> Any:
+    """The state records of the documents with a version in flight."""
+    return types.Filter(must=[match(types, RECORD_FIELD, STATE)])
+
+
+def visible_filter(types: Types, base: Any | None, hidden: Hidden) -> Any:
+    """``base`` without the records and the chunks of the ``hidden`` versions."""
+    excluded: list[Any] = [records(types)]
+    excluded += [
+        types.Filter(
+            must=[match(types, "document_id", doc), match(types, "document_version", version)]
+        )
+        for doc, version in hidden
+    ]
+    return types.Filter(must=[base] if base is not None else None, must_not=excluded)
+
+
+def versions_filter(types: Types, document_id: str, versions: Iterable[str]) -> Any:
+    """Every chunk of these versions of the document (the records aside)."""
+    return types.Filter(
+        must=[
+            match(types, "document_id", document_id),
+            match_any(types, "document_version", versions),
+        ],
+        must_not=[records(types)],
+    )
+
+
+# -- searching -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """One search as a store runs it: nearest by ``dense``, by ``sparse``, or (``fused``) both
+    as prefetches of ``candidates`` points each, fused inside Qdrant."""
+
+    limit: int
+    dense: list[float] | None = None
+    sparse: Sparse | None = None
+    fused: bool = False
+    candidates: int = 0
+
+
+def plan_search(
+    query: VectorStoreQuery, sparse_query_fn: SparseEncoder | None
+) -> SearchPlan | None:
+    """The plan of a dense, sparse or hybrid query; None when there is nothing to search (a
+    keyword search whose text has no terms)."""
+    limit = query.similarity_top_k
+    dense = list(query.query_embedding or [])
+    if query.mode == VectorStoreQueryMode.DEFAULT:
+        return SearchPlan(limit, dense=dense)
+    if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
+        raise ValueError(f"query mode {query.mode} is not supported")
+    if sparse_query_fn is None:
+        raise ValueError("this store has no sparse encoder: sparse and hybrid search need one")
+    indices, values = sparse_query_fn([query.query_str or ""])
+    sparse = (indices[0], values[0]) if indices and indices[0] else None
+    if query.mode == VectorStoreQueryMode.SPARSE:
+        return None if sparse is None else SearchPlan(query.sparse_top_k or limit, sparse=sparse)
+    # A question without keyword terms (stop words only) still goes through fusion, with
+    # the dense prefetch alone.
+    candidates = max(limit, query.sparse_top_k or 0, 20) * 2
+    return SearchPlan(
+        query.hybrid_top_k or limit, dense=dense, sparse=sparse, fused=True, candidates=candidates
+    )
+
+
+def no_result() -> VectorStoreQueryResult:
+    """The result of a search with nothing to search for."""
+    return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+
+
+# -- paging ----------------------------------------------------------------------------------
+
+
+def scroll_all(
+    page: Callable[[Any, int], tuple[list[R], Any]], limit: int | None = None
+) -> list[R]:
+    """Every record of a scroll (``page(offset, size)`` returns one page and the next offset,
+    None at the end), ``PAGE`` at a time, up to ``limit``."""
+    found: list[R] = []
+    offset = None
+    while limit is None or len(found) < limit:
+        size = PAGE if limit is None else min(PAGE, limit - len(found))
+        records, offset = page(offset, size)
+        found.extend(records)
+        if offset is None:
+            break
+    return found
