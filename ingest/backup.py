@@ -28,10 +28,11 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
     components = build_components(settings)  # takes the embedded store's locks below
     try:
         stores = []
-        if components.qdrant is None:
-            for name in components.collections():
+        for name in components.collections():
+            folder = components.backend.folder(components.qdrant_name(name))
+            if folder is not None:  # an embedded shard (a server keeps its own files)
                 components.vector_store(name)  # open: the lock keeps writers out
-                stores.append(settings.qdrant_location / components.qdrant_name(name))
+                stores.append(folder)
         with tempfile.TemporaryDirectory() as tmp:
             state_copy = Path(tmp) / _STATE
             if settings.state_path.exists():
