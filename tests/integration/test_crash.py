@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.embeddings import MockEmbedding
 
 from ingest.components import Components, build_components, build_embedder
 from ingest.pipeline import Indexer, prepare_document
@@ -29,6 +28,7 @@ from tests.crash import (
     start,
     wait_for,
 )
+from tests.support.embedder import HashEmbedding
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +37,7 @@ BATCH = "4"  # chunks per write step: several steps per document, so a kill can 
 
 def reader(data_dir: Path) -> Components:
     """Components that only read (sparse search, lists, counts): no model to load."""
-    components = Components(
-        settings=make_settings(data_dir), qdrant=None, embedder=MockEmbedding(embed_dim=384)
-    )
-    components.__dict__["max_tokens"] = 256  # read by Indexer; never used to embed here
-    return components
+    return build_components(make_settings(data_dir), embedder=HashEmbedding())
 
 
 def look(data_dir: Path, collection: str, queries: dict[str, str]) -> Seen:
@@ -59,7 +55,7 @@ def embedder() -> BaseEmbedding:
 
 
 def local(data_dir: Path, embedder: BaseEmbedding, **settings: object) -> Components:
-    return Components(settings=make_settings(data_dir, **settings), qdrant=None, embedder=embedder)
+    return build_components(make_settings(data_dir, **settings), embedder=embedder)
 
 
 def expected_chunks(

@@ -1,0 +1,1 @@
+"""Helpers that tests and benchmarks import (fakes at the boundary, no MagicMock)."""
