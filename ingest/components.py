@@ -1,4 +1,5 @@
-"""The one place that builds the outside world (vector store, embedder) from settings."""
+"""The one place that builds the outside world from settings: the embedder, the store backend
+(ingest/stores/), and on first use the registry, the parse pool and the token counter."""
 
 from __future__ import annotations
 
