@@ -9,9 +9,8 @@ import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import (
     FilterCondition,
     FilterOperator,
@@ -21,20 +20,12 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
 )
 
-from ingest.components import Components, build_components
+from ingest.components import Components
 from ingest.schema import chunk_id
 from ingest.stores import KuraStore
-from tests.conftest import make_settings
-from tests.support.embedder import DIMENSION, HashEmbedding
+from tests.support.stores import fake, node, vector
 
 pytestmark = pytest.mark.integration
-
-DIM = DIMENSION  # vectors here are synthetic; the fake embedder only sizes the collection
-
-
-def fake(data_dir: Path, **settings: object) -> Components:
-    """Components with the fake embedder: no model to load."""
-    return build_components(make_settings(data_dir, **settings), embedder=HashEmbedding())
 
 
 @pytest.fixture(params=["edge", "server"])
@@ -42,29 +33,6 @@ def components(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Compo
     built = fake(tmp_path, qdrant_url=None if request.param == "edge" else ":memory:")
     yield built
     built.close()
-
-
-def vector(seed: int) -> list[float]:
-    v = np.random.default_rng(seed).standard_normal(DIM)
-    return (v / np.linalg.norm(v)).tolist()
-
-
-def node(doc: str, version: str, index: int, *, page: int, lang: str, seed: int) -> TextNode:
-    n = TextNode(
-        id_=chunk_id(doc, version, index),
-        text=f"{doc} v{version} chunk {index} 本文",
-        metadata={
-            "document_id": doc,
-            "document_version": version,
-            "chunk_index": index,
-            "page_start": page,
-            "language": lang,
-            "allowed_groups": ["legal", "all"],
-        },
-        embedding=vector(seed),
-    )
-    n.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc)
-    return n
 
 
 JA = [
@@ -352,54 +320,6 @@ class TestStoreContract:
         assert len(store.get_nodes()) == 8
         assert all("kura_record" not in p for p in store.payloads())
         assert store.count(MetadataFilters(filters=[f("document_id", "d9")])) == 0
-
-
-# -- the embedded store only ------------------------------------------------------------
-
-
-def test_embedded_store_survives_reopen(tmp_path: Path) -> None:
-    first = fake(tmp_path)
-    first.vector_store("persist", create=True).add(
-        [node("d", "a", i, page=1, lang="en", seed=i) for i in range(10)]
-    )
-    first.close()
-    second = fake(tmp_path)
-    try:
-        assert second.collection_exists("persist")
-        store = second.vector_store("persist")
-        assert store.count() == 10
-        top = store.query(VectorStoreQuery(query_embedding=vector(7), similarity_top_k=1))
-        assert top.nodes[0].metadata["chunk_index"] == 7
-    finally:
-        second.close()
-
-
-def test_embedded_store_refuses_a_second_process_clearly(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    holder = fake(tmp_path)
-    holder.vector_store("locked", create=True).add([node("d", "a", 0, page=1, lang="en", seed=1)])
-    try:
-        code = (
-            "from tests.conftest import make_settings\n"
-            "from ingest.components import build_components\n"
-            "from tests.support.embedder import HashEmbedding\n"
-            f"settings = make_settings(__import__('pathlib').Path({str(tmp_path)!r}))\n"
-            "c = build_components(settings, embedder=HashEmbedding())\n"
-            "c.vector_store('locked').count()"
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=Path(__file__).parents[2],
-        )
-        assert result.returncode != 0
-        assert "in use by another kura process" in result.stderr
-    finally:
-        holder.close()
 
 
 # -- the contract itself -------------------------------------------------------------------
