@@ -9,6 +9,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -123,7 +124,9 @@ class Answering:
             raise
         finally:
             final = status if answer or status != 200 else 499
-            await self._settle(caller, drafted.ask, answer, drafted.passages, final)
+            # A client that left cancelled this task: the record is written all the same.
+            with anyio.CancelScope(shield=True):
+                await self._settle(caller, drafted.ask, answer, drafted.passages, final)
 
     async def background(self, messages: list[dict[str, str]], sampling: Sampling) -> Generation:
         """A client's background task (a chat title, tags): the model alone, nothing read."""

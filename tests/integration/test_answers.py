@@ -94,6 +94,34 @@ def test_a_client_that_leaves_cancels_the_ollama_request(
     assert ollama.state.cancelled == before + 1
 
 
+def test_a_client_that_leaves_is_recorded_as_499(api: httpx.Client, ollama: OllamaStandin) -> None:
+    # The evidence record must show a question whose asker left mid-answer, like any other.
+    question = "E-417 のエラーは何を意味しますか?"
+    ollama.state.delay_per_token = 0.3
+    try:
+        with api.stream("POST", "/v1/query", json={"question": question, "stream": True}) as r:
+            lines = r.iter_lines()
+            while "event: token" not in next(lines):
+                pass
+        deadline = time.monotonic() + 10
+        rows: list[dict] = []
+        while time.monotonic() < deadline:
+            rows = [r for r in api.get("/v1/audit", params={"limit": 5}).json()]
+            if rows and rows[0]["question"] == question:
+                break
+            time.sleep(0.1)
+    finally:
+        ollama.state.delay_per_token = 0.0
+    assert rows, "no audit rows at all"
+    newest = rows[0]
+    assert (newest["question"], newest["endpoint"], newest["status"]) == (
+        question,
+        "/v1/query",
+        499,
+    )
+    assert newest["answer"] is None
+
+
 def test_a_stream_that_fails_midway_ends_in_an_error_and_is_recorded(
     api: httpx.Client, ollama: OllamaStandin
 ) -> None:
