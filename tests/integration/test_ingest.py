@@ -241,3 +241,32 @@ def test_unchanged_run_removes_versions_left_by_an_interrupted_run(
     texts = [p.payload["text"] for p in all_points(components, "interrupted")]
     assert texts
     assert all("New text" in t for t in texts)
+
+
+def test_reading_a_collection_never_creates_it(tmp_path: Path) -> None:
+    """A typo in a collection name, read through the library, leaves no phantom collection
+    behind: not in the store, not in kura.db, not in /v1/collections or /v1/models."""
+    from ingest.components import build_components
+    from tests.conftest import LiveServer
+
+    settings = make_settings(tmp_path)
+    doc = tmp_path / "規程.txt"
+    doc.write_text("第1条 この規程は、ポンプの点検について定める。\n", encoding="utf-8")
+    components = build_components(settings)
+    try:
+        assert Indexer(components, "real").ingest_file(doc).status is Status.INDEXED
+        typo = Indexer(components, "typo")
+        assert typo.documents() == {}
+        assert typo.versions("nothing") == []
+        assert not typo.is_indexed("nothing", "0" * 64)
+        assert typo.delete_by_id("nothing") == 0
+        assert components.collections() == ["real"]
+        assert components.registry.collection("typo") is None
+    finally:
+        components.close()
+    with LiveServer(settings) as client:
+        listed = client.get("/v1/collections")
+        assert listed.status_code == 200
+        assert [c["name"] for c in listed.json()] == ["real"]
+        models = client.get("/v1/models").json()["data"]
+        assert [m["id"] for m in models] == ["kura:real"]
