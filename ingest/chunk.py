@@ -12,18 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ingest.parse import Block
+from ingest.text import NO_SPACE
+from ingest.text import detect_language as detect_language  # re-exported: older imports
+from ingest.text import split_sentences as split_sentences
 
 TokenCounter = Callable[[str], int]
 
-# A sentence ends at 。！？ (with any closing brackets after them), or at . ! ? followed by
-# whitespace; line breaks inside a block also end a unit.
-_SENTENCE_SPLIT = re.compile(
-    r"(?<=[。！？!?][」』）)\]])|(?<=[。！？])(?![」』）)\]])|(?<=[.!?])\s+"
-)
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_CJK_CHARS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 # Japanese text is written without spaces: sentences joined inside a chunk get none either.
-_NO_SPACE = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+_NO_SPACE = re.compile(f"[{NO_SPACE}]")
 
 
 @dataclass(frozen=True)
@@ -45,29 +41,6 @@ class _Unit:
     page: int | None
     category: str
     first: bool = False  # opens a paragraph (or other block)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text at line breaks and sentence ends (。！？ . ! ?), keeping the punctuation."""
-    pieces: list[str] = []
-    for line in text.split("\n"):
-        pieces.extend(p.strip() for p in _SENTENCE_SPLIT.split(line) if p and p.strip())
-    return pieces
-
-
-def detect_language(text: str) -> str:
-    """``ja`` for Japanese text, ``en`` for text in Latin script, ``und`` otherwise."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return "und"
-    cjk = len(_CJK_CHARS.findall(text))
-    if _KANA.search(text) and cjk / len(letters) > 0.1:
-        return "ja"
-    if cjk / len(letters) > 0.5 and len(text) > 50:
-        return "zh"  # ideographs without kana: Chinese (short kanji-only text stays und)
-    if sum(ch.isascii() for ch in letters) / len(letters) > 0.9:
-        return "en"
-    return "und"
 
 
 def _hard_split(text: str, max_tokens: int, count: TokenCounter) -> Iterator[str]:

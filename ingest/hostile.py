@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ingest.text import IDEOGRAPH_SPAN
+
 INSTRUCTIONS = "instructions"
 PERSONA = "persona"
 SYSTEM_PROMPT = "system_prompt"
@@ -103,7 +105,7 @@ _ENGLISH: list[tuple[str, re.Pattern[str]]] = [
 # 業務上の指示, 発注元の指示 and 勤務先の指示 are contract vocabulary.
 _JA_EARLIER = (
     r"(?:以前|これまで|今まで|直前|先ほど|上記|最初|すべて|全て|あらゆる"
-    r"|(?<![\u3400-\u9fff々])(?:前|先|上|元))"
+    rf"|(?<![{IDEOGRAPH_SPAN}々])(?:前|先|上|元))"
 )
 # Not 設定 (settings): "上記の設定は無視されます" is ordinary manual prose.
 _JA_ORDERS = r"(?:指示|命令|指令|プロンプト|ルール)"

@@ -16,7 +16,9 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+from ingest.text import JAPANESE_LETTERS
+
+_CJK = JAPANESE_LETTERS
 _N = r"[0-9]+|[〇零一二三四五六七八九十百千]+"  # arabic or kanji numerals
 _KANJI_DIGITS = {**{ch: n for n, ch in enumerate("〇一二三四五六七八九")}, "零": 0}
 _KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}

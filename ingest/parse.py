@@ -14,6 +14,7 @@ from typing import Any
 from ingest.detect import DocType, decode_text
 from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
 from ingest.offline import make_unstructured_offline
+from ingest.text import WRAPPED
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +57,8 @@ class ParsedDocument:
     has_pages: bool = False
 
 
-# Hiragana, katakana, CJK ideographs, CJK punctuation and full-width forms.
-_CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 # PDF line wraps leave a space or newline between two Japanese characters ("ス タイル").
-_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \t\n]+(?=[{_CJK}])")
+_CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 
 # Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
 _NUMBERED_HEADING = re.compile(

@@ -22,14 +22,14 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
+from ingest.text import TOKENIZED
+
 # BM25 parameters; AVG_LEN is a chunk's typical number of terms (chunks are ~200 word pieces).
 K1 = 1.2
 B = 0.75
 AVG_LEN = 120.0
 
-_JAPANESE = re.compile(
-    r"[\u3005\u3006\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+"
-)
+_JAPANESE = re.compile(f"[{TOKENIZED}]+")
 # Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
 _CODE = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
