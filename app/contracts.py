@@ -12,12 +12,12 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 from pydantic import BaseModel, Field
 
 from app.passages import Hit, Passage, passage_from_node, strip_overlap
-from ingest.chunk import split_sentences
 from ingest.clauses import definition_of
 from ingest.components import Components
 from ingest.filters import all_of, condition, document, same_version, with_access
 from ingest.legal import terms_used
 from ingest.payload import ChunkPayload
+from ingest.text import split_sentences
 
 MAX_REFERENCES = 4  # referenced clauses added per question
 MAX_DEFINITIONS = 6  # definitions added per question

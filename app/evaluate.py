@@ -18,10 +18,11 @@ from typing import Any
 
 from app.retrieve import Passage, Retriever
 from app.settings import RetrievalMode
+from ingest.text import NO_SPACE, YIJING_HEXAGRAMS
 
 CUTOFFS = (1, 3, 5, 10)
 _SPACE = re.compile(r"\s+")
-_CJK = r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]"
+_CJK = f"[{NO_SPACE}{YIJING_HEXAGRAMS}]"
 _CJK_SPACE = re.compile(rf"(?<={_CJK}) | (?={_CJK})")
 
 
