@@ -27,6 +27,7 @@ from ingest.errors import CorruptDocument, OverLimit
 from ingest.parse import ParseOptions
 from ingest.pipeline import FileResult, Indexer, Status, content_version, prepare_document
 from ingest.prepare import PrepareOptions
+from ingest.registry import CollectionConfig
 from ingest.worker import ParseLimits, ParsePool, ParseStats
 from tests.conftest import LiveServer, make_settings
 from tests.corpus import build_corpus
@@ -269,8 +270,8 @@ def test_a_stopped_or_crashed_worker_is_replaced_and_reasons_name_the_file() -> 
 
 def test_the_server_answers_while_a_file_is_being_parsed(tmp_path: Path, corpus: Path) -> None:
     settings = make_settings(tmp_path, parse_timeout=30)
-    with bounded(tmp_path) as components:  # the collection, empty
-        Indexer(components, COLLECTION)
+    with bounded(tmp_path) as components:  # the collection, empty (an Indexer creates none)
+        components.registry.save_collection(CollectionConfig(COLLECTION))
     slow = xlsx_rows(0.5)  # minutes of parsing: stopped at 30 s
     good_name = "hx400-manual.docx"
     with LiveServer(settings) as client:
