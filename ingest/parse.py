@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.defaults import from_setting
 from ingest.detect import DocType, decode_text
 from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
 from ingest.offline import make_unstructured_offline
@@ -30,10 +31,11 @@ _SKIP = {"PageBreak", "Header", "Footer", "PageNumber", "Image", "FigureCaption_
 class ParseOptions:
     """Choices that change how documents are read."""
 
-    pdf_parser: str = "pdfium"  # "pdfium" (fast) or "unstructured" (pdfminer)
-    ocr: bool = True  # OCR PDF pages without a text layer (tesseract)
-    ocr_languages: str = "jpn+eng"
-    pdf_tables: bool = True  # find ruled tables on PDF pages (pdfium + pdfplumber)
+    # Defaults: the settings' (KURA_PDF_PARSER, KURA_OCR, KURA_OCR_LANGUAGES, KURA_PDF_TABLES).
+    pdf_parser: str = from_setting("pdf_parser")  # "pdfium" (fast) or "unstructured" (pdfminer)
+    ocr: bool = from_setting("ocr")  # OCR PDF pages without a text layer (tesseract)
+    ocr_languages: str = from_setting("ocr_languages")
+    pdf_tables: bool = from_setting("pdf_tables")  # find ruled tables (pdfium + pdfplumber)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ingest.chunk import Chunk, chunk_blocks
+from ingest.defaults import from_setting
 from ingest.detect import DocType, detect_type
 from ingest.errors import DocumentTooLarge
 from ingest.parse import ParsedDocument, ParseOptions, parse_document
 from ingest.tokens import TokenCounter
+
+if TYPE_CHECKING:  # not at run time: a worker process needs no settings
+    from ingest.settings import IndexSettings
 
 
 def content_version(data: bytes) -> str:
@@ -30,7 +35,22 @@ class PrepareOptions:
     chunk_overlap: int
     max_tokens: int  # word pieces the embedding model reads
     model_dir: str  # for its tokenizer
-    max_chunks: int = 20_000  # a document making more is refused
+    max_chunks: int = from_setting("max_document_chunks")  # a document making more is refused
+
+    @classmethod
+    def from_settings(
+        cls, settings: IndexSettings, *, max_tokens: int, model_dir: str
+    ) -> PrepareOptions:
+        """The options ``settings`` ask for, for the embedding model given (its window and
+        tokenizer)."""
+        return cls(
+            parse=settings.parse_options,
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            max_tokens=max_tokens,
+            model_dir=model_dir,
+            max_chunks=settings.max_document_chunks,
+        )
 
 
 @dataclass

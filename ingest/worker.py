@@ -38,11 +38,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.errors import CorruptDocument, DocumentError, OverLimit
 from ingest.prepare import Prepared, PrepareOptions
 from ingest.worker_child import _serve
+
+if TYPE_CHECKING:
+    from ingest.settings import IndexSettings
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,11 @@ class ParseLimits:
 
     seconds: float
     memory_mb: int
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> ParseLimits:
+        """The limits ``settings`` set (KURA_PARSE_TIMEOUT, KURA_PARSE_MEMORY_MB)."""
+        return cls(settings.parse_timeout, settings.parse_memory_mb)
 
     @property
     def memory_bytes(self) -> int:

@@ -69,13 +69,10 @@ class Indexer:
         self.catalogue = Catalogue(components, collection)
         self.config = self.registry.collection(collection) or CollectionConfig(collection)
         self.settings = components.settings
-        self.options = PrepareOptions(
-            parse=self.settings.parse_options,
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
+        self.options = PrepareOptions.from_settings(
+            self.settings,
             max_tokens=components.max_tokens,
             model_dir=components.count_tokens.model_dir,
-            max_chunks=self.settings.max_document_chunks,
         )
 
     def _register(self) -> None:
