@@ -333,7 +333,7 @@ def test_a_labelled_version_cut_off_before_re_dating_is_re_dated_at_the_next_sta
 ) -> None:
     from datetime import date
 
-    from ingest.pipeline import VersionSpec, heal
+    from ingest.pipeline import VersionSpec, heal, publish
     from ingest.visibility import DocumentState
 
     components = local(tmp_path, embedder)
@@ -348,7 +348,7 @@ def test_a_labelled_version_cut_off_before_re_dating_is_re_dated_at_the_next_sta
         def crash(doc_id: str) -> None:
             raise RuntimeError("killed before re-dating")
 
-        monkeypatch.setattr(Indexer, "redate", lambda self, doc_id: crash(doc_id))
+        monkeypatch.setattr(publish, "redate", lambda catalogue, doc_id: crash(doc_id))
         with pytest.raises(RuntimeError):
             indexer.ingest_bytes(
                 document("ja", 3, 2, "空調").encode(),
