@@ -23,8 +23,8 @@ import httpx
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 from app.auth import KeyStore
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 MARKER = "QUILLFEATHER-9317"
 CONTRACT = (

@@ -36,8 +36,8 @@ from common import emit
 import ingest  # noqa: F401
 from ingest.components import Components, build_components
 from ingest.pipeline import content_version
-from tests.conftest import make_settings
-from tests.crash import document, inspect, kill, kura_env, start
+from tests.support.crash import document, inspect, kill, kura_env, start
+from tests.support.server import make_settings
 
 LICENSES = Path("/usr/share/common-licenses")
 QUERIES = {"contract.txt": "licence copy distribute", "manual-en.txt": "pump controller"}

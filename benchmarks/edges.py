@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts the repository root on sys.path, for tests.conftest)
+import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 
 import ingest  # noqa: F401
 from app.auth import KeyStore
-from tests.conftest import LiveServer, make_settings
+from tests.support.server import LiveServer, make_settings
 
 MB = 1024 * 1024
 CHUNK = b"x" * MB

@@ -27,7 +27,7 @@ from ingest.components import build_components
 from ingest.detect import detect_type
 from ingest.parse import parse_document
 from ingest.pipeline import Indexer, iter_files
-from tests.conftest import LiveServer, make_settings
+from tests.support.server import LiveServer, make_settings
 
 QUESTIONS = [
     "Which tool is most suitable for a major system upgrade?",

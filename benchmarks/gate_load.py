@@ -23,8 +23,8 @@ from common import emit, summary
 import ingest  # noqa: F401
 from ingest.components import build_components
 from ingest.pipeline import Indexer
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 QUESTIONS = [
     "What does error E-417 mean on the HX-400?",

@@ -1,6 +1,6 @@
 """Probe: hostile files in one ingestion batch with good documents, under the parse limits.
 
-Generates the hostile shapes of ``tests/hostile_files.py`` (a ZIP bomb as DOCX, 200k
+Generates the hostile shapes of ``tests/support/hostile_files.py`` (a ZIP bomb as DOCX, 200k
 paragraphs, 300k rows, 2,000 slides, nested Markdown, 10k headings, 3 MB lines, 20 MB and
 50 MB texts, crafted PDFs) at ``--scale`` (1.0 = the sizes of the probe that found the
 problem), puts good English and Japanese documents before, between and after them, and indexes
@@ -30,9 +30,9 @@ from app.retrieve import retrieve
 from ingest.components import build_components
 from ingest.pipeline import FileResult, Indexer, Status
 from ingest.worker import ParseStats
-from tests.conftest import make_settings
-from tests.corpus import build_corpus
-from tests.hostile_files import HOSTILE
+from tests.support.corpus import build_corpus
+from tests.support.hostile_files import HOSTILE
+from tests.support.server import make_settings
 
 COLLECTION = "hostile"
 # Good documents, and a query each must answer (English: hybrid; Japanese: keywords).

@@ -24,7 +24,7 @@ from ingest.components import build_components
 from ingest.detect import DocType
 from ingest.parse import ParseOptions, parse_document
 from ingest.pipeline import Indexer, prepare_document
-from tests.conftest import make_settings
+from tests.support.server import make_settings
 
 
 def parse_speed(path: Path, pages: int) -> dict:

@@ -19,7 +19,7 @@ from app.evaluate import load_questions
 from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.pipeline import Indexer
-from tests.conftest import make_settings
+from tests.support.server import make_settings
 
 OFF_TOPIC = {
     "en": [

@@ -24,7 +24,7 @@ import ingest  # noqa: F401  (offline switches first)
 from ingest.parse import ParseOptions
 from ingest.prepare import PrepareOptions, prepare_document
 from ingest.worker import ParseLimits, ParsePool
-from tests.corpus import build_corpus
+from tests.support.corpus import build_corpus
 
 
 def main() -> None:

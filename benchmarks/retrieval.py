@@ -35,7 +35,7 @@ import ingest  # noqa: F401
 from ingest.components import build_components
 from ingest.pipeline import Indexer, prepare_document, to_nodes
 from ingest.schema import document_id
-from tests.conftest import free_port, make_settings
+from tests.support.server import free_port, make_settings
 
 CACHE = ROOT / "benchmarks" / ".cache" / "manual-vectors.npz"
 QUESTIONS = [

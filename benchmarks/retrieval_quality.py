@@ -22,7 +22,7 @@ from app.evaluate import evaluate, load_questions, report
 from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.pipeline import Indexer
-from tests.conftest import make_settings
+from tests.support.server import make_settings
 
 SETS = {
     "python-faq-en": (

@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 from common import MANUALS, ROOT, emit, summary
 
-from tests.conftest import free_port
-from tests.corpus import SAMPLES, build_corpus
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.corpus import SAMPLES, build_corpus
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import free_port
 
 QUESTIONS = [
     "How do I install a package with apt-get?",

@@ -2,7 +2,7 @@
 
 kura serves questions from a thread pool while its upload worker parses and embeds on another
 thread, so every native library is reached from several threads. The audit of each one is in
-docs/architecture.md ("Native libraries and threads"); tests/native_load.py loads each from
+docs/architecture.md ("Native libraries and threads"); tests/support/native_load.py loads each from
 several threads through kura's own code. Of them, only PDFium needs a lock of kura's:
 
 PDFium (pypdfium2) is not thread-safe at all, not even for different documents: two threads

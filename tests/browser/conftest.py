@@ -17,8 +17,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.auth import KeyStore
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, free_port, make_settings
 
 CHROMIUM = os.environ.get("KURA_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("KURA_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))

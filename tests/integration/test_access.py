@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from app.auth import KeyStore
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

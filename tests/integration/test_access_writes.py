@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from app.auth import KeyStore
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

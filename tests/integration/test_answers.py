@@ -8,7 +8,6 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,31 +16,12 @@ import pytest
 
 from app.answer import strip_citations
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
-
-
-@pytest.fixture(scope="module")
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory,
-    indexed: tuple[Path, IngestReport],
-    ollama: OllamaStandin,
-) -> Iterator[httpx.Client]:
-    # A copy of the indexed data: this module's server must not hold the shared store.
-    data_dir = tmp_path_factory.mktemp("answers") / "data"
-    shutil.copytree(indexed[0], data_dir)
-    with LiveServer(make_settings(data_dir, ollama.url)) as client:
-        yield client
 
 
 def events(response: httpx.Response) -> list[tuple[str, dict]]:
@@ -106,7 +86,7 @@ def test_a_client_that_leaves_is_recorded_as_499(api: httpx.Client, ollama: Olla
         deadline = time.monotonic() + 10
         rows: list[dict] = []
         while time.monotonic() < deadline:
-            rows = [r for r in api.get("/v1/audit", params={"limit": 5}).json()]
+            rows = api.get("/v1/audit", params={"limit": 5}).json()
             if rows and rows[0]["question"] == question:
                 break
             time.sleep(0.1)

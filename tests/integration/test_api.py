@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, free_port, make_settings
 
 pytestmark = pytest.mark.integration
 

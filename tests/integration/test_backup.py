@@ -14,8 +14,8 @@ from ingest.backup import backup, restore
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.pipeline import IngestReport
-from tests.conftest import COLLECTION, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import COLLECTION, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pypdf import PdfReader, PdfWriter
 
 from ingest.components import Components
 from ingest.pipeline import Indexer, Status
-from tests.corpus import SAMPLES, build_corpus
+from tests.support.corpus import SAMPLES, build_corpus
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,9 @@
 
 Every file is detected, parsed and chunked in a worker process; past ``KURA_PARSE_TIMEOUT`` or
 ``KURA_PARSE_MEMORY_MB`` the worker is killed and the file reported with that reason, while the
-rest of the batch, and the server, go on. The hostile shapes (tests/hostile_files.py) are made
-here at a small scale; the limits are asserted by the reason the worker reports, never by timing.
+rest of the batch, and the server, go on. The hostile shapes (tests/support/hostile_files.py)
+are made here at a small scale; the limits are asserted by the reason the worker reports, never
+by timing.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from ingest.pipeline import FileResult, Indexer, Status, content_version, prepar
 from ingest.prepare import PrepareOptions
 from ingest.registry import CollectionConfig
 from ingest.worker import ParseLimits, ParsePool, ParseStats
-from tests.conftest import LiveServer, make_settings
-from tests.corpus import build_corpus
-from tests.hostile_files import (
+from tests.support.corpus import build_corpus
+from tests.support.hostile_files import (
     HOSTILE,
     docx_bomb,
     xlsx_rows,
 )
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus import SAMPLES
-from tests.ollama_standin import OllamaStandin
+from tests.support.corpus import SAMPLES
+from tests.support.ollama_standin import OllamaStandin
 
 pytestmark = pytest.mark.integration
 

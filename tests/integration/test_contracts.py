@@ -17,8 +17,8 @@ from app.retrieve import retrieve_hits
 from ingest.components import build_components
 from ingest.pipeline import Indexer, VersionSpec
 from ingest.schema import document_id
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

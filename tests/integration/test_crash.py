@@ -16,8 +16,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest.components import Components, build_components, build_embedder
 from ingest.pipeline import Indexer, prepare_document
-from tests.conftest import free_port, make_settings
-from tests.crash import (
+from tests.support.crash import (
     Seen,
     document,
     inspect,
@@ -29,6 +28,7 @@ from tests.crash import (
     wait_for,
 )
 from tests.support.embedder import HashEmbedding
+from tests.support.server import free_port, make_settings
 
 pytestmark = pytest.mark.integration
 

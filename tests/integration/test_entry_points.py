@@ -15,8 +15,8 @@ import pytest
 
 from app.audit import MAX_LIMIT
 from ingest.pipeline import IngestReport
-from tests.conftest import COLLECTION, LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import COLLECTION, LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from pypdf import PdfReader, PdfWriter
 from ingest.components import Components
 from ingest.pipeline import FileResult, Indexer, Status, content_version, prepare_document
 from ingest.schema import document_id
-from tests.corpus import SAMPLES, build_corpus
+from tests.support.corpus import SAMPLES, build_corpus
 
 pytestmark = pytest.mark.integration
 

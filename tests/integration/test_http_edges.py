@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.auth import KeyStore
-from tests.conftest import LiveServer, make_settings
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

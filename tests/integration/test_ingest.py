@@ -10,8 +10,8 @@ import pytest
 from ingest.components import Components
 from ingest.pipeline import Indexer, IngestReport, Status
 from ingest.schema import PAYLOAD_FIELDS
-from tests.conftest import COLLECTION, make_settings
-from tests.corpus import JA_CONTRACT_SENTENCES
+from tests.support.corpus import JA_CONTRACT_SENTENCES
+from tests.support.server import COLLECTION, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -247,7 +247,7 @@ def test_reading_a_collection_never_creates_it(tmp_path: Path) -> None:
     """A typo in a collection name, read through the library, leaves no phantom collection
     behind: not in the store, not in kura.db, not in /v1/collections or /v1/models."""
     from ingest.components import build_components
-    from tests.conftest import LiveServer
+    from tests.support.server import LiveServer
 
     settings = make_settings(tmp_path)
     doc = tmp_path / "規程.txt"

@@ -17,7 +17,7 @@ import pytest
 
 from ingest.components import build_components
 from ingest.pipeline import Indexer, IngestReport, Status
-from tests.conftest import make_settings
+from tests.support.server import make_settings
 
 pytestmark = pytest.mark.integration
 

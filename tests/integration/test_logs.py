@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from ingest.components import build_components
 from ingest.pipeline import Indexer
-from tests.conftest import COLLECTION, free_port, make_settings
-from tests.ollama_standin import OllamaStandin
+from tests.support.ollama_standin import OllamaStandin
+from tests.support.server import COLLECTION, free_port, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Every native library kura touches from more than one thread, loaded from several threads at
-once through kura's own code (tests/native_load.py, in a child process so that a native crash
-fails the test instead of killing the run). The findings behind each guard are in
+once through kura's own code (tests/support/native_load.py, in a child process so that a
+native crash fails the test instead of killing the run). The findings behind each guard are in
 docs/architecture.md, "Native libraries and threads"."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.corpus import SAMPLES
+from tests.support.corpus import SAMPLES
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ SECONDS = 8  # unguarded, PDFium failed or crashed within 1-3 s of this load
 
 def run_check(name: str, seconds: float = SECONDS) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.native_load", name, str(seconds)],
+        [sys.executable, "-m", "tests.support.native_load", name, str(seconds)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.corpus import SAMPLES
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.corpus import SAMPLES
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from app.llm import OllamaLLM
 from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.pipeline import Indexer, Status
-from tests.conftest import LiveServer, make_settings
-from tests.corpus import build_corpus
-from tests.ollama_standin import OllamaStandin
+from tests.support.corpus import build_corpus
+from tests.support.ollama_standin import OllamaStandin
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,6 @@ QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, indexed: tuple[Path, IngestReport]) -> Path:
     return Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("behaviours") / "data"))
-
-
-@pytest.fixture(scope="module")
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +225,7 @@ def test_ollama_busy_past_its_queue_is_busy_with_retry_after(tmp_path: Path) -> 
 def test_unreachable_missing_and_mid_stream_errors_say_what_happened(tmp_path: Path) -> None:
     from app.errors import LLMFailed, LLMUnavailable, ModelNotFound
     from app.llm import OllamaLLM
-    from tests.conftest import free_port
+    from tests.support.server import free_port
 
     dead = OllamaLLM(make_settings(tmp_path, f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(LLMUnavailable, match="cannot reach Ollama"):

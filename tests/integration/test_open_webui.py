@@ -1,6 +1,6 @@
 """kura behind Open WebUI: its background tasks (title, tags, follow-ups) served as plain
 generation without retrieval, and kura's citations sent as the sources Open WebUI renders.
-The requests are the ones Open WebUI really sends (tests/open_webui.py)."""
+The requests are the ones Open WebUI really sends (tests/support/open_webui.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from app.audit import MAX_LIMIT
 from app.prompt import SYSTEM_PROMPT
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
-from tests.open_webui import task_request
+from tests.support.ollama_standin import OllamaStandin
+from tests.support.open_webui import task_request
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +31,6 @@ CHAT = {
         {"role": "assistant", "content": "資料によると、冷却水の過熱です [1]"},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState()) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

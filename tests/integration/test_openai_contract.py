@@ -5,41 +5,18 @@ stream, and the headers."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, make_settings
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_standin import OllamaStandin
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
 QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 MODEL = "kura:corpus"
-
-
-@pytest.fixture(scope="module")
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState()) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory,
-    indexed: tuple[Path, IngestReport],
-    ollama: OllamaStandin,
-) -> Iterator[httpx.Client]:
-    data_dir = tmp_path_factory.mktemp("openai") / "data"
-    shutil.copytree(indexed[0], data_dir)
-    with LiveServer(make_settings(data_dir, ollama.url)) as client:
-        yield client
 
 
 @pytest.fixture

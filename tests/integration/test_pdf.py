@@ -13,7 +13,7 @@ from ingest.detect import DocType
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import ParseOptions, parse_document
 from ingest.pdf import PdfOptions, partition_pdf_fast
-from tests.corpus import SAMPLES
+from tests.support.corpus import SAMPLES
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from ingest import filters
 from ingest.components import Components, build_components
 from ingest.pipeline import IngestReport
 from ingest.registry import EVERYONE
-from tests.conftest import COLLECTION, make_settings
-from tests.ollama_standin import OllamaStandin
+from tests.support.ollama_standin import OllamaStandin
+from tests.support.server import COLLECTION, make_settings
 
 pytestmark = pytest.mark.integration
 QUESTIONS = Path(__file__).parents[1] / "data" / "corpus-questions.jsonl"

@@ -1,5 +1,5 @@
 """The Ollama stand-in behaves as real Ollama does (each behaviour taken from Ollama's source,
-see tests/ollama_standin.py), checked through the real `ollama` client over HTTP."""
+see tests/support/ollama_standin.py), checked through the real `ollama` client over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import ollama
 import pytest
 
-from tests.ollama_standin import (
+from tests.support.ollama_standin import (
     MAX_QUEUE_ERROR,
     REFUSE_ERROR,
     OllamaStandin,

@@ -14,7 +14,7 @@ from app.retrieve import SearchFilters, retrieve
 from ingest.components import Components, build_components
 from ingest.pipeline import Indexer, Status, VersionSpec
 from ingest.schema import document_id
-from tests.conftest import make_settings
+from tests.support.server import make_settings
 
 pytestmark = pytest.mark.integration
 

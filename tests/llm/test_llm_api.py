@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
-from tests.conftest import LiveServer, make_settings
-from tests.llm_backend import MODEL_NAME, SmolLM2Backend
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.llm_backend import MODEL_NAME, SmolLM2Backend
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.llm
 

@@ -16,9 +16,9 @@ import pytest
 
 from app.errors import ContextTruncated
 from app.llm import OllamaLLM, Sampling
-from tests.conftest import make_settings
-from tests.llm_backend import MODEL_NAME, SmolLM2Backend
-from tests.ollama_standin import OllamaStandin, StandinState
+from tests.support.llm_backend import MODEL_NAME, SmolLM2Backend
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import make_settings
 
 pytestmark = pytest.mark.llm
 

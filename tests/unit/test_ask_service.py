@@ -14,7 +14,7 @@ from app.routes.query import QueryRequest
 from app.services.ask import new_ask
 from app.services.search import Scope
 from app.settings import AppSettings
-from tests.conftest import COLLECTION, make_settings
+from tests.support.server import COLLECTION, make_settings
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from ingest.chunk import chunk_blocks
 from ingest.detect import DocType
 from ingest.hostile import FENCE, INSTRUCTIONS, PERSONA, SYSTEM_PROMPT, instruction_flags
 from ingest.parse import Block, parse_document
-from tests.corpus import JA_CONTRACT_SENTENCES, SAMPLES
+from tests.support.corpus import JA_CONTRACT_SENTENCES, SAMPLES
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ from ingest.parse import MARKDOWN_MAX_INDENT, MARKDOWN_MAX_QUOTES, Block, shallo
 from ingest.pdf import MAX_OCR_PIXELS, PdfOptions, ocr_scale, partition_pdf_fast
 from ingest.pdf_tables import MAX_RULE_CROSSINGS
 from ingest.tokens import TokenCounter
-from tests.hostile_files import pdf_grid, pdf_huge_page, text_long_line, text_long_line_ja
+from tests.support.hostile_files import pdf_grid, pdf_huge_page, text_long_line, text_long_line_ja
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 """Each native library kura uses, driven through kura's own code from several threads at once.
 
-Run as ``python -m tests.native_load NAME SECONDS`` (a child process, so that a native crash
+Run as ``python -m tests.support.native_load NAME SECONDS`` (a child process, so that a native crash
 shows as an exit status instead of killing the test run). Prints one JSON line: calls made,
 errors seen, and whether the concurrent results equal the sequential ones.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import ingest  # noqa: F401  (offline switches first)
-from tests.corpus import SAMPLES
+from tests.support.corpus import SAMPLES
 
 EN_PDF = SAMPLES / "debian-reference-en-package-management.pdf"
 JA_PDF = SAMPLES / "debian-reference-ja-package-management.pdf"

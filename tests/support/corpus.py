@@ -16,7 +16,7 @@ import pptx
 from docx.enum.text import WD_BREAK
 from docx.oxml import OxmlElement
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
 
 # A Japanese contract whose first clause is longer than the embedding model reads (256 word

