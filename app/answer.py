@@ -21,12 +21,13 @@ from app.contracts import VersionNote, expand, version_notes
 from app.errors import PromptTooLong
 from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
 from app.observability import log_exchange
+from app.passages import Passage
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
-from app.retrieve import Passage, Retriever, SearchFilters
+from app.retrieve import Retriever, SearchFilters
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from app.tokens import budget_tokens
 from app.verify import verify_citations
-from ingest.chunk import detect_language
+from ingest.text import detect_language
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from app.db import StateStore
+from ingest.state import StateStore
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,62 +1,24 @@
-"""Who is asking: FastAPI dependencies that turn an API key into a user, and the bind check.
+"""Who is asking: FastAPI dependencies that turn an API key into a user.
 
-The key store is ``app.keys``, the failure limiter ``app.limiter``, and what a user may do with
-a collection ``app.policy``; the key store's names are re-exported here for older imports.
+The key store is ``app.keys``, the failure limiter ``app.limiter``, what a user may do with a
+collection ``app.policy``, and the rule that auth may be off only on loopback ``app.settings``.
 Failed authentications are limited per client address.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 
-from app.keys import EVERYONE, LOCAL_USER, KeyRecord, KeyStore, ProxyUser, User
+from app.keys import LOCAL_USER, KeyStore, User
 from app.limiter import FailureLimiter
-from ingest.errors import KuraError
-
-__all__ = [
-    "EVERYONE",
-    "LOCAL_USER",
-    "FailureLimiter",
-    "KeyRecord",
-    "KeyStore",
-    "ProxyUser",
-    "User",
-]
 
 logger = logging.getLogger(__name__)
 
 AuthMode = Literal["keys", "off"]
-
-
-class InsecureBind(KuraError):
-    """Authentication is off but the server would listen beyond this machine."""
-
-
-def check_bind(host: str, auth: str) -> None:
-    """Refuse to serve without authentication on anything but a loopback address."""
-    if auth != "off":
-        return
-    name = host.strip().strip("[]")
-    if name.lower() == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        address = None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address is not None and address.is_loopback:
-        return
-    raise InsecureBind(
-        f"authentication is off (KURA_AUTH=off) but the server would listen on {host!r}: "
-        "anyone who can reach it could read every document. Bind to 127.0.0.1, or turn "
-        "authentication on (KURA_AUTH=keys) and create keys with `kura keys create`."
-    )
 
 
 # --- FastAPI dependencies ---------------------------------------------------------------------

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.retrieve import Passage, Retriever
+from app.passages import Passage
+from app.retrieve import Retriever
 from app.settings import RetrievalMode
 from ingest.text import NO_SPACE, YIJING_HEXAGRAMS
 

@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from app.db import StateStore
 from ingest.pipeline import VersionSpec
+from ingest.state import StateStore
 
 _KEPT_JOBS = 1000  # finished jobs remembered for status queries
 

@@ -24,8 +24,6 @@ from ingest.components import Components
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
 from ingest.schema import document_id
 
-__all__ = ["MAX_ATTEMPTS", "Job", "JobFile", "JobRunner", "JobStore", "Upload"]
-
 logger = logging.getLogger(__name__)
 
 # A file whose indexing stopped the service this many times (killed, out of memory) fails

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from app.db import StateStore
 from ingest.registry import EVERYONE  # the group every key holder is in
+from ingest.state import StateStore
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.auth import KeyStore
+from app.keys import KeyStore
 from app.settings import AppSettings
 
 keys = typer.Typer(

@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.audit import AuditLog
-from app.auth import FailureLimiter, KeyStore, check_bind, metrics_reader
+from app.auth import metrics_reader
 from app.errors import install_error_handlers
 from app.guard import RequestGuard
-from app.jobs import JobRunner, JobStore
+from app.job_store import JobStore
+from app.jobs import JobRunner
+from app.keys import KeyStore
+from app.limiter import FailureLimiter
 from app.llm import Gate, OllamaLLM
 from app.observability import install_observability
 from app.retrieve import Retriever
@@ -26,7 +29,7 @@ from app.routes import (
     search,
     web,
 )
-from app.settings import AppSettings
+from app.settings import AppSettings, check_bind
 from ingest.components import build_components
 
 

@@ -10,8 +10,8 @@ from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 from app.answer import Ask, Turn
-from app.auth import User
 from app.deps import collection_for
+from app.keys import User
 from app.llm import Sampling
 from app.services.ask import new_ask
 from app.settings import AppSettings, ReasoningEffort

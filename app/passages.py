@@ -112,7 +112,7 @@ def passage_from_node(node: BaseNode, n: int, score: float) -> Passage:
 
 def strip_overlap(before: str, after: str) -> str:
     """``after`` without the sentences it repeats from the end of ``before`` (chunk overlap)."""
-    from ingest.chunk import split_sentences
+    from ingest.text import split_sentences
 
     head, tail = split_sentences(after), split_sentences(before)
     for count in range(min(len(head), len(tail)), 0, -1):

@@ -7,8 +7,8 @@ from pathlib import PurePath
 from typing import Any
 
 from app import tokens
-from app.retrieve import Passage
-from ingest.chunk import detect_language
+from app.passages import Passage
+from ingest.text import detect_language
 
 SYSTEM_PROMPT = """You answer questions about a company's internal documents.
 Rules:

@@ -17,14 +17,13 @@ from llama_index.core.vector_stores.types import (
 )
 from pydantic import BaseModel, Field
 
-from app.passages import Hit, hit_from_node, widen
-from app.passages import Passage as Passage
+from app.passages import Hit, Passage, hit_from_node, widen
 from app.settings import AppSettings, RetrievalMode
-from ingest.chunk import detect_language
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
 from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
 from ingest.sparse import terms
+from ingest.text import detect_language
 
 _MODES = {
     "hybrid": VectorStoreQueryMode.HYBRID,

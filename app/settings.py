@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from app.auth import InsecureBind, check_bind
+from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 
 ReasoningEffort = Literal["low", "medium", "high"]
+
+
+class InsecureBind(KuraError):
+    """Authentication is off but the server would listen beyond this machine."""
+
+
+def check_bind(host: str, auth: str) -> None:
+    """Refuse to serve without authentication on anything but a loopback address."""
+    if auth != "off":
+        return
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address is not None and address.is_loopback:
+        return
+    raise InsecureBind(
+        f"authentication is off (KURA_AUTH=off) but the server would listen on {host!r}: "
+        "anyone who can reach it could read every document. Bind to 127.0.0.1, or turn "
+        "authentication on (KURA_AUTH=keys) and create keys with `kura keys create`."
+    )
 
 
 class AppSettings(IndexSettings):

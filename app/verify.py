@@ -15,7 +15,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from app.retrieve import Passage
+from app.passages import Passage
 from ingest import native
 from ingest.detect import DocType, detect_type
 from ingest.errors import KuraError

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
-from app.auth import KeyStore
+from app.keys import KeyStore
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import common  # noqa: F401  (puts the repository root on sys.path, for tests.support)
 
 import ingest  # noqa: F401
-from app.auth import KeyStore
+from app.keys import KeyStore
 from tests.support.server import LiveServer, make_settings
 
 MB = 1024 * 1024

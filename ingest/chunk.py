@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ingest.parse import Block
-from ingest.text import NO_SPACE
-from ingest.text import detect_language as detect_language  # re-exported: older imports
-from ingest.text import split_sentences as split_sentences
+from ingest.text import NO_SPACE, detect_language, split_sentences
 
 TokenCounter = Callable[[str], int]
 

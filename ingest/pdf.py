@@ -32,11 +32,11 @@ from unstructured.documents.elements import (
 from ingest import native
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import heading_depth
+from ingest.pdf_rules import has_rules
 from ingest.pdf_tables import (
     PdfTable,
     Piece,
     find_tables,
-    has_rules,
     merge_continued,
     split_text,
     table_html,

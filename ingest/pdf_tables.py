@@ -25,7 +25,6 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from ingest.pdf_rules import _close_open_sides, _page_edges
-from ingest.pdf_rules import has_rules as has_rules  # re-exported: ingest.pdf and tests
 
 logger = logging.getLogger(__name__)
 

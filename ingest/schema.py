@@ -7,11 +7,7 @@ import warnings
 
 from qdrant_client import QdrantClient, models
 
-# The payload and its indexes are ingest/payload.py's; re-exported for older importers.
-from ingest.payload import IN_FORCE as IN_FORCE
-from ingest.payload import INTEGER_INDEXES as INTEGER_INDEXES
-from ingest.payload import KEYWORD_INDEXES as KEYWORD_INDEXES
-from ingest.payload import PAYLOAD_FIELDS as PAYLOAD_FIELDS
+from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"

@@ -16,7 +16,7 @@ then
   port=11435
   echo "No Ollama at $host: starting the Ollama stand-in on port $port (answers are extractive," \
        "not gpt-oss; install Ollama and run 'ollama pull gpt-oss:20b' for real answers)." >&2
-  python -m tests.ollama_standin --port "$port" >/dev/null &
+  python -m tests.support.ollama_standin --port "$port" >/dev/null &
   standin=$!
   trap 'kill $standin 2>/dev/null || true' EXIT
   export KURA_OLLAMA_HOST="http://127.0.0.1:$port"

@@ -15,7 +15,7 @@ from app.deps import (
     SettingsDep,
     WritableCollection,
 )
-from app.jobs import Job
+from app.job_store import Job
 from app.services import documents, uploads
 from app.services.documents import Deleted, DocumentInfo, DocumentList
 from app.services.uploads import UploadAccepted

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.answer import Answer, Ask
 from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage, ProxyInfo
-from app.auth import User
+from app.keys import User
 from app.observability import Metrics
 from app.passages import Passage
 from app.settings import AppSettings

@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from fastapi import HTTPException, UploadFile
 from pydantic import BaseModel
 
-from app.jobs import Job, JobRunner, Upload
+from app.job_store import Job, Upload
+from app.jobs import JobRunner
 from app.keys import User
 from app.policy import may_see_job, reader_groups
 from app.settings import AppSettings

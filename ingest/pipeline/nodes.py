@@ -14,10 +14,10 @@ from ingest.detect import DocType
 from ingest.filters import all_of, condition
 from ingest.hostile import instruction_flags
 from ingest.parse import ParsedDocument
-from ingest.payload import ChunkPayload
+from ingest.payload import IN_FORCE, ChunkPayload
 from ingest.payload import source_prefixes as source_prefixes
 from ingest.registry import EVERYONE
-from ingest.schema import IN_FORCE, chunk_id
+from ingest.schema import chunk_id
 from ingest.versions import day_number
 
 # Metadata the embedding sees besides the chunk text: where in the document it sits.

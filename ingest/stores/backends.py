@@ -14,13 +14,8 @@ from typing import Protocol
 from qdrant_client import QdrantClient
 
 from ingest.errors import StoreUnavailable
-from ingest.schema import (
-    DENSE_VECTOR,
-    INTEGER_INDEXES,
-    KEYWORD_INDEXES,
-    SPARSE_VECTOR,
-    ensure_collection,
-)
+from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
+from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection
 from ingest.settings import IndexSettings
 from ingest.sparse import encode_documents, encode_queries
 from ingest.stores.edge import EdgeVectorStore, shard_exists

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from app.auth import KeyStore
+from app.keys import KeyStore
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 

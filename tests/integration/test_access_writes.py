@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import KeyStore
+from app.keys import KeyStore
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import KeyStore
+from app.keys import KeyStore
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration

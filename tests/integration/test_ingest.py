@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ingest.components import Components
+from ingest.payload import PAYLOAD_FIELDS
 from ingest.pipeline import Indexer, IngestReport, Status
-from ingest.schema import PAYLOAD_FIELDS
 from tests.support.corpus import JA_CONTRACT_SENTENCES
 from tests.support.server import COLLECTION, make_settings
 

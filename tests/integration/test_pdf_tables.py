@@ -11,7 +11,7 @@ import pytest
 from ingest.detect import DocType
 from ingest.parse import ParseOptions, _table_rows, parse_document
 from ingest.pdf import PdfOptions, partition_pdf_fast
-from ingest.pdf_tables import has_rules
+from ingest.pdf_rules import has_rules
 
 pytestmark = pytest.mark.integration
 

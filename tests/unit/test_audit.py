@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.audit import AccessDecision, AuditEntry, AuditLog, AuditPassage
-from app.auth import KeyStore
+from app.keys import KeyStore
 
 pytestmark = pytest.mark.unit
 

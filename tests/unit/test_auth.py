@@ -13,17 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app.auth import (
-    LOCAL_USER,
-    AdminUser,
-    CurrentUser,
-    InsecureBind,
-    KeyStore,
-    User,
-    check_bind,
-)
+from app.auth import AdminUser, CurrentUser
+from app.keys import LOCAL_USER, KeyStore, User
 from app.keys_cli import keys
 from app.policy import read_groups
+from app.settings import InsecureBind, check_bind
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from ingest.chunk import chunk_blocks, detect_language, split_sentences
+from ingest.chunk import chunk_blocks
 from ingest.parse import Block, clean_text, heading_depth
+from ingest.text import detect_language, split_sentences
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,9 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from app.auth import InsecureBind
 from app.cli import cli
 from app.main import create_app
-from app.settings import AppSettings
+from app.settings import AppSettings, InsecureBind
 
 pytestmark = pytest.mark.unit
 

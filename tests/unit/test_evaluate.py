@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.evaluate import LabelledQuestion, ModeScores, load_questions, normalise
-from app.retrieve import Passage, SearchFilters
+from app.passages import Passage
+from app.retrieve import SearchFilters
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.passages import Passage
 from app.prompt import SYSTEM_PROMPT, build_messages, cited_numbers, format_passage
-from app.retrieve import Passage
 from app.tokens import budget_tokens, count_tokens, messages_budget_tokens
 
 pytestmark = pytest.mark.unit

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import KeyStore
-from app.db import StateStore
+from app.keys import KeyStore
 from ingest.registry import CollectionConfig, Registry
-from ingest.state import open_state
+from ingest.state import StateStore, open_state
 
 pytestmark = pytest.mark.unit
 
