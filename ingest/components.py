@@ -83,7 +83,7 @@ class Components:
     def parsers(self) -> ParsePool:
         """The parsing worker process (started on first use): every file is read there, under
         the parse time and memory limits."""
-        limits = ParseLimits(self.settings.parse_timeout, self.settings.parse_memory_mb)
+        limits = ParseLimits.from_settings(self.settings)
         return ParsePool(limits)
 
     @cached_property
