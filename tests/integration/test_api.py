@@ -24,8 +24,13 @@ def standin_m() -> Iterator[OllamaStandin]:
 
 
 @pytest.fixture(scope="module")
-def api(indexed: tuple[Path, IngestReport], standin_m: OllamaStandin) -> Iterator[httpx.Client]:
-    data_dir, _ = indexed
+def api(
+    indexed: tuple[Path, IngestReport],
+    standin_m: OllamaStandin,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[httpx.Client]:
+    # A copy: the shared index must not collect this module's audit rows and uploads.
+    data_dir = Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("api") / "data"))
     with LiveServer(make_settings(data_dir, standin_m.url)) as client:
         yield client
 
