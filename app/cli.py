@@ -4,35 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from pathlib import Path, PurePath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
-from app.answer import Answer, Ask, version_note_text
-from app.errors import LLMUnavailable
 from app.keys_cli import keys
-from app.llm import OllamaLLM
 from app.observability import configure_cli_logging
-from app.passages import Passage
-from app.retrieve import Retriever
-from app.services.ask import Answering, new_ask
-from app.services.search import Scope, search_passages
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
-from ingest.components import Components, build_components
-from ingest.errors import KuraError
+from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
+
+# Only light modules above: `kura --help` and a mistyped flag must answer at once, and the
+# embedding stack (torch, sentence-transformers, llama-index, qdrant) takes 10+ s to import.
+# The commands import what they use; tests/unit/test_cli_imports.py keeps it so.
+if TYPE_CHECKING:
+    from app.answer import Answer, Ask
+    from app.passages import Passage
+    from app.services.ask import Answering
+    from ingest.components import Components
 
 cli = typer.Typer(
     name="kura",
     help="kura (蔵): private document RAG. Settings come from KURA_* environment variables.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help: rich's panels showed every flag as `<bool>` and wrapped at 80 columns.
+    rich_markup_mode=None,
 )
 cli.command("ingest")(ingest_command)
 cli.command("documents")(documents_command)
@@ -40,28 +43,87 @@ cli.command("backup")(backup_command)
 cli.command("restore")(restore_command)
 cli.add_typer(keys, name="keys")
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal or pipe; rich's default wrapped
+# at 80 columns, mid-command (`ollama pull gpt-oss:20b` split over two lines).
+err = Console(stderr=True, soft_wrap=True)
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection to use.")]
-TopKOpt = Annotated[int | None, typer.Option("--top-k", "-k", help="Passages to retrieve.")]
+# Exit codes (the README's table): usage errors are click's 2, as POSIX tools do.
+EXIT_ERROR = 1  # nothing done: store unavailable, collection missing, ...
+EXIT_PARTIAL = 3  # part done: some files failed, or passages without an answer
+
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        "-c",
+        help="Collection to use.  [default: KURA_COLLECTION, else documents]",
+        show_default=False,
+    ),
+]
+TopKOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--top-k",
+        "-k",
+        help="Passages to retrieve.  [default: KURA_TOP_K, else 6]",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 ModeOpt = Annotated[
     RetrievalMode | None,
-    typer.Option("--mode", help="hybrid, dense or sparse (default: settings)."),
+    typer.Option(
+        "--mode",
+        help="hybrid, dense or sparse.  [default: KURA_RETRIEVAL_MODE, else hybrid]",
+        show_default=False,
+    ),
 ]
 
 
 @cli.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also log progress (INFO) to stderr.")
+    ] = False,
+) -> None:
     configure_cli_logging(verbose)
+    if not verbose:
+        # "Ollama connection failed; retrying once" is the model client's own business: the
+        # command says what came of it in one message, without a raw log line before it.
+        logging.getLogger("app.llm").setLevel(logging.ERROR)
 
 
 def _open(settings: AppSettings) -> Components:
+    from ingest.components import build_components
+
     try:
         return build_components(settings)
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
+
+
+def _collections(components: Components) -> list[str]:
+    """Every collection in the store or the registry: on the command line, all are readable."""
+    registered = {c.name for c in components.registry.collections()}
+    return sorted(registered | set(components.collections()))
+
+
+def _fail(exc: KuraError, components: Components, *, as_json: bool) -> NoReturn:
+    """Say what went wrong (as JSON with --json) and exit; a missing collection lists the real."""
+    from app.errors import error_code
+
+    body: dict[str, Any] = {"error": {"message": str(exc), "code": error_code(exc)}}
+    message = str(exc)
+    if isinstance(exc, CollectionNotFound):
+        names = _collections(components)
+        body["collections"] = names
+        message += f"; collections: {', '.join(names) or '(none)'}"
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False))
+    else:
+        err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(EXIT_ERROR) from exc
 
 
 def _where(p: Passage) -> str:
@@ -89,14 +151,16 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the passages that best match QUERY (no model needed)."""
+    from app.retrieve import Retriever
+    from app.services.search import Scope, search_passages
+
     settings = AppSettings()
     scope = Scope.of(settings, collection=collection, top_k=top_k, mode=mode)
     components = _open(settings)
     try:
         passages = search_passages(Retriever(components, settings), scope, query).passages
     except KuraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        _fail(exc, components, as_json=as_json)
     finally:
         components.close()
     if as_json:
@@ -111,7 +175,12 @@ def ask(
     collection: CollectionOpt = None,
     top_k: TopKOpt = None,
     effort: Annotated[
-        ReasoningEffort | None, typer.Option("--effort", help="gpt-oss reasoning effort.")
+        ReasoningEffort | None,
+        typer.Option(
+            "--effort",
+            help="gpt-oss reasoning effort.  [default: KURA_REASONING_EFFORT, else low]",
+            show_default=False,
+        ),
     ] = None,
     mode: ModeOpt = None,
     show_reasoning: Annotated[
@@ -123,6 +192,12 @@ def ask(
     ] = True,
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
+    from app.errors import LLMUnavailable
+    from app.llm import OllamaLLM
+    from app.retrieve import Retriever
+    from app.services.ask import Answering, new_ask
+    from app.services.search import Scope, search_passages
+
     settings = AppSettings()
     request = new_ask(
         settings,
@@ -144,14 +219,26 @@ def ask(
             result = asyncio.run(answering.answer(request))
     except LLMUnavailable as exc:
         # Retrieval still works: show what the model would have read.
-        err.print(f"[yellow]no answer:[/yellow] {exc}")
-        out.print("Passages found:")
         scope = Scope(request.collection, request.top_k, request.mode)
-        _print_passages(search_passages(retriever, scope, question).passages, full=True)
-        raise typer.Exit(3) from exc
+        try:
+            passages = search_passages(retriever, scope, question).passages
+        except KuraError as missing:  # a misspelled collection, found after the model check
+            _fail(missing, components, as_json=as_json)
+        if as_json:
+            from app.errors import error_code
+
+            body = {
+                "error": {"message": str(exc), "code": error_code(exc)},
+                "passages": [p.model_dump() for p in passages],
+            }
+            typer.echo(json.dumps(body, ensure_ascii=False))
+        else:
+            err.print(f"[yellow]no answer:[/yellow] {exc}", highlight=False)
+            out.print("Passages found:")
+            _print_passages(passages, full=True)
+        raise typer.Exit(EXIT_PARTIAL) from exc
     except KuraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        _fail(exc, components, as_json=as_json)
     finally:
         components.close()
     if as_json:
@@ -163,6 +250,8 @@ def ask(
             err.print(result.reasoning, highlight=False, markup=False, style="dim")
         out.print(result.answer, highlight=False, markup=False)
     elif result.version_notes:
+        from app.answer import version_note_text
+
         out.print("\n" + version_note_text(result.version_notes, question), highlight=False)
     if not result.covered:
         err.print("[yellow]note:[/yellow] nothing relevant found; the model was not asked")
@@ -174,6 +263,8 @@ def ask(
 
 
 async def _stream_to_terminal(answering: Answering, request: Ask) -> Answer:
+    from app.answer import Answer
+
     drafted = await answering.draft(request)
     answer: Answer | None = None
     async for event, data in answering.stream(drafted):
@@ -194,6 +285,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
     from app.main import create_app
     from app.observability import configure_logging
 
@@ -239,17 +332,19 @@ def eval_command(
     from rich.table import Table
 
     from app.evaluate import CUTOFFS, evaluate, load_questions, report
+    from app.retrieve import Retriever
+    from app.services.search import Scope
 
     wanted = [m.strip() for m in modes.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in ("hybrid", "dense", "sparse")]
     if unknown or not wanted:
         err.print(f"[red]error:[/red] unknown retrieval modes: {unknown or modes!r}")
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # a usage error, as click's own
     try:
         questions = load_questions(questions_file)
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     settings = AppSettings()
     components = _open(settings)
     try:
@@ -261,7 +356,7 @@ def eval_command(
         )
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     finally:
         components.close()
     data = report(results, questions)

@@ -16,6 +16,7 @@ keys = typer.Typer(
     help="Manage API keys. Only a hash of each key is stored; the key is shown once.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help, as `kura`'s own (no `<bool>`, no wrapped panels)
 )
 err = Console(stderr=True)
 

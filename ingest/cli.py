@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,24 +12,42 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.access import ACCESS_FILE, AccessMap
-from ingest.components import build_components
 from ingest.errors import KuraError
-from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, heal
-from ingest.schema import document_id
 from ingest.settings import IndexSettings
 from ingest.walk import walk
 
-console = Console(stderr=True)
+# The pipeline, the store and the schema pull in the embedding stack (10+ s): the commands
+# import them, so that `kura --help` and a mistyped flag answer at once.
+if TYPE_CHECKING:
+    from ingest.pipeline import FileResult
+
+# soft_wrap: one message, one line (a failed file's reason is not cut at 80 columns).
+console = Console(stderr=True, soft_wrap=True)
+
+# Exit codes (the README's table); usage errors are click's 2.
+EXIT_ERROR = 1  # nothing done
+EXIT_PARTIAL = 3  # some files failed
 
 
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.", exists=True)],
     collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Collection to index into.")
+        str | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Collection to index into.  [default: KURA_COLLECTION, else documents]",
+            show_default=False,
+        ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-w", min=1, help="Parsing processes (default: settings)."),
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Parsing processes.  [default: KURA_INGEST_WORKERS, else 1]",
+        ),
     ] = None,
     version_label: Annotated[
         str | None,
@@ -78,6 +96,10 @@ def ingest_command(
     ] = False,
 ) -> None:
     """Index documents; unchanged files are skipped, changed ones replace their old chunks."""
+    from ingest.components import build_components
+    from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, heal
+    from ingest.schema import document_id
+
     settings = IndexSettings()
     name = collection or settings.collection
     walked = walk(paths, follow_links=follow_links)
@@ -86,7 +108,7 @@ def ingest_command(
     if version_label is not None or effective is not None or version_of is not None:
         if not version_label or len(files) != 1:
             console.print("[red]error:[/red] a version needs --version-label and exactly one file")
-            raise typer.Exit(1)
+            raise typer.Exit(2)  # a usage error, as click's own
         spec = VersionSpec(
             label=version_label,
             effective=effective.date() if effective else None,
@@ -96,13 +118,13 @@ def ingest_command(
         components = build_components(settings)
     except KuraError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     try:
         access_map = _access_map(access, paths)
     except ValueError as exc:
         components.close()
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     reader_groups = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
     try:
         for healed_name, healed in heal(components).items():
@@ -147,7 +169,7 @@ def ingest_command(
     for failed in report.failed:
         console.print(f"  [red]failed[/red] {escape(failed.source)}: {escape(failed.reason or '')}")
     if report.failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _access_map(given: Path | None, paths: list[Path]) -> AccessMap | None:
@@ -159,17 +181,26 @@ def _access_map(given: Path | None, paths: list[Path]) -> AccessMap | None:
 
 def documents_command(
     collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Collection to list.")
+        str | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Collection to list.  [default: KURA_COLLECTION, else documents]",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """List the documents of a collection with their versions (the one in force marked *)."""
+    from ingest.components import build_components
+    from ingest.pipeline import Indexer
+
     settings = IndexSettings()
     name = collection or settings.collection
     try:
         components = build_components(settings)
     except KuraError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     try:
         documents = Indexer(components, name).documents()
     finally:
@@ -194,7 +225,7 @@ def backup_command(
         names = backup(IndexSettings(), destination)
     except KuraError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     console.print(f"backed up {', '.join(names) or 'nothing'} to {destination}")
 
 
@@ -209,5 +240,5 @@ def restore_command(
         names = restore(settings, archive)
     except KuraError as exc:
         console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_ERROR) from exc
     console.print(f"restored {', '.join(names)} into {settings.data_dir}")

@@ -59,7 +59,7 @@ def test_cli_reports_bad_names_and_follows_no_links(
     data_dir = tmp_path_factory.mktemp("walk-data")
     env = {**os.environ, "KURA_DATA_DIR": str(data_dir), "COLUMNS": "300"}
     first = run(["ingest", str(tree), "-c", "edges"], env)
-    assert first.returncode == 2, first.stderr  # the badly named file failed
+    assert first.returncode == 3, first.stderr  # the badly named file failed
     assert "Traceback" not in first.stderr
     assert "3 indexed" in first.stderr, first.stderr  # manual, 契約, zz-last
     assert "1 failed" in first.stderr
