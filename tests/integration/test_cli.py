@@ -80,3 +80,85 @@ def test_ask_without_ollama_prints_passages_and_the_fix(env: dict[str, str]) -> 
     assert "ollama pull gpt-oss:20b" in " ".join(result.stderr.split())
     assert "Passages found" in result.stdout
     assert "apache-license-2.0.txt" in result.stdout
+
+
+DOWN = "http://127.0.0.1:9"  # nothing listens on the discard port
+QUESTION_JA = "ライセンサーとはどういう意味ですか"
+# The sample documents are English: a question the model would be asked is asked in English.
+COVERED = "What does Licensor mean?"
+
+
+def test_ingest_usage_errors_exit_2_apart_from_failed_files(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = run(["ingest", str(tmp_path / "存在しない"), "-c", "cli"], env)
+    assert missing.returncode == 2, missing.stderr
+    bad_flag = run(["ingest", str(tmp_path), "--no-such-flag"], env)
+    assert bad_flag.returncode == 2, bad_flag.stderr
+    # exit 3 for "some files failed": test_ingest_then_reingest
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_misspelled_collection_lists_the_collections(env: dict[str, str], command: str) -> None:
+    result = run([command, QUESTION_JA, "-c", "clii"], {**env, "KURA_OLLAMA_HOST": DOWN})
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "collection 'clii' does not exist" in line
+    assert "collections: " in line
+    assert "cli" in line.split("collections: ")[1].split(", ")
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_misspelled_collection_as_json(env: dict[str, str], command: str) -> None:
+    result = run([command, QUESTION_JA, "-c", "clii", "--json"], {**env, "KURA_OLLAMA_HOST": DOWN})
+    assert result.returncode == 1, result.stderr
+    body = json.loads(result.stdout)
+    assert body["error"]["code"] == "collection_not_found"
+    assert "'clii' does not exist" in body["error"]["message"]
+    assert "cli" in body["collections"]
+
+
+def test_ask_json_answered(env: dict[str, str]) -> None:
+    with OllamaStandin() as standin:
+        result = run(
+            ["ask", "What does Licensor mean?", "-c", "cli", "--json"],
+            {**env, "KURA_OLLAMA_HOST": standin.url},
+        )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["covered"] is True
+    assert body["citations"]
+    assert re.search(r"\[\d+\]", body["answer"])
+
+
+def test_ask_json_not_covered(env: dict[str, str]) -> None:
+    with OllamaStandin() as standin:
+        result = run(
+            ["ask", "量子コンピュータの冷却には何度が必要ですか", "-c", "cli", "--json"],
+            {**env, "KURA_OLLAMA_HOST": standin.url, "KURA_MIN_RELEVANCE": "1"},
+        )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["covered"] is False
+    assert body["citations"] == []
+
+
+def test_ask_json_without_ollama(env: dict[str, str]) -> None:
+    result = run(["ask", COVERED, "-c", "cli", "--json"], {**env, "KURA_OLLAMA_HOST": DOWN})
+    assert result.returncode == 3, result.stderr
+    body = json.loads(result.stdout)
+    assert body["error"]["code"] == "llm_unavailable"
+    assert "ollama pull gpt-oss:20b" in body["error"]["message"]
+    assert body["passages"]
+    assert body["passages"][0]["source"].endswith("apache-license-2.0.txt")
+
+
+def test_ask_without_ollama_says_so_in_one_unwrapped_line(env: dict[str, str]) -> None:
+    narrow = {k: v for k, v in env.items() if k != "COLUMNS"} | {"COLUMNS": "40"}
+    result = run(["ask", COVERED, "-c", "cli"], {**narrow, "KURA_OLLAMA_HOST": DOWN})
+    assert result.returncode == 3
+    assert "WARNING" not in result.stderr
+    assert "app.llm" not in result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("no answer: ")
+    assert "ollama pull gpt-oss:20b" in first
