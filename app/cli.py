@@ -93,11 +93,11 @@ def _main(
         logging.getLogger("app.llm").setLevel(logging.ERROR)
 
 
-def _open(settings: AppSettings) -> Components:
+def _open(settings: AppSettings, *, lazy_embedder: bool = False) -> Components:
     from ingest.components import build_components
 
     try:
-        return build_components(settings)
+        return build_components(settings, lazy_embedder=lazy_embedder)
     except KuraError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
@@ -156,7 +156,9 @@ def search(
 
     settings = AppSettings()
     scope = Scope.of(settings, collection=collection, top_k=top_k, mode=mode)
-    components = _open(settings)
+    # The model loads only if the search embeds: a keywords-only one (--mode sparse, or a
+    # question in a language the model cannot read) skips sentence-transformers and torch.
+    components = _open(settings, lazy_embedder=True)
     try:
         passages = search_passages(Retriever(components, settings), scope, query).passages
     except KuraError as exc:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 from ingest import faults
 from ingest.errors import CollectionNotFound, StoreUnavailable
@@ -24,6 +24,11 @@ from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.stores import Backend, KuraStore, build_backend
 from ingest.tokens import TokenCounter
 from ingest.worker import ParseLimits, ParsePool
+
+# sentence-transformers and torch take most of a command's start (9 of 13 s): imported only
+# when the embedder is built, so a keywords-only `kura search` never pays for them.
+if TYPE_CHECKING:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ def embed_model_path(setting: str) -> str:
 
 def build_embedder(settings: IndexSettings) -> HuggingFaceEmbedding:
     """The sentence-transformers embedder, loaded from a local directory on the CPU."""
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
     return HuggingFaceEmbedding(
         model_name=embed_model_path(settings.embed_model),
         device="cpu",
@@ -64,9 +71,16 @@ class Components:
 
     settings: IndexSettings
     backend: Backend  # Qdrant Edge in a folder, or a Qdrant server: chosen once
-    embedder: BaseEmbedding
+    given_embedder: BaseEmbedding | None  # None: the configured model, built on first use
     _stores: dict[str, KuraStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def embedder(self) -> BaseEmbedding:
+        """The embedder build_components was given or built; else the configured model, now."""
+        if self.given_embedder is not None:
+            return self.given_embedder
+        return build_embedder(self.settings)
 
     @cached_property
     def registry(self) -> Registry:
@@ -166,10 +180,12 @@ class Components:
 
 
 def build_components(
-    settings: IndexSettings, *, embedder: BaseEmbedding | None = None
+    settings: IndexSettings, *, embedder: BaseEmbedding | None = None, lazy_embedder: bool = False
 ) -> Components:
     """Build the store backend and the embedder (``embedder``: any llama-index embedder, e.g. a
-    fake in tests; the configured model when None) from settings."""
+    fake in tests; the configured model when None) from settings. ``lazy_embedder``: load the
+    model only when something is embedded (a one-shot keywords-only search never does); off for
+    the server and ingestion, which should fail at start on a missing model, not mid-way."""
     try:
         private_dir(settings.data_dir)
         if not settings.qdrant_url:
@@ -180,5 +196,7 @@ def build_components(
     return Components(
         settings=settings,
         backend=build_backend(settings),
-        embedder=embedder if embedder is not None else build_embedder(settings),
+        given_embedder=(
+            embedder if embedder is not None or lazy_embedder else build_embedder(settings)
+        ),
     )

@@ -162,3 +162,45 @@ def test_ask_without_ollama_says_so_in_one_unwrapped_line(env: dict[str, str]) -
     first = result.stderr.splitlines()[0]
     assert first.startswith("no answer: ")
     assert "ollama pull gpt-oss:20b" in first
+
+
+# `kura search`, then which of the embedding stack's modules the process imported.
+PROBE = """
+import json, runpy, sys
+sys.argv = ["kura", *sys.argv[1:]]
+try:
+    runpy.run_module("app", run_name="__main__")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+loaded = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
+print(json.dumps(loaded), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("mode", [[], ["--mode", "sparse"]])
+def test_keywords_only_search_does_not_load_the_embedding_model(
+    env: dict[str, str], mode: list[str]
+) -> None:
+    # A Japanese question is searched by keywords (KURA_EMBED_LANGUAGES is English): no model.
+    # (The sample documents are English: it names an English term.)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            "search",
+            "Licensor とはどういう意味ですか",
+            "-c",
+            "cli",
+            "-k",
+            "1",
+            *mode,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+    assert "apache-license-2.0.txt" in done.stdout
