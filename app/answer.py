@@ -24,7 +24,7 @@ from app.observability import log_exchange
 from app.passages import Passage
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
 from app.retrieve import Retriever, SearchFilters
-from app.settings import AppSettings, ReasoningEffort, RetrievalMode
+from app.settings import ReasoningEffort, RetrievalMode
 from app.tokens import budget_tokens
 from app.verify import verify_citations
 from ingest.text import detect_language
@@ -139,7 +139,7 @@ def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: Reasoni
     return f"{last_user} {question}".strip()
 
 
-def draft(retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask) -> Draft:
+def draft(retriever: Retriever, llm: OllamaLLM, ask: Ask) -> Draft:
     """Retrieve and build the prompt; decide whether the documents cover the question."""
     started = time.perf_counter()
     budget = llm.prompt_budget(ask.sampling.num_predict)
@@ -229,11 +229,9 @@ def not_covered(draft: Draft, model: str) -> Generation:
     return Generation(text, "", model, 0, 0, "stop", 0.0)
 
 
-def answer_question(
-    retriever: Retriever, llm: OllamaLLM, settings: AppSettings, ask: Ask
-) -> Answer:
+def answer_question(retriever: Retriever, llm: OllamaLLM, ask: Ask) -> Answer:
     """Answer ``ask`` whole; raises LLMUnavailable when Ollama cannot, Busy when it is full."""
-    drafted = draft(retriever, llm, settings, ask)
+    drafted = draft(retriever, llm, ask)
     if not drafted.covered:
         return finish(drafted, not_covered(drafted, llm.model), retriever)
     generation = llm.chat(drafted.messages, think=ask.effort, sampling=ask.sampling)

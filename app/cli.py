@@ -212,7 +212,7 @@ def ask(
     )
     components = _open(settings)
     retriever = Retriever(components, settings)
-    answering = Answering(settings, retriever, OllamaLLM(settings))
+    answering = Answering(retriever, OllamaLLM(settings))
     streamed = stream and not as_json
     try:
         if streamed:

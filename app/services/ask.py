@@ -71,7 +71,6 @@ class Answering:
     """The answer service: retrieval, the model and, behind the API, the record of each
     answer (no recorder: nothing is recorded, as on the command line)."""
 
-    settings: AppSettings
     retriever: Retriever
     llm: OllamaLLM
     recorder: Recorder | None = None
@@ -90,9 +89,7 @@ class Answering:
     async def answer(self, ask: Ask, caller: Caller | None = None) -> Answer:
         """A whole answer, settled whether it came or failed."""
         try:
-            answer = await run_in_threadpool(
-                answer_question, self.retriever, self.llm, self.settings, ask
-            )
+            answer = await run_in_threadpool(answer_question, self.retriever, self.llm, ask)
         except KuraError as exc:
             await self._settle(caller, ask, None, [], error_status(exc))
             raise
@@ -102,7 +99,7 @@ class Answering:
     async def draft(self, ask: Ask) -> Draft:
         """Everything before the model (retrieval, the prompt), for a streamed answer: its
         errors come before the stream starts, as an ordinary error response."""
-        return await run_in_threadpool(draft, self.retriever, self.llm, self.settings, ask)
+        return await run_in_threadpool(draft, self.retriever, self.llm, ask)
 
     async def stream(
         self, drafted: Draft, caller: Caller | None = None
@@ -137,7 +134,7 @@ def answering(request: Request) -> Answering:
     """The answer service over the app's components, recording every answer."""
     state = request.app.state
     recorder = Recorder(state.settings, state.audit, state.metrics)
-    return Answering(state.settings, state.retriever, state.llm, recorder)
+    return Answering(state.retriever, state.llm, recorder)
 
 
 AnsweringDep = Annotated[Answering, Depends(answering)]

@@ -30,7 +30,7 @@ def answers(data_dir: Path, ollama_url: str) -> list[tuple[str, list[str], list[
         found = []
         for question in QUESTIONS:
             answer = answer_question(
-                retriever, OllamaLLM(settings), settings, Ask(question, COLLECTION, 4, "low")
+                retriever, OllamaLLM(settings), Ask(question, COLLECTION, 4, "low")
             )
             passages = retriever.search(COLLECTION, question, 6, mode="hybrid")
             found.append(

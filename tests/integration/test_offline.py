@@ -54,7 +54,6 @@ def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
             answer = answer_question(
                 Retriever(components, settings),
                 OllamaLLM(settings),
-                settings,
                 Ask("What does E-417 mean?", collection="offline", top_k=4, effort="low"),
             )
             components.close()

@@ -330,6 +330,6 @@ def test_an_answered_question_searches_the_store_once(
     retriever = Retriever(components, settings)
     counted = CountingQueries(components.vector_store(COLLECTION), monkeypatch)
     ask = Ask(question=question, collection=COLLECTION, top_k=5, effort="low", mode=mode)
-    answer = answer_question(retriever, OllamaLLM(settings), settings, ask)
+    answer = answer_question(retriever, OllamaLLM(settings), ask)
     assert answer.covered
     assert len(counted.modes) == searches, counted.modes
