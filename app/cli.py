@@ -109,11 +109,16 @@ def _collections(components: Components) -> list[str]:
     return sorted(registered | set(components.collections()))
 
 
-def _fail(exc: KuraError, components: Components, *, as_json: bool) -> NoReturn:
-    """Say what went wrong (as JSON with --json) and exit; a missing collection lists the real."""
+def _error_body(exc: KuraError) -> dict[str, Any]:
+    """An error as ``--json`` prints it (the HTTP API's code names)."""
     from app.errors import error_code
 
-    body: dict[str, Any] = {"error": {"message": str(exc), "code": error_code(exc)}}
+    return {"error": {"message": str(exc), "code": error_code(exc)}}
+
+
+def _fail(exc: KuraError, components: Components, *, as_json: bool) -> NoReturn:
+    """Say what went wrong (as JSON with --json) and exit; a missing collection lists the real."""
+    body = _error_body(exc)
     message = str(exc)
     if isinstance(exc, CollectionNotFound):
         names = _collections(components)
@@ -227,12 +232,7 @@ def ask(
         except KuraError as missing:  # a misspelled collection, found after the model check
             _fail(missing, components, as_json=as_json)
         if as_json:
-            from app.errors import error_code
-
-            body = {
-                "error": {"message": str(exc), "code": error_code(exc)},
-                "passages": [p.model_dump() for p in passages],
-            }
+            body = {**_error_body(exc), "passages": [p.model_dump() for p in passages]}
             typer.echo(json.dumps(body, ensure_ascii=False))
         else:
             err.print(f"[yellow]no answer:[/yellow] {exc}", highlight=False)
