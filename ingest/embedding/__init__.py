@@ -1,0 +1,21 @@
+"""The embedders kura can use, one module each, chosen once from the settings here.
+
+``local``: the packaged sentence-transformers model (or a local model directory) on the CPU.
+Every embedder is a llama-index ``BaseEmbedding``; nothing here fetches from a hub.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    from ingest.settings import IndexSettings
+
+
+def build_embedder(settings: IndexSettings) -> BaseEmbedding:
+    """The embedder the settings name (imported only now: the model stacks are heavy)."""
+    from ingest.embedding.local import build_local_embedder
+
+    return build_local_embedder(settings)
