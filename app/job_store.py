@@ -8,6 +8,7 @@ back and records each outcome. Finished jobs are kept for status queries, the ol
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,13 +20,16 @@ from ingest.pipeline import VersionSpec
 from ingest.state import StateStore
 
 _KEPT_JOBS = 1000  # finished jobs remembered for status queries
+# A file whose worker lost its lease this many times (killed, out of memory, cut off) fails
+# instead of being handed out again.
+MAX_ATTEMPTS = 3
 
 
 class JobFile(BaseModel):
     """One file of an upload job."""
 
     source: str
-    status: Literal["queued", "indexed", "unchanged", "failed"] = "queued"
+    status: Literal["queued", "running", "indexed", "unchanged", "failed"] = "queued"
     chunks: int = 0
     reason: str | None = None
     document_id: str | None = None
@@ -56,6 +60,20 @@ class Upload:
     # What the uploader may read (None: no access control): only such documents may be
     # replaced or given a new version by this upload.
     uploader_groups: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    """A queued file handed to one worker until ``lease_until`` (epoch seconds)."""
+
+    job_id: str
+    position: int
+    collection: str
+    user: str
+    upload: Upload
+    attempts: int  # leases lost on it before (a worker stopped while indexing it)
+    worker: str
+    lease_until: float
 
 
 def _json(values: tuple[str, ...] | list[str] | None) -> str | None:
@@ -102,9 +120,19 @@ class JobStore(StateStore):
         note TEXT,
         uploader_groups TEXT,
         attempts INTEGER NOT NULL DEFAULT 0,
+        worker TEXT,
+        lease_until REAL,
         PRIMARY KEY (job_id, position)
     );
     """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._lock:
+            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(job_files)")}
+            if "worker" not in columns:  # a kura.db from before the shared queue
+                self._conn.execute("ALTER TABLE job_files ADD COLUMN worker TEXT")
+                self._conn.execute("ALTER TABLE job_files ADD COLUMN lease_until REAL")
 
     def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         with self._lock:
@@ -176,6 +204,51 @@ class JobStore(StateStore):
             ],
         )
 
+    def claim(self, worker: str, lease_s: float) -> ClaimedFile | None:
+        """Hand the oldest queued file of any job to ``worker`` until ``lease_s`` from now;
+        None when nothing is queued. Files whose lease ran out are queued again first (or
+        fail, after ``MAX_ATTEMPTS`` lost leases)."""
+        now = time.time()
+        with self.transaction() as db:  # BEGIN IMMEDIATE: one claimer at a time
+            _expire(db, now)
+            row = db.execute(
+                "SELECT f.*, j.collection, j.user FROM job_files f JOIN jobs j ON j.id = f.job_id "
+                "WHERE f.status = 'queued' ORDER BY j.created_at, f.job_id, f.position LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            lease_until = now + lease_s
+            db.execute(
+                "UPDATE job_files SET status = 'running', worker = ?, lease_until = ? "
+                "WHERE job_id = ? AND position = ?",
+                (worker, lease_until, row["job_id"], row["position"]),
+            )
+            db.execute(
+                "UPDATE jobs SET status = 'running' WHERE id = ? AND status = 'queued'",
+                (row["job_id"],),
+            )
+        return ClaimedFile(
+            job_id=row["job_id"],
+            position=row["position"],
+            collection=row["collection"],
+            user=row["user"],
+            upload=_upload(row),
+            attempts=row["attempts"],
+            worker=worker,
+            lease_until=lease_until,
+        )
+
+    def renew(self, job_id: str, position: int, worker: str, lease_s: float) -> bool:
+        """Extend ``worker``'s lease on a file to ``lease_s`` from now; False when the file is
+        no longer its own (the lease ran out and went to another worker, or it finished)."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE job_files SET lease_until = ? "
+                "WHERE job_id = ? AND position = ? AND worker = ? AND status = 'running'",
+                (time.time() + lease_s, job_id, position, worker),
+            )
+        return cursor.rowcount == 1
+
     def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:
         """The job's files still to index: (position, upload, attempts made before)."""
         with self._lock:
@@ -183,22 +256,7 @@ class JobStore(StateStore):
                 "SELECT * FROM job_files WHERE job_id = ? AND status = 'queued' ORDER BY position",
                 (job_id,),
             ).fetchall()
-        return [
-            (
-                row["position"],
-                Upload(
-                    row["source"],
-                    Path(row["path"]),
-                    tuple(json.loads(row["groups"])) if row["groups"] is not None else None,
-                    _spec(row["spec"]),
-                    json.loads(row["uploader_groups"])
-                    if row["uploader_groups"] is not None
-                    else None,
-                ),
-                row["attempts"],
-            )
-            for row in rows
-        ]
+        return [(row["position"], _upload(row), row["attempts"]) for row in rows]
 
     def unfinished(self) -> list[str]:
         """Jobs not done, oldest first."""
@@ -224,22 +282,63 @@ class JobStore(StateStore):
             ]
         )
 
-    def finished(self, job_id: str, position: int, entry: JobFile) -> None:
-        """Record a file's outcome."""
-        self._write(
-            [
-                (
-                    "UPDATE job_files SET status = ?, chunks = ?, reason = ?, document_id = ?, "
-                    "note = ? WHERE job_id = ? AND position = ?",
-                    (
-                        entry.status,
-                        entry.chunks,
-                        entry.reason,
-                        entry.document_id,
-                        entry.note,
-                        job_id,
-                        position,
-                    ),
-                )
-            ]
+    def finished(
+        self, job_id: str, position: int, entry: JobFile, worker: str | None = None
+    ) -> bool:
+        """Record a file's outcome. With ``worker``: only while that worker holds the file's
+        lease (False otherwise: another worker has it now), and the job is done once none of
+        its files is left queued or running."""
+        values = (entry.status, entry.chunks, entry.reason, entry.document_id, entry.note)
+        update = (
+            "UPDATE job_files SET status = ?, chunks = ?, reason = ?, document_id = ?, note = ?, "
+            "worker = NULL, lease_until = NULL WHERE job_id = ? AND position = ?"
         )
+        with self.transaction() as db:
+            if worker is None:
+                db.execute(update, (*values, job_id, position))
+                return True
+            cursor = db.execute(
+                update + " AND worker = ? AND status = 'running'",
+                (*values, job_id, position, worker),
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute(_DONE_WHEN_NOTHING_LEFT)
+        return True
+
+
+# A claimed job is done once none of its files is left queued or running.
+_DONE_WHEN_NOTHING_LEFT = (
+    "UPDATE jobs SET status = 'done' WHERE status = 'running' AND NOT EXISTS ("
+    "SELECT 1 FROM job_files f WHERE f.job_id = jobs.id AND f.status IN ('queued', 'running'))"
+)
+
+
+def _upload(row: Any) -> Upload:
+    return Upload(
+        row["source"],
+        Path(row["path"]),
+        tuple(json.loads(row["groups"])) if row["groups"] is not None else None,
+        _spec(row["spec"]),
+        json.loads(row["uploader_groups"]) if row["uploader_groups"] is not None else None,
+    )
+
+
+def _expire(db: Any, now: float) -> None:
+    """Queue again the files whose worker's lease ran out, or fail them after MAX_ATTEMPTS."""
+    db.execute(
+        "UPDATE job_files SET status = 'failed', worker = NULL, lease_until = NULL, "
+        "attempts = attempts + 1, reason = ? "
+        "WHERE status = 'running' AND lease_until < ? AND attempts + 1 >= ?",
+        (
+            f"its worker stopped while indexing it {MAX_ATTEMPTS} times (lease expired)",
+            now,
+            MAX_ATTEMPTS,
+        ),
+    )
+    db.execute(
+        "UPDATE job_files SET status = 'queued', worker = NULL, lease_until = NULL, "
+        "attempts = attempts + 1 WHERE status = 'running' AND lease_until < ?",
+        (now,),
+    )
+    db.execute(_DONE_WHEN_NOTHING_LEFT)
