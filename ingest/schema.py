@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 import warnings
+from typing import TYPE_CHECKING
 
 from qdrant_client import QdrantClient, models
 
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
+
+if TYPE_CHECKING:
+    from ingest.settings import CollectionLayout
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
@@ -30,12 +34,17 @@ def chunk_id(document_id: str, version: str, index: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{document_id}\x00{version}\x00{index}"))
 
 
-def ensure_collection(client: QdrantClient, name: str, dimension: int) -> None:
+def ensure_collection(
+    client: QdrantClient, name: str, dimension: int, layout: CollectionLayout | None = None
+) -> None:
     """Create the collection with kura's vectors and payload indexes if it does not exist."""
     if client.collection_exists(name):
         return
     client.create_collection(
         collection_name=name,
+        shard_number=layout.shards if layout else None,
+        replication_factor=layout.replication if layout else None,
+        write_consistency_factor=layout.write_consistency if layout else None,
         vectors_config={
             DENSE_VECTOR: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ingest.parse import ParseOptions
 
 PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How a new collection is spread over a Qdrant cluster; None leaves Qdrant's default."""
+
+    shards: int | None = None
+    replication: int | None = None
+    write_consistency: int | None = None
 
 
 class IndexSettings(BaseSettings):
@@ -29,6 +39,25 @@ class IndexSettings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
     qdrant_path: Path | None = Field(
         None, description="Embedded Qdrant storage folder. Default: <data_dir>/qdrant."
+    )
+    qdrant_shards: int | None = Field(
+        None,
+        ge=1,
+        description="Shards of each collection kura creates on a Qdrant server (shard_number); "
+        "fixed once the collection exists. Unset: Qdrant's default (1 on one node, one per node "
+        "in a cluster).",
+    )
+    qdrant_replication: int | None = Field(
+        None,
+        ge=1,
+        description="Copies of each shard on a Qdrant cluster (replication_factor); 2 keeps "
+        "every collection readable and writable with one node down. Unset: Qdrant's default (1).",
+    )
+    qdrant_write_consistency: int | None = Field(
+        None,
+        ge=1,
+        description="Replicas that must confirm a write before Qdrant answers "
+        "(write_consistency_factor), at most KURA_QDRANT_REPLICATION. Unset: Qdrant's default (1).",
     )
     qdrant_collection_prefix: str = Field(
         "kura_", description="Prefix of kura's collections in Qdrant (shared servers)."
@@ -127,6 +156,26 @@ class IndexSettings(BaseSettings):
         if self.chunk_overlap >= self.chunk_size // 2:
             raise ValueError("chunk_overlap must be less than half of chunk_size")
         return self
+
+    @model_validator(mode="after")
+    def _check_write_consistency(self) -> IndexSettings:
+        # A factor above the number of copies can never be met: refuse it at start.
+        copies = self.qdrant_replication or 1
+        if self.qdrant_write_consistency and self.qdrant_write_consistency > copies:
+            raise ValueError(
+                f"qdrant_write_consistency ({self.qdrant_write_consistency}) must not exceed "
+                f"qdrant_replication ({copies}): a write could never be confirmed"
+            )
+        return self
+
+    @property
+    def collection_layout(self) -> CollectionLayout:
+        """How a new collection is spread over a Qdrant cluster."""
+        return CollectionLayout(
+            shards=self.qdrant_shards,
+            replication=self.qdrant_replication,
+            write_consistency=self.qdrant_write_consistency,
+        )
 
     @property
     def parse_options(self) -> ParseOptions:

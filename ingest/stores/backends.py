@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from ingest.errors import StoreUnavailable
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection
-from ingest.settings import IndexSettings
+from ingest.settings import CollectionLayout, IndexSettings
 from ingest.sparse import encode_documents, encode_queries
 from ingest.stores.edge import EdgeVectorStore, shard_exists
 from ingest.stores.protocol import KuraStore
@@ -131,6 +131,7 @@ class ServerBackend:
 
     client: QdrantClient
     fusion: str = "dbsf"
+    layout: CollectionLayout = field(default_factory=CollectionLayout)
 
     def exists(self, name: str) -> bool:
         """Whether the server has the collection."""
@@ -152,7 +153,7 @@ class ServerBackend:
 
     def create(self, name: str, dimension: Callable[[], int]) -> KuraStore:
         """The collection's store, the collection created first when missing."""
-        ensure_collection(self.client, name, dimension())
+        ensure_collection(self.client, name, dimension(), self.layout)
         return self.open(name)
 
     def drop(self, name: str) -> bool:
@@ -191,4 +192,4 @@ def build_backend(settings: IndexSettings) -> Backend:
     client = QdrantClient(
         url=settings.qdrant_url, api_key=api_key, timeout=30, check_compatibility=False
     )
-    return ServerBackend(client, settings.hybrid_fusion)
+    return ServerBackend(client, settings.hybrid_fusion, settings.collection_layout)
