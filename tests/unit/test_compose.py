@@ -351,3 +351,23 @@ def test_qdrant_healthcheck_asks_readyz(
     server.shutdown()
     server.server_close()
     assert not healthy(), "nothing listening must be unhealthy"
+
+
+def test_scale_out_is_documented_with_the_cluster_files_numbers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Growing beyond one machine", 1)[1].split("\n## ", 1)[0]
+    assert "(docs/scale-out.md)" in section
+    assert "docker-compose.cluster.yml" in section
+    doc = (ROOT / "docs" / "scale-out.md").read_text(encoding="utf-8")
+    env = services["kura-api"]["environment"]
+    for name in (*PENDING_SETTINGS, "KURA_QDRANT_SHARDS", "KURA_QDRANT_REPLICATION"):
+        assert f"`{name}`" in doc, name
+    assert "`KURA_QDRANT_WRITE_CONSISTENCY`" in doc
+    # the numbers the doc explains are the ones the cluster file sets
+    assert f"sets **{env['KURA_QDRANT_SHARDS']}** on 3 nodes" in doc
+    assert f"**{env['KURA_QDRANT_REPLICATION']}** on 3 nodes" in doc
+    assert f"The cluster file sets **{env['KURA_QDRANT_WRITE_CONSISTENCY']}**" in doc
+    for size in ("| 1M", "| 10M", "| 100M"):
+        assert size in doc, f"capacity table has no row {size}"
