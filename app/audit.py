@@ -1,22 +1,23 @@
 """The evidence record: who asked what, what they were shown, and under which settings.
 
-Rows live in the ``audit`` table of ``<data_dir>/kura.db``. Triggers make the table append-only:
-any UPDATE or DELETE aborts, whoever issues it. That stops application bugs and careless tools;
-it does not stop someone who can write the file and drops the triggers first.
+Rows live in the ``audit`` table of kura's state database (``<data_dir>/kura.db``, or
+PostgreSQL). Triggers in the database make the table append-only: any UPDATE or DELETE (and
+TRUNCATE on PostgreSQL) aborts, whoever issues it, the table's owner too. That stops
+application bugs and careless tools; it does not stop someone who can write the file, or a
+PostgreSQL superuser, who drops the triggers first.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import insert, select
 
+from ingest.database.tables import audit as _audit
 from ingest.state import StateStore
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 class AuditPassage(BaseModel):
@@ -76,41 +77,6 @@ class AuditEntry(BaseModel):
         return value.astimezone(UTC)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    at         TEXT NOT NULL,
-    user       TEXT NOT NULL,
-    key_id     TEXT NOT NULL,
-    endpoint   TEXT NOT NULL,
-    collection TEXT,
-    question   TEXT NOT NULL,
-    answer     TEXT,
-    passages   TEXT NOT NULL,
-    access     TEXT NOT NULL,
-    model      TEXT,
-    settings   TEXT NOT NULL,
-    citations  TEXT NOT NULL,
-    status     INTEGER NOT NULL,
-    proxy      TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
-CREATE INDEX IF NOT EXISTS audit_user_at ON audit (user, at);
-CREATE INDEX IF NOT EXISTS audit_collection_at ON audit (collection, at);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN
-    SELECT RAISE(ABORT, 'the audit record is append-only');
-END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN
-    SELECT RAISE(ABORT, 'the audit record is append-only');
-END;
-"""
-
-_COLUMNS = (
-    "id, at, user, key_id, endpoint, collection, question, answer, passages, access, model, "
-    "settings, citations, status, proxy"
-)
 MAX_LIMIT = 10_000
 
 
@@ -126,44 +92,31 @@ def _json(value: Any) -> str:
 
 
 class AuditLog(StateStore):
-    """Append-only audit record in SQLite; safe to share between threads."""
-
-    SCHEMA = _SCHEMA
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._lock:
-            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(audit)")}
-            if "proxy" not in columns:  # a kura.db from before proxy keys
-                self._conn.execute("ALTER TABLE audit ADD COLUMN proxy TEXT")
+    """Append-only audit record in the state database; safe to share between threads."""
 
     def record(self, entry: AuditEntry) -> int:
         """Append ``entry`` (its ``id`` is ignored) and return the id it was given."""
         data = entry.model_dump(mode="json")
-        row = (
-            _iso(entry.at),
-            entry.user,
-            entry.key_id,
-            entry.endpoint,
-            entry.collection,
-            entry.question,
-            entry.answer,
-            _json(data["passages"]),
-            _json(data["access"]),
-            entry.model,
-            _json(data["settings"]),
-            _json(data["citations"]),
-            entry.status,
-            _json(data["proxy"]) if entry.proxy else None,
-        )
-        with self._lock:
-            cursor = self._conn.execute(
-                f"INSERT INTO audit ({_COLUMNS.removeprefix('id, ')}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        row = {
+            "at": _iso(entry.at),
+            "user": entry.user,
+            "key_id": entry.key_id,
+            "endpoint": entry.endpoint,
+            "collection": entry.collection,
+            "question": entry.question,
+            "answer": entry.answer,
+            "passages": _json(data["passages"]),
+            "access": _json(data["access"]),
+            "model": entry.model,
+            "settings": _json(data["settings"]),
+            "citations": _json(data["citations"]),
+            "status": entry.status,
+            "proxy": _json(data["proxy"]) if entry.proxy else None,
+        }
+        with self.transaction() as db:
+            key = db.execute(insert(_audit).values(**row)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def query(
         self,
@@ -176,44 +129,35 @@ class AuditLog(StateStore):
         """Entries matching every filter given, newest first; ``since`` inclusive, ``until`` not."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-        where: list[str] = []
-        params: list[Any] = []
+        query = select(_audit)
         if user is not None:
-            where.append("user = ?")
-            params.append(user)
+            query = query.where(_audit.c.user == user)
         if collection is not None:
-            where.append("collection = ?")
-            params.append(collection)
+            query = query.where(_audit.c.collection == collection)
         if since is not None:
-            where.append("at >= ?")
-            params.append(_iso(since))
+            query = query.where(_audit.c.at >= _iso(since))
         if until is not None:
-            where.append("at < ?")
-            params.append(_iso(until))
-        sql = f"SELECT {_COLUMNS} FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY at DESC, id DESC LIMIT ?"
-        params.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            query = query.where(_audit.c.at < _iso(until))
+        query = query.order_by(_audit.c.at.desc(), _audit.c.id.desc()).limit(limit)
+        with self.reading() as db:
+            rows = db.execute(query).all()
         return [
             AuditEntry(
-                id=row["id"],
-                at=datetime.fromisoformat(row["at"]),
-                user=row["user"],
-                key_id=row["key_id"],
-                endpoint=row["endpoint"],
-                collection=row["collection"],
-                question=row["question"],
-                answer=row["answer"],
-                passages=json.loads(row["passages"]),
-                access=json.loads(row["access"]),
-                model=row["model"],
-                settings=json.loads(row["settings"]),
-                citations=json.loads(row["citations"]),
-                status=row["status"],
-                proxy=json.loads(row["proxy"]) if row["proxy"] else None,
+                id=row.id,
+                at=datetime.fromisoformat(row.at),
+                user=row.user,
+                key_id=row.key_id,
+                endpoint=row.endpoint,
+                collection=row.collection,
+                question=row.question,
+                answer=row.answer,
+                passages=json.loads(row.passages),
+                access=json.loads(row.access),
+                model=row.model,
+                settings=json.loads(row.settings),
+                citations=json.loads(row.citations),
+                status=row.status,
+                proxy=json.loads(row.proxy) if row.proxy else None,
             )
             for row in rows
         ]

@@ -12,10 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Update, delete, insert, select, text, update
 
+from ingest.database.tables import job_files as _files
+from ingest.database.tables import jobs as _jobs
 from ingest.pipeline import VersionSpec
 from ingest.state import StateStore
 
@@ -96,109 +99,70 @@ def _spec(text: str | None) -> VersionSpec | None:
 
 
 class JobStore(StateStore):
-    """Upload jobs and their files, in kura's state database."""
-
-    SCHEMA: ClassVar[str] = """
-    CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
-        collection TEXT NOT NULL,
-        user TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS job_files (
-        job_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        path TEXT NOT NULL,
-        groups TEXT,
-        spec TEXT,
-        status TEXT NOT NULL DEFAULT 'queued',
-        chunks INTEGER NOT NULL DEFAULT 0,
-        reason TEXT,
-        document_id TEXT,
-        note TEXT,
-        uploader_groups TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        worker TEXT,
-        lease_until REAL,
-        PRIMARY KEY (job_id, position)
-    );
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._lock:
-            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(job_files)")}
-            if "worker" not in columns:  # a kura.db from before the shared queue
-                self._conn.execute("ALTER TABLE job_files ADD COLUMN worker TEXT")
-                self._conn.execute("ALTER TABLE job_files ADD COLUMN lease_until REAL")
-
-    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, args in statements:
-                    self._conn.execute(sql, args)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    """Upload jobs and their files, in kura's state database: the queue every worker shares."""
 
     def create(self, job: Job, uploads: list[Upload]) -> None:
         """Record a job and its files, all or nothing; forget the oldest finished jobs."""
-        statements: list[tuple[str, tuple[Any, ...]]] = [
-            (
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?)",
-                (job.id, job.collection, job.user, job.status, job.created_at),
-            )
-        ]
-        for position, upload in enumerate(uploads):
-            statements.append(
-                (
-                    "INSERT INTO job_files (job_id, position, source, path, groups, spec, "
-                    "uploader_groups) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        job.id,
-                        position,
-                        upload.name,
-                        str(upload.path),
-                        _json(upload.groups),
-                        _spec_json(upload.spec),
-                        _json(upload.uploader_groups),
-                    ),
+        old = (
+            select(_jobs.c.id)
+            .where(_jobs.c.status == "done")
+            .order_by(_jobs.c.created_at.desc())
+            .offset(_KEPT_JOBS)
+        )
+        with self.transaction() as db:
+            db.execute(
+                insert(_jobs).values(
+                    id=job.id,
+                    collection=job.collection,
+                    user=job.user,
+                    status=job.status,
+                    created_at=job.created_at,
                 )
             )
-        old = "SELECT id FROM jobs WHERE status = 'done' ORDER BY created_at DESC LIMIT -1 OFFSET ?"
-        statements.append(
-            (f"DELETE FROM job_files WHERE job_id IN ({old})", (_KEPT_JOBS,)),
-        )
-        statements.append((f"DELETE FROM jobs WHERE id IN ({old})", (_KEPT_JOBS,)))
-        self._write(statements)
+            if uploads:
+                db.execute(
+                    insert(_files),
+                    [
+                        {
+                            "job_id": job.id,
+                            "position": position,
+                            "source": upload.name,
+                            "path": str(upload.path),
+                            "groups": _json(upload.groups),
+                            "spec": _spec_json(upload.spec),
+                            "uploader_groups": _json(upload.uploader_groups),
+                        }
+                        for position, upload in enumerate(uploads)
+                    ],
+                )
+            forgotten = db.execute(old).scalars().all()
+            if forgotten:
+                db.execute(delete(_files).where(_files.c.job_id.in_(forgotten)))
+                db.execute(delete(_jobs).where(_jobs.c.id.in_(forgotten)))
 
     def get(self, job_id: str) -> Job | None:
         """A job with its files' status."""
-        with self._lock:
-            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            files = self._conn.execute(
-                "SELECT * FROM job_files WHERE job_id = ? ORDER BY position", (job_id,)
-            ).fetchall()
+        with self.reading() as db:
+            row = db.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
+            files = db.execute(
+                select(_files).where(_files.c.job_id == job_id).order_by(_files.c.position)
+            ).all()
         if row is None:
             return None
         return Job(
-            id=row["id"],
-            collection=row["collection"],
-            user=row["user"],
-            status=row["status"],
-            created_at=row["created_at"],
+            id=row.id,
+            collection=row.collection,
+            user=row.user,
+            status=row.status,
+            created_at=row.created_at,
             files=[
                 JobFile(
-                    source=f["source"],
-                    status=f["status"],
-                    chunks=f["chunks"],
-                    reason=f["reason"],
-                    document_id=f["document_id"],
-                    note=f["note"],
+                    source=f.source,
+                    status=f.status,
+                    chunks=f.chunks,
+                    reason=f.reason,
+                    document_id=f.document_id,
+                    note=f.note,
                 )
                 for f in files
             ],
@@ -208,32 +172,40 @@ class JobStore(StateStore):
         """Hand the oldest queued file of any job to ``worker`` until ``lease_s`` from now;
         None when nothing is queued. Files whose lease ran out are queued again first (or
         fail, after ``MAX_ATTEMPTS`` lost leases)."""
-        now = time.time()
-        with self.transaction() as db:  # BEGIN IMMEDIATE: one claimer at a time
+        oldest = (
+            select(_files, _jobs.c.collection, _jobs.c.user)
+            .join(_jobs, _jobs.c.id == _files.c.job_id)
+            .where(_files.c.status == "queued")
+            .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
+            .limit(1)
+            # PostgreSQL: a file another claimer has locked is skipped, not waited for.
+            # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
+            .with_for_update(skip_locked=True, of=_files)
+        )
+        with self.transaction() as db:
+            now = _clock(db)
             _expire(db, now)
-            row = db.execute(
-                "SELECT f.*, j.collection, j.user FROM job_files f JOIN jobs j ON j.id = f.job_id "
-                "WHERE f.status = 'queued' ORDER BY j.created_at, f.job_id, f.position LIMIT 1"
-            ).fetchone()
+            row = db.execute(oldest).first()
             if row is None:
                 return None
             lease_until = now + lease_s
             db.execute(
-                "UPDATE job_files SET status = 'running', worker = ?, lease_until = ? "
-                "WHERE job_id = ? AND position = ?",
-                (worker, lease_until, row["job_id"], row["position"]),
+                update(_files)
+                .where(_files.c.job_id == row.job_id, _files.c.position == row.position)
+                .values(status="running", worker=worker, lease_until=lease_until)
             )
             db.execute(
-                "UPDATE jobs SET status = 'running' WHERE id = ? AND status = 'queued'",
-                (row["job_id"],),
+                update(_jobs)
+                .where(_jobs.c.id == row.job_id, _jobs.c.status == "queued")
+                .values(status="running")
             )
         return ClaimedFile(
-            job_id=row["job_id"],
-            position=row["position"],
-            collection=row["collection"],
-            user=row["user"],
+            job_id=row.job_id,
+            position=row.position,
+            collection=row.collection,
+            user=row.user,
             upload=_upload(row),
-            attempts=row["attempts"],
+            attempts=row.attempts,
             worker=worker,
             lease_until=lease_until,
         )
@@ -243,44 +215,41 @@ class JobStore(StateStore):
         no longer its own (the lease ran out and went to another worker, or it finished)."""
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE job_files SET lease_until = ? "
-                "WHERE job_id = ? AND position = ? AND worker = ? AND status = 'running'",
-                (time.time() + lease_s, job_id, position, worker),
+                _held(job_id, position, worker).values(lease_until=_clock(db) + lease_s)
             )
         return cursor.rowcount == 1
 
     def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:
         """The job's files still to index: (position, upload, attempts made before)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM job_files WHERE job_id = ? AND status = 'queued' ORDER BY position",
-                (job_id,),
-            ).fetchall()
-        return [(row["position"], _upload(row), row["attempts"]) for row in rows]
+        with self.reading() as db:
+            rows = db.execute(
+                select(_files)
+                .where(_files.c.job_id == job_id, _files.c.status == "queued")
+                .order_by(_files.c.position)
+            ).all()
+        return [(row.position, _upload(row), row.attempts) for row in rows]
 
     def unfinished(self) -> list[str]:
         """Jobs not done, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id FROM jobs WHERE status != 'done' ORDER BY created_at"
-            ).fetchall()
-        return [row["id"] for row in rows]
+        with self.reading() as db:
+            rows = db.execute(
+                select(_jobs.c.id).where(_jobs.c.status != "done").order_by(_jobs.c.created_at)
+            )
+            return list(rows.scalars())
 
     def set_status(self, job_id: str, status: str) -> None:
         """Set a job's status."""
-        self._write([("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))])
+        with self.transaction() as db:
+            db.execute(update(_jobs).where(_jobs.c.id == job_id).values(status=status))
 
     def started(self, job_id: str, position: int) -> None:
         """Count an attempt at a file (before it begins: a crash in it still counts)."""
-        self._write(
-            [
-                (
-                    "UPDATE job_files SET attempts = attempts + 1 "
-                    "WHERE job_id = ? AND position = ?",
-                    (job_id, position),
-                )
-            ]
-        )
+        with self.transaction() as db:
+            db.execute(
+                update(_files)
+                .where(_files.c.job_id == job_id, _files.c.position == position)
+                .values(attempts=_files.c.attempts + 1)
+            )
 
     def finished(
         self, job_id: str, position: int, entry: JobFile, worker: str | None = None
@@ -288,57 +257,78 @@ class JobStore(StateStore):
         """Record a file's outcome. With ``worker``: only while that worker holds the file's
         lease (False otherwise: another worker has it now), and the job is done once none of
         its files is left queued or running."""
-        values = (entry.status, entry.chunks, entry.reason, entry.document_id, entry.note)
-        update = (
-            "UPDATE job_files SET status = ?, chunks = ?, reason = ?, document_id = ?, note = ?, "
-            "worker = NULL, lease_until = NULL WHERE job_id = ? AND position = ?"
-        )
+        outcome = {
+            "status": entry.status,
+            "chunks": entry.chunks,
+            "reason": entry.reason,
+            "document_id": entry.document_id,
+            "note": entry.note,
+            "worker": None,
+            "lease_until": None,
+        }
         with self.transaction() as db:
             if worker is None:
-                db.execute(update, (*values, job_id, position))
+                db.execute(
+                    update(_files)
+                    .where(_files.c.job_id == job_id, _files.c.position == position)
+                    .values(**outcome)
+                )
                 return True
-            cursor = db.execute(
-                update + " AND worker = ? AND status = 'running'",
-                (*values, job_id, position, worker),
-            )
-            if cursor.rowcount != 1:
+            if db.execute(_held(job_id, position, worker).values(**outcome)).rowcount != 1:
                 return False
-            db.execute(_DONE_WHEN_NOTHING_LEFT)
+            db.execute(_done_when_nothing_left())
         return True
 
 
-# A claimed job is done once none of its files is left queued or running.
-_DONE_WHEN_NOTHING_LEFT = (
-    "UPDATE jobs SET status = 'done' WHERE status = 'running' AND NOT EXISTS ("
-    "SELECT 1 FROM job_files f WHERE f.job_id = jobs.id AND f.status IN ('queued', 'running'))"
-)
+def _held(job_id: str, position: int, worker: str) -> Update:
+    """An UPDATE of a file that only applies while ``worker`` holds its lease."""
+    return update(_files).where(
+        _files.c.job_id == job_id,
+        _files.c.position == position,
+        _files.c.worker == worker,
+        _files.c.status == "running",
+    )
+
+
+def _clock(db: Connection) -> float:
+    """Now, in epoch seconds: PostgreSQL's clock, which every worker on every machine shares."""
+    if db.dialect.name == "postgresql":
+        return float(db.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+    return time.time()  # SQLite: every claimer runs on this machine
+
+
+def _done_when_nothing_left() -> Update:
+    """A claimed job is done once none of its files is left queued or running."""
+    left = (
+        select(_files.c.job_id)
+        .where(_files.c.job_id == _jobs.c.id, _files.c.status.in_(("queued", "running")))
+        .exists()
+    )
+    return update(_jobs).where(_jobs.c.status == "running", ~left).values(status="done")
 
 
 def _upload(row: Any) -> Upload:
     return Upload(
-        row["source"],
-        Path(row["path"]),
-        tuple(json.loads(row["groups"])) if row["groups"] is not None else None,
-        _spec(row["spec"]),
-        json.loads(row["uploader_groups"]) if row["uploader_groups"] is not None else None,
+        row.source,
+        Path(row.path),
+        tuple(json.loads(row.groups)) if row.groups is not None else None,
+        _spec(row.spec),
+        json.loads(row.uploader_groups) if row.uploader_groups is not None else None,
     )
 
 
-def _expire(db: Any, now: float) -> None:
+def _expire(db: Connection, now: float) -> None:
     """Queue again the files whose worker's lease ran out, or fail them after MAX_ATTEMPTS."""
+    expired = (_files.c.status == "running", _files.c.lease_until < now)
+    released = {"worker": None, "lease_until": None, "attempts": _files.c.attempts + 1}
     db.execute(
-        "UPDATE job_files SET status = 'failed', worker = NULL, lease_until = NULL, "
-        "attempts = attempts + 1, reason = ? "
-        "WHERE status = 'running' AND lease_until < ? AND attempts + 1 >= ?",
-        (
-            f"its worker stopped while indexing it {MAX_ATTEMPTS} times (lease expired)",
-            now,
-            MAX_ATTEMPTS,
-        ),
+        update(_files)
+        .where(*expired, _files.c.attempts + 1 >= MAX_ATTEMPTS)
+        .values(
+            status="failed",
+            reason=f"its worker stopped while indexing it {MAX_ATTEMPTS} times (lease expired)",
+            **released,
+        )
     )
-    db.execute(
-        "UPDATE job_files SET status = 'queued', worker = NULL, lease_until = NULL, "
-        "attempts = attempts + 1 WHERE status = 'running' AND lease_until < ?",
-        (now,),
-    )
-    db.execute(_DONE_WHEN_NOTHING_LEFT)
+    db.execute(update(_files).where(*expired).values(status="queued", **released))
+    db.execute(_done_when_nothing_left())

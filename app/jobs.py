@@ -104,7 +104,7 @@ class JobRunner:
                     entry.status, entry.chunks = "indexed", self._chunks(job.collection, result)
             self.store.finished(job_id, position, entry)
             indexed = indexed or entry.status == "indexed"
-            if self.metrics is not None and entry.status != "queued":
+            if self.metrics is not None and entry.status in ("indexed", "unchanged", "failed"):
                 self.metrics.count_ingest(entry.status, entry.chunks)
         if indexed:
             self.components.vector_store(job.collection).optimize()

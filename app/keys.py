@@ -1,4 +1,4 @@
-"""API keys and who they belong to: the key store in ``<data_dir>/kura.db``.
+"""API keys and who they belong to: the key store in kura's state database.
 
 Keys look like ``kura_<key_id>_<secret>``. The key id is public (it appears in listings and in the
 audit record); the secret is shown once, at creation, and only its hash is stored.
@@ -19,15 +19,15 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
 
+from ingest.database import upsert
+from ingest.database.tables import api_keys as _keys
+from ingest.database.tables import proxy_users as _proxies
 from ingest.registry import EVERYONE  # the group every key holder is in
 from ingest.state import StateStore
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = ["EVERYONE", "LOCAL_USER", "KeyRecord", "KeyStore", "ProxyUser", "User"]
 
@@ -97,41 +97,9 @@ def _check_name(kind: str, value: str) -> str:
     return value
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id           TEXT PRIMARY KEY,
-    user         TEXT NOT NULL,
-    groups_json  TEXT NOT NULL,
-    admin        INTEGER NOT NULL,
-    key_hash     TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    last_used_at TEXT,
-    revoked_at   TEXT
-);
-CREATE TABLE IF NOT EXISTS proxy_users (
-    proxy_key_id TEXT NOT NULL,
-    external     TEXT NOT NULL,
-    user         TEXT NOT NULL,
-    groups_json  TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    PRIMARY KEY (proxy_key_id, external)
-);
-"""
-
-
 class KeyStore(StateStore):
-    """API keys in SQLite; safe to share between the threads of FastAPI's threadpool."""
-
-    SCHEMA = _SCHEMA
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        with self._lock:
-            columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(api_keys)")}
-            if "proxy" not in columns:  # a kura.db from before proxy keys
-                self._conn.execute(
-                    "ALTER TABLE api_keys ADD COLUMN proxy INTEGER NOT NULL DEFAULT 0"
-                )
+    """API keys in the state database; safe to share between the threads of FastAPI's
+    threadpool."""
 
     def create(
         self,
@@ -152,11 +120,17 @@ class KeyStore(StateStore):
         key_id = secrets.token_hex(6)
         key = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         created = _now()
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO api_keys (id, user, groups_json, admin, proxy, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key_id, user, _dump_groups(clean), int(admin), int(proxy), _hash(key), created),
+        with self.transaction() as db:
+            db.execute(
+                insert(_keys).values(
+                    id=key_id,
+                    user=user,
+                    groups_json=_dump_groups(clean),
+                    admin=int(admin),
+                    proxy=int(proxy),
+                    key_hash=_hash(key),
+                    created_at=created,
+                )
             )
         logger.info("created API key %s for %s", key_id, user)
         record = KeyRecord(
@@ -179,15 +153,21 @@ class KeyStore(StateStore):
         if not external or len(external) > 320:
             raise ValueError("the end user's name must be 1-320 characters")
         clean = _clean_groups(groups)
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT proxy FROM api_keys WHERE id = ?", (proxy_key_id,)
-            ).fetchone()
-            if row is None or not row["proxy"]:
+        with self.transaction() as db:
+            proxy = db.execute(select(_keys.c.proxy).where(_keys.c.id == proxy_key_id)).scalar()
+            if not proxy:
                 raise ValueError(f"{proxy_key_id!r} is not a proxy key (kura keys create --proxy)")
-            self._conn.execute(
-                "INSERT OR REPLACE INTO proxy_users VALUES (?, ?, ?, ?, ?)",
-                (proxy_key_id, external.lower(), user, _dump_groups(clean), _now()),
+            upsert(
+                db,
+                _proxies,
+                {
+                    "proxy_key_id": proxy_key_id,
+                    "external": external.lower(),
+                    "user": user,
+                    "groups_json": _dump_groups(clean),
+                    "created_at": _now(),
+                },
+                update=("user", "groups_json", "created_at"),
             )
         logger.info("proxy key %s may act for %s", proxy_key_id, user)
         return ProxyUser(
@@ -196,28 +176,28 @@ class KeyStore(StateStore):
 
     def unmap_proxy_user(self, proxy_key_id: str, external: str) -> bool:
         """Stop a proxy key acting for an end user (at once); False if it never could."""
-        with self._lock:
-            cursor = self._conn.execute(
-                "DELETE FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
-                (proxy_key_id, external.strip().lower()),
+        with self.transaction() as db:
+            cursor = db.execute(
+                delete(_proxies).where(
+                    _proxies.c.proxy_key_id == proxy_key_id,
+                    _proxies.c.external == external.strip().lower(),
+                )
             )
         return cursor.rowcount > 0
 
     def proxy_users(self, proxy_key_id: str | None = None) -> list[ProxyUser]:
         """The end users proxy keys may act for."""
-        sql = "SELECT proxy_key_id, external, user, groups_json FROM proxy_users"
-        params: tuple[str, ...] = ()
+        query = select(_proxies).order_by(_proxies.c.proxy_key_id, _proxies.c.external)
         if proxy_key_id is not None:
-            sql += " WHERE proxy_key_id = ?"
-            params = (proxy_key_id,)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY proxy_key_id, external", params).fetchall()
+            query = query.where(_proxies.c.proxy_key_id == proxy_key_id)
+        with self.reading() as db:
+            rows = db.execute(query).all()
         return [
             ProxyUser(
-                proxy_key_id=row["proxy_key_id"],
-                external=row["external"],
-                user=row["user"],
-                groups=_load_groups(row["groups_json"]),
+                proxy_key_id=row.proxy_key_id,
+                external=row.external,
+                user=row.user,
+                groups=_load_groups(row.groups_json),
             )
             for row in rows
         ]
@@ -226,16 +206,18 @@ class KeyStore(StateStore):
         """The end user ``external`` as proxy key ``proxy`` acts for them, or None if unmapped."""
         if not proxy.proxy:
             return None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT user, groups_json FROM proxy_users WHERE proxy_key_id = ? AND external = ?",
-                (proxy.key_id, external.strip().lower()),
-            ).fetchone()
+        with self.reading() as db:
+            row = db.execute(
+                select(_proxies.c.user, _proxies.c.groups_json).where(
+                    _proxies.c.proxy_key_id == proxy.key_id,
+                    _proxies.c.external == external.strip().lower(),
+                )
+            ).first()
         if row is None:
             return None
         return User(
-            name=row["user"],
-            groups=tuple(_load_groups(row["groups_json"])),
+            name=row.user,
+            groups=tuple(_load_groups(row.groups_json)),
             admin=False,
             key_id=proxy.key_id,
             via=proxy.name,
@@ -243,34 +225,32 @@ class KeyStore(StateStore):
 
     def list(self) -> list[KeyRecord]:
         """Every key, revoked ones included, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, user, groups_json, admin, proxy, created_at, last_used_at, "
-                "revoked_at FROM api_keys ORDER BY created_at, id"
-            ).fetchall()
+        with self.reading() as db:
+            rows = db.execute(select(_keys).order_by(_keys.c.created_at, _keys.c.id)).all()
         return [
             KeyRecord(
-                id=row["id"],
-                user=row["user"],
-                groups=_load_groups(row["groups_json"]),
-                admin=bool(row["admin"]),
-                proxy=bool(row["proxy"]),
-                created_at=row["created_at"],
-                last_used_at=row["last_used_at"],
-                revoked_at=row["revoked_at"],
+                id=row.id,
+                user=row.user,
+                groups=_load_groups(row.groups_json),
+                admin=bool(row.admin),
+                proxy=bool(row.proxy),
+                created_at=row.created_at,
+                last_used_at=row.last_used_at,
+                revoked_at=row.revoked_at,
             )
             for row in rows
         ]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key for good; False when no such key exists (revoking twice is fine)."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (_now(), key_id),
+        with self.transaction() as db:
+            db.execute(
+                update(_keys)
+                .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
             )
-            self._conn.execute("DELETE FROM proxy_users WHERE proxy_key_id = ?", (key_id,))
-            found = self._conn.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            db.execute(delete(_proxies).where(_proxies.c.proxy_key_id == key_id))
+            found = db.execute(select(_keys.c.id).where(_keys.c.id == key_id)).first()
         if found:
             logger.info("revoked API key %s", key_id)
         return found is not None
@@ -281,29 +261,27 @@ class KeyStore(StateStore):
         if match is None:
             return None
         key_id = match["key_id"]
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT user, groups_json, admin, proxy, key_hash, last_used_at, revoked_at "
-                "FROM api_keys WHERE id = ?",
-                (key_id,),
-            ).fetchone()
-            if row is None or row["revoked_at"] is not None:
-                return None
-            if not hmac.compare_digest(_hash(key), row["key_hash"]):
-                return None
-            now = datetime.now(UTC)
-            last = row["last_used_at"]
-            if last is None or now - datetime.fromisoformat(last) >= _LAST_USED_RESOLUTION:
-                self._conn.execute(
-                    "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-                    (now.isoformat(timespec="microseconds"), key_id),
+        with self.reading() as db:
+            row = db.execute(select(_keys).where(_keys.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(_hash(key), row.key_hash):
+            return None
+        now = datetime.now(UTC)
+        last = row.last_used_at
+        if last is None or now - datetime.fromisoformat(last) >= _LAST_USED_RESOLUTION:
+            with self.transaction() as db:
+                db.execute(
+                    update(_keys)
+                    .where(_keys.c.id == key_id)
+                    .values(last_used_at=now.isoformat(timespec="microseconds"))
                 )
         return User(
-            name=row["user"],
-            groups=tuple(_load_groups(row["groups_json"])),
-            admin=bool(row["admin"]),
+            name=row.user,
+            groups=tuple(_load_groups(row.groups_json)),
+            admin=bool(row.admin),
             key_id=key_id,
-            proxy=bool(row["proxy"]),
+            proxy=bool(row.proxy),
         )
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.keys import KeyStore
 from app.settings import AppSettings
+
+if TYPE_CHECKING:
+    from app.keys import KeyStore
 
 keys = typer.Typer(
     help="Manage API keys. Only a hash of each key is stored; the key is shown once.",
@@ -22,7 +24,9 @@ err = Console(stderr=True)
 
 
 def _store() -> KeyStore:
-    return KeyStore(AppSettings().state_path)
+    from app.keys import KeyStore  # SQLAlchemy: not on the help path
+
+    return KeyStore(AppSettings().state_database)
 
 
 @keys.command("create")

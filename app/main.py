@@ -63,9 +63,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.components = components
         app.state.llm = OllamaLLM(settings, gate)
         app.state.retriever = Retriever(components, settings)
-        app.state.keys = KeyStore(settings.state_path)
-        app.state.audit = AuditLog(settings.state_path)
-        app.state.jobs = JobRunner(components, JobStore(settings.state_path), metrics)
+        app.state.keys = KeyStore(settings.state_database)
+        app.state.audit = AuditLog(settings.state_database)
+        app.state.jobs = JobRunner(components, JobStore(settings.state_database), metrics)
         # heals what a stopped writer left in the store, then resumes the jobs it accepted
         app.state.jobs.resume()
         try:

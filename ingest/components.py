@@ -53,7 +53,7 @@ class Components:
     @cached_property
     def registry(self) -> Registry:
         """Collections' settings and indexing failures (kura's own SQLite database)."""
-        return Registry(self.settings.state_path)
+        return Registry(self.settings.state_database)
 
     @cached_property
     def query_embedding(self) -> Callable[[str], list[float]]:

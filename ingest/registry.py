@@ -1,9 +1,9 @@
-"""kura's own record of collections and of documents that failed to index (SQLite).
+"""kura's own record of collections and of documents that failed to index.
 
-Qdrant holds what is indexed; this small database holds what Qdrant cannot: each collection's
+Qdrant holds what is indexed; the state database holds what Qdrant cannot: each collection's
 settings (who may read it, who may add documents, the groups new documents get) and the
-reason a document could not be indexed, so the document list can show it. It lives in
-``<data_dir>/kura.db`` beside the API keys and the audit log.
+reason a document could not be indexed, so the document list can show it. It lives beside
+the API keys and the audit log (``<data_dir>/kura.db``, or PostgreSQL: ingest/database).
 """
 
 from __future__ import annotations
@@ -11,42 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
+from sqlalchemy import delete, select
+
+from ingest.database import upsert
+from ingest.database.tables import collections as _collections
+from ingest.database.tables import failures as _failures
 from ingest.state import StateStore
 
 EVERYONE = "*"  # the group every key holder is in
-
-_FAILURES_TABLE = """
-CREATE TABLE {exists}failures (
-    collection TEXT NOT NULL,
-    source TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    failed_at TEXT NOT NULL,
-    allowed_groups TEXT NOT NULL DEFAULT '[]',
-    PRIMARY KEY (collection, source, allowed_groups)
-);
-"""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY,
-    description TEXT NOT NULL DEFAULT '',
-    read_groups TEXT NOT NULL,
-    write_groups TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-""" + _FAILURES_TABLE.format(exists="IF NOT EXISTS ")
-# Failures recorded before they carried groups: kept, with no groups (listed to nobody; they
-# clear when the file is indexed), since who may read them is not known.
-_MIGRATE_FAILURES = """
-ALTER TABLE failures RENAME TO failures_without_groups;
-{table}INSERT INTO failures (collection, source, document_id, reason, failed_at)
-    SELECT collection, source, document_id, reason, failed_at FROM failures_without_groups;
-DROP TABLE failures_without_groups;
-""".format(table=_FAILURES_TABLE.format(exists=""))
 
 
 def _now() -> str:
@@ -89,60 +63,43 @@ class Failure:
 
 
 class Registry(StateStore):
-    """Collections and failures in ``path`` (SQLite, WAL; safe across threads)."""
-
-    SCHEMA: ClassVar[str] = _SCHEMA
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        # CREATE TABLE IF NOT EXISTS left an old failures table as it was: migrate it now.
-        with self._lock:
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(failures)")}
-            if "allowed_groups" not in columns:
-                self._conn.executescript(f"BEGIN;{_MIGRATE_FAILURES}COMMIT;")
+    """Collections and failures in the state database; safe across threads."""
 
     # -- collections -------------------------------------------------------------------------
 
     def save_collection(self, config: CollectionConfig) -> None:
         """Create or update a collection's settings."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO collections VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                "description=excluded.description, read_groups=excluded.read_groups, "
-                "write_groups=excluded.write_groups",
-                (
-                    config.name,
-                    config.description,
-                    json.dumps(list(config.read_groups)),
-                    json.dumps(list(config.write_groups)),
-                    config.created_at,
-                ),
+            upsert(
+                db,
+                _collections,
+                {
+                    "name": config.name,
+                    "description": config.description,
+                    "read_groups": json.dumps(list(config.read_groups)),
+                    "write_groups": json.dumps(list(config.write_groups)),
+                    "created_at": config.created_at,
+                },
+                update=("description", "read_groups", "write_groups"),
             )
 
     def collection(self, name: str) -> CollectionConfig | None:
         """A collection's settings, or None if it was never registered."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT name, description, read_groups, write_groups, created_at "
-                "FROM collections WHERE name = ?",
-                (name,),
-            ).fetchone()
-        return _config(row) if row else None
+        with self.reading() as db:
+            row = db.execute(select(_collections).where(_collections.c.name == name)).first()
+        return _config(row._mapping) if row else None
 
     def collections(self) -> list[CollectionConfig]:
         """Every registered collection, by name."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT name, description, read_groups, write_groups, created_at "
-                "FROM collections ORDER BY name"
-            ).fetchall()
-        return [_config(row) for row in rows]
+        with self.reading() as db:
+            rows = db.execute(select(_collections).order_by(_collections.c.name)).all()
+        return [_config(row._mapping) for row in rows]
 
     def delete_collection(self, name: str) -> None:
         """Forget a collection and its failures."""
         with self.transaction() as db:
-            db.execute("DELETE FROM collections WHERE name = ?", (name,))
-            db.execute("DELETE FROM failures WHERE collection = ?", (name,))
+            db.execute(delete(_collections).where(_collections.c.name == name))
+            db.execute(delete(_failures).where(_failures.c.collection == name))
 
     # -- failures ----------------------------------------------------------------------------
 
@@ -157,9 +114,18 @@ class Registry(StateStore):
         """Remember that ``source``, to be read by ``groups``, could not be indexed (replacing
         an older reason for the same name and groups)."""
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)",
-                (collection, source, document_id, reason, _now(), _groups_key(groups)),
+            upsert(
+                db,
+                _failures,
+                {
+                    "collection": collection,
+                    "source": source,
+                    "document_id": document_id,
+                    "reason": reason,
+                    "failed_at": _now(),
+                    "allowed_groups": _groups_key(groups),
+                },
+                update=("document_id", "reason", "failed_at"),
             )
 
     def clear_failure(
@@ -167,34 +133,30 @@ class Registry(StateStore):
     ) -> None:
         """Forget a failure (the document was indexed or deleted since): the one for
         ``groups``, or every one of that name (None)."""
+        statement = delete(_failures).where(
+            _failures.c.collection == collection, _failures.c.source == source
+        )
+        if groups is not None:
+            statement = statement.where(_failures.c.allowed_groups == _groups_key(groups))
         with self.transaction() as db:
-            if groups is None:
-                db.execute(
-                    "DELETE FROM failures WHERE collection = ? AND source = ?", (collection, source)
-                )
-            else:
-                db.execute(
-                    "DELETE FROM failures WHERE collection = ? AND source = ? "
-                    "AND allowed_groups = ?",
-                    (collection, source, _groups_key(groups)),
-                )
+            db.execute(statement)
 
     def failures(self, collection: str) -> list[Failure]:
         """The collection's documents that failed, newest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT collection, source, document_id, reason, failed_at, allowed_groups "
-                "FROM failures WHERE collection = ? ORDER BY failed_at DESC",
-                (collection,),
-            ).fetchall()
+        with self.reading() as db:
+            rows = db.execute(
+                select(_failures)
+                .where(_failures.c.collection == collection)
+                .order_by(_failures.c.failed_at.desc())
+            ).all()
         return [
             Failure(
-                collection=row[0],
-                source=row[1],
-                document_id=row[2],
-                reason=row[3],
-                failed_at=row[4],
-                allowed_groups=tuple(json.loads(row[5])),
+                collection=row.collection,
+                source=row.source,
+                document_id=row.document_id,
+                reason=row.reason,
+                failed_at=row.failed_at,
+                allowed_groups=tuple(json.loads(row.allowed_groups)),
             )
             for row in rows
         ]
@@ -204,12 +166,11 @@ def _groups_key(groups: tuple[str, ...] | list[str]) -> str:
     return json.dumps(sorted(set(groups)))
 
 
-def _config(row: tuple[str, str, str, str, str]) -> CollectionConfig:
-    name, description, read, write, created = row
+def _config(row: Any) -> CollectionConfig:
     return CollectionConfig(
-        name=name,
-        read_groups=tuple(json.loads(read)),
-        write_groups=tuple(json.loads(write)),
-        description=description,
-        created_at=created,
+        name=row["name"],
+        read_groups=tuple(json.loads(row["read_groups"])),
+        write_groups=tuple(json.loads(row["write_groups"])),
+        description=row["description"],
+        created_at=row["created_at"],
     )

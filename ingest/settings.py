@@ -59,6 +59,13 @@ class IndexSettings(BaseSettings):
         description="Replicas that must confirm a write before Qdrant answers "
         "(write_consistency_factor), at most KURA_QDRANT_REPLICATION. Unset: Qdrant's default (1).",
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="kura's state database (collections, failures, API keys, the audit "
+        "record, upload jobs) on PostgreSQL, e.g. postgresql://kura:secret@db:5432/kura. "
+        "Unset: SQLite in <data_dir>/kura.db. Copy an existing kura.db over with "
+        "`kura db copy-from-sqlite`.",
+    )
     qdrant_collection_prefix: str = Field(
         "kura_", description="Prefix of kura's collections in Qdrant (shared servers)."
     )
@@ -196,3 +203,10 @@ class IndexSettings(BaseSettings):
     def state_path(self) -> Path:
         """kura's own database: collections, failures, API keys, the audit log."""
         return self.data_dir / "kura.db"
+
+    @property
+    def state_database(self) -> Path | str:
+        """Where the state stores connect: the PostgreSQL URL if set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.state_path

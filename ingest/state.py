@@ -1,46 +1,32 @@
-"""kura's state database (``<data_dir>/kura.db``): the one opener, and the store base class.
+"""kura's state stores: the base class every store of the state database shares.
 
-One SQLite file holds what Qdrant cannot: collections and failures (ingest/registry.py), API
-keys (app/auth.py), the audit log (app/audit.py) and upload jobs (app/jobs.py). Whoever opens it
-first, `kura ingest` or `kura serve` or `kura keys`, opens it here, so it is owner-only, in WAL
-mode and waits for a writer in the same way every time.
+The state (collections and failures: ingest/registry.py; API keys: app/keys.py; the audit
+record: app/audit.py; upload jobs: app/job_store.py) lives in one database: SQLite in
+``<data_dir>/kura.db`` by default, PostgreSQL when ``KURA_DATABASE_URL`` is set
+(ingest/database). Whoever opens it first, `kura ingest` or `kura serve` or `kura keys`,
+brings it to the newest schema here.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Self
 
-from ingest.private import FILE_MODE
+from sqlalchemy import Connection, Engine
 
-BUSY_TIMEOUT_S = 10.0  # another process (kura ingest beside kura serve) holds the write lock
-# SQLite gives its -wal and -shm files the main file's mode, but ones left by an older kura
-# (or a copy) keep theirs: they hold the same rows, so they are tightened too.
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+from ingest.database import BUSY_TIMEOUT_S, WRITE, open_engine, owner_only
+from ingest.database.migrate import ensure_current
 
-
-def _owner_only(path: Path) -> None:
-    # Created 0600 before SQLite touches it: sqlite3.connect would create it 0644 under a
-    # shell's umask, and it holds key hashes and the questions people asked.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
-    for file in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
-        try:
-            if file.stat().st_mode & 0o777 != FILE_MODE:
-                file.chmod(FILE_MODE)
-        except FileNotFoundError:
-            continue
+__all__ = ["BUSY_TIMEOUT_S", "StateStore", "open_state"]
 
 
 def open_state(path: Path) -> sqlite3.Connection:
-    """Open kura's state database: owner-only, WAL, autocommit, shareable across threads
-    (callers serialise its use with a lock; StateStore does)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _owner_only(path)
+    """A plain sqlite3 connection to a kura.db file: owner-only, WAL, autocommit (for SQLite's
+    online backup and for tests that build an old kura.db)."""
+    owner_only(path)
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
@@ -50,36 +36,43 @@ def open_state(path: Path) -> sqlite3.Connection:
 
 
 class StateStore:
-    """One connection to the state database, its tables created from ``SCHEMA``, used under a
-    lock: safe to share between the threads of FastAPI's threadpool."""
+    """A store in the state database, at the newest schema; safe to share between the
+    threads of FastAPI's threadpool (each use takes a pooled connection).
 
-    SCHEMA: ClassVar[str] = ""
+    ``database`` is a SQLite file, a database URL, or an engine to share (the caller closes
+    that one)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn = open_state(path)
-        with self._lock:
-            self._conn.executescript(self.SCHEMA)
+    def __init__(self, database: Path | str | Engine) -> None:
+        if isinstance(database, Engine):
+            self.engine, self._owned = database, False
+        else:
+            self.engine, self._owned = open_engine(database), True
+        try:
+            ensure_current(self.engine)
+        except BaseException:
+            self.close()
+            raise
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The connection, under the lock, inside one write transaction (all or nothing)."""
-        with self._lock:
-            # IMMEDIATE takes the write lock now, so a transaction that reads then writes
-            # cannot fail half way on another process's write.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one write transaction (all or nothing)."""
+        with self.engine.connect() as conn:
+            # On SQLite the write lock is taken at BEGIN, so a transaction that reads then
+            # writes cannot fail half way on another process's write.
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads (one consistent snapshot on SQLite)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._conn.close()
+        """Close the store's connections (not those of an engine it was given)."""
+        if self._owned:
+            self.engine.dispose()
 
     def __enter__(self) -> Self:
         return self

@@ -19,6 +19,8 @@ if [[ -n "$extras" ]]; then
   # and CJK fonts so Japanese renders.
   command -v chromium >/dev/null || missing+=(chromium)
   [[ -d /usr/share/fonts/opentype/noto ]] || missing+=(fonts-noto-cjk)
+  # The state-store tests run on a real PostgreSQL too (tests/support/postgres.py starts it).
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 fi
 if (( ${#missing[@]} )); then
   if [[ $(id -u) -eq 0 ]]; then

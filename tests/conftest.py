@@ -12,6 +12,7 @@ from ingest.components import Components, build_components
 from ingest.pipeline import Indexer, IngestReport
 from tests.support.corpus import build_corpus
 from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.postgres import PostgresServer, require
 from tests.support.server import COLLECTION, make_settings
 
 
@@ -46,3 +47,22 @@ def components(tmp_path: Path) -> Iterator[Components]:
     built = build_components(make_settings(tmp_path))
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (skips without one; fails so under CI)."""
+    server = PostgresServer(require())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """kura's state database on each engine: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "kura.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()

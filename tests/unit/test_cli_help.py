@@ -14,8 +14,16 @@ import typer
 
 from app.cli import cli
 
-# The embedding stack: 10+ s to import, and nothing help or a usage error needs.
-HEAVY = ("torch", "sentence_transformers", "llama_index", "qdrant_client", "unstructured")
+# The embedding stack (10+ s to import) and the state database's SQL layer: nothing help or a
+# usage error needs.
+HEAVY = (
+    "torch",
+    "sentence_transformers",
+    "llama_index",
+    "qdrant_client",
+    "unstructured",
+    "sqlalchemy",
+)
 
 # Runs the command in this interpreter, then says which heavy modules it imported: a test of
 # what is imported, not of time (which the shared test machine would make flaky).

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from app.keys import KeyStore
+from ingest.database.migrate import HEAD, MIGRATIONS, current
 from ingest.registry import CollectionConfig, Registry
-from ingest.state import StateStore, open_state
+from ingest.state import open_state
 
 pytestmark = pytest.mark.unit
 
@@ -79,9 +83,12 @@ def test_every_store_sees_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "kura.db"
     registry = Registry(path)
     keys = KeyStore(path)
-    for conn in (registry._conn, keys._conn):
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    for store in (registry, keys):
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            busy = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            assert busy is not None
+            assert busy >= 10_000
     registry.close()
     keys.close()
 
@@ -107,14 +114,20 @@ def test_one_store_is_safe_across_threads(tmp_path: Path) -> None:
     registry.close()
 
 
-def test_state_store_subclasses_get_their_schema(tmp_path: Path) -> None:
-    class Notes(StateStore):
-        SCHEMA = "CREATE TABLE IF NOT EXISTS notes (body TEXT NOT NULL);"
+def test_a_new_kura_db_is_at_the_newest_migration(tmp_path: Path) -> None:
+    path = tmp_path / "kura.db"
+    with Registry(path) as registry:
+        assert current(registry.engine) == HEAD
+        with registry.transaction() as conn:
+            conn.execute(text("INSERT INTO jobs VALUES ('j', '契約書', 'tanaka', 'done', 'x')"))
+    with KeyStore(path) as keys, keys.reading() as conn:  # a second store migrates nothing
+        assert conn.execute(text("SELECT collection FROM jobs")).scalar() == "契約書"
 
-    with Notes(tmp_path / "kura.db") as notes, notes.transaction() as conn:
-        conn.execute("INSERT INTO notes VALUES ('覚え書き')")
-    with Notes(tmp_path / "kura.db") as notes, notes.transaction() as conn:
-        assert conn.execute("SELECT body FROM notes").fetchone()["body"] == "覚え書き"
+
+def test_migrations_and_head_agree() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD]
 
 
 def test_failures_from_before_groups_are_migrated_once(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The shared job queue: claim, renew, lost leases, and two processes claiming at once."""
+"""The shared job queue on SQLite and PostgreSQL: claim, renew, lost leases, and two
+processes claiming at once."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import pytest
 
 from app.job_store import MAX_ATTEMPTS, Job, JobFile, JobStore, Upload
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # a real PostgreSQL server
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    with JobStore(tmp_path / "kura.db") as jobs:
+def store(state_db: Path | str) -> Iterator[JobStore]:
+    with JobStore(state_db) as jobs:
         yield jobs
 
 
@@ -110,7 +111,10 @@ CLAIMER = """
 import json, sys
 from pathlib import Path
 from app.job_store import JobStore
-store = JobStore(Path(sys.argv[1]))
+target = sys.argv[1]
+store = JobStore(target if "://" in target else Path(target))
+print("ready", flush=True)
+sys.stdin.readline()  # both start claiming at once
 got = []
 while (claimed := store.claim(sys.argv[2], 300)) is not None:
     got.append([claimed.job_id, claimed.position])
@@ -119,21 +123,29 @@ print(json.dumps(got))
 """
 
 
-def test_two_processes_never_claim_the_same_file(tmp_path: Path) -> None:
-    path = tmp_path / "kura.db"
-    with JobStore(path) as store:
+def test_two_processes_never_claim_the_same_file(state_db: Path | str) -> None:
+    with JobStore(state_db) as store:
         for j in range(4):
             add_job(store, f"job{j}", [f"文書{n}.txt" for n in range(15)], f"2026-11-0{j + 1}")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(path), f"worker-{w}"],
+            [sys.executable, "-c", CLAIMER, str(state_db), f"worker-{w}"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for w in range(2)
     ]
+    for proc in procs:  # both imported and connected
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     claimed = [tuple(item) for result in results for item in result]
     assert len(claimed) == 60
     assert len(set(claimed)) == 60  # nobody got a file twice
+    assert all(results), "both processes claimed files"
