@@ -17,6 +17,7 @@ from app.keys_cli import keys
 from app.observability import configure_cli_logging
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
+from ingest.database_cli import db
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 
@@ -42,6 +43,7 @@ cli.command("documents")(documents_command)
 cli.command("backup")(backup_command)
 cli.command("restore")(restore_command)
 cli.add_typer(keys, name="keys")
+cli.add_typer(db, name="db")
 out = Console()
 # soft_wrap: a message is one line however narrow the terminal or pipe; rich's default wrapped
 # at 80 columns, mid-command (`ollama pull gpt-oss:20b` split over two lines).

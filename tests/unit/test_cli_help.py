@@ -62,6 +62,7 @@ def probe(args: list[str], tmp_path: Path) -> tuple[int, list[str], str]:
         ["ask", "--help"],
         ["ingest", "--help"],
         ["keys", "create", "--help"],
+        ["db", "copy-from-sqlite", "--help"],
     ],
 )
 def test_help_does_not_import_the_embedding_stack(args: list[str], tmp_path: Path) -> None:
