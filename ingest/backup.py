@@ -5,7 +5,8 @@ The store must not be in use (stop `kura serve` first): the embedded store's loc
 for the whole backup, so a backup never copies a store in the middle of a write. kura.db is
 copied with SQLite's online backup, which is consistent even while it is open elsewhere.
 With a Qdrant server, back up Qdrant with its own snapshots and this command copies only
-kura.db and the uploads.
+kura.db and the uploads. With the state in PostgreSQL (KURA_DATABASE_URL) this command
+refuses: a copy without the state is not a backup of kura; back the database up with pg_dump.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ from ingest.uploads import UPLOADS, uploads_dir
 _STATE = "kura.db"
 
 
+_PG_DUMP = (
+    "kura's state (collections, keys, the audit record, jobs) is in PostgreSQL "
+    "(KURA_DATABASE_URL), which this backup cannot hold: back it up with pg_dump "
+    "(pg_dump -Fc -f kura-state.dump <database>), Qdrant with its snapshots, and the uploads "
+    "folder {uploads} with your file backup"
+)
+
+
 def backup(settings: IndexSettings, destination: Path) -> list[str]:
     """Write a tar.gz of kura's data to ``destination``; returns the names it holds."""
+    if settings.database_url is not None:
+        raise KuraError(_PG_DUMP.format(uploads=uploads_dir(settings.data_dir)))
     components = build_components(settings)  # takes the embedded store's locks below
     try:
         stores = []

@@ -68,3 +68,13 @@ def test_restore_into_a_fresh_data_dir_gives_the_same_answers(
         after = answers(restored, ollama.url)
     assert after == before
     assert all(citations for _, citations, _ in before)
+
+
+def test_with_the_state_in_postgresql_backup_refuses_and_names_pg_dump(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", database_url="postgresql://kura@db/kura")
+    archive = tmp_path / "kura.tar.gz"
+    with pytest.raises(KuraError, match="pg_dump") as refused:
+        backup(settings, archive)
+    assert "KURA_DATABASE_URL" in str(refused.value)
+    assert "uploads" in str(refused.value)
+    assert not archive.exists()
