@@ -38,11 +38,10 @@ SECRETS = {"POSTGRES_PASSWORD": "0f" * 24, "QDRANT_API_KEY": "a1" * 24}
 # are merged the names are only checked to be spelled as OWNERS.md fixes them; once a name is
 # a real setting or command, the tests below check it like every other.
 PENDING_SETTINGS = {
-    "KURA_DATABASE_URL": "i17-state",
     "KURA_OLLAMA_HOSTS": "i17-llm",
     "KURA_OLLAMA_PARALLEL": "i17-llm",
 }
-PENDING_COMMANDS = {("worker",): "i17-queue", ("db", "upgrade"): "i17-state"}
+PENDING_COMMANDS = {("worker",): "i17-queue"}
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
