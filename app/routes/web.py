@@ -61,3 +61,9 @@ def script_module(name: str) -> FileResponse:
     """One of the page's script modules (ES modules that import each other by relative path;
     script-src 'self' admits them)."""
     return _serve(STATIC_DIR / "js", name, ("js",))
+
+
+@router.get("/static/vendor/{name}")
+def vendored_module(name: str) -> FileResponse:
+    """A library vendored from npm (app/static/vendor/README.md says which, and how to update)."""
+    return _serve(STATIC_DIR / "vendor", name, ("js",))
