@@ -62,6 +62,14 @@ class Gate:
         """Requests in the queue now."""
         return len(self._waiters)
 
+    def ahead(self) -> int | None:
+        """How many requests a new one would wait behind now; None when a turn is free (the
+        page shows "queued, position n" instead of "writing" while it waits)."""
+        with self._lock:
+            if self.in_flight < self.limit and not self._waiters:
+                return None
+            return len(self._waiters)
+
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self.waiting, self.in_flight)

@@ -45,7 +45,8 @@ def test_streaming_sends_passages_then_tokens_then_done(api: httpx.Client) -> No
     assert kinds[0] == "passages"
     assert kinds[-1] == "done"
     assert kinds.count("token") >= 3
-    assert set(kinds[1:-1]) == {"token"}
+    assert kinds[1] == "writing"  # a free turn: never "queued"
+    assert set(kinds[2:-1]) == {"token"}
     passages = got[0][1]["passages"]
     assert "E-417" in passages[0]["text"]
     done = got[-1][1]
