@@ -83,6 +83,29 @@ def error_status(exc: KuraError) -> int:
     return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
 
 
+# What an operator needs when the model cannot answer (Ollama's internal URL, shell commands,
+# settings) is for admins only; everyone else learns that answers are unavailable for now.
+UNAVAILABLE = (
+    "Answers are unavailable right now: the answering model is not responding. "
+    "An administrator can see why."
+)
+_OPERATOR_DETAIL = (LLMUnavailable, LLMTimeout, LLMFailed)
+
+
+def public_detail(exc: KuraError, admin: bool) -> str:
+    """The error's message as the caller may read it: whole for admins, without operator
+    detail for everyone else."""
+    if admin or not isinstance(exc, _OPERATOR_DETAIL):
+        return str(exc)
+    return UNAVAILABLE
+
+
+def _is_admin(request: Request) -> bool:
+    # Left there by app.auth.current_user; an error before authentication is nobody's.
+    user = getattr(request.state, "user", None)
+    return bool(getattr(user, "admin", False))
+
+
 # A 422 names what was wrong and where; echoing a large input back would turn a 10 MB body
 # into a 10 MB response (and put documents into logs and proxies).
 MAX_ECHOED_INPUT = 200  # characters of JSON
@@ -147,9 +170,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": "internal error"}, status_code=500)
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
+        detail = public_detail(exc, _is_admin(request))  # type: ignore[arg-type]
         if _openai_route(request):
-            return openai_error(status, str(exc), error_code(exc), headers)
-        body = {"detail": str(exc), "error": type(exc).__name__}
+            return openai_error(status, detail, error_code(exc), headers)
+        body = {"detail": detail, "error": type(exc).__name__}
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:

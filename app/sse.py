@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from app.errors import error_status
+from app.errors import error_status, public_detail
 from ingest.errors import KuraError
 
 # No proxy buffering, or the answer arrives whole at the end.
@@ -28,13 +28,15 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 
 async def answer_events(
-    events: AsyncGenerator[tuple[str, dict[str, Any]], None],
+    events: AsyncGenerator[tuple[str, dict[str, Any]], None], *, admin: bool
 ) -> AsyncIterator[str]:
-    """The SSE body of a streamed answer; errors after the start become an ``error`` event."""
+    """The SSE body of a streamed answer; errors after the start become an ``error`` event
+    (with the operator's detail only for an ``admin``)."""
     try:
         async with aclosing(events):
             async for event, data in events:
                 yield sse(event, data)
     except KuraError as exc:
         status = error_status(exc)
-        yield sse("error", {"detail": str(exc), "error": type(exc).__name__, "status": status})
+        detail = public_detail(exc, admin)
+        yield sse("error", {"detail": detail, "error": type(exc).__name__, "status": status})

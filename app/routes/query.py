@@ -87,5 +87,6 @@ async def query(
     caller = Caller(user, ENDPOINT)
     if body.stream:
         drafted = await answering.draft(ask)
-        return event_stream(answer_events(answering.stream(drafted, caller)))
+        events = answering.stream(drafted, caller)
+        return event_stream(answer_events(events, admin=user.admin))
     return await answering.answer(ask, caller)
