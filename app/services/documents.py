@@ -17,6 +17,7 @@ from app.policy import may_write, reader_groups, sees_document
 from app.settings import AppSettings
 from ingest.components import Components
 from ingest.filters import all_of, condition, document
+from ingest.parse import heading_depth
 from ingest.pipeline import Indexer
 from ingest.registry import CollectionConfig
 from ingest.uploads import remove_version
@@ -41,7 +42,9 @@ class DocumentInfo(BaseModel):
 
     document_id: str
     source: str
-    title: str = ""
+    title: str = Field(
+        "", description='The document\'s own title; "" when it has none but a numbered heading.'
+    )
     status: Literal["indexed", "failed"]
     reason: str | None = None
     chunks: int = 0
@@ -61,6 +64,9 @@ class DocumentList(BaseModel):
     """The documents of a collection the caller may read."""
 
     documents: list[DocumentInfo]
+    writable: bool = Field(
+        False, description="Whether the caller may add and delete documents here."
+    )
 
 
 class Deleted(BaseModel):
@@ -71,13 +77,24 @@ class Deleted(BaseModel):
     remaining: int = Field(description="Points of the document left afterwards (always 0).")
 
 
+def shown_title(title: str, source: str) -> str:
+    """The document's title as a person would name it, or "" when there is none: the indexed
+    title falls back to the first numbered heading ("1. Definitions.") or the file name,
+    which say nothing the file name does not."""
+    name = source.replace("\\", "/").rsplit("/", 1)[-1]
+    title = title.strip()
+    if not title or title in (name, name.rsplit(".", 1)[0]) or heading_depth(title) is not None:
+        return ""
+    return title
+
+
 def _info(doc_id: str, versions: list[DocumentVersion]) -> DocumentInfo:
     today = date.today()
     current = next((v for v in reversed(versions) if v.in_force_on(today)), versions[-1])
     return DocumentInfo(
         document_id=doc_id,
         source=current.source,
-        title=current.title,
+        title=shown_title(current.title, current.source),
         status="indexed",
         chunks=current.chunks,
         version=current.version,
@@ -117,7 +134,8 @@ def list_documents(
     """The documents the caller sees, and the failures if they may add documents."""
     groups = reader_groups(user, settings)
     listed = [_info(d, v) for d, v in visible_documents(components, config.name, groups).items()]
-    if may_write(user, config):
+    writable = may_write(user, config)
+    if writable:
         listed += [
             DocumentInfo(
                 document_id=f.document_id,
@@ -129,7 +147,7 @@ def list_documents(
             for f in components.registry.failures(config.name)
             if f.readable_by(groups)
         ]
-    return DocumentList(documents=sorted(listed, key=lambda d: d.source))
+    return DocumentList(documents=sorted(listed, key=lambda d: d.source), writable=writable)
 
 
 def get_document(
@@ -154,11 +172,13 @@ def delete_document(
     components: Components,
 ) -> Deleted:
     """Delete every version of a document the caller sees and may write: its points, its
-    recorded failures and the originals no other document holds."""
+    recorded failures and the originals no other document holds. A document that failed to
+    index (listed with its reason) is forgotten the same way."""
     name = config.name
-    found = visible_documents(components, name, reader_groups(user, settings))
+    groups = reader_groups(user, settings)
+    found = visible_documents(components, name, groups)
     if document_id not in found:
-        raise HTTPException(404, detail="no such document")
+        return _delete_failure(config, document_id, user, groups, components)
     if not may_write(user, config):
         raise HTTPException(403, detail=f"you may not delete documents of collection {name}")
     indexer = Indexer(components, name)
@@ -172,3 +192,23 @@ def delete_document(
             remove_version(settings.data_dir, name, version.version)
     remaining = components.vector_store(name).count(all_of(document(document_id)))
     return Deleted(document_id=document_id, removed=removed, remaining=remaining)
+
+
+def _delete_failure(
+    config: CollectionConfig,
+    document_id: str,
+    user: User,
+    groups: list[str] | None,
+    components: Components,
+) -> Deleted:
+    """Forget a failed entry the caller may see (those who may write see failures)."""
+    failed = [
+        f
+        for f in components.registry.failures(config.name)
+        if f.document_id == document_id and f.readable_by(groups)
+    ]
+    if not failed or not may_write(user, config):
+        raise HTTPException(404, detail="no such document")
+    for failure in failed:
+        components.registry.clear_failure(config.name, failure.source, failure.allowed_groups)
+    return Deleted(document_id=document_id, removed=0, remaining=0)
