@@ -1,0 +1,159 @@
+"""What the web page asks of the API: the queued and writing events of a streamed answer, no
+operator detail for non-admins when the model is down, documents with their real titles, and
+failed entries a writer can delete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.errors import UNAVAILABLE
+from app.keys import KeyStore
+from ingest.pipeline import IngestReport
+from tests.support.ollama_standin import OllamaStandin
+from tests.support.server import LiveServer, free_port, make_settings
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "What does error E-417 mean on the HX-400?"
+
+
+def events(text: str) -> list[tuple[str, dict]]:
+    found = []
+    for frame in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
+        found.append((lines["event"], json.loads(lines["data"])))
+    return found
+
+
+def test_a_question_behind_another_is_queued_then_writing(
+    api: httpx.Client, ollama: OllamaStandin
+) -> None:
+    ollama.state.delay_per_token = 0.3
+    first: dict[str, list[tuple[str, dict]]] = {}
+
+    def ask_first() -> None:
+        response = api.post("/v1/query", json={"question": QUESTION, "stream": True})
+        first["events"] = events(response.text)
+
+    thread = threading.Thread(target=ask_first)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not ollama.state.generations and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first question is with the model now
+        response = api.post(
+            "/v1/query", json={"question": "契約期間はいつまでですか", "stream": True}
+        )
+        thread.join(timeout=60)
+    finally:
+        ollama.state.delay_per_token = 0.0
+    got = events(response.text)
+    kinds = [kind for kind, _ in got]
+    assert kinds[:4] == ["passages", "queued", "writing", "token"], kinds
+    assert got[1][1] == {"position": 1}
+    assert kinds[-1] == "done"
+    # the first had a free turn: never queued
+    assert [kind for kind, _ in first["events"]][:3] == ["passages", "writing", "token"]
+
+
+@pytest.fixture(scope="module")
+def down(
+    indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
+    """kura with keys (an admin, a reader) whose Ollama address has nothing listening."""
+    data_dir = Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("down") / "data"))
+    settings = make_settings(data_dir, f"http://127.0.0.1:{free_port()}", auth="keys")
+    with KeyStore(settings.state_path) as keys:
+        admin, _ = keys.create("root", ["staff"], admin=True)
+        reader, _ = keys.create("carol", ["staff"])
+    with LiveServer(settings) as client:
+        yield (
+            client,
+            {
+                "admin": f"Bearer {admin}",
+                "reader": f"Bearer {reader}",
+            },
+        )
+
+
+def test_only_admins_get_the_operator_detail_when_the_model_is_down(
+    down: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    client, keys = down
+    body = {"question": "E-417 のエラーは何を意味しますか", "collection": "corpus"}
+    reader = client.post("/v1/query", json=body, headers={"Authorization": keys["reader"]})
+    assert reader.status_code == 503
+    assert reader.json() == {"detail": UNAVAILABLE, "error": "LLMUnavailable"}
+    admin = client.post("/v1/query", json=body, headers={"Authorization": keys["admin"]})
+    assert admin.status_code == 503
+    assert "ollama serve" in admin.json()["detail"]
+    assert "127.0.0.1" in admin.json()["detail"]
+
+    streamed = {**body, "stream": True}
+    got = events(
+        client.post("/v1/query", json=streamed, headers={"Authorization": keys["reader"]}).text
+    )
+    assert got[0][0] == "passages"
+    assert got[0][1]["passages"]
+    assert got[-1] == ("error", {"detail": UNAVAILABLE, "error": "LLMUnavailable", "status": 503})
+    assert "127.0.0.1" not in json.dumps(got[-1])
+    got = events(
+        client.post("/v1/query", json=streamed, headers={"Authorization": keys["admin"]}).text
+    )
+    assert "ollama serve" in got[-1][1]["detail"]
+
+
+def test_documents_show_their_real_title_not_a_numbered_heading(
+    down: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    client, keys = down
+    listed = client.get(
+        "/v1/collections/corpus/documents", headers={"Authorization": keys["admin"]}
+    ).json()
+    titles = {Path(d["source"]).name: d["title"] for d in listed["documents"]}
+    assert titles["apache-license-2.0.txt"] == ""  # indexed under "1. Definitions."
+    assert titles["hx400-manual.docx"] == "HX-400 Maintenance Manual"
+    assert titles["guide.html"] == "Operator guide"
+    assert listed["writable"] is True
+    as_reader = client.get(
+        "/v1/collections/corpus/documents", headers={"Authorization": keys["reader"]}
+    ).json()
+    assert as_reader["writable"] is False
+
+
+def test_a_writer_deletes_a_failed_entry(down: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, keys = down
+    admin = {"Authorization": keys["admin"]}
+    accepted = client.post(
+        "/v1/collections/corpus/documents",
+        files={"files": ("壊れた.pdf", b"%PDF-1.4\nnot really a pdf", "application/pdf")},
+        headers=admin,
+    ).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{accepted['job_id']}", headers=admin).json()
+        if job["status"] == "done":
+            break
+        time.sleep(0.2)
+    assert job["files"][0]["status"] == "failed"
+    listed = client.get("/v1/collections/corpus/documents", headers=admin).json()["documents"]
+    failed = next(d for d in listed if d["source"].endswith("壊れた.pdf"))
+    assert failed["status"] == "failed"
+    assert failed["reason"]
+    url = f"/v1/collections/corpus/documents/{failed['document_id']}"
+    # a reader does not see failures, and cannot delete them
+    assert client.delete(url, headers={"Authorization": keys["reader"]}).status_code == 404
+    deleted = client.delete(url, headers=admin)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"document_id": failed["document_id"], "removed": 0, "remaining": 0}
+    listed = client.get("/v1/collections/corpus/documents", headers=admin).json()["documents"]
+    assert not any(d["source"].endswith("壊れた.pdf") for d in listed)
+    assert client.delete(url, headers=admin).status_code == 404

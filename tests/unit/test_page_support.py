@@ -1,0 +1,61 @@
+"""The small server-side pieces the web page relies on: the gate's place in line, the error
+text non-admins get, and which titles are real."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import UNAVAILABLE, Busy, LLMTimeout, LLMUnavailable, ModelNotFound, public_detail
+from app.llm.gate import Gate
+from app.services.documents import shown_title
+from ingest.errors import CollectionNotFound
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_gate_tells_how_many_wait_ahead() -> None:
+    gate = Gate(limit=1, queue=4, wait=0.01)
+    assert gate.ahead() is None  # a turn is free
+    gate.acquire()
+    assert gate.ahead() == 0  # busy, nobody waiting: first in line
+    with pytest.raises(Busy):
+        gate.acquire()  # waits 0.01 s, then gives up and leaves the line
+    assert gate.ahead() == 0
+    gate.release()
+    assert gate.ahead() is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        LLMUnavailable("cannot reach Ollama at http://10.0.0.5:11434: start it (`ollama serve`)"),
+        ModelNotFound("Ollama at http://10.0.0.5:11434 does not have the model: run `ollama pull`"),
+        LLMTimeout("Ollama did not answer within 30 s (KURA_REQUEST_TIMEOUT)"),
+    ],
+)
+def test_operator_detail_is_for_admins_only(error: Exception) -> None:
+    assert public_detail(error, admin=True) == str(error)  # type: ignore[arg-type]
+    assert public_detail(error, admin=False) == UNAVAILABLE  # type: ignore[arg-type]
+    assert "10.0.0.5" not in UNAVAILABLE
+    assert "ollama" not in UNAVAILABLE.lower()
+
+
+def test_other_errors_read_the_same_for_everyone() -> None:
+    error = CollectionNotFound("collection 'manuals' does not exist")
+    assert public_detail(error, admin=False) == str(error)
+
+
+@pytest.mark.parametrize(
+    ("title", "source", "shown"),
+    [
+        ("1. Definitions.", "licenses/apache-license-2.0.txt", ""),
+        ("2.3 Scope", "spec.pdf", ""),
+        ("apache-license-2.0.txt", "apache-license-2.0.txt", ""),
+        ("spare-parts", "data/spare-parts.xlsx", ""),
+        ("HX-400 Maintenance Manual", "hx400-manual.docx", "HX-400 Maintenance Manual"),
+        ("保守契約書", "保守契約.txt", "保守契約書"),
+        ("", "a.txt", ""),
+    ],
+)
+def test_a_shown_title_is_a_real_title(title: str, source: str, shown: str) -> None:
+    assert shown_title(title, source) == shown
