@@ -35,6 +35,7 @@ class Kura:
     url: str
     key: str
     standin: OllamaStandin | None
+    reader_key: str = ""  # a key without admin rights (group staff), where there are keys
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +72,10 @@ def kura(
         settings = make_settings(data_dir, standin.url, auth="keys")
         with KeyStore(settings.state_path) as keys:
             key, _ = keys.create("alice", ["staff"], admin=True)
+            reader, _ = keys.create("bob", ["staff"])
         server = LiveServer(settings)
         with server:
-            yield Kura(server.url, key, standin)
+            yield Kura(server.url, key, standin, reader)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,21 @@ def kura_no_ollama(
     server = LiveServer(make_settings(data_dir, dead, auth="off"))
     with server:
         yield Kura(server.url, "", None)
+
+
+@pytest.fixture(scope="module")
+def kura_down_keys(
+    indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kura]:
+    """kura with API keys (an admin's and a reader's) whose Ollama has nothing listening."""
+    data_dir = _data_copy(indexed, tmp_path_factory.mktemp("web-down-keys"))
+    settings = make_settings(data_dir, f"http://127.0.0.1:{free_port()}", auth="keys")
+    with KeyStore(settings.state_path) as keys:
+        admin, _ = keys.create("root", ["staff"], admin=True)
+        reader, _ = keys.create("carol", ["staff"])
+    server = LiveServer(settings)
+    with server:
+        yield Kura(server.url, admin, None, reader)
 
 
 @pytest.fixture

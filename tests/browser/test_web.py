@@ -64,8 +64,8 @@ def test_key_then_english_question_with_a_cited_passage(
     page: Page, kura: Kura, artifacts: Path
 ) -> None:
     page.goto(kura.url)
-    # no key yet: the collections call is refused, and the page says what to do
-    expect(page.locator("#notice")).to_contain_text("Enter a valid API key")
+    # no key yet: the collections call is refused, and the page says how to get one
+    expect(page.locator("#welcome")).to_contain_text("you need an API key")
     page.fill("#api-key", "kura_000000000000_" + "x" * 43)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#key-status")).to_have_text("Enter a valid API key.")

@@ -1,6 +1,6 @@
 // kura's HTTP API as the page calls it: the saved key on every request, errors as ApiError.
 
-import { markKeyInvalid, showNotice } from "./notices.js";
+import { markKeyInvalid, showNotice, showWelcome } from "./notices.js";
 
 export const KEY_STORAGE = "kura.apiKey";
 
@@ -39,8 +39,13 @@ export async function errorFrom(response) {
     body = null;
   }
   if (response.status === 401) {
+    // No key yet is a first visit, not a mistake: the welcome panel says how to get one.
+    if (!apiKey()) {
+      showWelcome();
+      return new ApiError(401, "kura needs an API key: ask your administrator for one.");
+    }
     markKeyInvalid();
-    return new ApiError(401, "Enter a valid API key.");
+    return new ApiError(401, "This API key was rejected. Enter a valid API key.");
   }
   return new ApiError(response.status, detailText(body, response.status));
 }
@@ -58,5 +63,6 @@ export async function api(path, options = {}) {
 }
 
 export function reportError(error) {
+  if (error instanceof ApiError && error.status === 401 && !apiKey()) return; // the welcome panel
   showNotice(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
 }

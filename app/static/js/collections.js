@@ -3,6 +3,7 @@
 import { api, reportError } from "./api.js";
 import { loadDocuments } from "./documents.js";
 import { $, el } from "./dom.js";
+import { hideWelcome } from "./notices.js";
 
 export const COLLECTION_STORAGE = "kura.collection";
 export const NEW_COLLECTION = "\u0000new";
@@ -19,6 +20,7 @@ export async function loadCollections() {
   try {
     const body = await api("/v1/collections");
     collections = Array.isArray(body) ? body : body.collections || [];
+    hideWelcome();
   } catch (error) {
     reportError(error);
     return;

@@ -1,23 +1,64 @@
-// The conversation: asking (the answer streams as server-sent events), follow-ups, stopping.
+// The conversation: asking (the answer streams as server-sent events), follow-ups, stopping,
+// regenerating or editing a question, and keeping it in the browser after each answer.
 
 import { ApiError, errorFrom, headers } from "./api.js";
 import { currentCollection } from "./collections.js";
 import { $ } from "./dom.js";
+import { refreshList } from "./history.js";
 import { clearNotice, showNotice } from "./notices.js";
 import { readEvents } from "./sse.js";
+import * as store from "./store.js";
 import { Turn } from "./turn.js";
 
 const HISTORY_TURNS = 12; // earlier turns sent with a follow-up (the server uses fewer)
+// Errors that mean the model cannot answer now; the passages found are still worth reading.
+const UNAVAILABLE = new Set(["LLMUnavailable", "ModelNotFound", "LLMLoading", "LLMTimeout", "LLMFailed"]);
 
 export const state = {
-  history: [], // [{role, content}] of finished turns
+  id: null, // the conversation's id in the browser's store (null: not kept yet)
+  records: [], // [{question, passages, answer, error}], one per turn shown
   controller: null, // AbortController of the answer streaming now
 };
 
 function setBusy(busy) {
   $("conversation").setAttribute("aria-busy", busy ? "true" : "false");
-  $("ask-button").disabled = busy;
+  $("ask-button").hidden = busy;
   $("stop").hidden = !busy;
+}
+
+function history() {
+  const turns = [];
+  for (const r of state.records) {
+    if (!r.answer) continue;
+    turns.push({ role: "user", content: r.question }, { role: "assistant", content: r.answer.answer || "" });
+  }
+  return turns.slice(-HISTORY_TURNS);
+}
+
+function show(record) {
+  const turn = new Turn(record.question, {
+    onRegenerate: () => regenerate(record),
+    onEdit: () => edit(record),
+  });
+  record.node = turn.node;
+  $("empty-conversation").hidden = true;
+  $("conversation").append(turn.node);
+  return turn;
+}
+
+function dropFrom(record) {
+  // Regenerating or editing a turn starts the conversation over from it.
+  const index = state.records.indexOf(record);
+  if (index < 0) return;
+  for (const r of state.records.splice(index)) r.node.remove();
+  $("empty-conversation").hidden = state.records.length > 0;
+}
+
+function failure(data) {
+  if (UNAVAILABLE.has(data.error)) {
+    return { headline: "Answers are unavailable right now; here are the passages.", detail: data.detail || "" };
+  }
+  return { headline: data.detail || data.error || "The answer failed.", detail: "" };
 }
 
 export async function ask(question) {
@@ -27,22 +68,19 @@ export async function ask(question) {
     return;
   }
   clearNotice();
-  $("empty-conversation").hidden = true;
-  const turn = new Turn(question);
-  $("conversation").append(turn.node);
+  const body = { question, collection, stream: true, history: history() };
+  if ($("show-reasoning").checked) body.include_reasoning = true;
+  const record = { question, passages: [], answer: null, error: null };
+  const turn = show(record);
+  state.records.push(record);
   turn.node.scrollIntoView({ block: "nearest" });
   const controller = new AbortController();
   state.controller = controller;
   setBusy(true);
-  const body = {
-    question,
-    collection,
-    stream: true,
-    history: state.history.slice(-HISTORY_TURNS),
+  const fail = (headline, detail = "") => {
+    record.error = detail ? `${headline}\n${detail}` : headline;
+    turn.fail(headline, detail);
   };
-  if ($("show-reasoning").checked) body.include_reasoning = true;
-  let finished = null;
-  let failed = false;
   try {
     let response;
     try {
@@ -60,41 +98,98 @@ export async function ask(question) {
     const type = response.headers.get("Content-Type") || "";
     if (!type.includes("text/event-stream")) {
       // A server that answered whole instead of streaming: same Answer object.
-      finished = await response.json();
-      turn.finish(finished);
+      record.answer = await response.json();
+      turn.finish(record.answer);
     } else {
       await readEvents(response, (name, data) => {
-        if (name === "passages") turn.showPassages(data.passages || []);
+        if (name === "passages") {
+          record.passages = data.passages || [];
+          turn.showPassages(record.passages);
+        } else if (name === "queued") turn.queued(data.position);
+        else if (name === "writing") turn.writing();
         else if (name === "reasoning") turn.addReasoning(data.text || "");
         else if (name === "token") turn.addToken(data.text || "");
         else if (name === "done") {
-          finished = data;
+          record.answer = data;
           turn.finish(data);
         } else if (name === "error") {
-          failed = true;
-          turn.fail(data.detail || data.error || "The answer failed.");
+          const { headline, detail } = failure(data);
+          fail(headline, detail);
         }
       });
-      if (!finished && !failed) turn.fail("The answer stopped before it was complete.");
+      if (!record.answer && !record.error) fail("The answer stopped before it was complete.");
     }
   } catch (error) {
-    if (error.name === "AbortError") turn.fail("Stopped.");
-    else turn.fail(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
+    if (error.name === "AbortError") fail("Stopped.");
+    else fail(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
   } finally {
     state.controller = null;
     setBusy(false);
   }
-  if (finished) {
-    state.history.push({ role: "user", content: question });
-    state.history.push({ role: "assistant", content: finished.answer || "" });
-  }
+  await keep(collection);
 }
 
-export function newConversation() {
+async function keep(collection) {
+  if (!store.canKeep()) return;
+  if (!state.records.length) {
+    // Every turn was taken back (edit of the first question): nothing left to keep.
+    if (state.id) await store.remove(state.id);
+    state.id = null;
+    await refreshList();
+    return;
+  }
+  state.id = state.id || `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  const records = state.records.map(({ question, passages, answer, error }) => ({ question, passages, answer, error }));
+  try {
+    await store.put({ id: state.id, title: records[0].question.slice(0, 80), collection, updated: Date.now(), records });
+  } catch (error) {
+    showNotice(`This conversation could not be kept in the browser: ${error}`);
+  }
+  await refreshList();
+}
+
+function regenerate(record) {
+  if (state.controller) return;
+  dropFrom(record);
+  ask(record.question);
+}
+
+function edit(record) {
+  if (state.controller) return;
+  dropFrom(record);
+  const question = $("question");
+  question.value = record.question;
+  question.focus();
+  keep(currentCollection());
+}
+
+function clearView() {
   if (state.controller) state.controller.abort();
-  state.history = [];
-  const conversation = $("conversation");
-  for (const turn of conversation.querySelectorAll(".turn")) turn.remove();
+  state.records = [];
+  for (const turn of $("conversation").querySelectorAll(".turn")) turn.remove();
   $("empty-conversation").hidden = false;
+}
+
+export async function newConversation() {
+  clearView();
+  state.id = null;
+  if (store.canKeep()) await store.setCurrent(null);
+  await refreshList();
   $("question").focus();
+}
+
+export function openConversation(conversation) {
+  clearView();
+  state.id = conversation.id;
+  for (const saved of conversation.records || []) {
+    const record = { ...saved };
+    const turn = show(record);
+    state.records.push(record);
+    if (record.passages && record.passages.length) turn.showPassages(record.passages);
+    if (record.answer) turn.finish(record.answer);
+    else if (record.error) {
+      const [headline, ...detail] = record.error.split("\n");
+      turn.fail(headline, detail.join("\n"));
+    }
+  }
 }

@@ -112,8 +112,9 @@ export async function loadDocuments() {
     return;
   }
   let documents;
+  let data;
   try {
-    const data = await api(`/v1/collections/${encodeURIComponent(collection)}/documents`);
+    data = await api(`/v1/collections/${encodeURIComponent(collection)}/documents`);
     documents = Array.isArray(data) ? data : data.documents || [];
   } catch (error) {
     body.replaceChildren();
@@ -122,10 +123,28 @@ export async function loadDocuments() {
     return;
   }
   $("documents-empty").hidden = documents.length > 0;
-  body.replaceChildren(...documents.map(documentRow));
+  const writable = Boolean(data.writable);
+  body.replaceChildren(...documents.map((d) => documentRow(d, collection, writable)));
 }
 
-function documentRow(d) {
+async function deleteDocument(d, collection, button) {
+  const name = basename(d.source);
+  const what = d.status === "failed" ? `the failed entry for ${name}` : `${name} (every version)`;
+  if (!window.confirm(`Delete ${what} from ${collection}?`)) return;
+  button.disabled = true;
+  try {
+    await api(`/v1/collections/${encodeURIComponent(collection)}/documents/${encodeURIComponent(d.document_id)}`, {
+      method: "DELETE",
+    });
+  } catch (error) {
+    button.disabled = false;
+    reportError(error);
+    return;
+  }
+  await loadCollections(); // counts changed; it reloads the documents table too
+}
+
+function documentRow(d, collection, writable) {
   const name = basename(d.source);
   const doc = el("td", { class: "doc" },
     el("span", { class: "doc-file", lang: langOf(name), text: name }));
@@ -150,7 +169,17 @@ function documentRow(d) {
     }), " ");
   }
   if (d.reason) doc.append(el("span", { class: "reason doc-reason", text: d.reason }));
-  return el("tr", { "data-source": name },
+  const actions = el("td", { class: "tight" });
+  if (writable) {
+    actions.append(el("button", {
+      type: "button",
+      class: "link danger",
+      "aria-label": `Delete ${name}`,
+      text: "Delete",
+      onclick: (event) => deleteDocument(d, collection, event.currentTarget),
+    }));
+  }
+  return el("tr", { "data-source": name, "data-status": d.status },
     doc, el("td", { class: "tight" }, statusBadge(d.status)),
-    el("td", { class: "num tight", text: String(d.chunks ?? "") }));
+    el("td", { class: "num tight", text: String(d.chunks ?? "") }), actions);
 }

@@ -3,6 +3,7 @@
 import { apiKey, KEY_STORAGE } from "./api.js";
 import { loadCollections } from "./collections.js";
 import { $ } from "./dom.js";
+import { restore } from "./history.js";
 import { clearNotice } from "./notices.js";
 
 export function showKeyState() {
@@ -21,4 +22,5 @@ export function saveKey() {
   showKeyState();
   clearNotice();
   loadCollections();
+  restore(); // this key's conversations, none of the previous key's
 }

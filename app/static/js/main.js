@@ -8,6 +8,7 @@ import { collectionChanged, loadCollections } from "./collections.js";
 import { ask, newConversation, state } from "./conversation.js";
 import { loadDocuments, upload } from "./documents.js";
 import { $ } from "./dom.js";
+import { restore } from "./history.js";
 import { saveKey, showKeyState } from "./key.js";
 import { passageClosed } from "./passages.js";
 
@@ -54,6 +55,7 @@ function init() {
   });
 
   loadCollections();
+  restore();
 }
 
 document.addEventListener("DOMContentLoaded", init);

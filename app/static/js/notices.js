@@ -13,6 +13,15 @@ export function clearNotice() {
   $("notice").textContent = "";
 }
 
+export function showWelcome() {
+  $("welcome").hidden = false;
+  $("api-key").focus();
+}
+
+export function hideWelcome() {
+  $("welcome").hidden = true;
+}
+
 export function markKeyInvalid() {
   const input = $("api-key");
   input.setAttribute("aria-invalid", "true");

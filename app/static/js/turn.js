@@ -1,4 +1,5 @@
-// One question and its answer in the conversation: status, streamed answer, sources, notes.
+// One question and its answer in the conversation: status (searching, queued, writing),
+// streamed answer, sources, notes, and copy / regenerate / edit once it is done.
 
 import { $, el, langOf } from "./dom.js";
 import { renderAnswer } from "./markdown.js";
@@ -6,7 +7,10 @@ import { openPassage, passageLabel, verifiedBadge } from "./passages.js";
 
 // One question and its answer in the conversation.
 export class Turn {
-  constructor(question) {
+  constructor(question, { onRegenerate = null, onEdit = null } = {}) {
+    this.onRegenerate = onRegenerate;
+    this.onEdit = onEdit;
+    this.found = 0;
     this.passages = new Map(); // n -> Passage, from the passages event, then the citations
     this.cited = new Set();
     this.text = "";
@@ -21,8 +25,12 @@ export class Turn {
     this.notes = el("div", { class: "notes" });
     this.sources = el("div", { class: "sources", hidden: true });
     this.meta = el("p", { class: "meta hint" });
+    this.actions = el("div", { class: "turn-actions", hidden: true },
+      el("button", { type: "button", class: "secondary small", text: "Copy", onclick: (e) => this.copy(e.currentTarget) }),
+      el("button", { type: "button", class: "secondary small", text: "Regenerate", onclick: () => this.onRegenerate?.() }),
+      el("button", { type: "button", class: "secondary small", text: "Edit", onclick: () => this.onEdit?.() }));
     this.node.append(this.status, this.reasoning, this.answer, this.error, this.notes,
-      this.sources, this.meta);
+      this.sources, this.meta, this.actions);
   }
 
   citeButton(n) {
@@ -40,9 +48,41 @@ export class Turn {
   showPassages(passages) {
     for (const p of passages) this.passages.set(p.n, p);
     this.renderSources();
+    this.found = passages.length;
     this.status.textContent = passages.length
-      ? `Found ${passages.length} passages. Writing the answer…`
+      ? `Found ${passages.length} passages. Asking the model…`
       : "No passages found.";
+  }
+
+  queued(position) {
+    // Other people's questions are ahead: say so, never "writing" while waiting.
+    const where = position ? ` Queued: position ${position} in line` : " Queued";
+    this.status.textContent = `Found ${this.found} passages.${where}, waiting for the model…`;
+    this.status.dataset.state = "queued";
+  }
+
+  writing() {
+    this.status.textContent = "Writing the answer…";
+    this.status.dataset.state = "writing";
+  }
+
+  async copy(button) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(this.text);
+      else {
+        // Plain http on a company network: the Clipboard API is off there.
+        const area = el("textarea", { class: "visually-hidden" });
+        area.value = this.text;
+        document.body.append(area);
+        area.select();
+        document.execCommand("copy");
+        area.remove();
+      }
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
   }
 
   sourceItem(p) {
@@ -128,11 +168,15 @@ export class Turn {
     if (u && (u.prompt_tokens || u.completion_tokens)) parts.push(`${u.prompt_tokens} + ${u.completion_tokens} tokens`);
     if (answer.model) parts.push(answer.model);
     this.meta.textContent = parts.join(" · ");
+    this.actions.hidden = false;
   }
 
-  fail(message) {
+  fail(message, detail = "") {
     this.status.remove();
     this.error.hidden = false;
     this.error.textContent = message;
+    if (detail) this.error.append(el("span", { class: "error-detail", text: detail }));
+    this.actions.hidden = false;
+    this.actions.querySelector("button").hidden = !this.text; // nothing to copy
   }
 }
