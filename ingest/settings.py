@@ -80,6 +80,13 @@ class IndexSettings(BaseSettings):
         "a local sentence-transformers model directory. Never fetched from a hub.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    embed_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="What runs the local embedding model: torch (sentence-transformers), onnx "
+        "(ONNX Runtime, same vectors, faster) or onnx-int8 (int8 weights, fastest, vectors "
+        "within about 1%). The ONNX copy is exported from the model on first use into "
+        "<data_dir>/models/.",
+    )
     embed_languages: str = Field(
         "en",
         description="Languages the embedding model understands, comma-separated, or * for a "

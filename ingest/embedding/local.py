@@ -1,4 +1,5 @@
-"""The local embedder: a sentence-transformers model from a directory on this machine."""
+"""The local embedder: a sentence-transformers model from a directory on this machine, run by
+torch (sentence-transformers) or by ONNX Runtime (``KURA_EMBED_RUNTIME``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 # sentence-transformers and torch take most of a command's start (9 of 13 s): imported only
 # when the embedder is built, so a keywords-only `kura search` never pays for them.
 if TYPE_CHECKING:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.core.base.embeddings.base import BaseEmbedding
 
 
 def embed_model_path(setting: str) -> str:
@@ -27,12 +28,24 @@ def embed_model_path(setting: str) -> str:
     return str(path)
 
 
-def build_local_embedder(settings: IndexSettings) -> HuggingFaceEmbedding:
-    """The sentence-transformers embedder, loaded from a local directory on the CPU."""
+def build_local_embedder(settings: IndexSettings) -> BaseEmbedding:
+    """The local model on the CPU, run by the runtime the settings name."""
+    model_dir = embed_model_path(settings.embed_model)
+    if settings.embed_runtime != "torch":
+        from ingest.embedding.onnx import OnnxEmbedding
+        from ingest.embedding.onnx_export import onnx_path
+
+        int8 = settings.embed_runtime == "onnx-int8"
+        return OnnxEmbedding(
+            model_dir,
+            onnx_path(settings.data_dir, model_dir, int8=int8),
+            batch=settings.embed_batch_size,
+            int8=int8,
+        )
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     return HuggingFaceEmbedding(
-        model_name=embed_model_path(settings.embed_model),
+        model_name=model_dir,
         device="cpu",
         embed_batch_size=settings.embed_batch_size,
         normalize=True,
