@@ -1,0 +1,203 @@
+"""The local model on ONNX Runtime: same vectors as torch, length-sorted batches, offline export."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.retrieve import Retriever
+from ingest.components import build_components
+from ingest.embedding.local import build_local_embedder, embed_model_path
+from ingest.embedding.onnx import OnnxEmbedding
+from ingest.embedding.onnx_export import OnnxModelError, onnx_path
+from ingest.pipeline import Indexer
+from ingest.settings import PACKAGED_EMBED_MODEL
+from tests.support.server import make_settings
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [
+    "The coolant pump of the HX-400 stops with fault code E-417 when the filter is blocked.",
+    "冷却ポンプが停止した場合は、フィルターの詰まりを確認してください。",
+    "Section 12(3): the licensee shall not sublicense the software.",
+    "第12条第3項 乙は、甲の書面による承諾なく本契約上の地位を第三者に譲渡してはならない。",
+    "short",
+    "  leading and trailing spaces  ",
+    "word " * 400,  # past the model's 256 word pieces: truncated alike
+    "",
+]
+
+_connections: list[Any] = []
+_recording = False
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if _recording and event in ("socket.connect", "socket.getaddrinfo"):
+        _connections.append((event, args))
+
+
+sys.addaudithook(_hook)  # cannot be removed: it records only while _recording
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-data")
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(data_dir: Path) -> np.ndarray:
+    embedder = build_local_embedder(make_settings(data_dir))
+    return np.array(embedder.get_text_embedding_batch(TEXTS))
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(data_dir: Path) -> OnnxEmbedding:
+    global _recording
+    _connections.clear()
+    _recording = True
+    try:
+        embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx"))
+    finally:
+        _recording = False
+    assert isinstance(embedder, OnnxEmbedding)
+    return embedder
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_export_is_offline_and_lands_in_the_data_dir(
+    data_dir: Path, onnx_embedder: OnnxEmbedding
+) -> None:
+    assert _connections == []  # export and load: no hub, no socket at all
+    model_dir = embed_model_path(PACKAGED_EMBED_MODEL)
+    expected = onnx_path(data_dir, model_dir, int8=False)
+    assert Path(onnx_embedder.onnx_file) == expected
+    assert expected.is_file()
+    assert expected.is_relative_to(data_dir / "models")
+    assert onnx_embedder.max_length == 256
+
+
+def test_onnx_vectors_match_torch_in_english_and_japanese(
+    onnx_embedder: OnnxEmbedding, torch_vectors: np.ndarray
+) -> None:
+    vectors = np.array(onnx_embedder.get_text_embedding_batch(TEXTS))
+    assert vectors.shape == torch_vectors.shape == (len(TEXTS), 384)
+    assert cosines(vectors, torch_vectors).min() > 0.9999
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = onnx_embedder.get_query_embedding(TEXTS[1])
+    assert float(np.dot(query, torch_vectors[1])) > 0.9999
+
+
+def test_int8_vectors_stay_close_to_torch(data_dir: Path, torch_vectors: np.ndarray) -> None:
+    embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx-int8"))
+    assert isinstance(embedder, OnnxEmbedding)
+    assert Path(embedder.onnx_file).name == "model-int8.onnx"
+    vectors = np.array(embedder.get_text_embedding_batch(TEXTS))
+    english, japanese = cosines(vectors, torch_vectors)[[0, 2]], cosines(vectors, torch_vectors)[[1, 3]]
+    assert english.min() > 0.98
+    assert japanese.min() > 0.98
+    assert cosines(vectors, torch_vectors).min() < 0.99999  # int8 really ran: not the fp32 file
+
+
+class RecordingSession:
+    """The real ONNX Runtime session, recording the shape of every batch it is given."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, int]] = []
+
+    def run(self, outputs: Any, feed: dict[str, np.ndarray]) -> Any:
+        self.shapes.append(feed["input_ids"].shape)
+        return self.session.run(outputs, feed)
+
+
+def test_batches_are_sorted_by_length_and_answers_keep_input_order(
+    onnx_embedder: OnnxEmbedding,
+) -> None:
+    alone = np.array([onnx_embedder.embed([t])[0] for t in TEXTS])
+    recorder = RecordingSession(onnx_embedder._session)
+    onnx_embedder._session = recorder
+    batch = onnx_embedder.batch
+    try:
+        onnx_embedder.batch = 3
+        together = onnx_embedder.embed(TEXTS)
+    finally:
+        onnx_embedder._session = recorder.session
+        onnx_embedder.batch = batch
+    widths = [width for _, width in recorder.shapes]
+    assert [rows for rows, _ in recorder.shapes] == [3, 3, 2]
+    assert widths == sorted(widths, reverse=True)
+    assert widths[0] == 256  # the 400-word text, truncated, comes first
+    assert widths[-1] == 3  # "short" and the empty text: [CLS] short [SEP], last
+    # each answer is its own text's, whatever batch it was computed in
+    assert cosines(together, alone).min() > 0.9999
+
+
+def test_a_corrupt_onnx_file_is_rebuilt(data_dir: Path, onnx_embedder: OnnxEmbedding) -> None:
+    path = Path(onnx_embedder.onnx_file)
+    path.write_bytes(b"not an onnx model")
+    embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx"))
+    assert path.stat().st_size > 1_000_000
+    vector = embedder.get_text_embedding(TEXTS[0])
+    assert float(np.dot(vector, onnx_embedder.get_text_embedding(TEXTS[0]))) > 0.9999
+
+
+def test_a_model_that_cannot_be_exported_fails_with_a_clear_error(tmp_path: Path) -> None:
+    # A model directory without its weights: the tokenizer loads, the export cannot.
+    source = Path(embed_model_path(PACKAGED_EMBED_MODEL))
+    broken = tmp_path / "broken-model"
+    shutil.copytree(source, broken, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    settings = make_settings(tmp_path / "data", embed_model=str(broken), embed_runtime="onnx")
+    with pytest.raises(OnnxModelError) as caught:
+        build_local_embedder(settings)
+    message = str(caught.value)
+    assert str(onnx_path(tmp_path / "data", str(broken), int8=False)) in message
+    assert str(broken) in message
+    assert "KURA_EMBED_RUNTIME=torch" in message
+    assert not onnx_path(tmp_path / "data", str(broken), int8=False).exists()
+
+
+def test_a_collection_indexed_with_torch_is_searched_alike_with_onnx(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pump.md").write_text(
+        "# Coolant pump\n\nThe coolant pump stops with fault code E-417 when the filter is "
+        "blocked. Clean the filter and restart the pump.\n",
+        encoding="utf-8",
+    )
+    (docs / "lease.md").write_text(
+        "# Lease\n\nThe tenant pays the rent on the first day of each month by bank transfer.\n",
+        encoding="utf-8",
+    )
+    (docs / "ja.md").write_text(
+        "# 冷却ポンプ\n\nフィルターが詰まると冷却ポンプは停止します。\n", encoding="utf-8"
+    )
+    data = tmp_path / "data"
+    components = build_components(make_settings(data))
+    try:
+        Indexer(components, "manuals").ingest_paths([docs])
+        old = Retriever(components, make_settings(data)).search(
+            "manuals", "why does the pump stop", 3, mode="dense"
+        )
+    finally:
+        components.close()
+    settings = make_settings(data, embed_runtime="onnx")
+    components = build_components(settings)
+    try:
+        assert isinstance(components.embedder, OnnxEmbedding)
+        new = Retriever(components, settings).search(
+            "manuals", "why does the pump stop", 3, mode="dense"
+        )
+    finally:
+        components.close()
+    assert [p.chunk_id for p in new] == [p.chunk_id for p in old]
+    assert new[0].source.endswith("pump.md")
+    for before, after in zip(old, new, strict=True):
+        assert after.score == pytest.approx(before.score, abs=1e-4)
