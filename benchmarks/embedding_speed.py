@@ -37,7 +37,10 @@ SETS = {
         ROOT / "eval" / "python-faq-en.jsonl",
         sorted(Path("/usr/share/doc/python3.11/html/faq").glob("*.html")),
     ),
-    "r-faq-en (PDF)": (ROOT / "eval" / "r-faq-en.jsonl", [Path("/usr/share/R/doc/manual/R-FAQ.pdf")]),
+    "r-faq-en (PDF)": (
+        ROOT / "eval" / "r-faq-en.jsonl",
+        [Path("/usr/share/R/doc/manual/R-FAQ.pdf")],
+    ),
 }
 
 
@@ -68,7 +71,7 @@ def embedders(data_dir: Path) -> dict:
         built[runtime].get_text_embedding("warm up")
         print(f"{runtime}: ready in {time.perf_counter() - t0:.1f} s (ONNX export on first use)")
     torch = built["torch"]
-    counter = torch._model.tokenizer  # noqa: SLF001  (the same word pieces the model reads)
+    counter = torch._model.tokenizer  # the same word pieces the model reads
 
     def sorted_torch(texts: list[str]) -> list[list[float]]:
         # today's path, fed longest first (padding waste removed), answers put back in order

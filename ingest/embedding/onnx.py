@@ -147,11 +147,13 @@ def _open(model_dir: str, path: Path, *, int8: bool) -> Any:
         try:
             return _session(path)
         except Exception as error:  # noqa: BLE001  (any load failure: rebuild the cache)
-            logger.warning("ONNX embedding model %s is unreadable (%s): exporting it again", path, error)
+            logger.warning(
+                "ONNX embedding model %s is unreadable (%s): exporting it again", path, error
+            )
     try:
         export(model_dir, path, int8=int8)
         return _session(path)
     except OnnxModelError:
         raise
-    except Exception as error:  # noqa: BLE001  (torch, the optimizer or ORT: one clear error)
+    except Exception as error:  # torch, the optimizer or ORT: one clear error
         raise OnnxModelError(path, f"cannot be built from {model_dir}: {error}") from error

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import tempfile
 import warnings
@@ -65,7 +64,7 @@ def export(model_dir: str, target: Path, *, int8: bool) -> Path:
         if int8:
             final = Path(tmp) / "int8.onnx"
             _quantize(fused, final)
-        os.replace(final, target)
+        final.replace(target)
     logger.info("exported the ONNX embedding model to %s", target)
     return target
 
@@ -84,7 +83,7 @@ def _export_torch(model_dir: str, out: Path) -> None:
             super().__init__()
             self.b = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids, attention_mask, token_type_ids):
             return self.b(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -125,10 +124,24 @@ def _fuse(model_dir: str, raw: Path, out: Path) -> None:
 
 def _quantize(fused: Path, out: Path) -> None:
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(fused), load_external_data=False).graph
     keep = [n.name for n in graph.node if n.op_type == "MatMul" and _KEEP_FP32.search(n.name)]
+    # ONNX Runtime's quantizer logs advice through the root logger, which would configure
+    # logging for the whole process (logging.basicConfig) if nothing had: a handler stops that.
+    root = logging.getLogger()
+    quiet = logging.NullHandler()
+    root.addHandler(quiet)
+    try:
+        _quantize_dynamic(fused, out, keep)
+    finally:
+        root.removeHandler(quiet)
+
+
+def _quantize_dynamic(fused: Path, out: Path, keep: list[str]) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     quantize_dynamic(
         str(fused),
         str(out),

@@ -100,7 +100,10 @@ def test_int8_vectors_stay_close_to_torch(data_dir: Path, torch_vectors: np.ndar
     assert isinstance(embedder, OnnxEmbedding)
     assert Path(embedder.onnx_file).name == "model-int8.onnx"
     vectors = np.array(embedder.get_text_embedding_batch(TEXTS))
-    english, japanese = cosines(vectors, torch_vectors)[[0, 2]], cosines(vectors, torch_vectors)[[1, 3]]
+    english, japanese = (
+        cosines(vectors, torch_vectors)[[0, 2]],
+        cosines(vectors, torch_vectors)[[1, 3]],
+    )
     assert english.min() > 0.98
     assert japanese.min() > 0.98
     assert cosines(vectors, torch_vectors).min() < 0.99999  # int8 really ran: not the fp32 file
