@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from app.contracts import VersionNote, expand, version_notes
 from app.errors import PromptTooLong
-from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
+from app.llm import DEFAULT_SAMPLING, AnsweringModel, Generation, Sampling
 from app.observability import log_exchange
 from app.passages import Passage
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
@@ -125,7 +125,9 @@ class Draft:
     retrieval_seconds: float
 
 
-def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: ReasoningEffort) -> str:
+def condense(
+    llm: AnsweringModel, history: list[Turn], question: str, effort: ReasoningEffort
+) -> str:
     """The follow-up ``question`` rewritten to stand alone ("what about the second one?" ->
     "What does Section 2 say about ..."), for retrieval. Falls back to the question with the
     last user turn when the model's rewrite is empty."""
@@ -139,7 +141,7 @@ def condense(llm: OllamaLLM, history: list[Turn], question: str, effort: Reasoni
     return f"{last_user} {question}".strip()
 
 
-def draft(retriever: Retriever, llm: OllamaLLM, ask: Ask) -> Draft:
+def draft(retriever: Retriever, llm: AnsweringModel, ask: Ask) -> Draft:
     """Retrieve and build the prompt; decide whether the documents cover the question."""
     started = time.perf_counter()
     budget = llm.prompt_budget(ask.sampling.num_predict)
@@ -229,7 +231,7 @@ def not_covered(draft: Draft, model: str) -> Generation:
     return Generation(text, "", model, 0, 0, "stop", 0.0)
 
 
-def answer_question(retriever: Retriever, llm: OllamaLLM, ask: Ask) -> Answer:
+def answer_question(retriever: Retriever, llm: AnsweringModel, ask: Ask) -> Answer:
     """Answer ``ask`` whole; raises LLMUnavailable when Ollama cannot, Busy when it is full."""
     drafted = draft(retriever, llm, ask)
     if not drafted.covered:
@@ -239,7 +241,7 @@ def answer_question(retriever: Retriever, llm: OllamaLLM, ask: Ask) -> Answer:
 
 
 async def stream_answer(
-    drafted: Draft, llm: OllamaLLM, retriever: Retriever
+    drafted: Draft, llm: AnsweringModel, retriever: Retriever
 ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """Events of a streamed answer: ``passages`` first (sources can show at once), then
     ``queued`` with the position in line when the model is busy with other questions,
@@ -303,7 +305,7 @@ def is_background_task(messages: list[dict[str, str]]) -> bool:
 
 
 def background_task(
-    llm: OllamaLLM, messages: list[dict[str, str]], sampling: Sampling
+    llm: AnsweringModel, messages: list[dict[str, str]], sampling: Sampling
 ) -> Generation:
     """A background task answered by the model alone: no retrieval, no passages, no citations,
     low reasoning, one model call."""

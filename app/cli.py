@@ -202,7 +202,7 @@ def ask(
 ) -> None:
     """Answer QUESTION from the documents, with numbered citations."""
     from app.errors import LLMUnavailable
-    from app.llm import OllamaLLM
+    from app.llm import build_llm
     from app.retrieve import Retriever
     from app.services.ask import Answering, new_ask
     from app.services.search import Scope, search_passages
@@ -219,7 +219,7 @@ def ask(
     )
     components = _open(settings)
     retriever = Retriever(components, settings)
-    answering = Answering(retriever, OllamaLLM(settings))
+    answering = Answering(retriever, build_llm(settings))
     streamed = stream and not as_json
     try:
         if streamed:

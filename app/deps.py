@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from app.audit import AuditLog
 from app.auth import AdminUser, CurrentUser
 from app.jobs import JobRunner
-from app.llm import OllamaLLM
+from app.llm import AnsweringModel
 from app.observability import Metrics
 from app.policy import ReadableCollection, WritableCollection, collection_for, reader_groups
 from app.retrieve import Retriever
@@ -37,8 +37,8 @@ def _components(request: Request) -> Components:
     return components
 
 
-def _llm(request: Request) -> OllamaLLM:
-    llm: OllamaLLM = request.app.state.llm
+def _llm(request: Request) -> AnsweringModel:
+    llm: AnsweringModel = request.app.state.llm
     return llm
 
 
@@ -64,7 +64,7 @@ def _metrics(request: Request) -> Metrics:
 
 SettingsDep = Annotated[AppSettings, Depends(_settings)]
 ComponentsDep = Annotated[Components, Depends(_components)]
-LLMDep = Annotated[OllamaLLM, Depends(_llm)]
+LLMDep = Annotated[AnsweringModel, Depends(_llm)]
 RetrieverDep = Annotated[Retriever, Depends(_retriever)]
 AuditDep = Annotated[AuditLog, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]

@@ -15,7 +15,7 @@ from app.job_store import JobStore
 from app.jobs import JobRunner
 from app.keys import KeyStore
 from app.limiter import FailureLimiter
-from app.llm import Gate, OllamaLLM
+from app.llm import build_llm
 from app.observability import install_observability
 from app.retrieve import Retriever
 from app.routes import (
@@ -53,15 +53,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
             metrics.llm_queue_depth.set(waiting)
             metrics.llm_in_flight.set(in_flight)
 
-        gate = Gate(
-            settings.ollama_concurrency,
-            settings.ollama_queue,
-            settings.ollama_queue_timeout,
-            on_change=queue_changed,
-        )
         app.state.settings = settings
         app.state.components = components
-        app.state.llm = OllamaLLM(settings, gate)
+        app.state.llm = build_llm(settings, on_change=queue_changed)
         app.state.retriever = Retriever(components, settings)
         app.state.keys = KeyStore(settings.state_database)
         app.state.audit = AuditLog(settings.state_database)
@@ -73,6 +67,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         finally:
             app.state.jobs.close()
             app.state.keys.close()
+            app.state.llm.close()
             app.state.audit.close()
             components.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -13,6 +14,46 @@ from ingest.settings import IndexSettings
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 
 ReasoningEffort = Literal["low", "medium", "high"]
+
+LLMBackend = Literal["ollama", "openai"]
+
+MAX_HOST_SLOTS = 256  # a vLLM server batches many requests; Ollama's OLLAMA_NUM_PARALLEL is small
+
+
+def host_url(url: str) -> str:
+    """A host URL as kura compares them: no surrounding spaces, no trailing slash."""
+    return url.strip().rstrip("/")
+
+
+def _slot_count(text: str, what: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"KURA_OLLAMA_PARALLEL: {what} is not a whole number: {text!r}") from None
+    if not 1 <= count <= MAX_HOST_SLOTS:
+        raise ValueError(f"KURA_OLLAMA_PARALLEL: {what} must be 1 to {MAX_HOST_SLOTS}, not {count}")
+    return count
+
+
+def parse_parallel(text: str, hosts: list[str], default: int) -> dict[str, int]:
+    """Slots per host from KURA_OLLAMA_PARALLEL: ``4`` for every host, or ``url=n`` pairs
+    (a bare number among them is the default of the hosts not named)."""
+    named: dict[str, int] = {}
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        url, sep, count = item.rpartition("=")
+        if not sep:
+            default = _slot_count(item, "the default")
+            continue
+        url = host_url(url)
+        if url not in hosts:
+            raise ValueError(
+                f"KURA_OLLAMA_PARALLEL names {url}, which is not one of the LLM hosts "
+                f"({', '.join(hosts)})"
+            )
+        named[url] = _slot_count(count, url)
+    return {url: named.get(url, default) for url in hosts}
 
 
 class InsecureBind(KuraError):
@@ -102,6 +143,37 @@ class AppSettings(IndexSettings):
         description="Questions sent to Ollama at once (match OLLAMA_NUM_PARALLEL; Ollama "
         "answers one at a time by default).",
     )
+    ollama_hosts: str = Field(
+        "",
+        description="Several Ollama servers that run the same model, comma-separated URLs; "
+        "each question goes to the least busy one that is up. Empty: KURA_OLLAMA_HOST alone.",
+    )
+    ollama_parallel: str = Field(
+        "",
+        description="Questions each LLM host answers at once: its OLLAMA_NUM_PARALLEL (a vLLM "
+        "server's batch). One number for every host, or url=n pairs, comma-separated (a bare "
+        "number among them counts for the hosts not named). Empty: KURA_OLLAMA_CONCURRENCY.",
+    )
+    llm_backend: LLMBackend = Field(
+        "ollama",
+        description="How kura asks the model: ollama (Ollama's native /api/chat) or openai "
+        "(an OpenAI-compatible /v1/chat/completions: vLLM, SGLang, LM Studio, llama.cpp).",
+    )
+    openai_base_url: str = Field(
+        "",
+        description="With KURA_LLM_BACKEND=openai: the server's OpenAI-compatible base URL, "
+        "e.g. http://vllm:8000/v1 (comma-separated for several servers). The model is "
+        "KURA_OLLAMA_MODEL, as the server names it.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="With KURA_LLM_BACKEND=openai: the server's API key, if it asks one."
+    )
+    llm_retry_after: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds before an LLM host marked down is checked again; doubled after "
+        "each failed check, up to 60.",
+    )
     ollama_queue: int = Field(
         16, ge=0, description="Questions that may wait for a turn; past this: 503 Retry-After."
     )
@@ -181,12 +253,32 @@ class AppSettings(IndexSettings):
         """``proxy_user_headers`` as a list."""
         return [h.strip() for h in self.proxy_user_headers.split(",") if h.strip()]
 
+    @property
+    def llm_hosts(self) -> dict[str, int]:
+        """The LLM hosts of the chosen backend, each with its slots (requests at once)."""
+        listed = self.openai_base_url if self.llm_backend == "openai" else self.ollama_hosts
+        hosts = list(dict.fromkeys(host_url(u) for u in listed.split(",") if u.strip()))
+        if not hosts and self.llm_backend == "ollama":
+            hosts = [host_url(self.ollama_host)]
+        return parse_parallel(self.ollama_parallel, hosts, self.ollama_concurrency)
+
     @field_validator("metrics_token")
     @classmethod
     def _long_metrics_token(cls, token: SecretStr | None) -> SecretStr | None:
         if token is not None and len(token.get_secret_value()) < 32:
             raise ValueError("KURA_METRICS_TOKEN must be at least 32 characters")
         return token
+
+    @model_validator(mode="after")
+    def _llm_hosts_named(self) -> AppSettings:
+        if self.llm_backend == "openai" and not self.openai_base_url.strip():
+            raise ValueError(
+                "KURA_LLM_BACKEND=openai needs KURA_OPENAI_BASE_URL (e.g. http://vllm:8000/v1)"
+            )
+        for url in self.llm_hosts:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"LLM host {url!r} is not an http:// or https:// URL")
+        return self
 
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> AppSettings:

@@ -25,7 +25,7 @@ from app.tokens import messages_text_tokens
 from ingest.errors import KuraError
 
 if TYPE_CHECKING:
-    from app.llm.ollama import OllamaLLM
+    from app.llm.model import AnsweringModel
 
 logger = logging.getLogger(__name__)
 
@@ -38,27 +38,26 @@ _CUT_SLACK = 16
 _FLOOR = 0.7
 
 
-def unavailable(llm: OllamaLLM, exc: Exception) -> LLMUnavailable:
-    """Ollama cannot answer: the model is not pulled, or Ollama is not reachable."""
+def unavailable(llm: AnsweringModel, exc: Exception, url: str) -> LLMUnavailable:
+    """Ollama at ``url`` cannot answer: the model is not pulled, or it is not reachable."""
     if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
         return ModelNotFound(
-            f"Ollama at {llm.settings.ollama_host} does not have the model {llm.model}: "
-            f"run `ollama pull {llm.model}`"
+            f"Ollama at {url} does not have the model {llm.model}: run `ollama pull {llm.model}`"
         )
     return LLMUnavailable(
-        f"cannot reach Ollama at {llm.settings.ollama_host}: start it (`ollama serve`, or "
+        f"cannot reach Ollama at {url}: start it (`ollama serve`, or "
         f"`docker compose up`) and pull the model (`ollama pull {llm.model}`)"
     )
 
 
 def error_for(
-    llm: OllamaLLM, exc: Exception, attempt: int, loaded: bool | None
-) -> KuraError | None:
-    """The error to raise for a failed call to Ollama, or None to retry it: a connection
-    that could not be made is retried once; a refusal, a timeout or a dropped answer is
-    not. Each cause has its own message: unreachable, loading, too slow, busy, refused."""
+    llm: AnsweringModel, exc: Exception, url: str, loaded: bool | None
+) -> tuple[KuraError, bool]:
+    """The error for a failed call to Ollama at ``url``, and whether the host is down (then
+    another host may take the request). A refusal or a timeout is not the host's absence.
+    Each cause has its own message: unreachable, loading, too slow, busy, refused."""
     if isinstance(exc, ollama.ResponseError):
-        return refused(llm, exc)
+        return refused(llm, exc, url), exc.status_code == 404
     if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
         timeout = f"{llm.settings.request_timeout:g} s (KURA_REQUEST_TIMEOUT)"
         if loaded is False:
@@ -67,22 +66,19 @@ def error_for(
                 f"large model takes minutes on first use): kura stopped waiting after "
                 f"{timeout}. Ask again in a minute, or raise KURA_REQUEST_TIMEOUT",
                 30,
-            )
+            ), False
         return LLMTimeout(
             f"Ollama did not answer within {timeout}: {llm.model} is loaded but too slow "
             "on this machine for this question; raise KURA_REQUEST_TIMEOUT, or lower "
             "KURA_ANSWER_MAX_TOKENS or KURA_REASONING_EFFORT"
-        )
-    if isinstance(exc, ConnectionError | httpx.ConnectError) and attempt == 1:
-        logger.warning("Ollama connection failed; retrying once")
-        return None
-    return unavailable(llm, exc)
+        ), False
+    return unavailable(llm, exc, url), True
 
 
-def refused(llm: OllamaLLM, exc: ollama.ResponseError) -> KuraError:
+def refused(llm: AnsweringModel, exc: ollama.ResponseError, url: str) -> KuraError:
     """The error for a request Ollama answered with an error status."""
     if exc.status_code == 404:
-        return unavailable(llm, exc)
+        return unavailable(llm, exc, url)
     if exc.status_code == 503:
         # Ollama's own queue is full (OLLAMA_MAX_QUEUE, server/sched.go ErrMaxQueue)
         return Busy(
@@ -104,7 +100,7 @@ def refused(llm: OllamaLLM, exc: ollama.ResponseError) -> KuraError:
     return LLMUnavailable(f"Ollama refused the request: {exc.error}")
 
 
-def check_truncation(llm: OllamaLLM, messages: list[dict[str, str]], gen: Generation) -> None:
+def check_truncation(llm: AnsweringModel, messages: list[dict[str, str]], gen: Generation) -> None:
     """Ollama never says it truncated; only prompt_eval_count shows it, and each version
     shows it differently. v0.12-v0.30 cut the prompt to exactly num_ctx tokens; v0.31+
     keep num_keep tokens and the tail, about half the window (both after dropping old
@@ -113,23 +109,23 @@ def check_truncation(llm: OllamaLLM, messages: list[dict[str, str]], gen: Genera
     evaluated, num_ctx = gen.prompt_tokens, llm.num_ctx
     if evaluated and evaluated >= num_ctx - _CUT_SLACK:
         raise ContextTruncated(
-            f"Ollama evaluated {evaluated} prompt tokens, its whole context "
+            f"{llm.server} evaluated {evaluated} prompt tokens, its whole context "
             f"(num_ctx={num_ctx}): the prompt was truncated to fit"
         )
     if evaluated and llm.facts().counts_cache:
         sent = messages_text_tokens(messages)
         if evaluated < sent * _FLOOR:
             raise ContextTruncated(
-                f"Ollama evaluated {evaluated} prompt tokens of about {sent} sent: the "
-                f"prompt was truncated (num_ctx={num_ctx}; Ollama may have given the model "
-                "less context than asked, e.g. to fit its memory)"
+                f"{llm.server} evaluated {evaluated} prompt tokens of about {sent} sent: the "
+                f"prompt was truncated (num_ctx={num_ctx}; {llm.server} may have given the "
+                "model less context than asked, e.g. to fit its memory)"
             )
     if gen.done_reason == "length" and gen.completion_tokens == 0:
-        raise ContextTruncated("Ollama's context filled before the model could answer")
+        raise ContextTruncated(f"{llm.server}'s context filled before the model could answer")
 
 
 def check_answered(
-    llm: OllamaLLM, gen: Generation, think: ReasoningEffort, sampling: Sampling
+    llm: AnsweringModel, gen: Generation, think: ReasoningEffort, sampling: Sampling
 ) -> None:
     """Raise when the whole budget went to reasoning and no answer was written."""
     # gpt-oss reasons before it answers, and eval_count counts both: when num_predict runs

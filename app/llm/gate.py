@@ -1,4 +1,4 @@
-"""The queue toward Ollama: at most so many requests in it at once, a bounded line waiting."""
+"""The queue toward the model: at most so many requests in it at once, a bounded line waiting."""
 
 from __future__ import annotations
 
@@ -97,11 +97,21 @@ class Gate:
         return False
 
     def _release_locked(self) -> None:
-        if self._waiters:
+        if self._waiters and self.in_flight <= self.limit:
             self._waiters.popleft().grant()  # the turn passes on: in_flight is unchanged
         else:
-            self.in_flight -= 1
+            self.in_flight -= 1  # or a turn fewer: the limit fell while it was taken
         self._changed()
+
+    def resize(self, limit: int) -> None:
+        """A new number of turns (LLM hosts went down or came back): new turns go to the
+        first waiters at once; turns above a lower limit end as they are given back."""
+        with self._lock:
+            self.limit = limit
+            while self._waiters and self.in_flight < self.limit:
+                self.in_flight += 1
+                self._waiters.popleft().grant()
+            self._changed()
 
     def acquire(self) -> None:
         """Take a turn, waiting in the queue; raises Busy when the queue is full or slow."""

@@ -21,7 +21,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Qdrant or Ollama is not ready"}})
 def readyz(components: ComponentsDep, llm: LLMDep) -> JSONResponse:
-    """Qdrant usable, Ollama reachable with the model present; each reported separately."""
+    """Qdrant usable, the model's server reachable with the model present (``ollama``: ready
+    when one host is); each reported separately, and each LLM host under ``llm``."""
     qdrant: dict[str, Any]
     try:
         qdrant = {"ok": True, "detail": components.ping()}
@@ -29,5 +30,10 @@ def readyz(components: ComponentsDep, llm: LLMDep) -> JSONResponse:
         qdrant = {"ok": False, "detail": str(exc)}
     ollama = llm.status()
     ready = qdrant["ok"] and ollama["ok"]
-    body = {"status": "ready" if ready else "not ready", "qdrant": qdrant, "ollama": ollama}
+    body = {
+        "status": "ready" if ready else "not ready",
+        "qdrant": qdrant,
+        "ollama": ollama,
+        "llm": llm.hosts_status(),
+    }
     return JSONResponse(body, status_code=200 if ready else 503)

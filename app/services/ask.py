@@ -24,7 +24,7 @@ from app.answer import (
     stream_answer,
 )
 from app.errors import error_status
-from app.llm import DEFAULT_SAMPLING, Generation, OllamaLLM, Sampling
+from app.llm import DEFAULT_SAMPLING, AnsweringModel, Generation, Sampling
 from app.passages import Passage
 from app.retrieve import Retriever, SearchFilters
 from app.services.record import Caller, Recorder
@@ -72,7 +72,7 @@ class Answering:
     answer (no recorder: nothing is recorded, as on the command line)."""
 
     retriever: Retriever
-    llm: OllamaLLM
+    llm: AnsweringModel
     recorder: Recorder | None = None
 
     async def _settle(
