@@ -105,7 +105,7 @@ class LlamaCppServer:
 
         params = xllamacpp.CommonParams()
         params.model.path = str(model_path())
-        params.model_alias = self.alias
+        params.model_alias = {self.alias}  # a set of names (a str would be its letters)
         params.n_ctx = self.n_ctx
         params.n_parallel = 1
         params.cpuparams.n_threads = 1
