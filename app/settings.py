@@ -140,8 +140,8 @@ class AppSettings(IndexSettings):
         1,
         ge=1,
         le=64,
-        description="Questions sent to Ollama at once (match OLLAMA_NUM_PARALLEL; Ollama "
-        "answers one at a time by default).",
+        description="Questions sent to each LLM host at once when KURA_OLLAMA_PARALLEL is "
+        "empty (match OLLAMA_NUM_PARALLEL; Ollama answers one at a time by default).",
     )
     ollama_hosts: str = Field(
         "",
