@@ -78,13 +78,14 @@ class HostPool:
             host.last_picked = time.monotonic()
             return host
 
-    def done(self, host: Host, answered: bool) -> None:
-        """A request on ``host`` ended; one that answered shows the host is up."""
+    def done(self, host: Host, answered: bool | None) -> None:
+        """A request on ``host`` ended: answered, failed, or None (the client left); one
+        that answered shows the host is up."""
         with self._lock:
             host.in_flight -= 1
             if answered:
                 host.answered += 1
-            else:
+            elif answered is False:
                 host.failed += 1
         if answered and not host.up:
             self.mark_up(host)

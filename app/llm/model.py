@@ -123,6 +123,12 @@ class AnsweringModel:
         """Tokens the prompt may take: the window less what the answer needs."""
         return self.num_ctx - self.num_predict(num_predict)
 
+    def _first(self) -> Host:
+        host = self.hosts.pick()
+        if host is None:  # settings always name one
+            raise AssertionError("no LLM host configured")
+        return host
+
     def _next(self, host: Host, down: HostDown, tried: list[Host], retried: bool) -> Host | None:
         """After ``host`` failed: the host to try next (itself once, for a connection that
         could not be made when no other host is left), or None."""
@@ -149,21 +155,23 @@ class AnsweringModel:
         with self.gate.slot():
             started = time.perf_counter()
             tried: list[Host] = []
-            host = self.hosts.pick()
-            while host is not None:
+            host = self._first()
+            while True:
                 try:
                     generation = self._send(host, messages, think, sampling)
                 except HostDown as down:
-                    retried = host in tried
-                    following = self._next(host, down, tried, retried)
+                    following = self._next(host, down, tried, host in tried)
                     if following is None:
                         raise self._all_failed(down, tried) from down
                     if following is host:
                         time.sleep(RETRY_DELAY)
                     host = following
                     continue
-                except BaseException:
+                except KuraError:
                     self.hosts.done(host, answered=False)
+                    raise
+                except BaseException:
+                    self.hosts.done(host, answered=None)
                     raise
                 self.hosts.done(host, answered=True)
                 break
@@ -188,10 +196,8 @@ class AnsweringModel:
         try:
             started = time.perf_counter()
             tried: list[Host] = []
-            host = self.hosts.pick()
+            host = self._first()
             while True:
-                if host is None:
-                    raise AssertionError("no LLM host configured")
                 parts = self._open(host, messages, think, sampling, stats)
                 try:
                     first: Piece | None = await anext(parts)
@@ -203,15 +209,20 @@ class AnsweringModel:
                     if following is None:
                         raise self._all_failed(down, tried) from down
                     if following is host:
-                        await asyncio.sleep(RETRY_DELAY)
+                        try:
+                            await asyncio.sleep(RETRY_DELAY)
+                        except BaseException:  # the client left while kura waited to retry
+                            self.hosts.done(host, answered=None)
+                            raise
                     host = following
                     continue
-                except BaseException:
+                except BaseException as exc:
                     await parts.aclose()
-                    self.hosts.done(host, answered=False)
+                    self.hosts.done(host, False if isinstance(exc, KuraError) else None)
                     raise
                 break
-            answered = False
+            # answered: True, failed: False, the client left: None (no mark against the host)
+            outcome: bool | None = None
             try:
                 async with aclosing(parts):
                     if first is not None:
@@ -220,11 +231,15 @@ class AnsweringModel:
                             async for piece in parts:
                                 yield piece
                         except HostDown as down:
+                            outcome = False
                             self.hosts.mark_down(host, str(down.error))
                             raise self._broken(host, down.error) from down
-                answered = True
+                        except KuraError:
+                            outcome = False
+                            raise
+                outcome = True
             finally:
-                self.hosts.done(host, answered)
+                self.hosts.done(host, outcome)
             stats.seconds = time.perf_counter() - started
             check_truncation(self, messages, stats)
             check_answered(self, stats, think, sampling)

@@ -239,3 +239,34 @@ def test_the_gate_keeps_its_limits_across_hosts(data_dir: Path) -> None:
     assert statuses == [200, 200]  # each host held one question
     assert third.status_code == 503
     assert int(third.headers["retry-after"]) > 0
+
+
+def test_a_client_that_leaves_frees_its_host_without_a_mark_against_it(tmp_path: Path) -> None:
+    with (
+        OllamaStandin(StandinState(delay_per_token=0.2)) as a,
+        OllamaStandin(StandinState(delay_per_token=0.2)) as b,
+    ):
+        llm = OllamaLLM(make_settings(tmp_path, ollama_hosts=f"{a.url},{b.url}"))
+
+        async def scenario() -> None:
+            stats = Generation("", "", "", 0, 0, "", 0.0)
+            pieces = 0
+
+            async def consume() -> None:
+                nonlocal pieces
+                async for _ in llm.stream(HELLO, think="low", stats=stats):
+                    pieces += 1
+
+            task = asyncio.create_task(consume())
+            while pieces == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()  # Stop pressed mid-answer
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(scenario())
+        hosts = llm.hosts_status()["hosts"]
+    assert [h["in_flight"] for h in hosts] == [0, 0]
+    assert [h["failed"] for h in hosts] == [0, 0]
+    assert all(h["up"] for h in hosts)
+    assert (llm.gate.waiting, llm.gate.in_flight) == (0, 0)
