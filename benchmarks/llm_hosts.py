@@ -55,10 +55,11 @@ def ask(base: str, question: str) -> tuple[str, float]:
 
 def run(data: Path, args: argparse.Namespace, hosts: int, kill_one: bool) -> dict:
     standins = [
-        StandinProcess(parallel=args.parallel, delay_per_token=args.delay).start()
-        for _ in range(hosts)
+        StandinProcess(parallel=args.parallel, delay_per_token=args.delay) for _ in range(hosts)
     ]
     try:
+        for standin in standins:
+            standin.start()
         settings = make_settings(
             data,
             ollama_hosts=",".join(s.url for s in standins),

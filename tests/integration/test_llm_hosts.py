@@ -154,8 +154,10 @@ def data_dir(tmp_path: Path, indexed: tuple[Path, IngestReport]) -> Path:
 
 
 def test_a_host_killed_mid_queue(data_dir: Path) -> None:
-    hosts = [StandinProcess(delay_per_token=0.15).start() for _ in range(3)]
+    hosts = [StandinProcess(delay_per_token=0.15) for _ in range(3)]
     try:
+        for host in hosts:
+            host.start()
         settings = make_settings(
             data_dir,
             ollama_hosts=",".join(h.url for h in hosts),

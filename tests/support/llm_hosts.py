@@ -72,6 +72,7 @@ class StandinProcess:
                 return self
             except httpx.HTTPError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.kill()  # never left behind
                     raise RuntimeError(f"the stand-in on {self.url} did not start") from None
                 time.sleep(0.05)
 
