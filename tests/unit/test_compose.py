@@ -37,10 +37,7 @@ SECRETS = {"POSTGRES_PASSWORD": "0f" * 24, "QDRANT_API_KEY": "a1" * 24}
 # Settings and commands that branches of issue 17 add in parallel with this file. Until they
 # are merged the names are only checked to be spelled as OWNERS.md fixes them; once a name is
 # a real setting or command, the tests below check it like every other.
-PENDING_SETTINGS = {
-    "KURA_OLLAMA_HOSTS": "i17-llm",
-    "KURA_OLLAMA_PARALLEL": "i17-llm",
-}
+PENDING_SETTINGS = {}
 PENDING_COMMANDS = {("worker",): "i17-queue"}
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
