@@ -20,7 +20,7 @@ from ingest.errors import CollectionNotFound, StoreUnavailable
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
-from ingest.settings import IndexSettings
+from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.stores import Backend, KuraStore, build_backend
 from ingest.tokens import TokenCounter
 from ingest.worker import ParseLimits, ParsePool
@@ -70,8 +70,13 @@ class Components:
 
     @cached_property
     def count_tokens(self) -> TokenCounter:
-        """Counts the embedding model's word pieces in a text (no special tokens)."""
-        return TokenCounter(embed_model_path(self.settings.embed_model))
+        """Counts the embedding model's word pieces in a text (no special tokens); for a model
+        served by Ollama, whose tokenizer is not on this machine, the packaged model's pieces
+        measure chunks (Ollama's encoders read thousands of tokens: the chunk size binds)."""
+        local = self.settings.embed_backend == "local"
+        return TokenCounter(
+            embed_model_path(self.settings.embed_model if local else PACKAGED_EMBED_MODEL)
+        )
 
     @cached_property
     def max_tokens(self) -> int:

@@ -9,7 +9,9 @@ KuraError
 │   ├── DocumentTooLarge     over the configured size limit
 │   └── OverLimit            reading it took longer, or more memory, than the parse limits
 ├── CollectionNotFound       a collection that does not exist
-└── StoreUnavailable         Qdrant cannot be reached or opened
+├── StoreUnavailable         Qdrant cannot be reached or opened
+├── EmbedderUnavailable      the embedder cannot embed (Ollama down, model not pulled)
+└── EmbedderMismatch         a collection made by another embedder than the configured one
 """
 
 from __future__ import annotations
@@ -70,3 +72,24 @@ class StoreUnavailable(KuraError):
 
 class UnsafeDocument(DocumentError):
     """The file looks built to harm the reader (a ZIP bomb, path-traversal member names)."""
+
+
+class EmbedderUnavailable(KuraError):
+    """The embedder cannot embed now: Ollama unreachable or too slow, the model not pulled or
+    not an embedding model; the message names the host, the model and the fix."""
+
+
+class EmbedderMismatch(KuraError):
+    """A collection's vectors come from another embedder than the configured one: searching or
+    writing it would compare vectors of two models (wrong results, or a dimension error)."""
+
+    def __init__(self, collection: str, recorded: str, configured: str) -> None:
+        super().__init__(
+            f"collection {collection!r} was embedded with {recorded}, but kura is configured to "
+            f"embed with {configured}: run `kura reindex {collection}` to rebuild it with the "
+            "configured embedder (search keeps answering from the old copy until it is done), "
+            "or set KURA_EMBED_BACKEND / KURA_EMBED_MODEL back"
+        )
+        self.collection = collection
+        self.recorded = recorded
+        self.configured = configured

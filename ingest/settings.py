@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.parse import ParseOptions
@@ -26,7 +26,11 @@ class CollectionLayout:
 class IndexSettings(BaseSettings):
     """Where the index lives, how documents are chunked and embedded."""
 
-    model_config = SettingsConfigDict(env_prefix="KURA_", env_file=".env", extra="ignore")
+    # populate_by_name: fields read from more than one variable (validation_alias) can still be
+    # given by name, as tests do.
+    model_config = SettingsConfigDict(
+        env_prefix="KURA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(
         Path("data"), description="kura's state: the embedded Qdrant store lives under it."
@@ -74,10 +78,47 @@ class IndexSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
         description="Collection used when a command or request names none.",
     )
+    embed_backend: Literal["local", "ollama"] = Field(
+        "local",
+        description="Who embeds: local (a sentence-transformers model on this machine's CPU) or "
+        "ollama (KURA_EMBED_MODEL served by Ollama's /api/embed, e.g. bge-m3). A collection "
+        "keeps the embedder that made it: after a change, run `kura reindex <collection>`.",
+    )
     embed_model: str = Field(
         PACKAGED_EMBED_MODEL,
         description="Embedding model: the packaged all-MiniLM-L6-v2 (default) or the path of "
-        "a local sentence-transformers model directory. Never fetched from a hub.",
+        "a local sentence-transformers model directory (never fetched from a hub); with "
+        "KURA_EMBED_BACKEND=ollama, the name of an Ollama embedding model (bge-m3, "
+        "qwen3-embedding:0.6b...) pulled on the Ollama host.",
+    )
+    embed_ollama_host: str = Field(
+        "http://127.0.0.1:11434",
+        validation_alias=AliasChoices("KURA_EMBED_OLLAMA_HOST", "KURA_OLLAMA_HOST"),
+        description="Ollama server that embeds when KURA_EMBED_BACKEND=ollama "
+        "(KURA_EMBED_OLLAMA_HOST; unset: KURA_OLLAMA_HOST, the one that answers).",
+    )
+    embed_query_prefix: str = Field(
+        "",
+        description="Ollama backend: text put before every search query when it is embedded "
+        "(not before documents): the instruction some models want, e.g. for qwen3-embedding "
+        "'Instruct: Given a question, retrieve passages that answer it\\nQuery: '.",
+    )
+    embed_document_prefix: str = Field(
+        "",
+        description="Ollama backend: text put before every chunk when it is embedded (e.g. "
+        "'passage: ' for e5 models); changing it needs `kura reindex`.",
+    )
+    embed_dimensions: int | None = Field(
+        None,
+        ge=1,
+        description="Ollama only: cut the model's vectors to this many dimensions (Ollama's "
+        "`dimensions`, for models trained for it such as qwen3-embedding). Unset: full size.",
+    )
+    embed_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds one /api/embed request (one batch) may take, the model's load "
+        "included, before ingestion or search reports Ollama as too slow.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
     embed_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(

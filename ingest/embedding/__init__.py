@@ -1,6 +1,7 @@
 """The embedders kura can use, one module each, chosen once from the settings here.
 
-``local``: the packaged sentence-transformers model (or a local model directory) on the CPU.
+``local``: the packaged sentence-transformers model (or a local model directory) on the CPU;
+``ollama``: a model served by Ollama's /api/embed (``KURA_EMBED_BACKEND=ollama``).
 Every embedder is a llama-index ``BaseEmbedding``; nothing here fetches from a hub.
 """
 
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
 
 def build_embedder(settings: IndexSettings) -> BaseEmbedding:
     """The embedder the settings name (imported only now: the model stacks are heavy)."""
+    if settings.embed_backend == "ollama":
+        from ingest.embedding.ollama import build_ollama_embedder
+
+        return build_ollama_embedder(settings)
     from ingest.embedding.local import build_local_embedder
 
     return build_local_embedder(settings)

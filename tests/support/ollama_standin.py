@@ -1,9 +1,11 @@
 """A stand-in for Ollama that speaks its real HTTP protocol, for tests and the offline demo.
 
-It serves /api/version, /api/tags, /api/show, /api/ps and /api/chat (NDJSON streaming and not)
-like Ollama does, so kura's production client code talks to it unchanged. Its "model" is
-deterministic: it reads the numbered passages in the prompt, picks the one that shares the most
-words with the question, and answers with that passage's first sentence and its citation [n].
+It serves /api/version, /api/tags, /api/show, /api/ps, /api/chat (NDJSON streaming and not)
+and /api/embed (``tests.support.ollama_embed``: deterministic vectors for the embedding models
+in ``StandinState.embedding_models``) like Ollama does, so kura's production client code
+talks to it unchanged. Its "model" is deterministic: it reads the numbered passages in the
+prompt, picks the one that shares the most words with the question, and answers with that
+passage's first sentence and its citation [n].
 With ``think`` set it also fills ``message.thinking``.
 
 It behaves as real Ollama does, with switches taken from Ollama's source (file and line cited
@@ -43,6 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from tests.support import ollama_embed
 
 if TYPE_CHECKING:
     from tests.support.llm_backend import SmolLM2Backend
@@ -169,6 +173,10 @@ class StandinState:
     """
 
     models: list[str] = field(default_factory=lambda: ["gpt-oss:20b"])
+    # Embedding models pulled, with their vector sizes (e.g. {"bge-m3": 1024}), and the
+    # context they were trained for (bge-m3: 8192).
+    embedding_models: dict[str, int] = field(default_factory=dict)
+    embedding_context: int = 8192
     version: str = "0.12.6"
     context_length: int = 131072  # the model's trained context, as /api/show reports it
     # The context the runner really gets when smaller than num_ctx and the model's (Ollama
@@ -332,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "digest": "0" * 64,
                     "details": {**self._details(), "format": "gguf"},
                 }
-                for m in state.models
+                for m in [*state.models, *state.embedding_models]
             ]
             self._send_json(200, {"models": models})
         elif self.path == "/api/ps":
@@ -352,7 +360,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         self.server.state.requests.append({"path": self.path, **body})
-        if self.path == "/api/show":
+        state = self.server.state
+        if self.path == "/api/show" and body.get("model") in state.embedding_models:
+            model = body["model"]
+            shown = ollama_embed.show(model, state.embedding_models[model], state.embedding_context)
+            self._send_json(200, shown)
+        elif self.path == "/api/embed":
+            status, answer = ollama_embed.embed(
+                body,
+                dimensions=state.embedding_models,
+                chat_models=state.models,
+                context_length=state.embedding_context,
+                version=state.version,
+            )
+            self._send_json(status, answer)
+        elif self.path == "/api/show":
             if not self._missing(body.get("model", "")):
                 family = self._details()["family"]
                 # routes.go:1480-1489 at v0.32.15: "<architecture>.context_length"

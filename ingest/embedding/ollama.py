@@ -1,0 +1,198 @@
+"""Embeddings from Ollama's /api/embed (bge-m3, qwen3-embedding...), through the ``ollama`` client.
+
+What Ollama does, read from its source (server/routes.go EmbedHandler, v0.12.6 and v0.32.15):
+a list ``input`` is embedded in one request and every vector comes back L2-normalised;
+``truncate`` (default true) cuts a text to the context (min(num_ctx, the model's), less the
+BOS/EOS tokens), false answers 400 instead; ``dimensions`` cuts each vector and normalises it
+again. A model that is not pulled answers 404 ``model "x" not found, try pulling it first``; a
+model that does not embed (gpt-oss) is loaded first and then refused (v0.12: 500 "this model
+does not support embeddings"; llama-server based versions: 501 "This server does not support
+embeddings ..."), so the model's /api/show capabilities are checked once, up front.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import ollama
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+
+from ingest.errors import EmbedderUnavailable
+from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
+
+logger = logging.getLogger(__name__)
+
+# The context Ollama gives a request that sends no num_ctx (api.DefaultOptions): what an
+# embedding model reads of one text, whatever longer context it was trained for.
+OLLAMA_DEFAULT_NUM_CTX = 4096
+_PROBE_TIMEOUT = 10.0  # seconds for /api/show: it reads a manifest, loads nothing
+
+
+def _unreachable(host: str) -> str:
+    return (
+        f"cannot reach Ollama at {host} to embed: start it (`ollama serve`) or point "
+        "KURA_EMBED_OLLAMA_HOST (or KURA_OLLAMA_HOST) at it"
+    )
+
+
+def _not_pulled(model: str, host: str) -> str:
+    return (
+        f"the embedding model {model!r} is not pulled on Ollama at {host}: "
+        f"run `ollama pull {model}`"
+    )
+
+
+def _not_embedding(model: str, host: str, detail: str) -> str:
+    return (
+        f"{model!r} on Ollama at {host} is not an embedding model ({detail}): set "
+        "KURA_EMBED_MODEL to one, e.g. bge-m3 (`ollama pull bge-m3`)"
+    )
+
+
+def explain(exc: Exception, model: str, host: str, timeout: float) -> EmbedderUnavailable:
+    """An Ollama or transport failure as kura's error, naming the host, the model and the fix."""
+    if isinstance(exc, ollama.ResponseError):
+        message = str(exc.error)
+        if exc.status_code == 404:
+            return EmbedderUnavailable(_not_pulled(model, host))
+        if "support embeddings" in message:
+            return EmbedderUnavailable(_not_embedding(model, host, message))
+        return EmbedderUnavailable(
+            f"Ollama at {host} refused to embed with {model!r} (HTTP {exc.status_code}): {message}"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return EmbedderUnavailable(
+            f"Ollama at {host} did not embed with {model!r} within {timeout:g} s "
+            "(KURA_EMBED_TIMEOUT; the first request also loads the model)"
+        )
+    return EmbedderUnavailable(_unreachable(host))
+
+
+_CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
+
+
+class OllamaEmbedding(BaseEmbedding):
+    """Dense vectors from an Ollama embedding model; ``max_length`` is what it reads of a text."""
+
+    host: str
+    query_prefix: str = ""
+    document_prefix: str = ""
+    dimensions: int | None = None
+    timeout: float = 120.0
+    max_length: int = OLLAMA_DEFAULT_NUM_CTX
+
+    _client: Any = PrivateAttr(default=None)
+    _async_client: Any = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client = ollama.Client(host=self.host, timeout=self.timeout)
+        self._async_client = ollama.AsyncClient(host=self.host, timeout=self.timeout)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "OllamaEmbedding"
+
+    def _request(self, texts: list[str]) -> dict[str, Any]:
+        # truncate: a chunk over the context is cut, as the local model cuts it, not refused
+        return {
+            "model": self.model_name,
+            "input": texts,
+            "truncate": True,
+            "dimensions": self.dimensions,
+        }
+
+    def _vectors(self, texts: list[str], answer: Any) -> list[list[float]]:
+        vectors = [list(v) for v in answer.embeddings or []]
+        if len(vectors) != len(texts) or any(not v for v in vectors):
+            # gemma3 in Ollama 0.6 answered [null]: never store a missing vector as a point
+            raise EmbedderUnavailable(
+                f"Ollama at {self.host} returned {len(vectors)} embeddings for {len(texts)} "
+                f"texts from {self.model_name!r}: is it an embedding model?"
+            )
+        return vectors
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One /api/embed request for ``texts`` (as they are: prefixes already applied)."""
+        if not texts:
+            return []
+        try:
+            answer = self._client.embed(**self._request(texts))
+        except _CALL_ERRORS as exc:
+            raise explain(exc, self.model_name, self.host, self.timeout) from exc
+        return self._vectors(texts, answer)
+
+    async def aembed(self, texts: list[str]) -> list[list[float]]:
+        """``embed``, without blocking the event loop."""
+        if not texts:
+            return []
+        try:
+            answer = await self._async_client.embed(**self._request(texts))
+        except _CALL_ERRORS as exc:
+            raise explain(exc, self.model_name, self.host, self.timeout) from exc
+        return self._vectors(texts, answer)
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.embed([self.query_prefix + query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return (await self.aembed([self.query_prefix + query]))[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.embed([self.document_prefix + text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self.aembed([self.document_prefix + text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        # BaseEmbedding hands over embed_batch_size texts at a time: one request each.
+        return self.embed([self.document_prefix + t for t in texts])
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self.aembed([self.document_prefix + t for t in texts])
+
+
+def context_length(shown: Any) -> int | None:
+    """The model's trained context from /api/show (``<architecture>.context_length``)."""
+    info = dict(shown.modelinfo or {})
+    arch = info.get("general.architecture")
+    length = info.get(f"{arch}.context_length") or next(
+        (v for k, v in info.items() if k.endswith(".context_length")), None
+    )
+    return int(length) if length else None
+
+
+def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
+    """The Ollama embedder the settings name, checked once: the host answers, the model is
+    pulled and embeds (a chat model would be loaded, gigabytes, before Ollama refused it)."""
+    model, host = settings.embed_model, settings.embed_ollama_host
+    if model == PACKAGED_EMBED_MODEL:
+        raise EmbedderUnavailable(
+            "KURA_EMBED_BACKEND=ollama needs KURA_EMBED_MODEL set to an Ollama embedding "
+            "model, e.g. bge-m3 (`ollama pull bge-m3`)"
+        )
+    probe = ollama.Client(host=host, timeout=min(settings.embed_timeout, _PROBE_TIMEOUT))
+    try:
+        shown = probe.show(model)
+    except _CALL_ERRORS as exc:
+        raise explain(exc, model, host, _PROBE_TIMEOUT) from exc
+    capabilities = list(shown.capabilities or [])
+    if capabilities and "embedding" not in capabilities:
+        raise EmbedderUnavailable(
+            _not_embedding(model, host, f"its capabilities are {', '.join(capabilities)}")
+        )
+    trained = context_length(shown)
+    logger.info("embedding with %s on Ollama at %s (context %s)", model, host, trained)
+    return OllamaEmbedding(
+        model_name=model,
+        host=host,
+        query_prefix=settings.embed_query_prefix,
+        document_prefix=settings.embed_document_prefix,
+        dimensions=settings.embed_dimensions,
+        timeout=settings.embed_timeout,
+        embed_batch_size=settings.embed_batch_size,
+        max_length=min(trained or OLLAMA_DEFAULT_NUM_CTX, OLLAMA_DEFAULT_NUM_CTX),
+    )
