@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import CollectionNotFound, DocumentError, KuraError, StoreUnavailable
+from ingest.errors import (
+    CollectionNotFound,
+    DocumentError,
+    EmbedderMismatch,
+    EmbedderUnavailable,
+    KuraError,
+    StoreUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,8 @@ _STATUS: list[tuple[type[KuraError], int]] = [
     (LLMFailed, 502),
     (Busy, 503),
     (StoreUnavailable, 503),
+    (EmbedderUnavailable, 503),
+    (EmbedderMismatch, 409),
     (ContextTruncated, 502),
     (ReasoningExhausted, 502),
 ]

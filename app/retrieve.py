@@ -93,6 +93,8 @@ def retrieve_hits(
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
     store = components.vector_store(collection)
+    if mode != "sparse":
+        components.check_embedder(collection)  # never a query of one model in another's space
     if mode != "sparse" and embedding is None:
         embedding = components.query_embedding(query)
     request = VectorStoreQuery(

@@ -154,6 +154,9 @@ def ingest_command(
                 FileResult(bad.source, Status.FAILED, reason=bad.reason) for bad in walked.bad_names
             ]
             removed = indexer.remove_missing(paths) if sync else []
+    except KuraError as exc:  # the store or the embedder, not one file: nothing more can go in
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from exc
     finally:
         components.close()
 

@@ -15,8 +15,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest import faults
 from ingest.embedding import build_embedder
+from ingest.embedding.identity import EmbedderIdentity, compatible, configured, legacy
 from ingest.embedding.local import embed_model_path
-from ingest.errors import CollectionNotFound, StoreUnavailable
+from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
@@ -42,6 +43,8 @@ class Components:
     given_embedder: BaseEmbedding | None  # None: the configured model, built on first use
     _stores: dict[str, KuraStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Qdrant collections whose embedder was found to be the configured one.
+    _checked: set[str] = field(default_factory=set)
 
     @cached_property
     def embedder(self) -> BaseEmbedding:
@@ -90,6 +93,38 @@ class Components:
         """Length of the embedding vectors."""
         return len(self.embedder.get_text_embedding("dimension probe"))
 
+    @cached_property
+    def identity(self) -> EmbedderIdentity:
+        """The configured embedder's identity (its dimension measured: loads the model)."""
+        return configured(self.settings, self.dimension)
+
+    def check_embedder(self, collection: str) -> None:
+        """Raise EmbedderMismatch unless the collection was embedded by the configured
+        embedder; call before searching it by meaning or writing to it. A collection made
+        before identities were recorded is taken as made by a local model of its dimension
+        (and then recorded), or by the configured embedder when it holds nothing yet."""
+        name = self.qdrant_name(collection)
+        physical = self.backend.physical(name)
+        if physical in self._checked or not self.backend.exists(name):
+            return
+        ours = self.identity
+        record = self.backend.identity(name)
+        if record is not None:
+            recorded = EmbedderIdentity.from_record(record)
+        elif self._empty(collection):
+            recorded = ours
+        else:
+            recorded = legacy(self.backend.dimension(name))
+        if not compatible(recorded, ours):
+            raise EmbedderMismatch(collection, recorded.describe(), ours.describe())
+        if record is None:
+            self.backend.record_identity(name, ours.record())
+            logger.info("collection %s: recorded its embedder, %s", collection, ours.describe())
+        self._checked.add(physical)
+
+    def _empty(self, collection: str) -> bool:
+        return self.vector_store(collection).count_all() == 0
+
     def qdrant_name(self, collection: str) -> str:
         """Name of the Qdrant collection (or Edge shard folder) behind a kura collection."""
         if not COLLECTION_NAME.fullmatch(collection):
@@ -104,16 +139,22 @@ class Components:
     def vector_store(self, collection: str, *, create: bool = False) -> KuraStore:
         """The store of one collection (created first when ``create``)."""
         with self._lock:  # the API's worker threads must not open one store twice
-            return self._vector_store(collection, create)
+            store = self._vector_store(collection, create)
+        if create:
+            # Writing vectors of another model would mix two models' spaces in one collection.
+            self.check_embedder(collection)
+        return store
 
     def _vector_store(self, collection: str, create: bool) -> KuraStore:
         name = self.qdrant_name(collection)
         store = self._stores.get(name)
         if store is not None:
             return store
-        if create:
+        if create and not self.backend.exists(name):
             store = self.backend.create(name, lambda: self.dimension)
-        elif self.backend.exists(name):
+            self.backend.record_identity(name, self.identity.record())
+            self._checked.add(self.backend.physical(name))
+        elif create or self.backend.exists(name):
             store = self.backend.open(name)
         else:
             # not kept: a later create=True must create the collection

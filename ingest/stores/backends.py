@@ -1,18 +1,29 @@
 """Where kura's collections live, chosen once from settings: Qdrant Edge shards in a folder
 (the default), or a Qdrant server (``KURA_QDRANT_URL``; ``:memory:`` for qdrant-client's
 in-process mode in tests). A backend knows collections by their Qdrant names; which kura
-collection a name belongs to is ``Components``' business."""
+collection a name belongs to is ``Components``' business.
+
+A name may serve from another collection, so that ``kura reindex`` can build a copy and swap it
+in one step: on a server through a Qdrant alias (``kura_x`` -> ``kura_x__2``), on Edge through
+a pointer file kura keeps beside the shards (``kura_x.current`` holding ``kura_x__2``),
+replaced atomically. Each collection also carries the record of its embedder
+(ingest/embedding/identity.py): a server's collection metadata, an Edge shard's file.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
+from ingest.embedding.identity import RECORD_FILE, RECORD_KEY
 from ingest.errors import StoreUnavailable
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection
@@ -60,6 +71,43 @@ class Backend(Protocol):
         """Release the connection (a store's own resources go with ``store.close()``)."""
         ...
 
+    def physical(self, name: str) -> str:
+        """The collection that serves ``name`` now: ``name`` itself, or the one it points to."""
+        ...
+
+    def point(self, name: str, physical: str) -> None:
+        """Make ``name`` serve from collection ``physical``, in one step for readers."""
+        ...
+
+    def identity(self, name: str) -> dict[str, Any] | None:
+        """The embedder record of the collection serving ``name`` (None: none recorded)."""
+        ...
+
+    def record_identity(self, name: str, record: dict[str, Any]) -> None:
+        """Store the embedder record with the collection serving ``name``."""
+        ...
+
+    def dimension(self, name: str) -> int:
+        """The length of the dense vectors of the collection serving ``name``."""
+        ...
+
+
+# A copy built by `kura reindex`: the name it serves, and its generation.
+_GENERATION = re.compile(r"^(.+)__(\d+)$")
+
+
+def visible_names(physical: list[str], pointed: dict[str, str]) -> list[str]:
+    """The names readers know: ``pointed`` names (alias or pointer -> collection) and the
+    collections not built as a copy of one of them (a copy serves under its base name, and a
+    copy left by a stopped reindex is no collection of its own)."""
+    known = set(physical) | set(pointed)
+    shown = set(pointed)
+    for name in physical:
+        generation = _GENERATION.match(name)
+        if generation is None or generation[1] not in known:
+            shown.add(name)
+    return sorted(shown)
+
 
 @dataclass
 class EmbeddedBackend:
@@ -68,9 +116,49 @@ class EmbeddedBackend:
     location: Path
     fusion: str = "dbsf"
 
+    def _pointer(self, name: str) -> Path:
+        return self.location / f"{name}.current"
+
+    def physical(self, name: str) -> str:
+        """The shard that serves ``name``: named in its pointer file, else ``name``'s own."""
+        try:
+            return self._pointer(name).read_text(encoding="utf-8").strip() or name
+        except FileNotFoundError:
+            return name
+
+    def point(self, name: str, physical: str) -> None:
+        """Write the pointer beside, then rename it over the old one (atomic on POSIX)."""
+        pointer, temporary = self._pointer(name), self.location / f".{name}.current.tmp"
+        with temporary.open("w", encoding="utf-8") as out:
+            out.write(physical)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.replace(pointer)
+        _sync_folder(self.location)
+
     def folder(self, name: str) -> Path:
-        """The shard's folder."""
-        return self.location / name
+        """The folder of the shard that serves ``name``."""
+        return self.location / self.physical(name)
+
+    def identity(self, name: str) -> dict[str, Any] | None:
+        """The record in the shard's folder."""
+        try:
+            found: dict[str, Any] = json.loads((self.folder(name) / RECORD_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        return found
+
+    def record_identity(self, name: str, record: dict[str, Any]) -> None:
+        """Write the record into the shard's folder (replaced atomically)."""
+        folder = self.folder(name)
+        temporary = folder / f".{RECORD_FILE}.tmp"
+        temporary.write_text(json.dumps(record), encoding="utf-8")
+        temporary.replace(folder / RECORD_FILE)
+
+    def dimension(self, name: str) -> int:
+        """The dense vectors' size in the shard's configuration."""
+        config = json.loads((self.folder(name) / "edge_config.json").read_text())
+        return int(config["vectors"][DENSE_VECTOR]["size"])
 
     def exists(self, name: str) -> bool:
         """Whether the shard has been created."""
@@ -100,17 +188,27 @@ class EmbeddedBackend:
         )
 
     def drop(self, name: str) -> bool:
-        """Delete the shard's folder."""
+        """Delete the shard serving ``name`` (and its pointer, and a copy it replaced)."""
         if not self.exists(name):
             return False
-        shutil.rmtree(self.folder(name))
+        physical = self.physical(name)
+        shutil.rmtree(self.location / physical)
+        self._pointer(name).unlink(missing_ok=True)
+        if physical != name:
+            shutil.rmtree(self.location / name, ignore_errors=True)
         return True
 
     def names(self) -> list[str]:
-        """The shards in ``location``."""
+        """The names the shards in ``location`` serve under."""
         if not self.location.is_dir():
             return []
-        return [p.name for p in self.location.iterdir() if shard_exists(p)]
+        shards = [p.name for p in self.location.iterdir() if shard_exists(p)]
+        pointed = {
+            p.name.removesuffix(".current"): self.physical(p.name.removesuffix(".current"))
+            for p in self.location.glob("*.current")
+        }
+        pointed = {n: target for n, target in pointed.items() if target in shards}
+        return visible_names(shards, pointed)
 
     def ping(self) -> str:
         """Whether the folder is usable, and how many shards it holds."""
@@ -134,8 +232,47 @@ class ServerBackend:
     layout: CollectionLayout = field(default_factory=CollectionLayout)
 
     def exists(self, name: str) -> bool:
-        """Whether the server has the collection."""
-        return bool(self.client.collection_exists(name))
+        """Whether the server has the collection (or an alias of that name)."""
+        if self.client.collection_exists(name):
+            return True
+        return name in self._aliases()
+
+    def _aliases(self) -> dict[str, str]:
+        return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+
+    def physical(self, name: str) -> str:
+        """The collection the alias ``name`` stands for, else ``name``."""
+        return self._aliases().get(name, name)
+
+    def point(self, name: str, physical: str) -> None:
+        """Switch the alias in one request. A name that is still a collection of its own (made
+        before reindexing existed) is deleted first: the one moment it serves nothing."""
+        switch: list[Any] = [
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=physical, alias_name=name)
+            )
+        ]
+        if name in self._aliases():
+            delete = models.DeleteAlias(alias_name=name)
+            switch.insert(0, models.DeleteAliasOperation(delete_alias=delete))
+        elif self.client.collection_exists(name):
+            self.client.delete_collection(name)
+        self.client.update_collection_aliases(change_aliases_operations=switch)
+
+    def identity(self, name: str) -> dict[str, Any] | None:
+        """The record in the collection's metadata."""
+        metadata = self.client.get_collection(self.physical(name)).config.metadata or {}
+        record = metadata.get(RECORD_KEY)
+        return dict(record) if isinstance(record, dict) else None
+
+    def record_identity(self, name: str, record: dict[str, Any]) -> None:
+        """Store the record in the collection's metadata."""
+        self.client.update_collection(self.physical(name), metadata={RECORD_KEY: record})
+
+    def dimension(self, name: str) -> int:
+        """The dense vectors' size in the collection's configuration."""
+        vectors: Any = self.client.get_collection(self.physical(name)).config.params.vectors
+        return int(vectors[DENSE_VECTOR].size)
 
     def open(self, name: str) -> KuraStore:
         """llama-index's Qdrant store over the collection, with kura's reads."""
@@ -157,12 +294,17 @@ class ServerBackend:
         return self.open(name)
 
     def drop(self, name: str) -> bool:
-        """Delete the collection on the server."""
-        return bool(self.client.delete_collection(name))
+        """Delete the collection serving ``name`` on the server (and the alias)."""
+        physical = self.physical(name)
+        if physical != name:
+            delete = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
+            self.client.update_collection_aliases(change_aliases_operations=[delete])
+        return bool(self.client.delete_collection(physical))
 
     def names(self) -> list[str]:
-        """The server's collections."""
-        return [c.name for c in self.client.get_collections().collections]
+        """The names the server's collections serve under (aliases included)."""
+        collections = [c.name for c in self.client.get_collections().collections]
+        return visible_names(collections, self._aliases())
 
     def ping(self) -> str:
         """Whether the server answers, and how many collections it holds."""
@@ -179,6 +321,15 @@ class ServerBackend:
     def close(self) -> None:
         """Close the client every store of this server shares."""
         self.client.close()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power loss."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def build_backend(settings: IndexSettings) -> Backend:

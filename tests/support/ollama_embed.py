@@ -66,10 +66,15 @@ def normalise(values: list[float]) -> list[float]:
 def vector(model: str, text: str, dimension: int) -> list[float]:
     """The embedding of ``text`` by ``model``: the same in every process and run."""
     values = [0.0] * dimension
+    # Each feature lands once in every nested prefix (32, 64, ... dimensions), as models trained
+    # for ``dimensions`` (Matryoshka) keep meaning in a vector's head.
+    prefixes = [n for n in (32, 64, 128, 256, 512, 1024, 2048) if n < dimension] + [dimension]
     for feature in features(text):
-        digest = hashlib.blake2b(f"{model}\x00{feature}".encode(), digest_size=8).digest()
-        index = int.from_bytes(digest[:4], "little") % dimension
-        values[index] += 1.0 if digest[4] & 1 else -1.0
+        for size in prefixes:
+            key = f"{model}\x00{size}\x00{feature}".encode()
+            digest = hashlib.blake2b(key, digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % size
+            values[index] += 1.0 if digest[4] & 1 else -1.0
     return normalise(values)
 
 
