@@ -16,7 +16,13 @@ from rich.console import Console
 from app.keys_cli import keys
 from app.observability import configure_cli_logging
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
-from ingest.cli import backup_command, documents_command, ingest_command, restore_command
+from ingest.cli import (
+    backup_command,
+    documents_command,
+    ingest_command,
+    reindex_command,
+    restore_command,
+)
 from ingest.database_cli import db
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
@@ -42,6 +48,7 @@ cli.command("ingest")(ingest_command)
 cli.command("documents")(documents_command)
 cli.command("backup")(backup_command)
 cli.command("restore")(restore_command)
+cli.command("reindex")(reindex_command)
 cli.add_typer(keys, name="keys")
 cli.add_typer(db, name="db")
 out = Console()

@@ -92,9 +92,8 @@ def retrieve_hits(
     payload. ``embedding``: the query's, when the caller has it already."""
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
-    store = components.vector_store(collection)
-    if mode != "sparse":
-        components.check_embedder(collection)  # never a query of one model in another's space
+    # embeds: never a query of one model in another's space (EmbedderMismatch)
+    store = components.vector_store(collection, embeds=mode != "sparse")
     if mode != "sparse" and embedding is None:
         embedding = components.query_embedding(query)
     request = VectorStoreQuery(

@@ -245,3 +245,46 @@ def restore_command(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
     console.print(f"restored {', '.join(names)} into {settings.data_dir}")
+
+
+def reindex_command(
+    collection: Annotated[str, typer.Argument(help="The collection to rebuild.")],
+) -> None:
+    """Re-embed a collection with the configured embedder (KURA_EMBED_BACKEND, KURA_EMBED_MODEL)
+    into a new Qdrant collection and swap it in when whole; search answers from the old one
+    until then. Run it after changing the embedder; a stopped run is started again cleanly."""
+    from ingest.components import build_components
+    from ingest.reindex import reindex
+
+    settings = IndexSettings()
+    try:
+        components = build_components(settings)
+    except KuraError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from exc
+    try:
+        with Progress(
+            TextColumn(f"[bold]reindexing {escape(collection)}[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = reindex(components, collection, on_version=advance)
+        identity = components.identity.describe()
+    except KuraError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from exc
+    finally:
+        components.close()
+    console.print(
+        f"[bold]{escape(collection)}[/bold]: {report.chunks} chunks of {report.documents} "
+        f"document versions embedded with {escape(identity)} in {report.seconds:.1f}s; "
+        f"now served from {report.serving} (was {report.replaced}, dropped)"
+    )

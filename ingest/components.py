@@ -100,30 +100,28 @@ class Components:
 
     def check_embedder(self, collection: str) -> None:
         """Raise EmbedderMismatch unless the collection was embedded by the configured
-        embedder; call before searching it by meaning or writing to it. A collection made
-        before identities were recorded is taken as made by a local model of its dimension
-        (and then recorded), or by the configured embedder when it holds nothing yet."""
-        name = self.qdrant_name(collection)
-        physical = self.backend.physical(name)
-        if physical in self._checked or not self.backend.exists(name):
+        embedder (``vector_store(..., embeds=True)`` checks the very copy it returns)."""
+        self.vector_store(collection, embeds=True)
+
+    def _check(self, collection: str, physical: str, store: KuraStore) -> None:
+        # A collection made before identities were recorded is taken as made by a local model
+        # of its dimension (and then recorded), or by the configured embedder when empty.
+        if physical in self._checked:
             return
         ours = self.identity
-        record = self.backend.identity(name)
+        record = self.backend.identity(physical)
         if record is not None:
             recorded = EmbedderIdentity.from_record(record)
-        elif self._empty(collection):
+        elif store.count_all() == 0:
             recorded = ours
         else:
-            recorded = legacy(self.backend.dimension(name))
+            recorded = legacy(self.backend.dimension(physical))
         if not compatible(recorded, ours):
             raise EmbedderMismatch(collection, recorded.describe(), ours.describe())
         if record is None:
-            self.backend.record_identity(name, ours.record())
+            self.backend.record_identity(physical, ours.record())
             logger.info("collection %s: recorded its embedder, %s", collection, ours.describe())
         self._checked.add(physical)
-
-    def _empty(self, collection: str) -> bool:
-        return self.vector_store(collection).count_all() == 0
 
     def qdrant_name(self, collection: str) -> str:
         """Name of the Qdrant collection (or Edge shard folder) behind a kura collection."""
@@ -136,37 +134,56 @@ class Components:
         """Whether the kura collection exists."""
         return self.backend.exists(self.qdrant_name(collection))
 
-    def vector_store(self, collection: str, *, create: bool = False) -> KuraStore:
-        """The store of one collection (created first when ``create``)."""
+    def vector_store(
+        self, collection: str, *, create: bool = False, embeds: bool = False
+    ) -> KuraStore:
+        """The store of one collection (created first when ``create``). With ``create`` (a
+        write) or ``embeds`` (a search by meaning), the embedder that made the copy it reads is
+        checked first: EmbedderMismatch unless it is the configured one."""
+        name = self.qdrant_name(collection)
         with self._lock:  # the API's worker threads must not open one store twice
-            store = self._vector_store(collection, create)
-        if create:
-            # Writing vectors of another model would mix two models' spaces in one collection.
-            self.check_embedder(collection)
+            # Stores are kept by the copy they read: after `kura reindex` swapped a copy in
+            # (maybe from another process), the name resolves to the new one.
+            physical = self.backend.physical(name)
+            store = self._stores.get(physical)
+            if store is None:
+                if create and not self.backend.exists(physical):
+                    store = self.backend.create(physical, lambda: self.dimension)
+                    self.backend.record_identity(physical, self.identity.record())
+                    self._checked.add(physical)
+                elif create or self.backend.exists(physical):
+                    store = self.backend.open(physical)
+                else:
+                    # not kept: a later create=True must create the collection
+                    return self.backend.open(physical)
+                self._stores[physical] = store
+        if create or embeds:
+            # vectors of two models in one space: wrong results, or Qdrant refusing the length
+            self._check(collection, physical, store)
         return store
 
-    def _vector_store(self, collection: str, create: bool) -> KuraStore:
+    def swap(self, collection: str, physical: str) -> tuple[str, KuraStore | None]:
+        """Serve ``collection`` from Qdrant collection ``physical`` from now on, in one step
+        for readers (``kura reindex``); returns the copy it served from, and its store here if
+        one is open, for ``discard`` once the searches still running on it are done."""
         name = self.qdrant_name(collection)
-        store = self._stores.get(name)
+        with self._lock:
+            replaced = self.backend.physical(name)
+            self.backend.point(name, physical)
+            self._checked.discard(replaced)
+            return replaced, self._stores.pop(replaced, None)
+
+    def discard(self, replaced: str, store: KuraStore | None) -> None:
+        """Close and delete a copy ``swap`` replaced."""
         if store is not None:
-            return store
-        if create and not self.backend.exists(name):
-            store = self.backend.create(name, lambda: self.dimension)
-            self.backend.record_identity(name, self.identity.record())
-            self._checked.add(self.backend.physical(name))
-        elif create or self.backend.exists(name):
-            store = self.backend.open(name)
-        else:
-            # not kept: a later create=True must create the collection
-            return self.backend.open(name)
-        self._stores[name] = store
-        return store
+            store.close()  # an Edge shard's lock goes with it
+        self.backend.discard(replaced)
 
     def drop_collection(self, collection: str) -> bool:
         """Delete a collection and every point in it; False when there was none."""
         name = self.qdrant_name(collection)
         with self._lock:
-            store = self._stores.pop(name, None)
+            store = self._stores.pop(self.backend.physical(name), None)
             if store is not None:
                 store.close()
             return self.backend.drop(name)

@@ -91,9 +91,21 @@ class Backend(Protocol):
         """The length of the dense vectors of the collection serving ``name``."""
         ...
 
+    def discard(self, physical: str) -> None:
+        """Delete collection ``physical`` itself, whatever name points to it (no alias or
+        pointer is followed): the copy a swap replaced."""
+        ...
+
 
 # A copy built by `kura reindex`: the name it serves, and its generation.
 _GENERATION = re.compile(r"^(.+)__(\d+)$")
+
+
+def generation(name: str, serving: str) -> str:
+    """The collection the next rebuild of ``name`` goes to, ``serving`` serving it now."""
+    found = _GENERATION.match(serving)
+    number = int(found[2]) + 1 if found and found[1] == name else 1
+    return f"{name}__{number}"
 
 
 def visible_names(physical: list[str], pointed: dict[str, str]) -> list[str]:
@@ -198,6 +210,10 @@ class EmbeddedBackend:
             shutil.rmtree(self.location / name, ignore_errors=True)
         return True
 
+    def discard(self, physical: str) -> None:
+        """Delete the shard folder ``physical``."""
+        shutil.rmtree(self.location / physical, ignore_errors=True)
+
     def names(self) -> list[str]:
         """The names the shards in ``location`` serve under."""
         if not self.location.is_dir():
@@ -300,6 +316,11 @@ class ServerBackend:
             delete = models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))
             self.client.update_collection_aliases(change_aliases_operations=[delete])
         return bool(self.client.delete_collection(physical))
+
+    def discard(self, physical: str) -> None:
+        """Delete collection ``physical`` on the server (never through an alias)."""
+        if physical not in self._aliases():
+            self.client.delete_collection(physical)
 
     def names(self) -> list[str]:
         """The names the server's collections serve under (aliases included)."""
