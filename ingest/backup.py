@@ -40,10 +40,13 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
     try:
         stores = []
         for name in components.collections():
-            folder = components.backend.folder(components.qdrant_name(name))
+            qdrant_name = components.qdrant_name(name)
+            folder = components.backend.folder(qdrant_name)
             if folder is not None:  # an embedded shard (a server keeps its own files)
                 components.vector_store(name)  # open: the lock keeps writers out
-                stores.append(folder)
+                # under the collection's own name: the copy `kura reindex` swapped in
+                # (kura_x__2, named by a pointer file) is restored as kura_x
+                stores.append((qdrant_name, folder))
         with tempfile.TemporaryDirectory() as tmp:
             state_copy = Path(tmp) / _STATE
             if settings.state_path.exists():
@@ -56,8 +59,8 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
             destination.parent.mkdir(parents=True, exist_ok=True)
             names = []
             with tarfile.open(destination, "w:gz") as archive:
-                for store in stores:
-                    arcname = f"qdrant/{store.name}"
+                for qdrant_name, store in stores:
+                    arcname = f"qdrant/{qdrant_name}"
                     archive.add(store, arcname=arcname)
                     names.append(arcname)
                 if state_copy.exists():

@@ -308,3 +308,30 @@ def test_kura_reindex_command(tmp_path: Path, ollama: OllamaStandin, docs: Path)
     missing = kura("reindex", "nothing")
     assert missing.returncode == 1
     assert "'nothing' does not exist" in missing.stderr
+
+
+def test_a_backup_after_a_reindex_restores_the_collection_by_its_name(
+    tmp_path: Path, ollama: OllamaStandin, docs: Path
+) -> None:
+    from ingest.backup import backup, restore
+
+    made_with_bge(tmp_path, "edge", ollama, docs).close()
+    moved = settings(tmp_path, "edge", ollama.url, "nomic-embed-text")
+    components = build_components(moved)
+    try:
+        reindex(components, "manuals")
+    finally:
+        components.close()
+    archive = tmp_path / "backup.tar.gz"
+    assert backup(moved, archive)
+    restored = moved.model_copy(update={"data_dir": tmp_path / "restored"})
+    restore(restored, archive)
+    components = build_components(restored)
+    try:
+        assert components.collections() == ["manuals"]
+        name = components.qdrant_name("manuals")
+        assert components.backend.physical(name) == name
+        assert components.backend.identity(name)["model"] == "nomic-embed-text"  # type: ignore[index]
+        assert top(components, "点検記録の保存") == "hoshu.txt"
+    finally:
+        components.close()
