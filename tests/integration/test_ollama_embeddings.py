@@ -312,3 +312,39 @@ def test_embedding_requests_go_to_the_configured_host_only(
     paths = {r["path"] for r in ollama.state.requests}
     assert paths == {"/api/show", "/api/embed"}
     assert httpx.get(f"{ollama.url}/api/tags").json()["models"][1]["name"] == "bge-m3"
+
+
+# -- the stand-in's /api/embed is Ollama's ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "too_long"),
+    [
+        ("0.12.6", "input exceeds maximum context length"),
+        ("0.32.15", "the input length exceeds the context length"),
+    ],
+)
+def test_the_standin_answers_embed_as_ollama_does(version: str, too_long: str) -> None:
+    state = StandinState.like(version, embedding_models={"bge-m3": 1024}, embedding_context=64)
+    with OllamaStandin(state) as server:
+
+        def embed(**body: object) -> httpx.Response:
+            return httpx.post(f"{server.url}/api/embed", json={"model": "bge-m3", **body})
+
+        long_text = "点検 " * 100  # 200 tokens (one per kanji); the context: 64, less BOS, EOS
+        cut = embed(input=[long_text, "short"])
+        assert cut.status_code == 200
+        assert cut.json()["prompt_eval_count"] == 62 + 1
+        head = embed(input="点検 " * 31).json()  # the 62 tokens the model reads
+        assert cut.json()["embeddings"][0] == head["embeddings"][0]
+        assert head["prompt_eval_count"] == 62
+        refused = embed(input=long_text, truncate=False)
+        assert (refused.status_code, refused.json()) == (400, {"error": too_long})
+        assert embed(input="").json()["embeddings"] == []
+        assert embed(input=[1, 2]).json() == {"error": "invalid input type"}
+        missing = embed(model="bge-large")
+        assert missing.status_code == 404
+        assert missing.json() == {"error": 'model "bge-large" not found, try pulling it first'}
+        shown = httpx.post(f"{server.url}/api/show", json={"model": "bge-m3"}).json()
+        assert shown["capabilities"] == ["embedding"]
+        assert shown["model_info"]["bert.embedding_length"] == 1024
