@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.schema import BaseNode, TextNode
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
 from ingest.filters import all_of, condition
+from ingest.pipeline import Indexer
 from ingest.stores import KuraStore
 from ingest.stores.backends import generation
 
@@ -95,6 +96,8 @@ def reindex(
         backend.drop(target_name)
     target = backend.create(target_name, lambda: components.dimension)
     report = ReindexReport(collection, replaced, target_name)
+    # Embedded as ingestion embeds (the same text of each chunk, title and section included).
+    indexer = Indexer(components, collection)
     try:
         backend.record_identity(target_name, components.identity.record())
         copied: set[Version] = set()
@@ -104,7 +107,7 @@ def reindex(
             if not missing and not gone:
                 break
             for version in sorted(missing):
-                report.chunks += _copy(components, source, target, version)
+                report.chunks += _copy(indexer, source, target, version)
                 copied.add(version)
                 if on_version is not None:
                     on_version(len(copied & visible), len(visible))
@@ -135,14 +138,11 @@ def reindex(
     return report
 
 
-def _copy(components: Components, source: KuraStore, target: KuraStore, version: Version) -> int:
+def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Version) -> int:
     payloads = source.payloads(_version_filter(version))
-    step = components.settings.store_batch
+    step = indexer.settings.store_batch
     for start in range(0, len(payloads), step):
         nodes = [rebuilt_node(p) for p in payloads[start : start + step]]
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        vectors = components.embedder.get_text_embedding_batch(texts)
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector
+        indexer.embed(nodes)
         target.add(list[BaseNode](nodes))
     return len(payloads)
