@@ -18,6 +18,7 @@ from llama_index.core.vector_stores.types import (
 from pydantic import BaseModel, Field
 
 from app.passages import Hit, Passage, hit_from_node, widen
+from app.rerank import OllamaReranker
 from app.settings import AppSettings, RetrievalMode
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
@@ -151,6 +152,7 @@ class Retrieval:
     embedding: list[float] | None  # the query's (None in a keywords-only search)
     hits: list[Hit]  # in rank order, reranked, scored and widened as the caller sees them
     ranked: list[Passage]  # as the store ranked them, with the store's scores
+    rerank_error: str | None = None  # why the reranker failed (hits then keep the fused order)
 
     @property
     def passages(self) -> list[Passage]:
@@ -164,7 +166,11 @@ class Retriever:
     def __init__(self, components: Components, settings: AppSettings) -> None:
         self.components = components
         self.settings = settings
-        self.reranker = build_reranker(settings.rerank_model) if settings.rerank_model else None
+        self.reranker: Any = None
+        if settings.rerank_model and settings.rerank_backend == "ollama":
+            self.reranker = OllamaReranker(settings)
+        elif settings.rerank_model:
+            self.reranker = build_reranker(settings.rerank_model)
 
     def effective_mode(self, query: str, mode: RetrievalMode) -> RetrievalMode:
         """Hybrid becomes keywords-only for a question the embedding model cannot read.
@@ -237,9 +243,13 @@ class Retriever:
         )
         payloads = {hit.passage.chunk_id: hit.payload for hit in ranked}
         passages = [hit.passage for hit in ranked[:candidates]]
-        if self.reranker is not None:
+        rerank_error = None
+        if isinstance(self.reranker, OllamaReranker):
+            outcome = self.reranker.rerank(query, passages, top_k)
+            passages, rerank_error = outcome.passages, outcome.error
+        elif self.reranker is not None:
             passages = rerank(self.reranker, query, passages, top_k)
-        elif groups is not None and effective != "dense":
+        if (self.reranker is None or rerank_error) and groups is not None and effective != "dense":
             passages = rank_scores(passages)
         if widen_context and self.settings.context_neighbors:
             for passage in passages:
@@ -255,6 +265,7 @@ class Retriever:
             embedding=embedding,
             hits=[Hit(p, payloads[p.chunk_id]) for p in passages],
             ranked=[hit.passage.model_copy() for hit in ranked],
+            rerank_error=rerank_error,
         )
 
     def search(

@@ -12,6 +12,7 @@ from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+RerankBackend = Literal["local", "ollama"]
 
 ReasoningEffort = Literal["low", "medium", "high"]
 
@@ -130,11 +131,30 @@ class AppSettings(IndexSettings):
     )
     rerank_model: str | None = Field(
         None,
-        description="Local cross-encoder model directory to rerank retrieved passages; unset: "
-        "no reranking.",
+        description="Reranker of retrieved passages: a local cross-encoder model directory "
+        "(KURA_RERANK_BACKEND=local) or an Ollama model name such as a Qwen3-Reranker GGUF "
+        "(KURA_RERANK_BACKEND=ollama); unset: no reranking.",
+    )
+    rerank_backend: RerankBackend = Field(
+        "local",
+        description="local (a cross-encoder directory) or ollama (a yes/no reranker model "
+        "served by KURA_OLLAMA_HOST, scored from the first token's logprobs).",
     )
     rerank_candidates: int = Field(
         20, ge=1, le=200, description="Passages retrieved for the reranker to reorder."
+    )
+    rerank_parallel: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Ollama reranker requests sent at once (match the host's "
+        "OLLAMA_NUM_PARALLEL; more only queue there).",
+    )
+    rerank_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one Ollama reranker request may take before the search keeps "
+        "the fused order instead.",
     )
     ollama_concurrency: int = Field(
         1,

@@ -1,8 +1,9 @@
 """A stand-in for Ollama that speaks its real HTTP protocol, for tests and the offline demo.
 
-It serves /api/version, /api/tags, /api/show, /api/ps, /api/chat (NDJSON streaming and not)
-and /api/embed (``tests.support.ollama_embed``: deterministic vectors for the embedding models
-in ``StandinState.embedding_models``) like Ollama does, so kura's production client code
+It serves /api/version, /api/tags, /api/show, /api/ps, /api/chat (NDJSON streaming and not),
+/api/embed (``tests.support.ollama_embed``: deterministic vectors for the embedding models
+in ``StandinState.embedding_models``) and /api/generate (``tests.support.generate_standin``: a
+yes/no reranker with logprobs) like Ollama does, so kura's production client code
 talks to it unchanged. Its "model" is deterministic: it reads the numbered passages in the
 prompt, picks the one that shares the most words with the question, and answers with that
 passage's first sentence and its citation [n].
@@ -394,6 +395,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         elif self.path == "/api/chat":
             self._chat(body)
+        elif self.path == "/api/generate":
+            self._generate(body)
         else:
             self._send_json(404, {"error": "not found"})
 
@@ -441,6 +444,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.turns.release()
             if body.get("keep_alive") in (0, "0", "0s"):
                 state.loaded = False  # keep_alive 0 unloads the model at once
+
+    def _generate(self, body: dict[str, Any]) -> None:
+        """/api/generate as the fake model answers it (see generate_standin), one at a time."""
+        from tests.support.generate_standin import generate_reply, refusal
+
+        if self._missing(body.get("model", "")):
+            return
+        reason = refusal(body)
+        if reason:
+            self._send_json(400, {"error": reason})
+            return
+        with self.server.turns:
+            self.server.state.loaded = True
+            reply = generate_reply(body)
+        if body.get("stream") is False:
+            self._send_json(200, reply)
+            return
+        self._start_stream()
+        self._chunk(reply)
+        self.wfile.write(b"0\r\n\r\n")
 
     def _turn(self, body: dict[str, Any]) -> None:
         state = self.server.state
