@@ -1,5 +1,6 @@
-"""Retrieval: hybrid (dense + BM25, RRF-fused inside Qdrant), dense-only or sparse-only, with
-metadata filters applied inside the query, optional neighbouring context and reranking."""
+"""Retrieval: hybrid (the dense model, the multilingual model and BM25, fused inside Qdrant),
+dense-only or sparse-only, with metadata filters applied inside the query, optional neighbouring
+context and reranking."""
 
 from __future__ import annotations
 
@@ -87,18 +88,23 @@ def retrieve_hits(
     filters: SearchFilters | None = None,
     groups: list[str] | None = None,
     embedding: list[float] | None = None,
+    multi_embedding: list[float] | None = None,
+    dense: bool = True,
 ) -> list[Hit]:
     """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
     ``groups`` may read (None: no access filter, for a single-user setup), each with its
-    payload. ``embedding``: the query's, when the caller has it already."""
+    payload. ``embedding``: the query's, when the caller has it already; ``dense=False``:
+    the dense model's vector is not searched. ``multi_embedding``: the query's multilingual
+    vector, searched too (dense and hybrid modes) when the collection has that vector."""
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
     # embeds: never a query of one model in another's space (EmbedderMismatch)
     store = components.vector_store(collection, embeds=mode != "sparse")
-    if mode != "sparse" and embedding is None:
+    meaning = mode != "sparse"
+    if meaning and dense and embedding is None:
         embedding = components.query_embedding(query)
     request = VectorStoreQuery(
-        query_embedding=embedding if mode != "sparse" else None,
+        query_embedding=embedding if meaning and dense else None,
         query_str=query,
         similarity_top_k=top_k,
         sparse_top_k=top_k,
@@ -106,7 +112,7 @@ def retrieve_hits(
         mode=_MODES[mode],
         filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
     )
-    result = store.query(request)
+    result = store.query(request, multi_embedding=multi_embedding if meaning else None)
     return [
         hit_from_node(node, n, float(score))
         for n, (node, score) in enumerate(
@@ -172,28 +178,60 @@ class Retriever:
         elif settings.rerank_model:
             self.reranker = build_reranker(settings.rerank_model)
 
-    def effective_mode(self, query: str, mode: RetrievalMode) -> RetrievalMode:
-        """Hybrid becomes keywords-only for a question the embedding model cannot read.
+    def reads(self, query: str) -> bool:
+        """Whether the dense model reads the question's language (``embed_languages``).
 
         Measured on the shipped Japanese set: the packaged English model ranks Japanese text at
         random (nDCG@10 0.01), and fusing that noise in halves keyword search's quality.
         """
         languages = {x.strip() for x in self.settings.embed_languages.split(",")}
-        if mode != "hybrid" or "*" in languages:
-            return mode
+        if "*" in languages:
+            return True
         language = detect_language(query)
-        return "sparse" if language not in languages and language != "und" else mode
+        return language in languages or language == "und"
+
+    def multilingual(self, collection: str | None = None) -> bool:
+        """Whether a multilingual model is configured and ``collection`` (when named) has its
+        vector: collections made before it have none until `kura reindex`."""
+        if self.components.multilingual_embedder is None:
+            return False
+        if collection is None or not self.components.collection_exists(collection):
+            return True
+        return self.components.vector_store(collection).has_multi()
+
+    def effective_mode(
+        self, query: str, mode: RetrievalMode, collection: str | None = None
+    ) -> RetrievalMode:
+        """Hybrid becomes keywords-only for a question the dense model cannot read, unless the
+        multilingual model reads it (in ``collection``, when named)."""
+        return self.plan(query, mode, collection)[0]
+
+    def plan(
+        self, query: str, mode: RetrievalMode, collection: str | None = None
+    ) -> tuple[RetrievalMode, bool, bool]:
+        """The mode a search asked in ``mode`` runs in, and which dense vectors it uses: the
+        dense model's, the multilingual model's. Hybrid: each that reads the question (none:
+        keywords only); dense: the dense model's, or the multilingual one for a language the
+        dense model cannot read."""
+        if mode == "sparse":
+            return mode, False, False
+        reads, multi = self.reads(query), self.multilingual(collection)
+        if mode == "hybrid":
+            return ("hybrid" if reads or multi else "sparse"), reads, multi
+        return mode, reads or not multi, multi and not reads
 
     def covers(self, found: Retrieval) -> bool:
         """Whether the collection holds anything relevant enough to answer from: the best
-        dense match reaches ``min_relevance``; in a keywords-only search (a question in a
-        language the embedding model cannot read), one of the top passages holds at least
-        ``min_keyword_coverage`` of the question's keywords.
+        dense match reaches ``min_relevance``; for a question in a language the dense model
+        cannot read (searched by keywords, and by the multilingual model when there is one),
+        one of the top passages holds at least ``min_keyword_coverage`` of its keywords.
 
         Dense and keyword searches are judged on what the search returned. A hybrid search's
         fused scores are not cosines, so the best dense match is asked for (with the query's
         embedding from the search)."""
-        if found.mode == "sparse":
+        if found.mode == "sparse" or found.embedding is None:
+            # no dense model's cosine to judge by (keywords only, or the multilingual model
+            # alone), and the multilingual model's cosines are on another scale
             wanted = self.settings.min_keyword_coverage
             top = found.ranked[:_KEYWORD_CHECK]
             return any(keyword_coverage(found.query, p.text) >= wanted for p in top)
@@ -227,10 +265,12 @@ class Retriever:
         (reranked when a reranker is set), with their payloads. Under access control, keyword
         and hybrid passages carry their rank as score, not Qdrant's (see ``rank_scores``)."""
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
-        effective = self.effective_mode(query, mode)
+        effective, use_dense, use_multi = self.plan(query, mode, collection)
         # A keywords-only relevance check reads the top three: fetched by the same query.
-        limit = max(candidates, _KEYWORD_CHECK) if effective == "sparse" else candidates
-        embedding = self.components.query_embedding(query) if effective != "sparse" else None
+        keywords_judge = effective == "sparse" or not use_dense
+        limit = max(candidates, _KEYWORD_CHECK) if keywords_judge else candidates
+        embedding = self.components.query_embedding(query) if use_dense else None
+        multi = self.components.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,
             collection,
@@ -240,6 +280,8 @@ class Retriever:
             filters=filters,
             groups=groups,
             embedding=embedding,
+            multi_embedding=multi,
+            dense=use_dense,
         )
         payloads = {hit.passage.chunk_id: hit.payload for hit in ranked}
         passages = [hit.passage for hit in ranked[:candidates]]

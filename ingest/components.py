@@ -17,6 +17,7 @@ from ingest import faults
 from ingest.embedding import build_embedder
 from ingest.embedding.identity import EmbedderIdentity, compatible, configured, legacy
 from ingest.embedding.local import embed_model_path
+from ingest.embedding.multilingual import build_multilingual_embedder
 from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
 from ingest.private import private_dir
 from ingest.registry import Registry
@@ -52,6 +53,26 @@ class Components:
         if self.given_embedder is not None:
             return self.given_embedder
         return build_embedder(self.settings)
+
+    @cached_property
+    def multilingual_embedder(self) -> BaseEmbedding | None:
+        """The model of the ``multi`` vector, built on first use; None when turned off."""
+        return build_multilingual_embedder(self.settings)
+
+    @cached_property
+    def multi_query_embedding(self) -> Callable[[str], list[float]]:
+        """The multilingual embedding of a search query (remembered as ``query_embedding``);
+        only when ``multilingual_embedder`` is not None."""
+        embedder = self.multilingual_embedder
+        if embedder is None:
+            raise ValueError("no multilingual model is configured (KURA_MULTILINGUAL_MODEL)")
+        return functools.lru_cache(maxsize=256)(embedder.get_query_embedding)
+
+    @cached_property
+    def multi_dimension(self) -> int | None:
+        """Length of the multilingual vectors (None: no multilingual model)."""
+        embedder = self.multilingual_embedder
+        return None if embedder is None else len(embedder.get_text_embedding("dimension probe"))
 
     @cached_property
     def registry(self) -> Registry:
@@ -148,7 +169,9 @@ class Components:
             store = self._stores.get(physical)
             if store is None:
                 if create and not self.backend.exists(physical):
-                    store = self.backend.create(physical, lambda: self.dimension)
+                    store = self.backend.create(
+                        physical, lambda: self.dimension, lambda: self.multi_dimension
+                    )
                     self.backend.record_identity(physical, self.identity.record())
                     self._checked.add(physical)
                 elif create or self.backend.exists(physical):

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "sparse"
+# The multilingual model's vector (ingest/embedding/multilingual.py), beside ``dense``;
+# collections made before it have none and are searched with what they have.
+MULTI_VECTOR = "multi"
 
 _NAMESPACE = uuid.UUID("6f1c9a52-8a5e-4c1e-9d43-6b6b6f7a6b75")
 
@@ -35,19 +38,27 @@ def chunk_id(document_id: str, version: str, index: int) -> str:
 
 
 def ensure_collection(
-    client: QdrantClient, name: str, dimension: int, layout: CollectionLayout | None = None
+    client: QdrantClient,
+    name: str,
+    dimension: int,
+    layout: CollectionLayout | None = None,
+    multi_dimension: int | None = None,
 ) -> None:
-    """Create the collection with kura's vectors and payload indexes if it does not exist."""
+    """Create the collection with kura's vectors (``multi`` too when ``multi_dimension`` is
+    given) and payload indexes if it does not exist."""
     if client.collection_exists(name):
         return
+    vectors = {DENSE_VECTOR: models.VectorParams(size=dimension, distance=models.Distance.COSINE)}
+    if multi_dimension:
+        vectors[MULTI_VECTOR] = models.VectorParams(
+            size=multi_dimension, distance=models.Distance.COSINE
+        )
     client.create_collection(
         collection_name=name,
         shard_number=layout.shards if layout else None,
         replication_factor=layout.replication if layout else None,
         write_consistency_factor=layout.write_consistency if layout else None,
-        vectors_config={
-            DENSE_VECTOR: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
-        },
+        vectors_config=vectors,
         sparse_vectors_config={
             SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
         },

@@ -134,6 +134,14 @@ class IndexSettings(BaseSettings):
         "multilingual model. Hybrid search of a question in another language uses keywords "
         "only (the packaged all-MiniLM-L6-v2 reads English).",
     )
+    multilingual_model: Literal["use-multilingual-v3", "none"] = Field(
+        "use-multilingual-v3",
+        description="A second dense vector for meaning across languages, beside the embedding "
+        "model's: the packaged Universal Sentence Encoder multilingual v3 (reads Japanese, "
+        "English and 14 more; an English question finds a Japanese passage and the reverse), "
+        "or none. Collections made without it are searched with what they have until "
+        "`kura reindex` rebuilds them.",
+    )
     hybrid_fusion: Literal["dbsf", "rrf"] = Field(
         "dbsf",
         description="How hybrid search fuses the dense and keyword rankings inside Qdrant: "

@@ -60,7 +60,7 @@ def search_passages(
     """Search ``scope``'s collection; ``groups`` is the reader's access filter (None: none,
     only when authentication is off or on the command line)."""
     started = time.perf_counter()
-    mode = retriever.effective_mode(query, scope.mode)
+    mode = retriever.effective_mode(query, scope.mode, scope.collection)
     passages = retriever.search(
         scope.collection, query, scope.top_k, mode=mode, filters=filters, groups=groups
     )

@@ -245,9 +245,9 @@ class Indexer:
         try:
             for start in range(0, len(nodes), step):
                 batch = nodes[start : start + step]
-                self.embed(batch)
+                multi = self.embed(batch)
                 checkpoint("embed")
-                self.write(batch)
+                self.write(batch, multi)
                 store.keep_alive(doc_id, prepared.version)
                 for node in batch:
                     node.embedding = None  # written: free the vector
@@ -263,18 +263,22 @@ class Indexer:
             prepared.source, Status.INDEXED, len(nodes), document_id=doc_id, seconds=seconds
         )
 
-    def embed(self, nodes: list[TextNode]) -> None:
-        """Attach dense embeddings to ``nodes`` (text plus title and section)."""
+    def embed(self, nodes: list[TextNode]) -> list[list[float]] | None:
+        """Attach dense embeddings to ``nodes`` (text plus title and section); returns their
+        multilingual vectors (None: no multilingual model), which ``write`` stores beside."""
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
         vectors = self.components.embedder.get_text_embedding_batch(texts)
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
+        multilingual = self.components.multilingual_embedder
+        return None if multilingual is None else multilingual.get_text_embedding_batch(texts)
 
-    def write(self, nodes: list[TextNode]) -> None:
-        """Upsert embedded nodes into the collection (created on first use)."""
+    def write(self, nodes: list[TextNode], multi: list[list[float]] | None = None) -> None:
+        """Upsert embedded nodes (and their multilingual vectors) into the collection (created
+        on first use)."""
         self._register()
         store = self.components.vector_store(self.collection, create=True)
-        store.add(list[BaseNode](nodes))
+        store.add(list[BaseNode](nodes), multi_embeddings=multi)
 
     def replace_version(
         self, doc_id: str, label: str, version: str, groups: tuple[str, ...]

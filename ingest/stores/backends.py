@@ -45,9 +45,15 @@ class Backend(Protocol):
         """A store over the collection; nothing is created (reads of a missing one fail)."""
         ...
 
-    def create(self, name: str, dimension: Callable[[], int]) -> KuraStore:
-        """A store over the collection, created first (vectors of ``dimension()``, kura's
-        payload indexes) when it does not exist."""
+    def create(
+        self,
+        name: str,
+        dimension: Callable[[], int],
+        multi_dimension: Callable[[], int | None] = lambda: None,
+    ) -> KuraStore:
+        """A store over the collection, created first (vectors of ``dimension()``, the
+        multilingual vector of ``multi_dimension()`` unless None, kura's payload indexes) when
+        it does not exist."""
         ...
 
     def drop(self, name: str) -> bool:
@@ -185,7 +191,12 @@ class EmbeddedBackend:
             fusion=self.fusion,
         )
 
-    def create(self, name: str, dimension: Callable[[], int]) -> KuraStore:
+    def create(
+        self,
+        name: str,
+        dimension: Callable[[], int],
+        multi_dimension: Callable[[], int | None] = lambda: None,
+    ) -> KuraStore:
         """The shard's store, the shard created first when missing."""
         if self.exists(name):
             return self.open(name)
@@ -194,6 +205,7 @@ class EmbeddedBackend:
             dimension(),
             KEYWORD_INDEXES,
             INTEGER_INDEXES,
+            multi_dimension=multi_dimension(),
             sparse_doc_fn=encode_documents,
             sparse_query_fn=encode_queries,
             fusion=self.fusion,
@@ -304,9 +316,14 @@ class ServerBackend:
             batch_size=256,
         )
 
-    def create(self, name: str, dimension: Callable[[], int]) -> KuraStore:
+    def create(
+        self,
+        name: str,
+        dimension: Callable[[], int],
+        multi_dimension: Callable[[], int | None] = lambda: None,
+    ) -> KuraStore:
         """The collection's store, the collection created first when missing."""
-        ensure_collection(self.client, name, dimension(), self.layout)
+        ensure_collection(self.client, name, dimension(), self.layout, multi_dimension())
         return self.open(name)
 
     def drop(self, name: str) -> bool:

@@ -13,6 +13,7 @@ time (the WAL is locked).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -67,10 +68,12 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     path: str
     dense_vector_name: str = "dense"
     sparse_vector_name: str = "sparse"
+    multi_vector_name: str = "multi"
     hnsw_ef: int = 128
     fusion: str = "dbsf"  # or "rrf"
 
     _shard: Any = PrivateAttr(default=None)
+    _has_multi: bool | None = PrivateAttr(default=None)
     _sparse_doc_fn: SparseEncoder | None = PrivateAttr(default=None)
     _sparse_query_fn: SparseEncoder | None = PrivateAttr(default=None)
 
@@ -98,11 +101,18 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
         dimension: int,
         keyword_fields: Sequence[str],
         integer_fields: Sequence[str] = (),
+        multi_dimension: int | None = None,
         **kwargs: Any,
     ) -> EdgeVectorStore:
-        """Create a new shard with dense (cosine) and sparse (IDF) vectors and payload indexes."""
+        """Create a new shard with dense (cosine) and sparse (IDF) vectors and payload indexes;
+        with ``multi_dimension``, a second dense vector (``multi``) for the multilingual model."""
+        vectors = {"dense": qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
+        if multi_dimension:
+            vectors["multi"] = qe.EdgeVectorParams(
+                size=multi_dimension, distance=qe.Distance.Cosine
+            )
         config = qe.EdgeConfig(
-            vectors={"dense": qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+            vectors=vectors,
             sparse_vectors={"sparse": qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +156,13 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
             )
         return self._shard
 
+    def has_multi(self) -> bool:
+        """Whether the shard has the multilingual vector (shards made before it have not)."""
+        if self._has_multi is None:
+            config = json.loads((Path(self.path) / _CONFIG_FILE).read_text(encoding="utf-8"))
+            self._has_multi = self.multi_vector_name in (config.get("vectors") or {})
+        return self._has_multi
+
     def close(self) -> None:
         """Flush and release the shard (and its lock)."""
         if self._shard is not None:
@@ -160,8 +177,11 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     # -- writes ----------------------------------------------------------------------------
 
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
-        """Upsert embedded nodes; each becomes one point with llama-index's payload layout."""
+        """Upsert embedded nodes; each becomes one point with llama-index's payload layout.
+        ``multi_embeddings`` (one per node): their multilingual vectors, kept when the shard
+        has that vector."""
         ids: list[str] = []
+        multi = add_kwargs.get("multi_embeddings") if self.has_multi() else None
         for start in range(0, len(nodes), _BATCH):
             batch = nodes[start : start + _BATCH]
             sparse: tuple[list[list[int]], list[list[float]]] | None = None
@@ -174,6 +194,8 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
                 vector: dict[str, Any] = {self.dense_vector_name: node.get_embedding()}
                 if sparse is not None and sparse[0][i]:
                     vector[self.sparse_vector_name] = qe.SparseVector(sparse[0][i], sparse[1][i])
+                if multi is not None:
+                    vector[self.multi_vector_name] = list(multi[start + i])
                 payload = node_to_metadata_dict(node, remove_text=False, flat_metadata=False)
                 points.append(qe.Point(node.node_id, vector, payload))
                 ids.append(node.node_id)
@@ -295,8 +317,10 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid (fused) search with payload filters inside the query; only
-        whole versions are searched."""
-        plan = plan_search(query, self._sparse_query_fn)
+        whole versions are searched. ``multi_embedding``: the question's multilingual vector,
+        searched too when the shard has that vector."""
+        multi = kwargs.get("multi_embedding") if self.has_multi() else None
+        plan = plan_search(query, self._sparse_query_fn, multi)
         if plan is None:
             return no_result()
         base = to_edge_filter(query.filters)
@@ -306,37 +330,35 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
 
     def _search(self, plan: SearchPlan, edge_filter: qe.Filter) -> VectorStoreQueryResult:
         params = qe.SearchParams(hnsw_ef=self.hnsw_ef)
-        dense = (
-            qe.Query.Nearest(plan.dense, using=self.dense_vector_name)
-            if plan.dense is not None
-            else None
-        )
-        sparse = (
-            qe.Query.Nearest(qe.SparseVector(*plan.sparse), using=self.sparse_vector_name)
-            if plan.sparse is not None
-            else None
-        )
+        names = {
+            "dense": self.dense_vector_name,
+            "multi": self.multi_vector_name,
+            "sparse": self.sparse_vector_name,
+        }
+        sides = [
+            (
+                qe.Query.Nearest(
+                    qe.SparseVector(*vector) if kind == "sparse" else vector, using=names[kind]
+                ),
+                None if kind == "sparse" else params,  # HNSW is for the dense vectors
+            )
+            for kind, vector in plan.sides()
+        ]
         if plan.fused:
             prefetches = [
-                qe.Prefetch(limit=plan.candidates, query=dense, filter=edge_filter, params=params)
+                qe.Prefetch(limit=plan.candidates, query=query, filter=edge_filter, params=p)
+                for query, p in sides
             ]
-            if sparse is not None:
-                prefetches.append(
-                    qe.Prefetch(limit=plan.candidates, query=sparse, filter=edge_filter)
-                )
             request = qe.QueryRequest(
                 limit=plan.limit,
                 prefetches=prefetches,
                 query=qe.Fusion.Rrf(k=60) if self.fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
                 with_payload=True,
             )
-        elif sparse is not None:
-            request = qe.QueryRequest(
-                limit=plan.limit, query=sparse, filter=edge_filter, with_payload=True
-            )
         else:
+            (query, p), *_ = sides
             request = qe.QueryRequest(
-                limit=plan.limit, query=dense, filter=edge_filter, params=params, with_payload=True
+                limit=plan.limit, query=query, filter=edge_filter, params=p, with_payload=True
             )
         points = self.client.query(request)
         return VectorStoreQueryResult(

@@ -32,13 +32,17 @@ class KuraStore(Protocol):
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
         """Upsert embedded nodes (one point each, id = node id, llama-index's payload layout:
-        the metadata as top-level fields plus ``_node_content``); returns their ids."""
+        the metadata as top-level fields plus ``_node_content``); returns their ids.
+        ``multi_embeddings=[...]`` (one per node): their multilingual vectors, stored when the
+        collection has the ``multi`` vector, dropped when it has not."""
         ...
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense (DEFAULT), keyword (SPARSE) or fused (HYBRID) search inside Qdrant, filters
         applied inside every prefetch; best first. A keyword search without terms finds
-        nothing."""
+        nothing. ``multi_embedding=[...]``: the question's multilingual vector, one more
+        prefetch (or, with no ``query_embedding``, the dense search itself) when the
+        collection has the ``multi`` vector; ignored when it has not."""
         ...
 
     def get_nodes(
@@ -60,6 +64,10 @@ class KuraStore(Protocol):
         ...
 
     # -- kura's own: reads -----------------------------------------------------------------
+
+    def has_multi(self) -> bool:
+        """Whether the collection has the multilingual ``multi`` vector (made before it: no)."""
+        ...
 
     def count(self, filters: MetadataFilters | None = None) -> int:
         """Exact number of visible chunks matching ``filters`` (all visible chunks if None)."""

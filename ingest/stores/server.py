@@ -5,6 +5,7 @@ document versions only (see ingest/visibility.py)."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 
+from ingest.schema import MULTI_VECTOR
 from ingest.stores.shared import (
     SearchPlan,
     no_result,
@@ -36,6 +38,8 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def __init__(self, *, fusion: str = "dbsf", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fusion = models.Fusion.RRF if fusion == "rrf" else models.Fusion.DBSF
+        self._multi: list[list[float]] | None = None  # during an add: the nodes' multi vectors
+        self._adding = threading.Lock()  # one add at a time uses ``_multi``
         if self._collection_initialized:
             # Collections made before state records existed get their index (idempotent);
             # embedded qdrant-client warns that it has no payload indexes.
@@ -44,6 +48,35 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 self._client.create_payload_index(
                     self.collection_name, RECORD_FIELD, models.PayloadSchemaType.KEYWORD
                 )
+
+    def has_multi(self) -> bool:
+        """Whether the collection has the multilingual vector (collections made before it have
+        not). Asked each time: behind an alias, the collection can change under this store."""
+        if not self._collection_exists(self.collection_name):
+            return False
+        vectors = self._client.get_collection(self.collection_name).config.params.vectors
+        return isinstance(vectors, dict) and MULTI_VECTOR in vectors
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        """llama-index's upsert; ``multi_embeddings`` (one per node): their multilingual
+        vectors, kept when the collection has that vector."""
+        multi = add_kwargs.pop("multi_embeddings", None)
+        with self._adding:
+            self._multi = list(multi) if multi is not None and self.has_multi() else None
+            try:
+                return list(super().add(nodes, **add_kwargs))
+            finally:
+                self._multi = None
+
+    def _build_points(self, nodes: list[BaseNode], sparse_vector_name: str) -> tuple[Any, Any]:
+        points, ids = super()._build_points(nodes, sparse_vector_name)
+        if self._multi is not None:
+            # llama-index builds one point per node, in order.
+            for point, vector in zip(points, self._multi, strict=True):
+                point.vector[MULTI_VECTOR] = list(vector)
+        return points, ids
 
     # -- the visibility protocol's primitives ------------------------------------------------
 
@@ -149,8 +182,10 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters (and visibility) apply inside every
-        prefetch."""
-        plan = plan_search(query, self._sparse_query_fn)
+        prefetch. ``multi_embedding``: the question's multilingual vector, searched too when
+        the collection has that vector."""
+        multi = kwargs.get("multi_embedding")
+        plan = plan_search(query, self._sparse_query_fn, multi if self.has_multi() else None)
         if plan is None:
             return no_result()
         result: VectorStoreQueryResult = self._read(
@@ -159,29 +194,27 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
         return result
 
     def _search(self, plan: SearchPlan, query_filter: models.Filter) -> VectorStoreQueryResult:
-        sparse = (
-            models.SparseVector(indices=plan.sparse[0], values=plan.sparse[1])
-            if plan.sparse is not None
-            else None
-        )
+        names = {
+            "dense": self.dense_vector_name,
+            "multi": MULTI_VECTOR,
+            "sparse": self.sparse_vector_name,
+        }
+        sides = [
+            (
+                models.SparseVector(indices=vector[0], values=vector[1])
+                if kind == "sparse"
+                else vector,
+                names[kind],
+            )
+            for kind, vector in plan.sides()
+        ]
         if plan.fused:
             prefetch = [
                 models.Prefetch(
-                    query=plan.dense,
-                    using=self.dense_vector_name,
-                    limit=plan.candidates,
-                    filter=query_filter,
+                    query=query, using=using, limit=plan.candidates, filter=query_filter
                 )
+                for query, using in sides
             ]
-            if sparse is not None:
-                prefetch.append(
-                    models.Prefetch(
-                        query=sparse,
-                        using=self.sparse_vector_name,
-                        limit=plan.candidates,
-                        filter=query_filter,
-                    )
-                )
             response = self._client.query_points(
                 self.collection_name,
                 prefetch=prefetch,
@@ -190,10 +223,11 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 with_payload=True,
             )
         else:
+            (query, using), *_ = sides
             response = self._client.query_points(
                 self.collection_name,
-                query=sparse if sparse is not None else plan.dense,
-                using=self.sparse_vector_name if sparse is not None else self.dense_vector_name,
+                query=query,
+                using=using,
                 limit=plan.limit,
                 query_filter=query_filter,
                 with_payload=True,

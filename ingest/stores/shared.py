@@ -84,25 +84,40 @@ def versions_filter(types: Types, document_id: str, versions: Iterable[str]) -> 
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """One search as a store runs it: nearest by ``dense``, by ``sparse``, or (``fused``) both
-    as prefetches of ``candidates`` points each, fused inside Qdrant."""
+    """One search as a store runs it: nearest by each vector given (``dense``, the
+    multilingual ``multi``, the keywords' ``sparse``), several of them (or ``fused``) as
+    prefetches of ``candidates`` points each, fused inside Qdrant."""
 
     limit: int
     dense: list[float] | None = None
     sparse: Sparse | None = None
     fused: bool = False
     candidates: int = 0
+    multi: list[float] | None = None
+
+    def sides(self) -> list[tuple[str, Any]]:
+        """(vector kind, query vector) of each side searched: "dense", "multi", "sparse"."""
+        given = (("dense", self.dense), ("multi", self.multi), ("sparse", self.sparse))
+        return [(kind, vector) for kind, vector in given if vector is not None]
 
 
 def plan_search(
-    query: VectorStoreQuery, sparse_query_fn: SparseEncoder | None
+    query: VectorStoreQuery,
+    sparse_query_fn: SparseEncoder | None,
+    multi: list[float] | None = None,
 ) -> SearchPlan | None:
     """The plan of a dense, sparse or hybrid query; None when there is nothing to search (a
-    keyword search whose text has no terms)."""
+    keyword search whose text has no terms). ``multi``: the question's multilingual vector,
+    searched beside ``query_embedding`` (dense and hybrid modes) when given; the caller passes
+    it only to a collection that has that vector."""
     limit = query.similarity_top_k
-    dense = list(query.query_embedding or [])
+    dense = list(query.query_embedding) if query.query_embedding is not None else None
     if query.mode == VectorStoreQueryMode.DEFAULT:
-        return SearchPlan(limit, dense=dense)
+        if dense is None and multi is None:
+            raise ValueError("a dense search needs a query embedding")
+        both = dense is not None and multi is not None
+        candidates = max(limit, 20) * 2 if both else 0
+        return SearchPlan(limit, dense=dense, multi=multi, fused=both, candidates=candidates)
     if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
         raise ValueError(f"query mode {query.mode} is not supported")
     if sparse_query_fn is None:
@@ -111,11 +126,18 @@ def plan_search(
     sparse = (indices[0], values[0]) if indices and indices[0] else None
     if query.mode == VectorStoreQueryMode.SPARSE:
         return None if sparse is None else SearchPlan(query.sparse_top_k or limit, sparse=sparse)
+    if dense is None and multi is None and sparse is None:
+        return None
     # A question without keyword terms (stop words only) still goes through fusion, with
-    # the dense prefetch alone.
+    # the dense prefetches alone.
     candidates = max(limit, query.sparse_top_k or 0, 20) * 2
     return SearchPlan(
-        query.hybrid_top_k or limit, dense=dense, sparse=sparse, fused=True, candidates=candidates
+        query.hybrid_top_k or limit,
+        dense=dense,
+        sparse=sparse,
+        fused=True,
+        candidates=candidates,
+        multi=multi,
     )
 
 

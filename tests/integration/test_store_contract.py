@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import (
@@ -21,6 +22,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from ingest.components import Components
+from ingest.embedding.multilingual import DIMENSION as MULTI_DIMENSION
 from ingest.schema import chunk_id
 from ingest.stores import KuraStore
 from tests.support.stores import fake, node, vector
@@ -314,6 +316,36 @@ class TestStoreContract:
         assert store.visible_read(read) == []
         assert runs == [[("d1", "b")], []]
 
+    def test_the_multilingual_vector_alone_fused_and_in_hybrid(self, components) -> None:
+        store = components.vector_store("multi", create=True)
+        assert store.has_multi()
+        store.add(
+            [node("m", "a", i, page=1, lang="ja", seed=i) for i in range(4)],
+            multi_embeddings=[multi_vector(50 + i) for i in range(4)],
+        )
+
+        def ranked(query: VectorStoreQuery, **kwargs) -> list[int]:
+            return [n.metadata["chunk_index"] for n in store.query(query, **kwargs).nodes]
+
+        alone = VectorStoreQuery(query_embedding=None, similarity_top_k=2)
+        result = store.query(alone, multi_embedding=multi_vector(52))
+        assert result.nodes[0].metadata["chunk_index"] == 2
+        assert result.similarities[0] == pytest.approx(1.0, abs=1e-4)  # a cosine, not fused
+        dense = VectorStoreQuery(query_embedding=vector(1), similarity_top_k=1)
+        assert ranked(dense) == [1]
+        # each vector names its own nearest chunk: fused, both lead
+        fused = VectorStoreQuery(query_embedding=vector(0), similarity_top_k=2)
+        assert sorted(ranked(fused, multi_embedding=multi_vector(53))) == [0, 3]
+        hybrid = VectorStoreQuery(
+            query_embedding=None,
+            query_str="m va chunk 本文",
+            similarity_top_k=4,
+            mode=VectorStoreQueryMode.HYBRID,
+        )
+        assert ranked(hybrid, multi_embedding=multi_vector(51))[0] == 1
+        with pytest.raises(ValueError, match="needs a query embedding"):
+            store.query(VectorStoreQuery(query_embedding=None, similarity_top_k=1))
+
     def test_records_never_show_in_reads(self, store) -> None:
         dead_writer(store, "d9", ("x",), ())
         assert store.count() == 8
@@ -329,6 +361,35 @@ def test_the_contract_calls_every_method_of_the_protocol() -> None:
     methods = {name for name in vars(KuraStore) if not name.startswith("_")}
     source = inspect.getsource(TestStoreContract) + inspect.getsource(seen)
     assert sorted(m for m in methods if f".{m}(" not in source) == []
+
+
+def multi_vector(seed: int) -> list[float]:
+    """A random unit vector of the multilingual model's dimension."""
+    v = np.random.default_rng(seed).standard_normal(MULTI_DIMENSION)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+@pytest.mark.parametrize("url", [None, ":memory:"])
+def test_a_collection_without_the_multilingual_vector_ignores_it(
+    tmp_path: Path, url: str | None
+) -> None:
+    """Collections made before the ``multi`` vector (or with it turned off) take writes and
+    searches that carry one: the vector is dropped, the rest is searched."""
+    built = fake(tmp_path, qdrant_url=url, multilingual_model="none")
+    try:
+        store = built.vector_store("old", create=True)
+        assert not store.has_multi()
+        store.add(
+            [node("o", "a", i, page=1, lang="en", seed=i) for i in range(3)],
+            multi_embeddings=[multi_vector(i) for i in range(3)],
+        )
+        assert store.count() == 3
+        query = VectorStoreQuery(query_embedding=vector(2), similarity_top_k=1)
+        result = store.query(query, multi_embedding=multi_vector(0))
+        assert result.nodes[0].metadata["chunk_index"] == 2  # by the dense vector alone
+        assert result.similarities[0] == pytest.approx(1.0, abs=1e-4)
+    finally:
+        built.close()
 
 
 def test_both_stores_write_the_same_payload(tmp_path: Path) -> None:

@@ -1,0 +1,156 @@
+"""The multilingual vector (``multi``) beside the dense model's, with the real models and stores:
+meaning across Japanese and English, fused with the others in both stores, and collections made
+before it still searched with what they have."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.retrieve import Retriever, keyword_coverage
+from app.settings import AppSettings
+from ingest.components import Components, build_components
+from ingest.embedding.multilingual import DIMENSION, build_multilingual_embedder
+from ingest.pipeline import Indexer
+from ingest.schema import MULTI_VECTOR
+from tests.support.server import make_settings
+
+pytestmark = pytest.mark.integration
+
+DOCUMENTS = {
+    "room.txt": "会議室の予約は社内ポータルから前日までに行う必要があります。",
+    "backup.txt": "サーバーのバックアップは毎晩午前二時に自動的に実行され、"
+    "データは三十日間保管されます。",
+    "onboarding.txt": "新入社員は入社初日に人事部で健康保険の加入手続きを行ってください。",
+    "coolant.txt": "工作機械の冷却水が過熱した場合は、直ちに主軸を停止してください。",
+    "remote.txt": "Employees may work from home up to three days per week with their "
+    "manager's approval.",
+    "pump.txt": "The coolant pump must be inspected every month and replaced after 5,000 "
+    "hours of use.",
+    "expenses.txt": "Expense reports are reimbursed within ten business days after approval.",
+}
+# "Book a room for a meeting: by when must I apply?" in other words than room.txt's: not one
+# keyword (as the sparse index reads them) in common.
+PARAPHRASE = "打ち合わせ用の部屋を押さえたいのですが、いつまでに申し込めばよいですか"
+EN_TO_JA = "When are the server backups made, and how long are they kept?"
+JA_TO_EN = "在宅勤務は週に何日まで認められていますか"
+
+
+def build(tmp_path: Path, **settings: object) -> tuple[Components, AppSettings]:
+    """Components over the documents above, indexed with the configured models."""
+    folder = tmp_path / "documents"
+    folder.mkdir(exist_ok=True)
+    for name, text in DOCUMENTS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    configured = make_settings(tmp_path / "data", **settings)
+    components = build_components(configured)
+    report = Indexer(components, "mixed").ingest_paths([folder])
+    assert report.failed == [], report.failed
+    return components, configured
+
+
+@pytest.fixture(scope="module", params=["edge", "server"])
+def indexed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Components, Retriever]]:
+    """The documents in Qdrant Edge and in qdrant-client's ``:memory:`` server API."""
+    url = None if request.param == "edge" else ":memory:"
+    components, configured = build(tmp_path_factory.mktemp(request.param), qdrant_url=url)
+    yield components, Retriever(components, configured)
+    components.close()
+
+
+def top(retriever: Retriever, question: str, mode: str = "hybrid", k: int = 3) -> list[str]:
+    found = retriever.find("mixed", question, k, mode=mode)  # type: ignore[arg-type]
+    return [Path(p.source).name for p in found.passages]
+
+
+def test_the_embedder_ships_in_its_package_and_reads_both_languages() -> None:
+    embedder = build_multilingual_embedder(make_settings(Path("unused")))
+    assert embedder is not None
+    ja, en, other = embedder.get_text_embedding_batch(
+        ["在宅勤務は週に何日まで可能ですか", "How many days a week may I work from home?", "冷却水"]
+    )
+    assert len(ja) == DIMENSION
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731
+    assert dot(ja, ja) == pytest.approx(1.0, abs=1e-4)  # unit length: cosine = dot product
+    assert dot(ja, en) > dot(ja, other) + 0.1
+    assert build_multilingual_embedder(make_settings(Path("x"), multilingual_model="none")) is None
+
+
+def test_collections_get_the_multilingual_vector(indexed: tuple[Components, Retriever]) -> None:
+    components, retriever = indexed
+    assert components.vector_store("mixed").has_multi()
+    assert MULTI_VECTOR == "multi"
+    # Japanese questions are searched by meaning too now, not by keywords alone.
+    assert retriever.effective_mode(PARAPHRASE, "hybrid", "mixed") == "hybrid"
+    assert retriever.plan(PARAPHRASE, "hybrid", "mixed") == ("hybrid", False, True)
+    assert retriever.plan(EN_TO_JA, "hybrid", "mixed") == ("hybrid", True, True)
+    assert retriever.plan(PARAPHRASE, "dense", "mixed") == ("dense", False, True)
+    assert retriever.plan(EN_TO_JA, "dense", "mixed") == ("dense", True, False)
+
+
+def test_a_japanese_paraphrase_finds_its_passage_by_meaning(
+    indexed: tuple[Components, Retriever],
+) -> None:
+    _, retriever = indexed
+    assert keyword_coverage(PARAPHRASE, DOCUMENTS["room.txt"]) == 0  # no keyword in common
+    assert "room.txt" not in top(retriever, PARAPHRASE, "sparse")
+    assert top(retriever, PARAPHRASE, "dense")[0] == "room.txt"
+    assert top(retriever, PARAPHRASE, "hybrid")[0] == "room.txt"
+
+
+def test_an_english_question_finds_a_japanese_passage_and_the_reverse(
+    indexed: tuple[Components, Retriever],
+) -> None:
+    _, retriever = indexed
+    assert top(retriever, EN_TO_JA)[0] == "backup.txt"
+    assert top(retriever, JA_TO_EN)[0] == "remote.txt"
+    # and within the English documents, English questions still find their passage
+    assert top(retriever, "How often must the coolant pump be inspected?")[0] == "pump.txt"
+
+
+def test_fusion_still_finds_exact_codes_by_keywords(indexed: tuple[Components, Retriever]) -> None:
+    _, retriever = indexed
+    assert top(retriever, "5,000 hours")[0] == "pump.txt"
+    assert top(retriever, "健康保険")[0] == "onboarding.txt"
+
+
+def test_a_collection_made_before_the_multilingual_vector_still_searches(
+    tmp_path: Path,
+) -> None:
+    old, _ = build(tmp_path, multilingual_model="none")
+    assert not old.vector_store("mixed").has_multi()
+    old.close()
+    components = build_components(make_settings(tmp_path / "data"))  # multilingual on now
+    try:
+        retriever = Retriever(components, make_settings(tmp_path / "data"))
+        assert components.multilingual_embedder is not None
+        assert not components.vector_store("mixed").has_multi()
+        # as before the vector existed: Japanese by keywords, English by both sides
+        assert retriever.effective_mode(JA_TO_EN, "hybrid", "mixed") == "sparse"
+        assert top(retriever, "健康保険の手続き")[0] == "onboarding.txt"
+        assert top(retriever, "How often must the coolant pump be inspected?")[0] == "pump.txt"
+        assert top(retriever, PARAPHRASE, "dense")  # the dense model alone, as asked
+        # and documents added later are written without the vector the collection lacks
+        extra = tmp_path / "later"
+        extra.mkdir()
+        (extra / "parking.txt").write_text("駐車場は来客用に三台分を確保しています。")
+        assert Indexer(components, "mixed").ingest_paths([extra]).failed == []
+        assert top(retriever, "来客用の駐車場")[0] == "parking.txt"
+    finally:
+        components.close()
+
+
+def test_turned_off_japanese_is_searched_by_keywords_as_before(tmp_path: Path) -> None:
+    components, configured = build(tmp_path, multilingual_model="none")
+    try:
+        retriever = Retriever(components, configured)
+        assert components.multilingual_embedder is None
+        assert not components.vector_store("mixed").has_multi()
+        assert retriever.effective_mode(PARAPHRASE, "hybrid", "mixed") == "sparse"
+        assert retriever.plan(EN_TO_JA, "hybrid", "mixed") == ("hybrid", True, False)
+    finally:
+        components.close()
