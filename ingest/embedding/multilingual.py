@@ -76,6 +76,13 @@ def _load(threads: int) -> Any:
 
     model = USE(threads=threads)
     model.encode(["load"])  # reads the weights now, not inside a request
+    # With threadpoolctl installed, every encode would set OpenBLAS's process-wide thread
+    # count and restore it after: from several request threads at once that races (and
+    # OpenBLAS must not be resized while another thread is inside it). numpy's own setting
+    # stays instead.
+    backend = model._model
+    if getattr(backend, "_threadpool", None) is not None:
+        backend._threadpool = None
     return model
 
 

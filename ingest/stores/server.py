@@ -59,14 +59,19 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+    def add(
+        self,
+        nodes: Sequence[BaseNode],
+        shard_identifier: Any | None = None,
+        **add_kwargs: Any,
+    ) -> list[str]:
         """llama-index's upsert; ``multi_embeddings`` (one per node): their multilingual
         vectors, kept when the collection has that vector."""
         multi = add_kwargs.pop("multi_embeddings", None)
         with self._adding:
             self._multi = list(multi) if multi is not None and self.has_multi() else None
             try:
-                return list(super().add(nodes, **add_kwargs))
+                return list(super().add(list(nodes), shard_identifier, **add_kwargs))
             finally:
                 self._multi = None
 

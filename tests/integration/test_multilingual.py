@@ -5,9 +5,12 @@ before it still searched with what they have."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
+from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from app.retrieve import Retriever, keyword_coverage
 from app.settings import AppSettings
@@ -16,6 +19,7 @@ from ingest.embedding.multilingual import DIMENSION, build_multilingual_embedder
 from ingest.pipeline import Indexer
 from ingest.schema import MULTI_VECTOR
 from tests.support.server import make_settings
+from tests.support.stores import fake, node, vector
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +158,45 @@ def test_turned_off_japanese_is_searched_by_keywords_as_before(tmp_path: Path) -
         assert retriever.plan(EN_TO_JA, "hybrid", "mixed") == ("hybrid", True, False)
     finally:
         components.close()
+
+
+def test_request_threads_share_the_model_and_get_the_same_vectors() -> None:
+    """Query embeddings come from the API's worker threads: same vectors as one at a time, and
+    the process-wide BLAS thread count is never touched (see the embedder's loader)."""
+    embedder = build_multilingual_embedder(make_settings(Path("unused")))
+    assert embedder is not None
+    texts = [*DOCUMENTS.values(), PARAPHRASE, EN_TO_JA, JA_TO_EN] * 3
+    alone = [embedder.get_query_embedding(t) for t in texts]
+    assert embedder.model._model._threadpool is None  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(embedder.get_query_embedding, texts))
+    assert together == alone
+
+
+def multi_vector(seed: int) -> list[float]:
+    """A random unit vector of the multilingual model's dimension."""
+    v = np.random.default_rng(seed).standard_normal(DIMENSION)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+@pytest.mark.parametrize("url", [None, ":memory:"])
+def test_a_collection_without_the_multilingual_vector_ignores_it(
+    tmp_path: Path, url: str | None
+) -> None:
+    """Collections made before the ``multi`` vector (or with it turned off) take writes and
+    searches that carry one: the vector is dropped, the rest is searched."""
+    built = fake(tmp_path, qdrant_url=url, multilingual_model="none")
+    try:
+        store = built.vector_store("old", create=True)
+        assert not store.has_multi()
+        store.add(
+            [node("o", "a", i, page=1, lang="en", seed=i) for i in range(3)],
+            multi_embeddings=[multi_vector(i) for i in range(3)],
+        )
+        assert store.count() == 3
+        query = VectorStoreQuery(query_embedding=vector(2), similarity_top_k=1)
+        result = store.query(query, multi_embedding=multi_vector(0))
+        assert result.nodes[0].metadata["chunk_index"] == 2  # by the dense vector alone
+        assert result.similarities[0] == pytest.approx(1.0, abs=1e-4)
+    finally:
+        built.close()

@@ -93,17 +93,24 @@ def test_rrf_fusion_can_be_chosen(data_dir: Path, tmp_path: Path) -> None:
         rrf.close()
 
 
-def test_japanese_question_uses_keywords_when_the_model_reads_only_english(
+def test_japanese_question_uses_keywords_when_no_model_reads_it(
     retriever: Retriever, components: Components
 ) -> None:
     question = "緊急の故障が発生した場合の到着時間"
-    assert retriever.effective_mode(question, "hybrid") == "sparse"
-    assert retriever.effective_mode("What does E-417 mean?", "hybrid") == "hybrid"
-    assert retriever.effective_mode(question, "dense") == "dense"  # asked for explicitly
-    multilingual = Retriever(
-        components, make_settings(components.settings.data_dir, embed_languages="*")
-    )
-    assert multilingual.effective_mode(question, "hybrid") == "hybrid"
+    # the multilingual model reads it: searched by meaning too
+    assert retriever.effective_mode(question, "hybrid", COLLECTION) == "hybrid"
+    assert retriever.plan(question, "hybrid", COLLECTION) == ("hybrid", False, True)
+    # without it, the English model alone would not: keywords only
+    off = build_components(make_settings(components.settings.data_dir, multilingual_model="none"))
+    try:
+        english_only = Retriever(off, make_settings(off.settings.data_dir))
+        assert english_only.effective_mode(question, "hybrid") == "sparse"
+        assert english_only.effective_mode("What does E-417 mean?", "hybrid") == "hybrid"
+        assert english_only.effective_mode(question, "dense") == "dense"  # asked for explicitly
+        multilingual = Retriever(off, make_settings(off.settings.data_dir, embed_languages="*"))
+        assert multilingual.effective_mode(question, "hybrid") == "hybrid"
+    finally:
+        off.close()
 
 
 @pytest.mark.parametrize(

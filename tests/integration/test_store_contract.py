@@ -369,29 +369,6 @@ def multi_vector(seed: int) -> list[float]:
     return (v / np.linalg.norm(v)).tolist()
 
 
-@pytest.mark.parametrize("url", [None, ":memory:"])
-def test_a_collection_without_the_multilingual_vector_ignores_it(
-    tmp_path: Path, url: str | None
-) -> None:
-    """Collections made before the ``multi`` vector (or with it turned off) take writes and
-    searches that carry one: the vector is dropped, the rest is searched."""
-    built = fake(tmp_path, qdrant_url=url, multilingual_model="none")
-    try:
-        store = built.vector_store("old", create=True)
-        assert not store.has_multi()
-        store.add(
-            [node("o", "a", i, page=1, lang="en", seed=i) for i in range(3)],
-            multi_embeddings=[multi_vector(i) for i in range(3)],
-        )
-        assert store.count() == 3
-        query = VectorStoreQuery(query_embedding=vector(2), similarity_top_k=1)
-        result = store.query(query, multi_embedding=multi_vector(0))
-        assert result.nodes[0].metadata["chunk_index"] == 2  # by the dense vector alone
-        assert result.similarities[0] == pytest.approx(1.0, abs=1e-4)
-    finally:
-        built.close()
-
-
 def test_both_stores_write_the_same_payload(tmp_path: Path) -> None:
     """A collection reads the same through either store (see ingest/stores/edge.py)."""
     payloads = []
