@@ -239,12 +239,14 @@ def main() -> None:
     parser.add_argument("--only", help="run one set by name")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = {
-        labelled.name: run_set(labelled)
-        for labelled in labelled_sets()
-        if not args.only or labelled.name == args.only
-    }
-    emit(results, args.json)
+    results = {}
+    for labelled in labelled_sets():
+        if not args.only or labelled.name == args.only:
+            results[labelled.name] = run_set(labelled)
+            if not args.json:
+                emit({labelled.name: results[labelled.name]}, False)  # each set when done
+    if args.json:
+        emit(results, True)
 
 
 if __name__ == "__main__":
