@@ -94,7 +94,9 @@ def reindex(
     if backend.exists(target_name):
         logger.info("dropping %s, left unfinished by a stopped reindex", target_name)
         backend.drop(target_name)
-    target = backend.create(target_name, lambda: components.dimension)
+    target = backend.create(
+        target_name, lambda: components.dimension, lambda: components.multi_dimension
+    )
     report = ReindexReport(collection, replaced, target_name)
     # Embedded as ingestion embeds (the same text of each chunk, title and section included).
     indexer = Indexer(components, collection)
@@ -143,6 +145,6 @@ def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Versi
     step = indexer.settings.store_batch
     for start in range(0, len(payloads), step):
         nodes = [rebuilt_node(p) for p in payloads[start : start + step]]
-        indexer.embed(nodes)
-        target.add(list[BaseNode](nodes))
+        multi = indexer.embed(nodes)  # the multilingual vectors too, when configured
+        target.add(list[BaseNode](nodes), multi_embeddings=multi)
     return len(payloads)

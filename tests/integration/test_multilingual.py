@@ -17,6 +17,7 @@ from app.settings import AppSettings
 from ingest.components import Components, build_components
 from ingest.embedding.multilingual import DIMENSION, build_multilingual_embedder
 from ingest.pipeline import Indexer
+from ingest.reindex import reindex
 from ingest.schema import MULTI_VECTOR
 from tests.support.server import make_settings
 from tests.support.stores import fake, node, vector
@@ -200,3 +201,16 @@ def test_a_collection_without_the_multilingual_vector_ignores_it(
         assert result.similarities[0] == pytest.approx(1.0, abs=1e-4)
     finally:
         built.close()
+
+
+def test_reindex_gives_an_old_collection_the_multilingual_vector(tmp_path: Path) -> None:
+    old, _ = build(tmp_path, multilingual_model="none")
+    old.close()
+    components = build_components(make_settings(tmp_path / "data"))
+    try:
+        reindex(components, "mixed")
+        assert components.vector_store("mixed").has_multi()
+        retriever = Retriever(components, make_settings(tmp_path / "data"))
+        assert top(retriever, PARAPHRASE)[0] == "room.txt"  # by meaning, no keyword shared
+    finally:
+        components.close()
