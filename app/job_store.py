@@ -64,6 +64,12 @@ class Upload:
     # replaced or given a new version by this upload.
     uploader_groups: list[str] | None = None
 
+    @property
+    def submitted(self) -> bool:
+        """Queued by `kura ingest` beside a running server: named by its absolute path and
+        read in place (an upload's name never holds a '/')."""
+        return self.name.startswith("/")
+
 
 @dataclass(frozen=True)
 class ClaimedFile:
@@ -218,6 +224,25 @@ class JobStore(StateStore):
                 _held(job_id, position, worker).values(lease_until=_clock(db) + lease_s)
             )
         return cursor.rowcount == 1
+
+    def release(self, job_id: str, position: int, worker: str) -> bool:
+        """Give a file ``worker`` holds back to the queue at once, no attempt counted (its
+        worker was asked to stop before it could finish the file); False if not its own."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE job_files SET status = 'queued', worker = NULL, lease_until = NULL "
+                "WHERE job_id = ? AND position = ? AND worker = ? AND status = 'running'",
+                (job_id, position, worker),
+            )
+        return cursor.rowcount == 1
+
+    def expire_all(self) -> int:
+        """End every lease now (their holders are known to be dead: a worker that holds the
+        embedded store alone); the next claim queues their files again, or fails them after
+        MAX_ATTEMPTS. Returns how many."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE job_files SET lease_until = 0 WHERE status = 'running'")
+        return cursor.rowcount
 
     def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:
         """The job's files still to index: (position, upload, attempts made before)."""
