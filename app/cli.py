@@ -91,15 +91,23 @@ ModeOpt = Annotated[
 
 @cli.callback()
 def _main(
+    ctx: typer.Context,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also log progress (INFO) to stderr.")
     ] = False,
 ) -> None:
     configure_cli_logging(verbose)
+    ctx.obj = _queue_to_server  # `kura ingest` beside a running `kura serve`
     if not verbose:
         # "Ollama connection failed; retrying once" is the model client's own business: the
         # command says what came of it in one message, without a raw log line before it.
         logging.getLogger("app.llm").setLevel(logging.ERROR)
+
+
+def _queue_to_server(*args: Any) -> int:
+    from app.submit import queue_to_server
+
+    return queue_to_server(*args)
 
 
 def _open(settings: AppSettings, *, lazy_embedder: bool = False) -> Components:
@@ -319,6 +327,17 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.command()
+def worker() -> None:
+    """Index queued uploads and submitted files until stopped (SIGTERM: after the current file)."""
+    from app.observability import configure_logging
+    from app.worker import run_worker
+
+    settings = AppSettings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    raise typer.Exit(run_worker(settings))
 
 
 def main() -> None:

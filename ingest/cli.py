@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -15,11 +15,12 @@ from ingest.access import ACCESS_FILE, AccessMap
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 from ingest.walk import walk
+from ingest.writer_lock import Holder, StoreInUse, hold
 
 # The pipeline, the store and the schema pull in the embedding stack (10+ s): the commands
 # import them, so that `kura --help` and a mistyped flag answer at once.
 if TYPE_CHECKING:
-    from ingest.pipeline import FileResult
+    from ingest.pipeline import FileResult, VersionSpec
 
 # soft_wrap: one message, one line (a failed file's reason is not cut at 80 columns).
 console = Console(stderr=True, soft_wrap=True)
@@ -29,7 +30,24 @@ EXIT_ERROR = 1  # nothing done
 EXIT_PARTIAL = 3  # some files failed
 
 
+class ServerQueue(Protocol):
+    """Hands files to the queue of the `kura serve` that holds the embedded store, waits and
+    reports; returns the exit code. The queue lives in app/ (which ingest/ never imports):
+    the `kura` command line passes this in as the click context's ``obj``."""
+
+    def __call__(
+        self,
+        settings: IndexSettings,
+        collection: str,
+        files: list[tuple[Path, tuple[str, ...] | None]],
+        spec: VersionSpec | None,
+        holder: Holder | None,
+        console: Console,
+    ) -> int: ...
+
+
 def ingest_command(
+    ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.", exists=True)],
     collection: Annotated[
         str | None,
@@ -115,17 +133,38 @@ def ingest_command(
             document_id=document_id(name, str(version_of.resolve())) if version_of else None,
         )
     try:
-        components = build_components(settings)
-    except KuraError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
-    try:
         access_map = _access_map(access, paths)
     except ValueError as exc:
-        components.close()
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
     reader_groups = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
+    try:
+        lock = hold(settings, "ingest")
+    except StoreInUse as exc:
+        queue: ServerQueue | None = ctx.obj
+        if exc.holder is None or exc.holder.role != "serve" or queue is None or sync:
+            fix = (
+                "--sync deletes documents, which the server's queue does not: stop kura serve "
+                "first, or delete them over the API"
+                if sync and exc.holder is not None and exc.holder.role == "serve"
+                else "wait for it to finish"
+            )
+            console.print(f"[red]error:[/red] {exc}; {fix}")
+            raise typer.Exit(EXIT_ERROR) from exc
+        files_groups = [
+            (f, reader_groups or (access_map.groups_for(f) if access_map else None)) for f in files
+        ]
+        for bad in walked.bad_names:
+            console.print(f"  [red]failed[/red] {escape(bad.source)}: {escape(bad.reason)}")
+        code = queue(settings, name, files_groups, spec, exc.holder, console)
+        raise typer.Exit(EXIT_PARTIAL if walked.bad_names and code == 0 else code) from exc
+    try:
+        components = build_components(settings)
+    except KuraError as exc:
+        if lock is not None:
+            lock.release()
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_ERROR) from exc
     try:
         for healed_name, healed in heal(components).items():
             console.print(
@@ -159,6 +198,8 @@ def ingest_command(
         raise typer.Exit(EXIT_ERROR) from exc
     finally:
         components.close()
+        if lock is not None:
+            lock.release()
 
     console.print(
         f"[bold]{name}[/bold]: {report.count(Status.INDEXED)} indexed "

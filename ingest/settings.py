@@ -199,6 +199,16 @@ class IndexSettings(BaseSettings):
         "it the parsers themselves; past this the worker is killed and the file reported as "
         "failed.",
     )
+    worker_lease: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a worker holds a queued file without renewing its lease (it "
+        "renews every third of it while indexing); a killed worker's file is claimed again "
+        "by another worker this long after its last renewal.",
+    )
+    worker_poll: float = Field(
+        2.0, gt=0, description="Seconds an idle worker waits between looks at the queue."
+    )
     store_batch: int = Field(
         256,
         ge=1,

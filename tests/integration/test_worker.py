@@ -1,0 +1,170 @@
+"""`kura worker` and the shared queue, with real processes: a worker killed mid-file leaves the
+file to the next one, never half-indexed nor doubled; a worker beside `kura serve` on the
+embedded store refuses; `kura ingest` beside `kura serve` hands its files to the server."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from app.job_store import Job, JobFile, JobStore, Upload
+from ingest.components import build_components
+from ingest.embedding import build_embedder
+from ingest.pipeline import Indexer, prepare_document
+from tests.support.crash import document, inspect, kill, kura_env, start, wait_for
+from tests.support.embedder import HashEmbedding
+from tests.support.server import free_port, make_settings
+
+pytestmark = pytest.mark.integration
+
+BATCH = "4"  # chunks per write step: several steps per document, so a kill lands between
+
+
+@pytest.fixture(scope="module")
+def embedder() -> BaseEmbedding:
+    """The packaged model, loaded once for this module's expected counts."""
+    return build_embedder(make_settings(Path("/nonexistent")))
+
+
+def expected(files: dict[str, Path], embedder: BaseEmbedding, tmp: Path) -> dict[str, int]:
+    """What a clean run writes for each document (parse and chunk only), by source name."""
+    components = build_components(make_settings(tmp), embedder=embedder)
+    try:
+        options = Indexer(components, "probe").options
+        return {
+            name: len(prepare_document(path.read_bytes(), name, options).chunks)
+            for name, path in files.items()
+        }
+    finally:
+        components.close()
+
+
+def seen(data_dir: Path, collection: str, queries: dict[str, str]):  # type: ignore[no-untyped-def]
+    components = build_components(make_settings(data_dir), embedder=HashEmbedding())
+    try:
+        return inspect(components, collection, queries)
+    finally:
+        components.close()  # releases the embedded store for the next kura process
+
+
+def job_of(data_dir: Path, job_id: str) -> Job:
+    with JobStore(data_dir / "kura.db") as store:
+        job = store.get(job_id)
+    assert job is not None
+    return job
+
+
+def test_a_worker_killed_mid_file_leaves_it_to_the_next_worker_whole_and_once(
+    tmp_path: Path, embedder: BaseEmbedding
+) -> None:
+    data_dir, docs = tmp_path / "data", tmp_path / "docs"
+    docs.mkdir()
+    files = {
+        "1-取扱説明書-en.txt": document("en", 12, 1, "HX"),  # killed half-way through writing
+        "2-契約書.txt": document("ja", 6, 1, "空調"),
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = docs / name
+        paths[name].write_text(text, encoding="utf-8")
+    with JobStore(data_dir / "kura.db") as store:  # an upload, as the API records it
+        job = Job(
+            id="job-1",
+            collection="uploads",
+            user="tanaka",
+            files=[JobFile(source=n) for n in files],
+        )
+        store.create(job, [Upload(n, p) for n, p in paths.items()])
+    queries = {"1-取扱説明書-en.txt": "pump controller HX", "2-契約書.txt": "保守業務"}
+    env = kura_env(data_dir, store_batch=BATCH, worker_lease="3", worker_poll="0.2")
+
+    first = start(["worker"], {**env, "KURA_TEST_PAUSE_AT": "write"})
+    try:
+        wait_for((data_dir / "paused-write").exists, "the pause at write", proc=first)
+    finally:
+        kill(first)
+    (data_dir / "paused-write").unlink()
+    cut = seen(data_dir, "uploads", queries)
+    assert cut.violations == []
+    assert cut.versions == {}  # the half-written document is invisible
+    assert cut.stored > 0  # though its first chunks are stored
+    assert job_of(data_dir, "job-1").status == "running"
+
+    second = start(["worker"], env)
+    try:
+        wait_for(lambda: job_of(data_dir, "job-1").status == "done", "the job", proc=second)
+        second.send_signal(signal.SIGTERM)  # idle: stops at once, cleanly
+        assert second.wait(timeout=60) == 0
+        output = second.stdout.read() if second.stdout else ""
+    finally:
+        kill(second)
+    assert "retrying 1-取扱説明書-en.txt of job job-1 (attempt 2)" in output
+    assert "stopped" in output
+    done = job_of(data_dir, "job-1")
+    assert [(f.source, f.status) for f in done.files] == [
+        ("1-取扱説明書-en.txt", "indexed"),
+        ("2-契約書.txt", "indexed"),
+    ]
+    counts = expected(paths, embedder, tmp_path / "probe")
+    assert {f.source: f.chunks for f in done.files} == counts
+    after = seen(data_dir, "uploads", queries)
+    assert after.violations == []
+    assert after.chunks == counts
+    assert after.stored == sum(counts.values())  # what the killed worker wrote is gone
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_kura_ingest_beside_kura_serve_queues_to_it_and_a_worker_refuses(
+    tmp_path: Path, embedder: BaseEmbedding
+) -> None:
+    data_dir, docs = tmp_path / "data", tmp_path / "社内文書"
+    docs.mkdir()
+    manual, contract = docs / "保守手順書.txt", docs / "業務委託契約書.txt"
+    manual.write_text(document("en", 5, 1, "valve"), encoding="utf-8")
+    contract.write_text(document("ja", 5, 1, "空調"), encoding="utf-8")
+    (docs / "壊れた.pdf").write_text("%PDF-1.4 this is not a PDF", encoding="utf-8")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = kura_env(data_dir, auth="off", worker_poll="0.2")
+    server = start(["serve", "--port", str(port)], env)
+    try:
+        wait_for(lambda: _up(url), "kura serve to answer", proc=server)
+        # a second writer on the embedded store is refused, naming the holder and the fix
+        worker = start(["worker"], env)
+        assert worker.wait(timeout=120) == 1
+        refusal = worker.stdout.read() if worker.stdout else ""
+        kill(worker)
+        assert "kura serve (pid" in refusal
+        assert "KURA_QDRANT_URL" in refusal
+
+        ingest = start(["ingest", str(docs), "-c", "manuals"], env)
+        assert ingest.wait(timeout=300) == 3  # the broken PDF failed
+        said = ingest.stdout.read() if ingest.stdout else ""
+        kill(ingest)
+        listed = httpx.get(f"{url}/v1/collections/manuals/documents", timeout=30).json()
+    finally:
+        kill(server)
+    assert "holds the embedded store: 3 file(s) queued to its worker" in said
+    assert "manuals: 2 indexed" in said
+    assert f"failed {docs / '壊れた.pdf'}" in said
+    counts = expected({str(manual): manual, str(contract): contract}, embedder, tmp_path / "probe")
+    by_source = {d["source"]: d for d in listed["documents"]}
+    for source, chunks in counts.items():
+        assert by_source[source]["status"] == "indexed"
+        assert by_source[source]["chunks"] == chunks
+    # the documents are the ones a direct run makes: with the server gone, it finds them
+    direct = start(["ingest", str(manual), str(contract), "-c", "manuals"], env)
+    assert direct.wait(timeout=300) == 0
+    output = direct.stdout.read() if direct.stdout else ""
+    kill(direct)
+    assert "0 indexed (0 chunks), 2 unchanged" in output
