@@ -8,6 +8,7 @@ half way on another process's write. PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -43,9 +44,13 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 def owner_only(path: Path) -> None:
     """Create ``path`` 0600 if missing, and tighten it and its SQLite side files."""
     # Created 0600 before SQLite touches it: sqlite3.connect would create it 0644 under a
-    # shell's umask, and it holds key hashes and the questions people asked.
+    # shell's umask, and it holds key hashes and the questions people asked. Never opened
+    # when it exists: closing any descriptor of the file drops every POSIX lock this process
+    # holds on it, SQLite's for its open connections included (another process could then
+    # reset the WAL under them, and their later commits would be lost).
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for file in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
         try:
             if file.stat().st_mode & 0o777 != FILE_MODE:

@@ -3,6 +3,8 @@ embedded store's one-writer lock. Claims and leases themselves: tests/unit/test_
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,3 +93,36 @@ def test_the_embedded_store_takes_one_writer_and_names_it(tmp_path: Path) -> Non
     again.release()
     server = IndexSettings(_env_file=None, data_dir=tmp_path, qdrant_url="http://q:6333")  # type: ignore[call-arg]
     assert hold(server, "worker") is None  # a Qdrant server takes any number of writers
+
+
+def _count_elsewhere(path: Path) -> int:
+    """Rows of ``jobs`` as another process sees them."""
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute('SELECT count(*) FROM jobs').fetchone()[0]); c.close()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_writes_visible_to_others(
+    tmp_path: Path,
+) -> None:
+    # A worker holds the job store and the registry on one kura.db; `kura ingest` and `kura
+    # keys` open it from other processes. Opening a second store once closed a descriptor of
+    # the file, which drops every POSIX lock the process holds on it (SQLite's among them):
+    # the next process to close the database deleted the WAL under the first store, and its
+    # later commits went to an unlinked file, lost to every other process.
+    path = tmp_path / "kura.db"
+    files = tmp_path / "files"
+    files.mkdir()
+    with JobStore(path) as jobs:
+        queue(jobs, files, "manuals", "一.txt")
+        with JobStore(path):  # e.g. the registry, opened later in the same process
+            assert _count_elsewhere(path) == 1
+            queue(jobs, files, "manuals", "二.txt")
+            assert _count_elsewhere(path) == 2
+            queue(jobs, files, "manuals", "三.txt")
+            assert _count_elsewhere(path) == 3
