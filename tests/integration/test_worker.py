@@ -17,7 +17,9 @@ from ingest.embedding import build_embedder
 from ingest.pipeline import Indexer, prepare_document
 from tests.support.crash import document, inspect, kill, kura_env, start, wait_for
 from tests.support.embedder import HashEmbedding
+from tests.support.qdrant_standin import QdrantStandin
 from tests.support.server import free_port, make_settings
+from tests.support.workers import WorkerProcess, job_of, queue_job
 
 pytestmark = pytest.mark.integration
 
@@ -43,19 +45,12 @@ def expected(files: dict[str, Path], embedder: BaseEmbedding, tmp: Path) -> dict
         components.close()
 
 
-def seen(data_dir: Path, collection: str, queries: dict[str, str]):  # type: ignore[no-untyped-def]
-    components = build_components(make_settings(data_dir), embedder=HashEmbedding())
+def seen(data_dir: Path, collection: str, queries: dict[str, str], **settings: object):  # type: ignore[no-untyped-def]
+    components = build_components(make_settings(data_dir, **settings), embedder=HashEmbedding())
     try:
         return inspect(components, collection, queries)
     finally:
         components.close()  # releases the embedded store for the next kura process
-
-
-def job_of(data_dir: Path, job_id: str) -> Job:
-    with JobStore(data_dir / "kura.db") as store:
-        job = store.get(job_id)
-    assert job is not None
-    return job
 
 
 def test_a_worker_killed_mid_file_leaves_it_to_the_next_worker_whole_and_once(
@@ -168,3 +163,52 @@ def test_kura_ingest_beside_kura_serve_queues_to_it_and_a_worker_refuses(
     output = direct.stdout.read() if direct.stdout else ""
     kill(direct)
     assert "0 indexed (0 chunks), 2 unchanged" in output
+
+
+def test_two_workers_drain_one_queue_into_one_shared_store_each_file_once(
+    tmp_path: Path, embedder: BaseEmbedding
+) -> None:
+    # several workers need a store they can all write: a Qdrant server, here the REST
+    # stand-in over qdrant-client's local mode (tests/support/qdrant_standin.py)
+    data_dir, docs = tmp_path / "data", tmp_path / "docs"
+    docs.mkdir()
+    texts = {
+        "1-pump-en.txt": document("en", 4, 1, "pump"),
+        "2-保守契約.txt": document("ja", 4, 1, "空調"),
+        "3-valve-en.txt": document("en", 4, 1, "valve"),
+        "4-点検契約.txt": document("ja", 4, 1, "昇降機"),
+    }
+    files = []
+    for name, text in texts.items():
+        files.append(docs / name)
+        files[-1].write_text(text, encoding="utf-8")
+    queries = {
+        "1-pump-en.txt": "pump controller",
+        "2-保守契約.txt": "空調装置",
+        "3-valve-en.txt": "valve controller",
+        "4-点検契約.txt": "昇降機装置",
+    }
+    with QdrantStandin() as url:
+        env = kura_env(data_dir, qdrant_url=url, worker_poll="0.2")
+        workers = [WorkerProcess(env), WorkerProcess(env)]
+        try:
+            for worker in workers:
+                worker.wait_started()
+            job_id = queue_job(data_dir, "shared", files)  # both are idle, polling
+            wait_for(lambda: job_of(data_dir, job_id).status == "done", "the job", timeout=600)
+            codes = [worker.stop() for worker in workers]
+        finally:
+            for worker in workers:
+                worker.kill()
+        after = seen(data_dir, "shared", queries, qdrant_url=url)
+    assert codes == [0, 0]
+    done = job_of(data_dir, job_id)
+    assert {f.source: f.status for f in done.files} == dict.fromkeys(texts, "indexed")
+    by_worker = [w.indexed() for w in workers]
+    assert all(by_worker), by_worker  # both took part
+    assert sorted(by_worker[0] + by_worker[1]) == sorted(texts)  # each file by one of them
+    counts = expected({f.name: f for f in files}, embedder, tmp_path / "probe")
+    assert {f.source: f.chunks for f in done.files} == counts
+    assert after.violations == []
+    assert after.chunks == counts
+    assert after.stored == sum(counts.values())
