@@ -291,10 +291,11 @@ def test_the_server_answers_while_a_file_is_being_parsed(tmp_path: Path, corpus:
             status = client.get(f"/v1/jobs/{job}").json()
             if status["status"] == "done":
                 break
-            parsing = status["status"] == "running" and status["files"][0]["status"] == "queued"
+            # the file being parsed: claimed by the server's worker ("running" in the queue)
+            parsing = status["status"] == "running" and status["files"][0]["status"] == "running"
             healthy = client.get("/healthz").status_code == 200
             listed = client.get("/v1/collections").status_code == 200
-            still = client.get(f"/v1/jobs/{job}").json()["files"][0]["status"] == "queued"
+            still = client.get(f"/v1/jobs/{job}").json()["files"][0]["status"] == "running"
             if parsing and still and healthy and listed:
                 answered_while_parsing += 1
             time.sleep(0.5)
