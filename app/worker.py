@@ -63,7 +63,14 @@ class Worker:
         """Heal what stopped writers left, then index queued files until ``stop``."""
         self.heal()
         while not self.stopping.is_set():
-            if not self.run_once():
+            try:
+                busy = self.run_once()
+            except Exception:
+                # kura.db or the store unreachable for a moment: the worker goes on (a file
+                # it held is claimed again once its lease lapses)
+                logger.exception("worker %s: could not take or record a file", self.name)
+                busy = False
+            if not busy:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
 

@@ -7,6 +7,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 
@@ -53,16 +54,21 @@ def ensure_collection(
         vectors[MULTI_VECTOR] = models.VectorParams(
             size=multi_dimension, distance=models.Distance.COSINE
         )
-    client.create_collection(
-        collection_name=name,
-        shard_number=layout.shards if layout else None,
-        replication_factor=layout.replication if layout else None,
-        write_consistency_factor=layout.write_consistency if layout else None,
-        vectors_config=vectors,
-        sparse_vectors_config={
-            SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
-        },
-    )
+    try:
+        client.create_collection(
+            collection_name=name,
+            shard_number=layout.shards if layout else None,
+            replication_factor=layout.replication if layout else None,
+            write_consistency_factor=layout.write_consistency if layout else None,
+            vectors_config=vectors,
+            sparse_vectors_config={
+                SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            },
+        )
+    except (UnexpectedResponse, ValueError):
+        # Another writer (a second kura worker) created it in between: a server answers 409.
+        if not client.collection_exists(name):
+            raise
     with warnings.catch_warnings():
         # Embedded (local) Qdrant warns that payload indexes do nothing there; servers use them.
         warnings.simplefilter("ignore", UserWarning)

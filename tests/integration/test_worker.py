@@ -5,20 +5,28 @@ embedded store refuses; `kura ingest` beside `kura serve` hands its files to the
 from __future__ import annotations
 
 import signal
+import sqlite3
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from qdrant_client import QdrantClient
 
 from app.job_store import Job, JobFile, JobStore, Upload
+from app.worker import Worker
 from ingest.components import build_components
 from ingest.embedding import build_embedder
 from ingest.pipeline import Indexer, prepare_document
+from ingest.schema import ensure_collection
 from tests.support.crash import document, inspect, kill, kura_env, start, wait_for
 from tests.support.embedder import HashEmbedding
 from tests.support.qdrant_standin import QdrantStandin
 from tests.support.server import free_port, make_settings
+from tests.support.stores import fake
 from tests.support.workers import WorkerProcess, job_of, queue_job
 
 pytestmark = pytest.mark.integration
@@ -212,3 +220,71 @@ def test_two_workers_drain_one_queue_into_one_shared_store_each_file_once(
     assert after.violations == []
     assert after.chunks == counts
     assert after.stored == sum(counts.values())
+
+
+class _FlakyStore(JobStore):
+    """kura.db unreachable for the first claims, as during a PostgreSQL failover."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.claims = 0
+
+    def claim(self, worker: str, lease_s: float):  # type: ignore[no-untyped-def]
+        self.claims += 1
+        if self.claims <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return super().claim(worker, lease_s)
+
+
+def test_a_worker_outlives_a_state_database_that_fails_for_a_moment(tmp_path: Path) -> None:
+    components = fake(tmp_path / "data")
+    store = _FlakyStore(tmp_path / "data" / "kura.db")
+    files = tmp_path / "files"
+    files.mkdir()
+    worker = Worker(components, store, lease_s=30, poll_s=0.05)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        (files / "障害後.txt").write_text(document("ja", 2, 1, "空調"), encoding="utf-8")
+        job_id = queue_job(tmp_path / "data", "manuals", [files / "障害後.txt"])
+        deadline = time.monotonic() + 120
+        while store.get(job_id).status != "done":  # type: ignore[union-attr]
+            assert thread.is_alive()
+            assert time.monotonic() < deadline, store.get(job_id)
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(timeout=60)
+        components.close()
+        store.close()
+    assert store.claims > 2
+    with JobStore(tmp_path / "data" / "kura.db") as again:
+        job = again.get(job_id)
+    assert job is not None
+    assert [(f.source, f.status) for f in job.files] == [("障害後.txt", "indexed")]
+
+
+class _LateClient(QdrantClient):
+    """A worker's client that looked for the collection just before another worker made it."""
+
+    looked = False
+
+    def collection_exists(self, collection_name: str, **kwargs: Any) -> bool:
+        if not self.looked:
+            self.looked = True
+            return False
+        return super().collection_exists(collection_name, **kwargs)
+
+
+def test_two_workers_creating_one_collection_at_once_both_go_on() -> None:
+    with QdrantStandin() as url:
+        first, late = QdrantClient(url=url), _LateClient(url=url)
+        try:
+            ensure_collection(first, "kura_共有", 8)
+            ensure_collection(late, "kura_共有", 8)  # Qdrant answers 409: made already
+            assert late.collection_exists("kura_共有")
+            info = late.get_collection("kura_共有")
+            assert info.config.params.vectors["dense"].size == 8  # type: ignore[index]
+        finally:
+            first.close()
+            late.close()
