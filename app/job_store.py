@@ -230,9 +230,9 @@ class JobStore(StateStore):
         worker was asked to stop before it could finish the file); False if not its own."""
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE job_files SET status = 'queued', worker = NULL, lease_until = NULL "
-                "WHERE job_id = ? AND position = ? AND worker = ? AND status = 'running'",
-                (job_id, position, worker),
+                _held(job_id, position, worker).values(
+                    status="queued", worker=None, lease_until=None
+                )
             )
         return cursor.rowcount == 1
 
@@ -241,7 +241,9 @@ class JobStore(StateStore):
         embedded store alone); the next claim queues their files again, or fails them after
         MAX_ATTEMPTS. Returns how many."""
         with self.transaction() as db:
-            cursor = db.execute("UPDATE job_files SET lease_until = 0 WHERE status = 'running'")
+            cursor = db.execute(
+                update(_files).where(_files.c.status == "running").values(lease_until=0)
+            )
         return cursor.rowcount
 
     def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:

@@ -43,14 +43,14 @@ def queue_files(
         status="queued" if uploads else "done",
         files=[JobFile(source=u.name) for u in uploads],
     )
-    with JobStore(settings.state_path) as store:
+    with JobStore(settings.state_database) as store:
         store.create(job, uploads)
     return job
 
 
 def wait(settings: IndexSettings, job_id: str) -> Job | None:
     """The job once done; None when the server stopped first (the job stays queued)."""
-    with JobStore(settings.state_path) as store:
+    with JobStore(settings.state_database) as store:
         while True:
             job = store.get(job_id)
             if job is None or job.status == "done":

@@ -278,7 +278,7 @@ def run_worker(settings: IndexSettings) -> int:
         if lock is not None:
             lock.release()
         return 1
-    store = JobStore(settings.state_path)
+    store = JobStore(settings.state_database)
     worker = Worker(components, store, settings.worker_lease, settings.worker_poll)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
