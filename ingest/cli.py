@@ -143,12 +143,12 @@ def ingest_command(
     except StoreInUse as exc:
         queue: ServerQueue | None = ctx.obj
         if exc.holder is None or exc.holder.role != "serve" or queue is None or sync:
-            fix = (
-                "--sync deletes documents, which the server's queue does not: stop kura serve "
-                "first, or delete them over the API"
-                if sync and exc.holder is not None and exc.holder.role == "serve"
-                else "wait for it to finish"
-            )
+            role = exc.holder.role if exc.holder else None
+            fix = {
+                "serve": "--sync deletes documents, which the server's queue does not: stop "
+                "kura serve first, or delete them over the API",
+                "worker": "it drains the upload queue until stopped: stop it first (SIGTERM)",
+            }.get(role or "", "wait for it to finish")
             console.print(f"[red]error:[/red] {exc}; {fix}")
             raise typer.Exit(EXIT_ERROR) from exc
         files_groups = [
