@@ -332,12 +332,9 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Index queued uploads and submitted files until stopped (SIGTERM: after the current file)."""
-    from app.observability import configure_logging
-    from app.worker import run_worker
+    from app.worker import worker_main
 
-    settings = AppSettings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    raise typer.Exit(run_worker(settings))
+    raise typer.Exit(worker_main())
 
 
 def main() -> None:

@@ -305,3 +305,13 @@ def run_worker(settings: IndexSettings) -> int:
             lock.release()
     logger.info("worker %s stopped", worker.name)
     return 0
+
+
+def worker_main() -> int:
+    """`kura worker` from the command line: settings from the environment, logs as serve's."""
+    from app.observability import configure_logging
+    from app.settings import AppSettings
+
+    settings = AppSettings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return run_worker(settings)
