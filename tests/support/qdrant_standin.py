@@ -135,8 +135,24 @@ def _query_batch(client: QdrantClient, name: str, body: dict[str, Any]) -> Any:
     return [_query_one(client, name, spec) for spec in batch.searches]
 
 
+def _update(client: QdrantClient, name: str, body: dict[str, Any]) -> Any:
+    spec = models.UpdateCollection.model_validate(body)
+    return client.update_collection(
+        name, sparse_vectors_config=spec.sparse_vectors, metadata=spec.metadata
+    )
+
+
+def _aliases(client: QdrantClient, name: str, body: dict[str, Any]) -> Any:
+    spec = models.ChangeAliasesOperation.model_validate(body)
+    return client.update_collection_aliases(change_aliases_operations=spec.actions)
+
+
 _C = r"/collections/(?P<name>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    ("GET", re.compile(r"/(?P<name>aliases)"), lambda c, n, b: c.get_aliases()),
+    ("POST", re.compile(r"/collections/(?P<name>aliases)"), _aliases),
+    ("GET", re.compile(rf"{_C}/aliases"), lambda c, n, b: c.get_collection_aliases(n)),
+    ("PATCH", re.compile(_C), _update),
     ("GET", re.compile(rf"{_C}/exists"), lambda c, n, b: {"exists": c.collection_exists(n)}),
     ("GET", re.compile(_C), lambda c, n, b: c.get_collection(n)),
     ("PUT", re.compile(_C), _create),
@@ -212,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
 
 
 class _Server(ThreadingHTTPServer):
