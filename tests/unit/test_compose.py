@@ -34,12 +34,6 @@ DEFAULT = ROOT / "docker-compose.yml"
 CLUSTER = ROOT / "docker-compose.cluster.yml"
 SECRETS = {"POSTGRES_PASSWORD": "0f" * 24, "QDRANT_API_KEY": "a1" * 24}
 
-# Settings and commands that branches of issue 17 add in parallel with this file. Until they
-# are merged the names are only checked to be spelled as OWNERS.md fixes them; once a name is
-# a real setting or command, the tests below check it like every other.
-PENDING_SETTINGS = {}
-PENDING_COMMANDS = {("worker",): "i17-queue"}
-
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_]\w*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
 
 
@@ -130,7 +124,7 @@ def test_kura_variables_are_settings_the_code_reads(services: dict[str, dict[str
     known = known_settings()
     for name, service in kura.items():
         env = service["environment"]
-        unknown = set(env) - known - set(PENDING_SETTINGS)
+        unknown = set(env) - known
         assert unknown == set(), f"{name} sets variables kura does not read: {unknown}"
         # the values parse as settings (the validators run: replication vs write consistency)
         readable = {k[5:].lower(): v for k, v in env.items() if k in known}
@@ -147,8 +141,6 @@ def test_commands_the_cluster_runs_are_kura_commands(services: dict[str, dict[st
     for name, service in kura_services(services).items():
         program, *words = service["command"]
         assert program == "kura", name
-        if tuple(words) in PENDING_COMMANDS:
-            continue
         command: Any = group  # typer's own click: a group is what has `commands`
         for word in words:
             commands = getattr(command, "commands", {})
@@ -358,7 +350,7 @@ def test_scale_out_is_documented_with_the_cluster_files_numbers(
     assert "docker-compose.cluster.yml" in section
     doc = (ROOT / "docs" / "scale-out.md").read_text(encoding="utf-8")
     env = services["kura-api"]["environment"]
-    for name in (*PENDING_SETTINGS, "KURA_QDRANT_SHARDS", "KURA_QDRANT_REPLICATION"):
+    for name in ("KURA_QDRANT_SHARDS", "KURA_QDRANT_REPLICATION"):
         assert f"`{name}`" in doc, name
     assert "`KURA_QDRANT_WRITE_CONSISTENCY`" in doc
     # the numbers the doc explains are the ones the cluster file sets
