@@ -181,7 +181,7 @@ class JobStore(StateStore):
         oldest = (
             select(_files, _jobs.c.collection, _jobs.c.user)
             .join(_jobs, _jobs.c.id == _files.c.job_id)
-            .where(_files.c.status == "queued")
+            .where(_files.c.status == "queued", ~_same_document_running())
             .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
             .limit(1)
             # PostgreSQL: a file another claimer has locked is skipped, not waited for.
@@ -189,6 +189,7 @@ class JobStore(StateStore):
             .with_for_update(skip_locked=True, of=_files)
         )
         with self.transaction() as db:
+            _one_claimer_at_a_time(db)
             now = _clock(db)
             _expire(db, now)
             row = db.execute(oldest).first()
@@ -315,6 +316,31 @@ def _held(job_id: str, position: int, worker: str) -> Update:
         _files.c.worker == worker,
         _files.c.status == "running",
     )
+
+
+def _same_document_running() -> Any:
+    """Another upload of the same file name into the same collection is being indexed: the two
+    are versions of one document, and two workers writing them side by side would race."""
+    files, jobs = _files.alias("running_file"), _jobs.alias("running_job")
+    return (
+        select(files.c.job_id)
+        .join(jobs, jobs.c.id == files.c.job_id)
+        .where(
+            files.c.status == "running",
+            files.c.source == _files.c.source,
+            jobs.c.collection == _jobs.c.collection,
+        )
+        .exists()
+    )
+
+
+def _one_claimer_at_a_time(db: Connection) -> None:
+    """On PostgreSQL, claims take turns (a lock held to the end of the transaction): a claimer
+    must see the files the one before it just marked running, or two could take two versions
+    of one document. A claim lasts milliseconds; SKIP LOCKED still keeps readers unblocked.
+    SQLite's BEGIN IMMEDIATE already lets one claimer in at a time."""
+    if db.dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(hashtext('kura.job_files.claim'))"))
 
 
 def _clock(db: Connection) -> float:

@@ -126,7 +126,9 @@ print(json.dumps(got))
 def test_two_processes_never_claim_the_same_file(state_db: Path | str) -> None:
     with JobStore(state_db) as store:
         for j in range(4):
-            add_job(store, f"job{j}", [f"文書{n}.txt" for n in range(15)], f"2026-11-0{j + 1}")
+            # distinct names: two versions of one document are never claimed side by side
+            names = [f"文書{j}-{n}.txt" for n in range(15)]
+            add_job(store, f"job{j}", names, f"2026-11-0{j + 1}")
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CLAIMER, str(state_db), f"worker-{w}"],
@@ -149,3 +151,22 @@ def test_two_processes_never_claim_the_same_file(state_db: Path | str) -> None:
     assert len(claimed) == 60
     assert len(set(claimed)) == 60  # nobody got a file twice
     assert all(results), "both processes claimed files"
+
+
+def test_a_document_is_never_indexed_by_two_workers_at_once(store: JobStore) -> None:
+    # Two uploads of one file name into one collection are versions of one document: two
+    # workers indexing them side by side would race on its versions. The second waits.
+    add_job(store, "first", ["就業規則.pdf"], "2026-11-01T00:00:00+00:00")
+    add_job(store, "second", ["就業規則.pdf", "別表.xlsx"], "2026-11-02T00:00:00+00:00")
+    first = store.claim("worker-a", 60)
+    other = store.claim("worker-b", 60)
+    assert first is not None
+    assert other is not None
+    assert (first.job_id, first.upload.name) == ("first", "就業規則.pdf")
+    assert (other.job_id, other.upload.name) == ("second", "別表.xlsx")
+    assert store.claim("worker-c", 60) is None  # 就業規則.pdf's second version waits
+    indexed = JobFile(source="就業規則.pdf", status="indexed", chunks=2)
+    assert store.finished("first", 0, indexed, worker="worker-a")
+    later = store.claim("worker-c", 60)
+    assert later is not None
+    assert (later.job_id, later.position) == ("second", 0)
