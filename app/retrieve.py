@@ -98,9 +98,11 @@ def retrieve_hits(
     vector, searched too (dense and hybrid modes) when the collection has that vector."""
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
-    # embeds: never a query of one model in another's space (EmbedderMismatch)
-    store = components.vector_store(collection, embeds=mode != "sparse")
     meaning = mode != "sparse"
+    # embeds: never a query of one model in another's space (EmbedderMismatch). Checked only
+    # when the dense model's vector is searched: the check measures that model (loads torch),
+    # which a Japanese question searched by the multilingual vector and keywords never needs.
+    store = components.vector_store(collection, embeds=meaning and dense)
     if meaning and dense and embedding is None:
         embedding = components.query_embedding(query)
     request = VectorStoreQuery(
