@@ -68,10 +68,13 @@ def test_search_finds_the_right_passage_and_page(api: httpx.Client) -> None:
         "/v1/search",
         json={"query": "Which tool is most suitable for a major system upgrade between releases?"},
     ).json()["passages"]
-    hit = next(p for p in pdf if p["source"].endswith("-en-package-management.pdf"))
+    # With the multilingual vector fused in, a neighbouring chunk of the same chapter may rank
+    # first; the passage that holds the sentence must be found, and mapped to its page.
+    from_book = [p for p in pdf if p["source"].endswith("-en-package-management.pdf")]
+    hit = next(p for p in from_book if "most suitable for the major system upgrade" in p["text"])
+    assert from_book.index(hit) < 2
     # the sentence is on page 47 of the book, the excerpt's 2nd page
     assert hit["page_start"] <= 2 <= hit["page_end"]
-    assert "most suitable for the major system upgrade" in hit["text"]
 
 
 def test_search_in_japanese(api: httpx.Client) -> None:
