@@ -187,7 +187,12 @@ def test_the_retriever_keeps_the_fused_order_when_the_reranker_is_down(
 ) -> None:
     data_dir = components.settings.data_dir
     query = "解約の通知期間"
-    plain = Retriever(components, make_settings(data_dir)).find(COLLECTION, query, 3, mode="hybrid")
+    # The reranker is given 8 candidates; fused scores (DBSF) are normalised over what a query
+    # returns, so the order to keep is that of the 8 fused candidates, cut to 3.
+    candidates = Retriever(components, make_settings(data_dir)).find(
+        COLLECTION, query, 8, mode="hybrid"
+    )
+    plain = candidates.passages[:3]
     settings = make_settings(
         data_dir,
         ollama_host=f"http://127.0.0.1:{free_port()}",
@@ -198,6 +203,19 @@ def test_the_retriever_keeps_the_fused_order_when_the_reranker_is_down(
     found = Retriever(components, settings).find(COLLECTION, query, 3, mode="hybrid")
     assert found.rerank_error is not None
     assert RERANKER in found.rerank_error
-    assert len(plain.passages) > 1
-    assert [p.chunk_id for p in found.passages] == [p.chunk_id for p in plain.passages]
-    assert [p.score for p in found.passages] == [p.score for p in plain.passages]
+    assert len(plain) > 1
+    # the same passages in the same fused order; passages with equal fused scores (ties) may
+    # come back in either order from one query to the next, so they are compared as a set
+    assert [p.score for p in found.passages] == [p.score for p in plain]
+    assert by_score(found.passages) == by_score(plain)
+
+
+def by_score(passages: list[Passage]) -> list[tuple[float, set[str]]]:
+    """The chunk ids of each run of equal scores, in rank order."""
+    runs: list[tuple[float, set[str]]] = []
+    for passage in passages:
+        if runs and runs[-1][0] == passage.score:
+            runs[-1][1].add(passage.chunk_id)
+        else:
+            runs.append((passage.score, {passage.chunk_id}))
+    return runs
