@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import random
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,21 +230,16 @@ def test_malformed_inputs_never_crash_or_damage_the_index(
 
     results: dict[str, FileResult] = {}
     crashes: dict[str, str] = {}
-    slow: dict[str, float] = {}
     for case in cases:
-        started = time.perf_counter()
         try:
             results[case.name] = indexer.ingest_bytes(case.data, f"fuzz/{case.name}")
         except Exception as exc:  # noqa: BLE001  (counting escapes is the point)
             crashes[case.name] = repr(exc)
-        if (seconds := time.perf_counter() - started) > 15:
-            slow[case.name] = seconds
 
     for case in cases:  # shown when an assertion below fails
         result = results.get(case.name)
         print(case.name, result and (result.status.value, result.chunks, result.reason))
     assert crashes == {}
-    assert slow == {}
     unclear = {
         name: result.reason
         for name, result in results.items()
@@ -282,13 +276,15 @@ def test_malformed_inputs_never_crash_or_damage_the_index(
     assert store.count() == good.chunks + written
 
 
-def test_hundred_thousand_pages_of_text_prepare_in_seconds(components: Components) -> None:
-    """Form feeds and a line each: parsing and chunking stay fast, embedding is the cost."""
+def test_hundred_thousand_pages_of_text_are_chunked_whole(components: Components) -> None:
+    """Form feeds and a line each: every page is chunked, none lost (the time such a file takes is
+    measured with other hostile files by benchmarks/hostile_ingest.py, not asserted here)."""
     data = "\f".join(f"Page {i}: check the coolant level." for i in range(100_000)).encode()
     indexer = Indexer(components, COLLECTION)
-    started = time.perf_counter()
     prepared = prepare_document(data, "pages.txt", indexer.options)
-    assert time.perf_counter() - started < 60
     # Thousands of chunks: ~10 minutes of embedding on 2 cores. Ingestion needs a cap on
     # chunks per document before such a file can go through ingest_bytes here.
     assert len(prepared.chunks) > 1000
+    text = "".join(chunk.text for chunk in prepared.chunks)
+    assert "Page 0:" in text
+    assert "Page 99999:" in text

@@ -21,7 +21,7 @@ from ingest.chunk import _hard_split, chunk_blocks
 from ingest.parse import MARKDOWN_MAX_INDENT, MARKDOWN_MAX_QUOTES, Block, shallow_markdown
 from ingest.pdf import MAX_OCR_PIXELS, PdfOptions, ocr_scale, partition_pdf_fast
 from ingest.pdf_tables import MAX_RULE_CROSSINGS
-from ingest.tokens import TokenCounter
+from ingest.tokens import MAX_CHARS_PER_TOKEN, TokenCounter, _tokenizer
 from tests.support.hostile_files import pdf_grid, pdf_huge_page, text_long_line, text_long_line_ja
 
 pytestmark = pytest.mark.unit
@@ -93,6 +93,17 @@ def test_a_word_longer_than_a_chunk_is_cut_to_fit() -> None:
     pieces = list(_hard_split(text, 50, COUNT))
     assert all(COUNT(piece) <= 50 for piece in pieces)
     assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.parametrize("letter", ["x", "あ"], ids=["english", "japanese-kana"])
+def test_a_word_the_tokenizer_reads_as_one_unknown_piece_is_still_cut(letter: str) -> None:
+    # WordPiece reads a word of over 100 characters as one [UNK]: 200,000 letters "fit" a chunk
+    # of one token, and the multilingual model then spent 16 s (and a prompt 200 KB) on it.
+    word = letter * 200_000
+    assert len(_tokenizer(COUNT.model_dir).encode(word, add_special_tokens=False).ids) == 1
+    pieces = list(_hard_split(word, 190, COUNT))
+    assert max(len(piece) for piece in pieces) <= 190 * MAX_CHARS_PER_TOKEN
+    assert "".join(pieces) == word
 
 
 def test_markdown_nesting_is_cut_back_and_keeps_every_line() -> None:
