@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
-from tests.support.llm_backend import MODEL_NAME, SmolLM2Backend
+from tests.support.llm_backend import MODEL_NAME, REAL_MODEL_TIMEOUT, SmolLM2Backend
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 
@@ -38,6 +38,7 @@ def serve(data: Path, ollama: OllamaStandin, num_ctx: int) -> LiveServer:
         answer_max_tokens=128,
         top_k=3,
         temperature=0,
+        request_timeout=REAL_MODEL_TIMEOUT,
     )
     return LiveServer(settings)
 
@@ -55,7 +56,7 @@ def test_streamed_answer_from_a_real_model(
     frames = [f for f in response.text.strip().split("\n\n") if f]
     kinds = [f.split("\n")[0].removeprefix("event: ") for f in frames]
     assert kinds[0] == "passages"
-    assert kinds[-1] == "done"
+    assert kinds[-1] == "done", frames[-1]
     assert kinds.count("token") >= 2
     done = json.loads(frames[-1].split("data: ", 1)[1])
     assert done["answer"]

@@ -15,6 +15,7 @@ from app.errors import ContextTruncated, LLMUnavailable
 from app.llm import Generation, build_llm
 from app.llm.openai_chat import OpenAIChatLLM
 from ingest.pipeline import IngestReport
+from tests.support.llm_backend import REAL_MODEL_TIMEOUT
 from tests.support.llm_hosts import LlamaCppServer
 from tests.support.server import LiveServer, free_port, make_settings
 
@@ -41,6 +42,7 @@ def settings_for(data_dir: Path, base_url: str, **extra: object):  # type: ignor
         "answer_max_tokens": 128,  # the least kura allows
         "temperature": 0,
         "top_k": 2,
+        "request_timeout": REAL_MODEL_TIMEOUT,
         **extra,
     }
     return make_settings(data_dir, **values)
@@ -72,7 +74,7 @@ def test_answers_stream_over_kuras_api_in_english_and_japanese(
         events = frames(response.text)
         kinds = [kind for kind, _ in events]
         assert kinds[0] == "passages", question
-        assert kinds[-1] == "done", question
+        assert kinds[-1] == "done", (question, events[-1])
         assert kinds.count("token") >= 2, question
         done = events[-1][1]
         text = "".join(data["text"] for kind, data in events if kind == "token")

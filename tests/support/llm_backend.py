@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 MODEL_NAME = "smollm2:135m"
+# kura's request timeout for a real model: on two busy cores (the suite runs in parallel) an
+# answer can take over the tests' default of 30 s.
+REAL_MODEL_TIMEOUT = 180
 
 
 def model_path() -> Path:
