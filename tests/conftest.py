@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 import ingest  # noqa: F401  (offline switches first)
 from ingest.components import Components, build_components
@@ -23,22 +27,44 @@ def standin() -> Iterator[OllamaStandin]:
         yield server
 
 
+def shared_once(factory: pytest.TempPathFactory, name: str) -> tuple[Path, FileLock]:
+    """A folder made once for the whole run, however many xdist workers share it, and the lock
+    to hold while making or reading it (each worker's temp dir sits under one run dir)."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name, FileLock(str(root / f"{name}.lock"))
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a document of every supported type."""
-    return build_corpus(tmp_path_factory.mktemp("corpus"))
+    folder, lock = shared_once(tmp_path_factory, "corpus")
+    done = folder.with_name("corpus.done")  # beside it: tests ingest the whole folder
+    with lock:
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # left half-made by a failed worker
+            build_corpus(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture(scope="session")
 def indexed(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> tuple[Path, IngestReport]:
-    """A data dir with the corpus indexed in collection ``corpus`` (store closed again)."""
-    data_dir = tmp_path_factory.mktemp("data")
-    components = build_components(make_settings(data_dir))
-    try:
-        report = Indexer(components, COLLECTION).ingest_paths([corpus])
-    finally:
-        components.close()
-    return data_dir, report
+    """A data dir with the corpus indexed in collection ``corpus`` (store closed again), made
+    once per run; tests copy it before opening it (an embedded store admits one process)."""
+    folder, lock = shared_once(tmp_path_factory, "indexed")
+    data_dir, saved = folder / "data", folder / "report.pickle"
+    with lock:
+        if not saved.exists():
+            shutil.rmtree(data_dir, ignore_errors=True)
+            components = build_components(make_settings(data_dir))
+            try:
+                report = Indexer(components, COLLECTION).ingest_paths([corpus])
+            finally:
+                components.close()
+            saved.write_bytes(pickle.dumps(report))
+    return data_dir, pickle.loads(saved.read_bytes())
 
 
 @pytest.fixture
