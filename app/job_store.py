@@ -247,16 +247,6 @@ class JobStore(StateStore):
             )
         return cursor.rowcount
 
-    def queued_files(self, job_id: str) -> list[tuple[int, Upload, int]]:
-        """The job's files still to index: (position, upload, attempts made before)."""
-        with self.reading() as db:
-            rows = db.execute(
-                select(_files)
-                .where(_files.c.job_id == job_id, _files.c.status == "queued")
-                .order_by(_files.c.position)
-            ).all()
-        return [(row.position, _upload(row), row.attempts) for row in rows]
-
     def unfinished(self) -> list[str]:
         """Jobs not done, oldest first."""
         with self.reading() as db:
@@ -265,26 +255,10 @@ class JobStore(StateStore):
             )
             return list(rows.scalars())
 
-    def set_status(self, job_id: str, status: str) -> None:
-        """Set a job's status."""
-        with self.transaction() as db:
-            db.execute(update(_jobs).where(_jobs.c.id == job_id).values(status=status))
-
-    def started(self, job_id: str, position: int) -> None:
-        """Count an attempt at a file (before it begins: a crash in it still counts)."""
-        with self.transaction() as db:
-            db.execute(
-                update(_files)
-                .where(_files.c.job_id == job_id, _files.c.position == position)
-                .values(attempts=_files.c.attempts + 1)
-            )
-
-    def finished(
-        self, job_id: str, position: int, entry: JobFile, worker: str | None = None
-    ) -> bool:
-        """Record a file's outcome. With ``worker``: only while that worker holds the file's
-        lease (False otherwise: another worker has it now), and the job is done once none of
-        its files is left queued or running."""
+    def finished(self, job_id: str, position: int, entry: JobFile, worker: str) -> bool:
+        """Record a file's outcome, only while ``worker`` holds the file's lease (False
+        otherwise: another worker has it now); the job is done once none of its files is left
+        queued or running."""
         outcome = {
             "status": entry.status,
             "chunks": entry.chunks,
@@ -295,13 +269,6 @@ class JobStore(StateStore):
             "lease_until": None,
         }
         with self.transaction() as db:
-            if worker is None:
-                db.execute(
-                    update(_files)
-                    .where(_files.c.job_id == job_id, _files.c.position == position)
-                    .values(**outcome)
-                )
-                return True
             if db.execute(_held(job_id, position, worker).values(**outcome)).rowcount != 1:
                 return False
             db.execute(_done_when_nothing_left())
