@@ -13,61 +13,36 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-import httpx
-from common import emit, summary
+from common import HX400_QUESTIONS, emit, index_hx400, run_clients, stream_question, summary
 
 import ingest  # noqa: F401
-from ingest.components import build_components
-from ingest.pipeline import Indexer
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 
-QUESTIONS = [
-    "What does error E-417 mean on the HX-400?",
-    "HX-400 のエラー E-417 はどういう意味ですか？",
-]
-MANUAL = """HX-400 service manual
-
-Fault codes
-
-Error E-417 means the coolant is overheating: stop the pump and let it cool for ten minutes.
-エラー E-417 は冷却水の過熱を示します。ポンプを止めて十分間冷ましてください。
-
-Error E-220 means the filter is blocked: replace the filter cartridge.
-"""
 QUEUE_TIMEOUT = 60.0
+# where each behaviour's client leaves: after the passages (while it waits for its turn), at
+# the first token (mid-answer), or never
+LEAVE_AT = {"complete": None, "leave_queued": "passages", "leave_streaming": "token"}
 
 
 def ask(base: str, question: str, behaviour: str) -> tuple[str, float, int]:
     """One streamed question; ``behaviour``: complete, leave_queued or leave_streaming.
     Returns what happened, the seconds to the first token (or to leaving), and the status."""
-    started = time.monotonic()
-    body = {"question": question, "stream": True}
-    with (
-        httpx.Client(base_url=base, timeout=QUEUE_TIMEOUT * 2) as client,
-        client.stream("POST", "/v1/query", json=body) as response,
-    ):
-        if response.status_code != 200:
-            return "refused", time.monotonic() - started, response.status_code
-        lines = response.iter_lines()
-        for line in lines:
-            if behaviour == "leave_queued" and line.startswith("event: passages"):
-                # the passages are out and the question now waits for its turn: leave
-                return behaviour, time.monotonic() - started, 200
-            if line.startswith("event: token"):
-                waited = time.monotonic() - started
-                if behaviour == "leave_streaming":
-                    return behaviour, waited, 200
-                for _ in lines:
-                    pass
-                return "complete", waited, 200
-            if line.startswith("event: error"):
-                return "error", time.monotonic() - started, 200
-    return "no_answer", time.monotonic() - started, 200
+    streamed = stream_question(base, question, LEAVE_AT[behaviour], timeout=QUEUE_TIMEOUT * 2)
+    if streamed.status != 200:
+        return "refused", streamed.seconds, streamed.status
+    if streamed.left:
+        return behaviour, streamed.seconds, 200
+    if streamed.first_token is not None:
+        return "complete", streamed.first_token, 200
+    if streamed.last_event == "error":
+        return "error", streamed.seconds, 200
+    return "no_answer", streamed.seconds, 200
 
 
 def main() -> None:
@@ -80,14 +55,7 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     with tempfile.TemporaryDirectory() as tmp:
-        docs, data = Path(tmp) / "docs", Path(tmp) / "data"
-        docs.mkdir()
-        (docs / "hx400-manual.txt").write_text(MANUAL, encoding="utf-8")
-        components = build_components(make_settings(data))
-        try:
-            Indexer(components, "corpus").ingest_paths([docs])
-        finally:
-            components.close()
+        data = index_hx400(Path(tmp))
         state = StandinState(delay_per_token=0.05)  # one turn (OLLAMA_NUM_PARALLEL=1)
         with OllamaStandin(state) as ollama:
             settings = make_settings(
@@ -101,50 +69,34 @@ def main() -> None:
             server = LiveServer(settings)
             with server as client:
                 gate = server.server.config.app.state.llm.gate  # type: ignore[attr-defined]
+                behaviours = ["complete", "leave_queued", "leave_streaming"]
                 plans = [
                     [
-                        (
-                            rng.choice(QUESTIONS),
-                            rng.choices(["complete", "leave_queued", "leave_streaming"], [4, 3, 3])[
-                                0
-                            ],
+                        partial(
+                            ask,
+                            server.url,
+                            rng.choice(HX400_QUESTIONS),
+                            rng.choices(behaviours, [4, 3, 3])[0],
                         )
                         for _ in range(args.rounds)
                     ]
                     for _ in range(args.clients)
                 ]
-                results: list[tuple[str, float, int]] = []
-                lock = threading.Lock()
                 deepest = 0
 
-                def run(plan: list[tuple[str, str]]) -> None:
-                    for question, behaviour in plan:
-                        outcome = ask(server.url, question, behaviour)
-                        with lock:
-                            results.append(outcome)
-
-                def watch() -> None:
+                def watch(_: list, running: Callable[[], bool]) -> None:
                     nonlocal deepest
-                    while any(w.is_alive() for w in workers):
+                    while running():
                         deepest = max(deepest, gate.waiting)
                         time.sleep(0.01)
 
-                started = time.monotonic()
-                workers = [threading.Thread(target=run, args=(p,)) for p in plans]
-                for worker in workers:
-                    worker.start()
-                watcher = threading.Thread(target=watch)
-                watcher.start()
-                for worker in workers:
-                    worker.join()
-                watcher.join()
-                elapsed = time.monotonic() - started
+                results, elapsed = run_clients(plans, watch)
                 deadline = time.monotonic() + 10
                 while (gate.waiting or gate.in_flight) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 end_state = {"waiting": gate.waiting, "in_flight": gate.in_flight}
                 final_started = time.monotonic()
-                final = client.post("/v1/query", json={"question": QUESTIONS[0]})
+                final = client.post("/v1/query", json={"question": HX400_QUESTIONS[0]})
                 final_seconds = time.monotonic() - final_started
 
     kinds = sorted({kind for kind, _, _ in results})

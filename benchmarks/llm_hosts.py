@@ -15,42 +15,23 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-import httpx
-from common import emit, summary
+from common import HX400_QUESTIONS, emit, index_hx400, run_clients, stream_question, summary
 
 import ingest  # noqa: F401
-from ingest.components import build_components
-from ingest.pipeline import Indexer
 from tests.support.llm_hosts import StandinProcess
 from tests.support.server import LiveServer, make_settings
-
-QUESTIONS = [
-    "What does error E-417 mean on the HX-400?",
-    "HX-400 のエラー E-417 はどういう意味ですか？",
-]
-MANUAL = """HX-400 service manual
-
-Fault codes
-
-Error E-417 means the coolant is overheating: stop the pump and let it cool for ten minutes.
-エラー E-417 は冷却水の過熱を示します。ポンプを止めて十分間冷ましてください。
-"""
 
 
 def ask(base: str, question: str) -> tuple[str, float]:
     """One streamed question: how it ended (done, error, refused) and its seconds."""
-    started = time.monotonic()
-    body = {"question": question, "stream": True}
-    with httpx.Client(base_url=base, timeout=300) as client:
-        response = client.post("/v1/query", json=body)
-    if response.status_code != 200:
-        return "refused", time.monotonic() - started
-    last = response.text.strip().split("\n\n")[-1]
-    return last.split("\n")[0].removeprefix("event: "), time.monotonic() - started
+    streamed = stream_question(base, question)
+    ended = streamed.last_event if streamed.status == 200 else "refused"
+    return ended, streamed.seconds
 
 
 def run(data: Path, args: argparse.Namespace, hosts: int, kill_one: bool) -> dict:
@@ -71,27 +52,22 @@ def run(data: Path, args: argparse.Namespace, hosts: int, kill_one: bool) -> dic
         server = LiveServer(settings)
         with server:
             llm = server.server.config.app.state.llm  # type: ignore[attr-defined]
-            results: list[tuple[str, float]] = []
-            lock = threading.Lock()
+            plans = [
+                [
+                    partial(ask, server.url, HX400_QUESTIONS[(i + r) % len(HX400_QUESTIONS)])
+                    for r in range(args.rounds)
+                ]
+                for i in range(args.clients)
+            ]
 
-            def client(index: int) -> None:
-                for round_ in range(args.rounds):
-                    outcome = ask(server.url, QUESTIONS[(index + round_) % len(QUESTIONS)])
-                    with lock:
-                        results.append(outcome)
-
-            started = time.monotonic()
-            workers = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-            for worker in workers:
-                worker.start()
-            if kill_one:
-                total = args.clients * args.rounds
-                while len(results) < total // 3:
+            def kill_a_third_of_the_way(
+                results: list[tuple[str, float]], running: Callable[[], bool]
+            ) -> None:
+                while len(results) < len(plans) * args.rounds // 3:
                     time.sleep(0.02)
                 standins[-1].kill()
-            for worker in workers:
-                worker.join()
-            elapsed = time.monotonic() - started
+
+            results, elapsed = run_clients(plans, kill_a_third_of_the_way if kill_one else None)
             per_host = [h["answered"] for h in llm.hosts_status()["hosts"]]
     finally:
         for standin in standins:
@@ -119,14 +95,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        docs, data = Path(tmp) / "docs", Path(tmp) / "data"
-        docs.mkdir()
-        (docs / "hx400-manual.txt").write_text(MANUAL, encoding="utf-8")
-        components = build_components(make_settings(data))
-        try:
-            Indexer(components, "corpus").ingest_paths([docs])
-        finally:
-            components.close()
+        data = index_hx400(Path(tmp))
         one = run(data, args, 1, kill_one=False)
         three = run(data, args, 3, kill_one=False)
         killed = run(data, args, 3, kill_one=True)
