@@ -6,10 +6,6 @@ never searched or written with another."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,51 +17,23 @@ from ingest.embedding import build_embedder
 from ingest.embedding.ollama import OllamaEmbedding
 from ingest.errors import EmbedderMismatch, EmbedderUnavailable
 from ingest.pipeline import Indexer
+from tests.support import ollama_collections
+from tests.support.ollama_collections import (
+    DOCS,
+    EMBEDDING_MODELS,
+    kura,
+    kura_env,
+    ollama_settings,
+    share,
+)
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
-MODELS = {"bge-m3": 1024, "nomic-embed-text": 768}
-
-DOCS = {
-    "hoshu.txt": "空調設備の保守点検は毎月第一月曜日に行う。点検記録は五年間保存する。",
-    "pump.txt": "The pump controller reports fault E-417 when the coolant pressure drops.",
-    "leave.txt": "Employees request annual leave through the HR portal two weeks ahead.",
-}
-
-
-@pytest.fixture
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState(embedding_models=dict(MODELS))) as server:
-        yield server
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def settings(tmp_path: Path, store: str, host: str, model: str = "bge-m3", **extra: object):
-    return make_settings(
-        tmp_path / "data",
-        qdrant_url=None if store == "edge" else ":memory:",
-        embed_backend="ollama",
-        embed_model=model,
-        embed_ollama_host=host,
-        **extra,
-    )
-
-
-def share(components: Components, server: Components) -> Components:
-    """``components`` on the in-process "server" of ``server``, as a second process would be."""
-    components.backend.close()
-    components.backend = server.backend
-    return components
+ollama = ollama_collections.ollama
+docs = ollama_collections.docs
+store = ollama_collections.store
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -79,7 +47,7 @@ def test_ollama_embedder_batches_prefixes_and_reads_the_model_from_show(
     tmp_path: Path, ollama: OllamaStandin
 ) -> None:
     embedder = build_embedder(
-        settings(
+        ollama_settings(
             tmp_path,
             "edge",
             ollama.url,
@@ -105,7 +73,7 @@ def test_ollama_embedder_batches_prefixes_and_reads_the_model_from_show(
 def test_similar_japanese_texts_are_near_and_unrelated_ones_far(
     tmp_path: Path, ollama: OllamaStandin
 ) -> None:
-    embedder = build_embedder(settings(tmp_path, "edge", ollama.url))
+    embedder = build_embedder(ollama_settings(tmp_path, "edge", ollama.url))
     doc = embedder.get_text_embedding(DOCS["hoshu.txt"])
     near = embedder.get_query_embedding("点検記録の保存期間")
     far = embedder.get_query_embedding("coolant pressure")
@@ -113,7 +81,7 @@ def test_similar_japanese_texts_are_near_and_unrelated_ones_far(
 
 
 def test_dimensions_cut_the_vectors(tmp_path: Path, ollama: OllamaStandin) -> None:
-    embedder = build_embedder(settings(tmp_path, "edge", ollama.url, embed_dimensions=256))
+    embedder = build_embedder(ollama_settings(tmp_path, "edge", ollama.url, embed_dimensions=256))
     vector = embedder.get_query_embedding("点検")
     assert len(vector) == 256
     assert math.isclose(cosine(vector, vector), 1.0, rel_tol=1e-6)
@@ -121,20 +89,22 @@ def test_dimensions_cut_the_vectors(tmp_path: Path, ollama: OllamaStandin) -> No
 
 def test_errors_name_the_model_the_host_and_the_fix(tmp_path: Path, ollama: OllamaStandin) -> None:
     with pytest.raises(EmbedderUnavailable, match=r"ollama pull qwen3-embedding"):
-        build_embedder(settings(tmp_path, "edge", ollama.url, model="qwen3-embedding"))
+        build_embedder(ollama_settings(tmp_path, "edge", ollama.url, model="qwen3-embedding"))
     with pytest.raises(EmbedderUnavailable, match=r"not an embedding model.*completion"):
-        build_embedder(settings(tmp_path, "edge", ollama.url, model="gpt-oss:20b"))
+        build_embedder(ollama_settings(tmp_path, "edge", ollama.url, model="gpt-oss:20b"))
     with pytest.raises(EmbedderUnavailable, match=r"cannot reach Ollama at http://127.0.0.1:9"):
-        build_embedder(settings(tmp_path, "edge", "http://127.0.0.1:9"))
+        build_embedder(ollama_settings(tmp_path, "edge", "http://127.0.0.1:9"))
     with pytest.raises(EmbedderUnavailable, match="KURA_EMBED_MODEL"):
-        build_embedder(settings(tmp_path, "edge", ollama.url, model="packaged:all-MiniLM-L6-v2"))
+        build_embedder(
+            ollama_settings(tmp_path, "edge", ollama.url, model="packaged:all-MiniLM-L6-v2")
+        )
 
 
 @pytest.mark.parametrize("version", ["0.12.6", "0.32.15"])
 def test_a_chat_model_refused_mid_way_is_named_as_not_embedding(version: str) -> None:
     """The /api/show check can be passed (an Ollama that lists no capabilities); the refusal
     /api/embed gives after loading the model (500 or 501, by version) still reads clearly."""
-    state = StandinState.like(version, embedding_models=dict(MODELS))
+    state = StandinState.like(version, embedding_models=dict(EMBEDDING_MODELS))
     with OllamaStandin(state) as server:
         embedder = OllamaEmbedding(model_name="gpt-oss:20b", host=server.url)
         with pytest.raises(EmbedderUnavailable, match=r"'gpt-oss:20b' .* not an embedding model"):
@@ -142,18 +112,13 @@ def test_a_chat_model_refused_mid_way_is_named_as_not_embedding(version: str) ->
 
 
 def test_a_host_that_goes_down_mid_way_is_a_clear_error(tmp_path: Path) -> None:
-    with OllamaStandin(StandinState(embedding_models=dict(MODELS))) as server:
-        embedder = build_embedder(settings(tmp_path, "edge", server.url))
+    with OllamaStandin(StandinState(embedding_models=dict(EMBEDDING_MODELS))) as server:
+        embedder = build_embedder(ollama_settings(tmp_path, "edge", server.url))
     with pytest.raises(EmbedderUnavailable, match="cannot reach Ollama"):
         embedder.get_text_embedding("点検")
 
 
 # -- ingest and search through Ollama, and the identity ---------------------------------------
-
-
-@pytest.fixture(params=["edge", "server"])
-def store(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 def ingest(components: Components, docs: Path, collection: str = "manuals") -> None:
@@ -165,7 +130,7 @@ def ingest(components: Components, docs: Path, collection: str = "manuals") -> N
 def test_ingest_and_search_through_ollama_in_both_languages(
     tmp_path: Path, ollama: OllamaStandin, docs: Path, store: str
 ) -> None:
-    components = build_components(settings(tmp_path, store, ollama.url))
+    components = build_components(ollama_settings(tmp_path, store, ollama.url))
     try:
         ingest(components, docs)
         for question, source in [
@@ -184,11 +149,11 @@ def test_ingest_and_search_through_ollama_in_both_languages(
 def test_another_embedder_is_refused_for_search_and_writes_but_keywords_work(
     tmp_path: Path, ollama: OllamaStandin, docs: Path, store: str
 ) -> None:
-    first = build_components(settings(tmp_path, store, ollama.url))
+    first = build_components(ollama_settings(tmp_path, store, ollama.url))
     ingest(first, docs)
     if store == "edge":
         first.close()  # one process opens an Edge shard at a time
-    other = build_components(settings(tmp_path, store, ollama.url, model="nomic-embed-text"))
+    other = build_components(ollama_settings(tmp_path, store, ollama.url, model="nomic-embed-text"))
     if store == "server":
         share(other, first)
     try:
@@ -232,7 +197,7 @@ def test_a_collection_without_a_record_is_taken_as_made_by_a_local_model(
         local = build_components(base, embedder=HashEmbedding())
     else:
         local = share(build_components(base, embedder=HashEmbedding()), local)
-    ollama_side = build_components(settings(tmp_path, store, ollama.url))
+    ollama_side = build_components(ollama_settings(tmp_path, store, ollama.url))
     if store == "server":
         share(ollama_side, local)
     try:
@@ -256,10 +221,10 @@ def test_a_collection_without_a_record_is_taken_as_made_by_a_local_model(
 def test_the_api_answers_409_naming_the_fix(
     tmp_path: Path, ollama: OllamaStandin, docs: Path
 ) -> None:
-    first = build_components(settings(tmp_path, "edge", ollama.url))
+    first = build_components(ollama_settings(tmp_path, "edge", ollama.url))
     ingest(first, docs)
     first.close()
-    served = settings(tmp_path, "edge", ollama.url, model="nomic-embed-text")
+    served = ollama_settings(tmp_path, "edge", ollama.url, model="nomic-embed-text")
     with LiveServer(served) as client:
         body = {"query": "点検記録", "collection": "manuals", "mode": "hybrid"}
         answer = client.post("/v1/search", json=body)
@@ -271,26 +236,13 @@ def test_the_api_answers_409_naming_the_fix(
         assert keywords.json()
 
 
-def kura(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The real `kura` command in a process of its own."""
-    command = [sys.executable, "-m", "app", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_the_cli_says_what_is_wrong_and_exits_1(
     tmp_path: Path, ollama: OllamaStandin, docs: Path
 ) -> None:
-    first = build_components(settings(tmp_path, "edge", ollama.url))
+    first = build_components(ollama_settings(tmp_path, "edge", ollama.url))
     ingest(first, docs)
     first.close()
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "KURA_DATA_DIR": str(tmp_path / "data"),
-        "KURA_EMBED_BACKEND": "ollama",
-        "KURA_EMBED_MODEL": "nomic-embed-text",
-        "KURA_EMBED_OLLAMA_HOST": ollama.url,
-    }
+    env = kura_env(tmp_path, ollama.url, "nomic-embed-text")
     searched = kura(["search", "点検記録", "-c", "manuals", "--mode", "hybrid"], env)
     assert searched.returncode == 1, searched.stderr
     assert "kura reindex manuals" in searched.stderr
@@ -304,7 +256,7 @@ def test_the_cli_says_what_is_wrong_and_exits_1(
 def test_embedding_requests_go_to_the_configured_host_only(
     tmp_path: Path, ollama: OllamaStandin, docs: Path
 ) -> None:
-    components = build_components(settings(tmp_path, "edge", ollama.url))
+    components = build_components(ollama_settings(tmp_path, "edge", ollama.url))
     try:
         ingest(components, docs)
     finally:

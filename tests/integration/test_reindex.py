@@ -4,72 +4,33 @@ answers from the old copy until then; a stopped rebuild leaves the old copy serv
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.retrieve import retrieve_hits
+from app.settings import AppSettings
 from ingest.components import Components, build_components
 from ingest.errors import EmbedderMismatch
 from ingest.pipeline import Indexer
 from ingest.reindex import reindex
+from tests.support import ollama_collections
 from tests.support.embedder import HashEmbedding
-from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_collections import DOCS, kura, kura_env, ollama_settings, share
+from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import make_settings
 
 pytestmark = pytest.mark.integration
 
-MODELS = {"bge-m3": 1024, "nomic-embed-text": 768}
-DOCS = {
-    "hoshu.txt": "空調設備の保守点検は毎月第一月曜日に行う。点検記録は五年間保存する。",
-    "pump.txt": "The pump controller reports fault E-417 when the coolant pressure drops.",
-    "leave.txt": "Employees request annual leave through the HR portal two weeks ahead.",
-    "keiyaku.txt": "第3条 受託者は作業の結果を書面で委託者に報告しなければならない。",
-}
+ollama = ollama_collections.ollama
+docs = ollama_collections.docs
+store = ollama_collections.store
 
 
-@pytest.fixture
-def ollama() -> Iterator[OllamaStandin]:
-    with OllamaStandin(StandinState(embedding_models=dict(MODELS))) as server:
-        yield server
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-@pytest.fixture(params=["edge", "server"])
-def store(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def settings(tmp_path: Path, store: str, host: str, model: str, **extra: object):
-    return make_settings(
-        tmp_path / "data",
-        qdrant_url=None if store == "edge" else ":memory:",
-        embed_backend="ollama",
-        embed_model=model,
-        embed_ollama_host=host,
-        store_batch=2,
-        **extra,
-    )
-
-
-def share(components: Components, server: Components) -> Components:
-    """``components`` on the in-process "server" of ``server``, as a second process would be."""
-    components.backend.close()
-    components.backend = server.backend
-    return components
+def settings(tmp_path: Path, store: str, host: str, model: str, **extra: object) -> AppSettings:
+    """Ollama embedding settings that write two points at a time (a copy of several steps)."""
+    return ollama_settings(tmp_path, store, host, model, store_batch=2, **extra)
 
 
 def top(components: Components, question: str, mode: str = "dense") -> str:
@@ -284,28 +245,16 @@ def test_a_stopped_reindex_leaves_the_old_copy_serving_and_a_rerun_finishes(
 
 def test_kura_reindex_command(tmp_path: Path, ollama: OllamaStandin, docs: Path) -> None:
     made_with_bge(tmp_path, "edge", ollama, docs).close()
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "KURA_DATA_DIR": str(tmp_path / "data"),
-        "KURA_EMBED_BACKEND": "ollama",
-        "KURA_EMBED_MODEL": "nomic-embed-text",
-        "KURA_EMBED_OLLAMA_HOST": ollama.url,
-    }
-
-    def kura(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "app", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-
-    done = kura("reindex", "manuals")
+    env = kura_env(tmp_path, ollama.url, "nomic-embed-text")
+    done = kura(["reindex", "manuals"], env)
     assert done.returncode == 0, done.stderr
     assert "4 chunks of 4 document versions" in done.stderr
     assert "ollama nomic-embed-text (768 dimensions)" in done.stderr
     assert "kura_manuals__1" in done.stderr
-    found = kura("search", "点検記録の保存", "-c", "manuals", "--mode", "dense", "--json")
+    found = kura(["search", "点検記録の保存", "-c", "manuals", "--mode", "dense", "--json"], env)
     assert found.returncode == 0, found.stderr
     assert "hoshu.txt" in found.stdout
-    missing = kura("reindex", "nothing")
+    missing = kura(["reindex", "nothing"], env)
     assert missing.returncode == 1
     assert "'nothing' does not exist" in missing.stderr
 

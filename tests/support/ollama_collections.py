@@ -1,0 +1,93 @@
+"""What the tests of Ollama embeddings and of `kura reindex` share: a stand-in that embeds with
+two models, a folder of English and Japanese documents, settings for either store, a second
+process's view of one Qdrant server, and the `kura` command run against them.
+
+A test module takes the fixtures by name (``ollama = ollama_collections.ollama``); they are
+function-scoped, so each test gets its own stand-in and request log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.settings import AppSettings
+from ingest.components import Components
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import make_settings
+
+# Two embedding models of different dimensions, as bge-m3 and nomic-embed-text are.
+EMBEDDING_MODELS = {"bge-m3": 1024, "nomic-embed-text": 768}
+
+DOCS = {
+    "hoshu.txt": "空調設備の保守点検は毎月第一月曜日に行う。点検記録は五年間保存する。",
+    "pump.txt": "The pump controller reports fault E-417 when the coolant pressure drops.",
+    "leave.txt": "Employees request annual leave through the HR portal two weeks ahead.",
+    "keiyaku.txt": "第3条 受託者は作業の結果を書面で委託者に報告しなければならない。",
+}
+
+
+@pytest.fixture
+def ollama() -> Iterator[OllamaStandin]:
+    """An Ollama stand-in serving ``EMBEDDING_MODELS`` on /api/embed."""
+    with OllamaStandin(StandinState(embedding_models=dict(EMBEDDING_MODELS))) as server:
+        yield server
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A folder holding ``DOCS``, one text file each."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request: pytest.FixtureRequest) -> str:
+    """Qdrant Edge (embedded), or a server (qdrant-client's local mode stands for one)."""
+    return str(request.param)
+
+
+def ollama_settings(
+    tmp_path: Path, store: str, host: str, model: str = "bge-m3", **extra: object
+) -> AppSettings:
+    """Settings that embed through the Ollama at ``host`` with ``model``, on ``store``."""
+    return make_settings(
+        tmp_path / "data",
+        qdrant_url=None if store == "edge" else ":memory:",
+        embed_backend="ollama",
+        embed_model=model,
+        embed_ollama_host=host,
+        **extra,
+    )
+
+
+def share(components: Components, server: Components) -> Components:
+    """``components`` on the in-process "server" of ``server``, as a second process would be."""
+    components.backend.close()
+    components.backend = server.backend
+    return components
+
+
+def kura_env(tmp_path: Path, host: str, model: str) -> dict[str, str]:
+    """The environment of a `kura` process on ``tmp_path``'s data, embedding with ``model``."""
+    return {
+        **os.environ,
+        "COLUMNS": "200",
+        "KURA_DATA_DIR": str(tmp_path / "data"),
+        "KURA_EMBED_BACKEND": "ollama",
+        "KURA_EMBED_MODEL": model,
+        "KURA_EMBED_OLLAMA_HOST": host,
+    }
+
+
+def kura(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real `kura` command in a process of its own."""
+    command = [sys.executable, "-m", "app", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
