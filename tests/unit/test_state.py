@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,27 +90,6 @@ def test_every_store_sees_wal_and_a_busy_timeout(tmp_path: Path) -> None:
             assert busy >= 10_000
     registry.close()
     keys.close()
-
-
-def test_one_store_is_safe_across_threads(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "kura.db")
-    errors: list[BaseException] = []
-
-    def save(n: int) -> None:
-        try:
-            for i in range(20):
-                registry.save_collection(CollectionConfig(f"c{n}-{i}", description="取扱説明書"))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert len(registry.collections()) == 80
-    registry.close()
 
 
 def test_a_new_kura_db_is_at_the_newest_migration(tmp_path: Path) -> None:
