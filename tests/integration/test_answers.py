@@ -18,18 +18,11 @@ from app.answer import strip_citations
 from ingest.pipeline import IngestReport
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
+from tests.support.sse import events
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
-
-
-def events(response: httpx.Response) -> list[tuple[str, dict]]:
-    found = []
-    for frame in response.text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def chat_requests(ollama: OllamaStandin) -> int:
@@ -40,7 +33,7 @@ def test_streaming_sends_passages_then_tokens_then_done(api: httpx.Client) -> No
     response = api.post("/v1/query", json={"question": QUESTION, "stream": True})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    got = events(response)
+    got = events(response.text)
     kinds = [kind for kind, _ in got]
     assert kinds[0] == "passages"
     assert kinds[-1] == "done"
@@ -114,7 +107,7 @@ def test_a_stream_that_fails_midway_ends_in_an_error_and_is_recorded(
         chat = api.post("/v1/chat/completions", json=body)
     finally:
         ollama.state.error_after = None
-    kind, error = events(query)[-1]
+    kind, error = events(query.text)[-1]
     assert kind == "error"
     assert (error["error"], error["status"]) == ("LLMFailed", 502)
     assert "stopped in the middle of the answer" in error["detail"]

@@ -16,18 +16,12 @@ from app.llm import Gate, Generation, OllamaLLM
 from ingest.pipeline import IngestReport
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
+from tests.support.sse import wait_for
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
 MESSAGES = [{"role": "user", "content": QUESTION}]
-
-
-def wait_for(condition: object, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -129,12 +123,12 @@ def test_a_web_client_that_leaves_while_queued_does_not_block_the_next(
                 second_lines = second.iter_lines()
                 while "event: passages" not in next(second_lines):
                     pass
-                wait_for(lambda: gate.waiting == 1)
+                wait_for(lambda: gate.waiting == 1, 10)
                 # the second client left while its question was queued
             for _ in lines:
                 pass  # the first answer completes
             first.__exit__(None, None, None)
-        wait_for(lambda: gate.waiting == 0 and gate.in_flight == 0)
+        wait_for(lambda: gate.waiting == 0 and gate.in_flight == 0, 10)
         started = time.monotonic()
         third = client.post("/v1/query", json={"question": QUESTION})
         waited = time.monotonic() - started

@@ -6,11 +6,9 @@ that comes back taken in again."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,27 +20,13 @@ from ingest.pipeline import IngestReport
 from tests.support.llm_hosts import StandinProcess
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, free_port, make_settings
+from tests.support.sse import events, wait_for
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
 QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 HELLO = [{"role": "user", "content": QUESTION}]
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
-def events(text: str) -> list[tuple[str, dict]]:
-    found = []
-    for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def stream_once(llm: OllamaLLM, messages: list[dict[str, str]]) -> Generation:

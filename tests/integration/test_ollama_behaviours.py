@@ -4,7 +4,6 @@ model's own context, loading, timeouts, a full queue, keep_alive."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from ingest.pipeline import IngestReport
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
+from tests.support.sse import events as sse_events
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +40,6 @@ def reasoning_forever(ollama: OllamaStandin) -> Iterator[None]:
     ollama.state.reasoning_tokens = 100_000
     yield
     ollama.state.reasoning_tokens = 0
-
-
-def sse_events(text: str) -> list[tuple[str, dict]]:
-    found = []
-    for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 @pytest.mark.parametrize("question", [QUESTION, QUESTION_JA])

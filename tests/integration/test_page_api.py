@@ -19,18 +19,11 @@ from app.keys import KeyStore
 from ingest.pipeline import IngestReport
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import LiveServer, free_port, make_settings
+from tests.support.sse import events
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "What does error E-417 mean on the HX-400?"
-
-
-def events(text: str) -> list[tuple[str, dict]]:
-    found = []
-    for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def test_a_question_behind_another_is_queued_then_writing(

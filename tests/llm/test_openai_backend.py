@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from ingest.pipeline import IngestReport
 from tests.support.llm_backend import REAL_MODEL_TIMEOUT
 from tests.support.llm_hosts import LlamaCppServer
 from tests.support.server import LiveServer, free_port, make_settings
+from tests.support.sse import events as frames
 
 pytestmark = pytest.mark.llm
 
@@ -46,14 +46,6 @@ def settings_for(data_dir: Path, base_url: str, **extra: object):  # type: ignor
         **extra,
     }
     return make_settings(data_dir, **values)
-
-
-def frames(text: str) -> list[tuple[str, dict]]:
-    found = []
-    for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
 
 
 def test_answers_stream_over_kuras_api_in_english_and_japanese(
