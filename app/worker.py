@@ -26,7 +26,7 @@ from app.job_store import ClaimedFile, JobFile, JobStore, Upload
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
 from ingest.components import Components, build_components
-from ingest.errors import KuraError
+from ingest.errors import EmbedderMismatch, KuraError
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
 from ingest.schema import document_id
 from ingest.settings import IndexSettings
@@ -218,6 +218,10 @@ class Worker:
             )
             data = upload.path.read_bytes()
             result = indexer.ingest_bytes(data, upload.name, spec)
+        except EmbedderMismatch as exc:
+            # the collection needs `kura reindex` (or the embedder set back) first: say so
+            logger.error("upload %s could not be indexed: %s", upload.name, exc)
+            return FileResult(upload.name, Status.FAILED, reason=str(exc)), None
         except Exception:
             logger.exception("upload %s could not be indexed", upload.name)
             failed = FileResult(upload.name, Status.FAILED, reason="internal error while indexing")

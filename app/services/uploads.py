@@ -6,6 +6,7 @@ upload survives restarts; the job runner (``app.jobs``) indexes them in the back
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -24,6 +25,7 @@ from app.policy import may_see_job, reader_groups
 from app.settings import AppSettings
 from app.write_access import visible_document
 from ingest.components import Components
+from ingest.errors import EmbedderUnavailable
 from ingest.pipeline import VersionSpec
 from ingest.private import private_file
 from ingest.uploads import keep_original, staging_file
@@ -125,6 +127,7 @@ async def accept(
         if version_of and visible_document(components, collection, version_of, uploader) is None:
             raise HTTPException(404, detail="no such document")
         spec = VersionSpec(version_label, effective_date, version_of)
+    await asyncio.to_thread(_same_embedder, components, collection)
     reader = tuple(g.strip() for g in (groups or "").split(",") if g.strip()) or None
     uploads: list[Upload] = []
     rejected: list[Rejected] = []
@@ -140,6 +143,17 @@ async def accept(
         uploads.append(Upload(clean, saved[0], reader, spec, uploader))
     job = runner.submit(collection, user.name, uploads)
     return UploadAccepted(job_id=job.id, accepted=[u.name for u in uploads], rejected=rejected)
+
+
+def _same_embedder(components: Components, collection: str) -> None:
+    """Raise EmbedderMismatch (409, naming `kura reindex`) when ``collection`` was embedded by
+    another embedder than the configured one: its files could never be indexed."""
+    try:
+        components.check_embedder(collection)
+    except EmbedderUnavailable:
+        # The embedder is down: the upload is kept and queued, and the worker meets the
+        # embedder (and this check) again when it indexes.
+        logger.warning("could not check the embedder of %s before an upload", collection)
 
 
 def job_for(runner: JobRunner, job_id: str, user: User) -> Job:

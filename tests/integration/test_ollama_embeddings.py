@@ -236,6 +236,58 @@ def test_the_api_answers_409_naming_the_fix(
         assert keywords.json()
 
 
+def test_an_upload_into_a_collection_of_another_embedder_is_refused_with_409(
+    tmp_path: Path, ollama: OllamaStandin, docs: Path
+) -> None:
+    """Refused before anything is kept or queued, naming the fix; a collection of the
+    configured embedder still takes the same files."""
+    first = build_components(ollama_settings(tmp_path, "edge", ollama.url))
+    ingest(first, docs)
+    first.close()
+    served = ollama_settings(tmp_path, "edge", ollama.url, model="nomic-embed-text")
+    files = [
+        ("files", ("点検手順.txt", "新しい点検手順は来月から適用する。".encode())),
+        ("files", ("pump-check.txt", b"Check the pump pressure every Monday.")),
+    ]
+    with LiveServer(served) as client:
+        refused = client.post("/v1/collections/manuals/documents", files=files)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "EmbedderMismatch"
+        assert "kura reindex manuals" in refused.json()["detail"]
+        assert not (tmp_path / "data" / "uploads" / "manuals").exists()  # nothing kept
+        created = client.post("/v1/collections", json={"name": "fresh"})
+        assert created.status_code == 201, created.text
+        accepted = client.post("/v1/collections/fresh/documents", files=files)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["accepted"] == ["点検手順.txt", "pump-check.txt"]
+
+
+def test_kura_ingest_handed_to_a_server_of_another_embedder_names_the_fix(
+    tmp_path: Path, ollama: OllamaStandin, docs: Path
+) -> None:
+    """Beside a running server `kura ingest` queues its files to the server's worker: each
+    fails with the mismatch and its fix, not with an internal error."""
+    first = build_components(ollama_settings(tmp_path, "edge", ollama.url))
+    ingest(first, docs)
+    first.close()
+    (docs / "新しい手順.txt").write_text("新しい点検手順は来月から適用する。", encoding="utf-8")
+    (docs / "weekly.txt").write_text("Check the pump pressure every Monday.", encoding="utf-8")
+    served = ollama_settings(tmp_path, "edge", ollama.url, model="nomic-embed-text")
+    with LiveServer(served):
+        ingested = kura(
+            ["ingest", str(docs), "-c", "manuals"],
+            kura_env(tmp_path, ollama.url, "nomic-embed-text"),
+        )
+    output = ingested.stdout + ingested.stderr
+    assert "queued to its worker" in output  # the hand-over, not a direct run
+    assert ingested.returncode != 0, output
+    for name in ("新しい手順.txt", "weekly.txt"):
+        [line] = [line for line in output.splitlines() if name in line and "failed" in line]
+        assert "kura reindex manuals" in line
+    assert "internal error" not in output
+    assert "Traceback" not in output
+
+
 def test_the_cli_says_what_is_wrong_and_exits_1(
     tmp_path: Path, ollama: OllamaStandin, docs: Path
 ) -> None:
@@ -251,6 +303,14 @@ def test_the_cli_says_what_is_wrong_and_exits_1(
     assert ingested.returncode == 1, ingested.stderr
     assert "kura reindex manuals" in ingested.stderr
     assert "Traceback" not in ingested.stderr
+    # a folder sync writes too (the new file) and deletes nothing once refused
+    (docs / "pump.txt").unlink()
+    synced = kura(["ingest", str(docs), "-c", "manuals", "--sync"], env)
+    assert synced.returncode == 1, synced.stderr
+    assert "kura reindex manuals" in synced.stderr
+    assert "removed" not in synced.stdout + synced.stderr
+    found = kura(["search", "coolant pressure", "-c", "manuals", "--mode", "sparse"], env)
+    assert "pump.txt" in found.stdout, found.stderr
 
 
 def test_embedding_requests_go_to_the_configured_host_only(
