@@ -99,14 +99,38 @@ UNAVAILABLE = (
     "An administrator can see why."
 )
 _OPERATOR_DETAIL = (LLMUnavailable, LLMTimeout, LLMFailed)
+# The model's limits, in words a user can act on; the messages admins read name the setting
+# (KURA_..., OLLAMA_MAX_QUEUE), the host and the context size.
+TOO_LONG = (
+    "The question and its passages were too long for the answering model, so it did not "
+    "answer. Ask a shorter question or narrow the search; an administrator can see the limit."
+)
+NO_ANSWER_LEFT = (
+    "The answering model spent its whole answer length on reasoning and wrote no answer. "
+    "Ask a narrower question, or ask with less reasoning (reasoning_effort: low)."
+)
 
 
 def public_detail(exc: KuraError, admin: bool) -> str:
     """The error's message as the caller may read it: whole for admins, without operator
-    detail for everyone else."""
-    if admin or not isinstance(exc, _OPERATOR_DETAIL):
+    detail (hosts, settings, limits) for everyone else; what is withheld is logged."""
+    if admin:
         return str(exc)
-    return UNAVAILABLE
+    if isinstance(exc, _OPERATOR_DETAIL):
+        shown = UNAVAILABLE
+    elif isinstance(exc, Busy):
+        shown = f"The answering model is busy; please try again in {exc.retry_after} seconds."
+    elif isinstance(exc, ContextTruncated):
+        shown = TOO_LONG
+    elif isinstance(exc, ReasoningExhausted):
+        shown = NO_ANSWER_LEFT
+    else:
+        return str(exc)
+    # info: a busy model under load refuses many questions, each would be a warning
+    logger.info(
+        "%s, shown to a caller without an admin key as %r: %s", type(exc).__name__, shown, exc
+    )
+    return shown
 
 
 def _is_admin(request: Request) -> bool:

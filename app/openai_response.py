@@ -18,7 +18,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from app.answer import Answer, Draft, version_note_text
-from app.errors import error_code, error_status, openai_error_body
+from app.errors import error_code, error_status, openai_error_body, public_detail
 from app.llm import Generation
 from app.passages import Passage
 from app.sse import event_stream
@@ -139,9 +139,12 @@ def completion_stream(
     drafted: Draft,
     model: str,
     with_usage: bool,
+    *,
+    admin: bool,
 ) -> StreamingResponse:
-    """A streamed answer as chat completion chunks."""
-    return event_stream(_chunks(events, drafted, model, with_usage))
+    """A streamed answer as chat completion chunks (an error's operator detail only for an
+    ``admin``)."""
+    return event_stream(_chunks(events, drafted, model, with_usage, admin))
 
 
 async def _chunks(
@@ -149,6 +152,7 @@ async def _chunks(
     drafted: Draft,
     model: str,
     with_usage: bool,
+    admin: bool,
 ) -> AsyncIterator[str]:
     ident = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -193,5 +197,5 @@ async def _chunks(
             yield "data: [DONE]\n\n"
     except KuraError as exc:
         status = error_status(exc)
-        error = openai_error_body(status, str(exc), error_code(exc))
+        error = openai_error_body(status, public_detail(exc, admin), error_code(exc))
         yield f"data: {json.dumps(error, ensure_ascii=False)}\n\n"

@@ -62,5 +62,5 @@ async def chat_completions(
     if body.stream:
         drafted = await answering.draft(ask)
         events = answering.stream(drafted, caller)
-        return completion_stream(events, drafted, body.model, body.wants_usage)
+        return completion_stream(events, drafted, body.model, body.wants_usage, admin=user.admin)
     return completion(await answering.answer(ask, caller), body.model)

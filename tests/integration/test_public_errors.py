@@ -4,16 +4,21 @@ server settings; admins (and a loopback deployment without keys) get the operato
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
+from app.errors import TOO_LONG
 from app.keys import KeyStore
 from app.settings import AppSettings
 from ingest.components import build_components
 from ingest.pipeline import Indexer
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, free_port, make_settings
+from tests.support.sse import events, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +111,80 @@ def test_readyz_without_keys_on_loopback_gives_the_detail(data: tuple[Path, Keys
         assert ready.status_code == 503
         assert ready.json()["llm"]["hosts"][0]["url"] == dead
         assert "cannot reach Ollama" in ready.json()["ollama"]["detail"]
+
+
+# -- errors of the answering model -------------------------------------------------------------
+
+
+def test_a_truncated_prompt_is_named_plainly_to_readers(data: tuple[Path, Keys]) -> None:
+    data_dir, keys = data
+    # Ollama gives the model less context than kura asked for: the prompt is cut
+    state = StandinState.like("0.32.15", served_context=256)
+    with OllamaStandin(state) as ollama, LiveServer(served(data_dir, ollama.url)) as client:
+        for question in QUESTIONS:
+            body = {"question": question, "collection": "corpus"}
+            reader = client.post("/v1/query", json=body, headers=auth(keys.reader))
+            assert reader.status_code == 502, reader.text
+            assert reader.json()["error"] == "ContextTruncated"
+            assert "too long" in reader.json()["detail"]
+            assert plain(reader.text), reader.text
+            admin = client.post("/v1/query", json=body, headers=auth(keys.admin))
+            assert admin.status_code == 502
+            assert "num_ctx" in admin.json()["detail"]  # the operator's detail
+            streamed = client.post(
+                "/v1/query", json={**body, "stream": True}, headers=auth(keys.reader)
+            )
+            [(_, error)] = [e for e in events(streamed.text) if e[0] == "error"]
+            assert error["error"] == "ContextTruncated"
+            assert plain(error["detail"]), error
+            # the OpenAI-compatible stream (Open WebUI): its error chunk is as plain
+            chat = {"model": "kura:corpus", "messages": [{"role": "user", "content": question}]}
+            openai = client.post(
+                "/v1/chat/completions", json={**chat, "stream": True}, headers=auth(keys.reader)
+            )
+            [error_chunk] = [line for line in openai.text.splitlines() if '"error"' in line]
+            assert json.loads(error_chunk.removeprefix("data: "))["error"]["message"] == TOO_LONG
+
+
+def test_a_busy_model_is_named_plainly_to_readers(data: tuple[Path, Keys]) -> None:
+    """Ollama's own queue full (OLLAMA_MAX_QUEUE) while another application holds its one
+    slot: readers are told to try again, with Retry-After; admins read which limit."""
+    data_dir, keys = data
+    # the other application's request holds Ollama's one slot while the model loads
+    state = StandinState(max_queue=0, load_seconds=20)
+    stop = threading.Event()
+
+    def another_application() -> None:
+        body = {
+            "model": "gpt-oss:20b",
+            "messages": [{"role": "user", "content": "点検の手順を詳しく説明してください"}],
+        }
+        with httpx.stream("POST", f"{ollama.url}/api/chat", json=body, timeout=120) as answer:
+            for _ in answer.iter_lines():
+                if stop.is_set():
+                    return  # leaving frees Ollama's slot
+
+    with OllamaStandin(state) as ollama:
+        settings = served(data_dir, ollama.url, ollama_concurrency=2)
+        with LiveServer(settings) as client:
+            other = threading.Thread(target=another_application)
+            other.start()
+            try:
+                wait_for(lambda: state.loaded)  # it has the slot
+                for question in QUESTIONS:
+                    body = {"question": question, "collection": "corpus"}
+                    reader = client.post("/v1/query", json=body, headers=auth(keys.reader))
+                    assert reader.status_code == 503, reader.text
+                    assert reader.json()["error"] == "Busy"
+                    assert "busy" in reader.json()["detail"]
+                    assert plain(reader.text), reader.text
+                    assert int(reader.headers["Retry-After"]) > 0
+                admin = client.post(
+                    "/v1/query", json={"question": QUESTIONS[0]}, headers=auth(keys.admin)
+                )
+                assert admin.status_code == 503
+                assert "OLLAMA_MAX_QUEUE" in admin.json()["detail"]
+            finally:
+                stop.set()
+                other.join()
+        assert state.refused_busy >= 3

@@ -3,12 +3,25 @@ text non-admins get, and which titles are real."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from app.errors import UNAVAILABLE, Busy, LLMTimeout, LLMUnavailable, ModelNotFound, public_detail
+from app.errors import (
+    NO_ANSWER_LEFT,
+    TOO_LONG,
+    UNAVAILABLE,
+    Busy,
+    ContextTruncated,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelNotFound,
+    ReasoningExhausted,
+    public_detail,
+)
 from app.llm.gate import Gate
 from app.services.documents import shown_title
-from ingest.errors import CollectionNotFound
+from ingest.errors import CollectionNotFound, KuraError
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +51,34 @@ def test_operator_detail_is_for_admins_only(error: Exception) -> None:
     assert public_detail(error, admin=False) == UNAVAILABLE  # type: ignore[arg-type]
     assert "10.0.0.5" not in UNAVAILABLE
     assert "ollama" not in UNAVAILABLE.lower()
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            Busy("Ollama is busy: its own queue is full (OLLAMA_MAX_QUEUE): 503", 10),
+            "The answering model is busy; please try again in 10 seconds.",
+        ),
+        (
+            ContextTruncated("http://10.0.0.5:8000/v1 refused the prompt (num_ctx=16384)"),
+            TOO_LONG,
+        ),
+        (
+            ReasoningExhausted("spent all 512 tokens: raise KURA_ANSWER_MAX_TOKENS (now 512)"),
+            NO_ANSWER_LEFT,
+        ),
+    ],
+)
+def test_the_models_limits_read_plainly_for_non_admins(
+    error: KuraError, shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert public_detail(error, admin=True) == str(error)
+    with caplog.at_level(logging.INFO, logger="app.errors"):
+        assert public_detail(error, admin=False) == shown
+    assert str(error) in caplog.text  # the operator still reads it in the log
+    for operator_word in ("KURA_", "OLLAMA_", "num_ctx", "10.0.0.5"):
+        assert operator_word not in shown
 
 
 def test_other_errors_read_the_same_for_everyone() -> None:
