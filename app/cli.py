@@ -16,6 +16,7 @@ from rich.console import Console
 from app.keys_cli import keys
 from app.observability import configure_cli_logging
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
+from ingest import database_cli, models_cli
 from ingest.cli import (
     backup_command,
     documents_command,
@@ -23,7 +24,6 @@ from ingest.cli import (
     reindex_command,
     restore_command,
 )
-from ingest.database_cli import db
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 
@@ -49,8 +49,8 @@ cli.command("documents")(documents_command)
 cli.command("backup")(backup_command)
 cli.command("restore")(restore_command)
 cli.command("reindex")(reindex_command)
-cli.add_typer(keys, name="keys")
-cli.add_typer(db, name="db")
+for name, group in (("keys", keys), ("db", database_cli.db), ("models", models_cli.models)):
+    cli.add_typer(group, name=name)
 out = Console()
 # soft_wrap: a message is one line however narrow the terminal or pipe; rich's default wrapped
 # at 80 columns, mid-command (`ollama pull gpt-oss:20b` split over two lines).

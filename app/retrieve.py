@@ -104,7 +104,7 @@ def retrieve_hits(
     # which a Japanese question searched by the multilingual vector and keywords never needs.
     store = components.vector_store(collection, embeds=meaning and dense)
     if meaning and dense and embedding is None:
-        embedding = components.query_embedding(query)
+        embedding = components.query_embedding(query, collection)
     request = VectorStoreQuery(
         query_embedding=embedding if meaning and dense else None,
         query_str=query,
@@ -271,7 +271,7 @@ class Retriever:
         # A keywords-only relevance check reads the top three: fetched by the same query.
         keywords_judge = effective == "sparse" or not use_dense
         limit = max(candidates, _KEYWORD_CHECK) if keywords_judge else candidates
-        embedding = self.components.query_embedding(query) if use_dense else None
+        embedding = self.components.query_embedding(query, collection) if use_dense else None
         multi = self.components.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,

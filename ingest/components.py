@@ -15,8 +15,15 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest import faults
 from ingest.embedding import build_embedder
-from ingest.embedding.identity import EmbedderIdentity, compatible, configured, legacy
-from ingest.embedding.local import embed_model_path
+from ingest.embedding.identity import (
+    EmbedderIdentity,
+    compatible,
+    configured,
+    default_runtime,
+    legacy,
+    runtime_for,
+)
+from ingest.embedding.local import embed_model_path, model_dimension
 from ingest.embedding.multilingual import build_multilingual_embedder
 from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
 from ingest.private import private_dir
@@ -44,15 +51,47 @@ class Components:
     given_embedder: BaseEmbedding | None  # None: the configured model, built on first use
     _stores: dict[str, KuraStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    # Qdrant collections whose embedder was found to be the configured one.
-    _checked: set[str] = field(default_factory=set)
+    # Qdrant collections whose embedder was checked, and the runtime that embeds for each.
+    _runtimes: dict[str, str | None] = field(default_factory=dict)
+    _embedders: dict[str | None, BaseEmbedding] = field(default_factory=dict)
+    _query_caches: dict[str | None, Callable[[str], list[float]]] = field(default_factory=dict)
+    _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def embedder(self) -> BaseEmbedding:
-        """The embedder build_components was given or built; else the configured model, now."""
+        """The embedder build_components was given, else the configured model run by the
+        runtime a new collection gets (what `kura reindex` moves a collection to)."""
+        return self.embedder_of(default_runtime(self.settings))
+
+    def embedder_of(self, runtime: str | None) -> BaseEmbedding:
+        """The configured model run by ``runtime`` (None: Ollama's), built on first use and
+        kept: a runtime no collection uses is never loaded."""
         if self.given_embedder is not None:
             return self.given_embedder
-        return build_embedder(self.settings)
+        with self._embedders_lock:
+            built = self._embedders.get(runtime)
+            if built is None:
+                built = build_embedder(self.settings, runtime)
+                # One embedding before it is shared: a tokenizer sets its truncation on its
+                # first call, which must not race a concurrent first call (architecture.md).
+                built.get_query_embedding("warm-up")
+                self._embedders[runtime] = built
+            return built
+
+    def embedder_for(self, collection: str) -> BaseEmbedding:
+        """The embedder that writes and searches ``collection``: its recorded family's runtime
+        (checked: EmbedderMismatch); the default one for a collection not made yet."""
+        if self.given_embedder is not None:
+            return self.given_embedder
+        return self.embedder_of(self.runtime_for(collection))
+
+    def runtime_for(self, collection: str) -> str | None:
+        """The runtime that embeds for ``collection`` (checked; None: Ollama embeds)."""
+        if not self.collection_exists(collection):
+            return default_runtime(self.settings)
+        self.vector_store(collection, embeds=True)
+        physical = self.backend.physical(self.qdrant_name(collection))
+        return self._runtimes.get(physical, default_runtime(self.settings))
 
     @cached_property
     def multilingual_embedder(self) -> BaseEmbedding | None:
@@ -79,11 +118,22 @@ class Components:
         """Collections' settings and indexing failures (kura's own SQLite database)."""
         return Registry(self.settings.state_database)
 
-    @cached_property
-    def query_embedding(self) -> Callable[[str], list[float]]:
-        """The embedding of a search query, remembered for the last few hundred queries: an
-        answer searches its question more than once (passages, then relevance)."""
-        return functools.lru_cache(maxsize=256)(self.embedder.get_query_embedding)
+    def query_embedding(self, query: str, collection: str | None = None) -> list[float]:
+        """The embedding of a search query in ``collection`` (by the runtime of its family;
+        None: the default runtime's), remembered for the last few hundred queries: an answer
+        searches its question more than once (passages, then relevance)."""
+        runtime = (
+            default_runtime(self.settings) if collection is None else self.runtime_for(collection)
+        )
+        with self._embedders_lock:
+            cached = self._query_caches.get(runtime)
+        if cached is None:
+            embedder = self.embedder_of(runtime)
+            with self._embedders_lock:
+                cached = self._query_caches.setdefault(
+                    runtime, functools.lru_cache(maxsize=256)(embedder.get_query_embedding)
+                )
+        return cached(query)
 
     @cached_property
     def parsers(self) -> ParsePool:
@@ -111,13 +161,20 @@ class Components:
 
     @cached_property
     def dimension(self) -> int:
-        """Length of the embedding vectors."""
+        """Length of the embedding vectors: a local model's from its configuration, an Ollama
+        model's from KURA_EMBED_DIMENSIONS; measured only for a given embedder or an Ollama
+        model of its full size (one /api/embed call). No torch is loaded for it."""
+        settings = self.settings
+        if self.given_embedder is None and settings.embed_backend == "local":
+            return model_dimension(embed_model_path(settings.embed_model))
+        if self.given_embedder is None and settings.embed_dimensions:
+            return settings.embed_dimensions
         return len(self.embedder.get_text_embedding("dimension probe"))
 
     @cached_property
     def identity(self) -> EmbedderIdentity:
-        """The configured embedder's identity (its dimension measured: loads the model)."""
-        return configured(self.settings, self.dimension)
+        """The identity a new collection gets (and `kura reindex` moves one to)."""
+        return configured(self.settings, self.dimension, default_runtime(self.settings))
 
     def check_embedder(self, collection: str) -> None:
         """Raise EmbedderMismatch unless the collection was embedded by the configured
@@ -127,22 +184,24 @@ class Components:
     def _check(self, collection: str, physical: str, store: KuraStore) -> None:
         # A collection made before identities were recorded is taken as made by a local model
         # of its dimension (and then recorded), or by the configured embedder when empty.
-        if physical in self._checked:
+        if physical in self._runtimes:
             return
-        ours = self.identity
         record = self.backend.identity(physical)
         if record is not None:
-            recorded = EmbedderIdentity.from_record(record)
+            recorded: EmbedderIdentity | None = EmbedderIdentity.from_record(record)
         elif store.count_all() == 0:
-            recorded = ours
+            recorded = None
         else:
             recorded = legacy(self.backend.dimension(physical))
-        if not compatible(recorded, ours):
+        runtime = runtime_for(self.settings, recorded)
+        ours = configured(self.settings, self.dimension, runtime)
+        if recorded is not None and not compatible(recorded, ours):
             raise EmbedderMismatch(collection, recorded.describe(), ours.describe())
         if record is None:
+            # torch made the unrecorded ones: they are fp32 (runtime_for chose fp32 for them)
             self.backend.record_identity(physical, ours.record())
             logger.info("collection %s: recorded its embedder, %s", collection, ours.describe())
-        self._checked.add(physical)
+        self._runtimes[physical] = runtime
 
     def qdrant_name(self, collection: str) -> str:
         """Name of the Qdrant collection (or Edge shard folder) behind a kura collection."""
@@ -173,7 +232,7 @@ class Components:
                         physical, lambda: self.dimension, lambda: self.multi_dimension
                     )
                     self.backend.record_identity(physical, self.identity.record())
-                    self._checked.add(physical)
+                    self._runtimes[physical] = default_runtime(self.settings)
                 elif create or self.backend.exists(physical):
                     store = self.backend.open(physical)
                 else:
@@ -193,7 +252,7 @@ class Components:
         with self._lock:
             replaced = self.backend.physical(name)
             self.backend.point(name, physical)
-            self._checked.discard(replaced)
+            self._runtimes.pop(replaced, None)
             return replaced, self._stores.pop(replaced, None)
 
     def discard(self, replaced: str, store: KuraStore | None) -> None:
@@ -247,10 +306,13 @@ def build_components(
     except OSError as exc:
         raise StoreUnavailable(f"data folder unusable: {exc.strerror}: {exc.filename}") from exc
     faults.arm(settings.test_pause_at, settings.data_dir)
-    return Components(
-        settings=settings,
-        backend=build_backend(settings),
-        given_embedder=(
-            embedder if embedder is not None or lazy_embedder else build_embedder(settings)
-        ),
+    components = Components(
+        settings=settings, backend=build_backend(settings), given_embedder=embedder
     )
+    if embedder is None and not lazy_embedder:
+        try:
+            components.embedder  # noqa: B018  (loads the model now: fails at start, not mid-way)
+        except BaseException:
+            components.close()
+            raise
+    return components

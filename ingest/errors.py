@@ -88,7 +88,7 @@ class EmbedderMismatch(KuraError):
             f"collection {collection!r} was embedded with {recorded}, but kura is configured to "
             f"embed with {configured}: run `kura reindex {collection}` to rebuild it with the "
             "configured embedder (search keeps answering from the old copy until it is done), "
-            "or set KURA_EMBED_BACKEND / KURA_EMBED_MODEL back"
+            "or set KURA_EMBED_BACKEND / KURA_EMBED_MODEL / KURA_EMBED_RUNTIME back"
         )
         self.collection = collection
         self.recorded = recorded

@@ -145,6 +145,7 @@ def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Versi
     step = indexer.settings.store_batch
     for start in range(0, len(payloads), step):
         nodes = [rebuilt_node(p) for p in payloads[start : start + step]]
-        multi = indexer.embed(nodes)  # the multilingual vectors too, when configured
+        # by the default runtime, the identity recorded for the copy (not the old copy's)
+        multi = indexer.embed(nodes, indexer.components.embedder)
         target.add(list[BaseNode](nodes), multi_embeddings=multi)
     return len(payloads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -121,12 +122,21 @@ class IndexSettings(BaseSettings):
         "included, before ingestion or search reports Ollama as too slow.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
-    embed_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch",
+    embed_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
         description="What runs the local embedding model: torch (sentence-transformers), onnx "
-        "(ONNX Runtime, same vectors, faster) or onnx-int8 (int8 weights, fastest, vectors "
-        "within about 1%). The ONNX copy is exported from the model on first use into "
-        "<data_dir>/models/.",
+        "(ONNX Runtime, the same vectors as torch, faster) or onnx-int8 (int8 weights, about 2x "
+        "torch's speed, vectors within about 1%). auto: a new collection gets onnx-int8 for the "
+        "packaged model and torch for a model directory of your own, and every collection keeps "
+        "being embedded the way it was built (an older one by onnx). Set one explicitly to use "
+        "only it: a collection built otherwise then needs `kura reindex`. The ONNX copies are "
+        "exported at install (`kura models export`), else on first use into <data_dir>/models/.",
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="Folder of the ONNX copies of the embedding model exported at install or "
+        "image build (`kura models export`), read by every data folder (it may be read-only). "
+        "Default: share/kura/models under the Python installation kura runs from.",
     )
     embed_languages: str = Field(
         "en",
@@ -259,6 +269,11 @@ class IndexSettings(BaseSettings):
             ocr_languages=self.ocr_languages,
             pdf_tables=self.pdf_tables,
         )
+
+    @property
+    def installed_models(self) -> Path:
+        """Where install-time ONNX copies of the embedding model are read (and exported to)."""
+        return self.models_dir or Path(sys.prefix) / "share" / "kura" / "models"
 
     @property
     def qdrant_location(self) -> Path:

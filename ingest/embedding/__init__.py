@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from ingest.settings import IndexSettings
 
 
-def build_embedder(settings: IndexSettings) -> BaseEmbedding:
-    """The embedder the settings name (imported only now: the model stacks are heavy)."""
+def build_embedder(settings: IndexSettings, runtime: str | None = None) -> BaseEmbedding:
+    """The embedder the settings name (imported only now: the model stacks are heavy); a local
+    model run by ``runtime`` (None: what a new collection gets)."""
     if settings.embed_backend == "ollama":
         from ingest.embedding.ollama import build_ollama_embedder
 
         return build_ollama_embedder(settings)
     from ingest.embedding.local import build_local_embedder
 
-    return build_local_embedder(settings)
+    return build_local_embedder(settings, runtime)

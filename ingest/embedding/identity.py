@@ -10,6 +10,12 @@ embedder before writing or searching by meaning, and refuses with ``EmbedderMism
 
 Collections made before identities were recorded carry none: only the local embedder existed
 then, so such a collection is taken as made by a local model of its stored dimension.
+
+A local model's vectors also depend on what runs it (``KURA_EMBED_RUNTIME``): torch and ONNX
+Runtime in fp32 compute the same vectors (cosine > 0.9999), int8 weights others (~0.99). So the
+runtime is recorded too and compared by family (``fp32`` or ``int8``); a collection recorded
+before runtimes were (torch was the only default then) is fp32. With ``auto`` every collection
+is served by a runtime of its own family (``runtime_for``), a new one by the default.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ingest.settings import IndexSettings
+from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 RECORD_KEY = "kura_embedder"  # the key of the record in a collection's metadata
 RECORD_FILE = "kura-embedder.json"  # the record's file in an Edge shard's folder
 UNRECORDED = "a local model (made before kura recorded embedders)"
+INT8 = "onnx-int8"  # the one runtime of the int8 family; torch and onnx are fp32
 
 
 @dataclass(frozen=True)
@@ -32,10 +39,19 @@ class EmbedderIdentity:
     model: str  # KURA_EMBED_MODEL: the packaged model, a model folder, an Ollama model name
     dimension: int
     multilingual: str | None = None  # a second dense vector's model (i16-multi), if any
+    runtime: str | None = None  # local: torch | onnx | onnx-int8 (None: recorded before)
+
+    @property
+    def family(self) -> str | None:
+        """``fp32`` or ``int8`` for a local model (unrecorded runtime: fp32); None otherwise."""
+        if self.backend != "local":
+            return None
+        return "int8" if self.runtime == INT8 else "fp32"
 
     def describe(self) -> str:
-        """For messages: ``ollama bge-m3 (1024 dimensions)``."""
-        text = f"{self.backend} {self.model} ({self.dimension} dimensions)"
+        """For messages: ``ollama bge-m3 (1024 dimensions)``, ``local m (384 dimensions, onnx)``."""
+        runtime = f", {self.runtime}" if self.runtime else ""
+        text = f"{self.backend} {self.model} ({self.dimension} dimensions{runtime})"
         return text + (f" + multilingual {self.multilingual}" if self.multilingual else "")
 
     def record(self) -> dict[str, Any]:
@@ -50,13 +66,47 @@ class EmbedderIdentity:
             model=str(record["model"]),
             dimension=int(record["dimension"]),
             multilingual=record.get("multilingual"),
+            runtime=record.get("runtime"),
         )
 
 
-def configured(settings: IndexSettings, dimension: int) -> EmbedderIdentity:
-    """The identity of the embedder the settings name, whose vectors are ``dimension`` long."""
+def default_runtime(settings: IndexSettings) -> str | None:
+    """What runs the local model for a new collection (None: Ollama embeds). ``auto``: int8 for
+    the packaged model, whose int8 quality was measured (README, "Embedding speed"); torch for a
+    model directory of one's own, which may not export to ONNX or keep its quality in int8."""
+    if settings.embed_backend != "local":
+        return None
+    if settings.embed_runtime != "auto":
+        return settings.embed_runtime
+    return INT8 if settings.embed_model == PACKAGED_EMBED_MODEL else "torch"
+
+
+def runtime_for(settings: IndexSettings, recorded: EmbedderIdentity | None) -> str | None:
+    """What runs the local model for a collection ``recorded`` made (None: a new collection).
+    With ``auto``, a runtime of the recorded family, so that a collection keeps its vectors'
+    family without the user doing anything; an explicit runtime is used as it is (and checked)."""
+    runtime = default_runtime(settings)
+    if runtime is None or settings.embed_runtime != "auto" or recorded is None:
+        return runtime
+    ours = EmbedderIdentity("local", settings.embed_model, recorded.dimension, runtime=runtime)
+    if recorded.family in (None, ours.family):
+        return runtime
+    if recorded.family == "int8":
+        return INT8
+    # fp32: ONNX Runtime computes torch's vectors faster, and needs no torch in the process
+    return "onnx" if settings.embed_model == PACKAGED_EMBED_MODEL else "torch"
+
+
+def configured(
+    settings: IndexSettings, dimension: int, runtime: str | None = None
+) -> EmbedderIdentity:
+    """The identity of the embedder the settings name, whose vectors are ``dimension`` long,
+    run by ``runtime`` (a local model's; None: Ollama's)."""
     return EmbedderIdentity(
-        backend=settings.embed_backend, model=settings.embed_model, dimension=dimension
+        backend=settings.embed_backend,
+        model=settings.embed_model,
+        dimension=dimension,
+        runtime=runtime if settings.embed_backend == "local" else None,
     )
 
 
@@ -69,9 +119,12 @@ def compatible(recorded: EmbedderIdentity, ours: EmbedderIdentity) -> bool:
     """Whether ``ours`` may search and write a collection ``recorded`` made."""
     if recorded.model == UNRECORDED:
         # No name to compare: a local model of the same length is taken as the same one.
-        return ours.backend == "local" and ours.dimension == recorded.dimension
-    return (recorded.backend, recorded.model, recorded.dimension) == (
-        ours.backend,
-        ours.model,
-        ours.dimension,
-    )
+        same = ours.backend == "local" and ours.dimension == recorded.dimension
+    else:
+        same = (recorded.backend, recorded.model, recorded.dimension) == (
+            ours.backend,
+            ours.model,
+            ours.dimension,
+        )
+    # int8 vectors rank fp32 ones ~1% worse (and the reverse): one family per collection
+    return same and recorded.family == ours.family

@@ -3,9 +3,11 @@ torch (sentence-transformers) or by ONNX Runtime (``KURA_EMBED_RUNTIME``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingest.embedding.identity import INT8, default_runtime
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 # sentence-transformers and torch take most of a command's start (9 of 13 s): imported only
@@ -28,19 +30,35 @@ def embed_model_path(setting: str) -> str:
     return str(path)
 
 
-def build_local_embedder(settings: IndexSettings) -> BaseEmbedding:
-    """The local model on the CPU, run by the runtime the settings name."""
-    model_dir = embed_model_path(settings.embed_model)
-    if settings.embed_runtime != "torch":
-        from ingest.embedding.onnx import OnnxEmbedding
-        from ingest.embedding.onnx_export import onnx_path
+def model_dimension(model_dir: str) -> int:
+    """Length of the model's vectors, read from its sentence-transformers configuration
+    (the last Dense layer's output, else the transformer's hidden size): loads no model."""
+    folder = Path(model_dir)
+    modules_file = folder / "modules.json"
+    modules = json.loads(modules_file.read_text()) if modules_file.is_file() else []
+    for module in reversed(modules):
+        if module.get("type", "").endswith("Dense"):
+            dense = json.loads((folder / module["path"] / "config.json").read_text())
+            return int(dense["out_features"])
+    return int(json.loads((folder / "config.json").read_text())["hidden_size"])
 
-        int8 = settings.embed_runtime == "onnx-int8"
+
+def build_local_embedder(settings: IndexSettings, runtime: str | None = None) -> BaseEmbedding:
+    """The local model on the CPU, run by ``runtime`` (torch, onnx, onnx-int8; None: what a
+    new collection gets, ``default_runtime``)."""
+    model_dir = embed_model_path(settings.embed_model)
+    runtime = runtime or default_runtime(settings)
+    if runtime != "torch":
+        from ingest.embedding.onnx import OnnxEmbedding
+        from ingest.embedding.onnx_export import installed_path, onnx_path
+
+        int8 = runtime == INT8
         return OnnxEmbedding(
             model_dir,
             onnx_path(settings.data_dir, model_dir, int8=int8),
             batch=settings.embed_batch_size,
             int8=int8,
+            installed=installed_path(settings.installed_models, model_dir, int8=int8),
         )
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 

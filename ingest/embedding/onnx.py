@@ -56,7 +56,17 @@ class OnnxEmbedding(BaseEmbedding):
     _pooling: str = PrivateAttr()
     _lower: bool = PrivateAttr()
 
-    def __init__(self, model_dir: str, onnx_file: Path, *, batch: int, int8: bool) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        onnx_file: Path,
+        *,
+        batch: int,
+        int8: bool,
+        installed: Path | None = None,
+    ) -> None:
+        """``installed``: a copy exported at install, used when readable; else ``onnx_file``
+        (exported first when missing)."""
         from transformers import AutoTokenizer
 
         config = _st_config(Path(model_dir))
@@ -76,7 +86,11 @@ class OnnxEmbedding(BaseEmbedding):
         self._tokenizer = backend
         self._lower = bool(config.get("do_lower_case"))
         self._pooling = _pooling(Path(model_dir))
-        self._session = _open(model_dir, onnx_file, int8=int8)
+        self._session = open_if_readable(installed) if installed is not None else None
+        if self._session is None:
+            self._session = _open(model_dir, onnx_file, int8=int8)
+        else:
+            self.onnx_file = str(installed)
 
     @classmethod
     def class_name(cls) -> str:
@@ -139,6 +153,18 @@ def _session(path: Path) -> Any:
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def open_if_readable(path: Path) -> Any:
+    """The session on the install-time copy; None when there is none or it is unreadable (it
+    may be read-only: the data folder's own copy is used instead)."""
+    if not path.is_file():
+        return None
+    try:
+        return _session(path)
+    except Exception as error:  # noqa: BLE001  (any load failure: the data folder's copy)
+        logger.warning("ONNX embedding model %s is unreadable (%s): not used", path, error)
+        return None
 
 
 def _open(model_dir: str, path: Path, *, int8: bool) -> Any:

@@ -1,9 +1,11 @@
 """The ONNX copy of a local sentence-transformers model: exported once, offline, into data/.
 
 The copy is derived from the model directory on this machine (torch exports it, ONNX Runtime's
-transformer optimizer fuses attention, GELU and layer norms), so it is a cache: it is written
-under ``<data_dir>/models/`` on first use, keyed by the model's files, and rebuilt when missing
-or unreadable. Nothing is fetched from a hub.
+transformer optimizer fuses attention, GELU and layer norms), so it is a cache, keyed by the
+model's files. ``kura models export`` writes it once at install or image build into the
+installation's models folder (``KURA_MODELS_DIR``), which every data folder reads; without
+one, it is written under ``<data_dir>/models/`` on first use, and rebuilt there when missing or
+unreadable. Nothing is fetched from a hub.
 """
 
 from __future__ import annotations
@@ -46,10 +48,15 @@ def model_key(model_dir: str) -> str:
     return f"{Path(model_dir).name}-{digest.hexdigest()[:16]}"
 
 
-def onnx_path(data_dir: Path, model_dir: str, *, int8: bool) -> Path:
-    """Where the ONNX copy of ``model_dir`` lives under ``data_dir``."""
+def installed_path(models_dir: Path, model_dir: str, *, int8: bool) -> Path:
+    """Where the ONNX copy of ``model_dir`` lives in a models folder."""
     name = "model-int8.onnx" if int8 else "model.onnx"
-    return data_dir / "models" / model_key(model_dir) / name
+    return models_dir / model_key(model_dir) / name
+
+
+def onnx_path(data_dir: Path, model_dir: str, *, int8: bool) -> Path:
+    """Where the ONNX copy of ``model_dir`` lives under ``data_dir`` (made on first use)."""
+    return installed_path(data_dir / "models", model_dir, int8=int8)
 
 
 def export(model_dir: str, target: Path, *, int8: bool) -> Path:
@@ -129,13 +136,20 @@ def _quantize(fused: Path, out: Path) -> None:
     keep = [n.name for n in graph.node if n.op_type == "MatMul" and _KEEP_FP32.search(n.name)]
     # ONNX Runtime's quantizer logs advice through the root logger, which would configure
     # logging for the whole process (logging.basicConfig) if nothing had: a handler stops that.
+    # Its advice ("consider pre-processing") is logged to the root logger itself: dropped.
     root = logging.getLogger()
     quiet = logging.NullHandler()
     root.addHandler(quiet)
+    root.addFilter(_drop)
     try:
         _quantize_dynamic(fused, out, keep)
     finally:
+        root.removeFilter(_drop)
         root.removeHandler(quiet)
+
+
+def _drop(record: logging.LogRecord) -> bool:
+    return False
 
 
 def _quantize_dynamic(fused: Path, out: Path, keep: list[str]) -> None:

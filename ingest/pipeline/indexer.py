@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 
 from ingest.access import AccessMap
@@ -263,11 +264,15 @@ class Indexer:
             prepared.source, Status.INDEXED, len(nodes), document_id=doc_id, seconds=seconds
         )
 
-    def embed(self, nodes: list[TextNode]) -> list[list[float]] | None:
-        """Attach dense embeddings to ``nodes`` (text plus title and section); returns their
-        multilingual vectors (None: no multilingual model), which ``write`` stores beside."""
+    def embed(
+        self, nodes: list[TextNode], embedder: BaseEmbedding | None = None
+    ) -> list[list[float]] | None:
+        """Attach dense embeddings to ``nodes`` (text plus title and section) by ``embedder``
+        (None: the collection's own); returns their multilingual vectors (None: no
+        multilingual model), which ``write`` stores beside."""
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-        vectors = self.components.embedder.get_text_embedding_batch(texts)
+        embedder = embedder or self.components.embedder_for(self.collection)
+        vectors = embedder.get_text_embedding_batch(texts)
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
         multilingual = self.components.multilingual_embedder
