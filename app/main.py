@@ -42,11 +42,10 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # It loads and warms up (one embedding: the tokenizer sets its truncation on its first
+        # call, which a first query racing the first upload could see mid-encode, "Already
+        # borrowed"; docs/architecture.md) the runtimes the collections use, and only those.
         components = build_components(settings)
-        # One embedding before any request: the tokenizer sets its truncation on its first call,
-        # and a first query racing the first upload could see that change mid-encode
-        # ("Already borrowed"; docs/architecture.md, native libraries).
-        components.embedder.get_query_embedding("warm-up")
         metrics = app.state.metrics
 
         def queue_changed(waiting: int, in_flight: int) -> None:

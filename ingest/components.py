@@ -23,7 +23,7 @@ from ingest.embedding.identity import (
     legacy,
     runtime_for,
 )
-from ingest.embedding.local import embed_model_path, model_dimension
+from ingest.embedding.local import embed_model_path, model_dimension, model_max_length
 from ingest.embedding.multilingual import build_multilingual_embedder
 from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
 from ingest.private import private_dir
@@ -77,6 +77,18 @@ class Components:
                 built.get_query_embedding("warm-up")
                 self._embedders[runtime] = built
             return built
+
+    def preload(self) -> None:
+        """Load the runtimes the existing collections are embedded by (the default one when
+        there are none), so that a missing or broken model fails now, not mid-request, and a
+        runtime no collection uses is not loaded. Reads the records only (opens no store)."""
+        runtimes = set()
+        for collection in self.collections():
+            record = self.backend.identity(self.backend.physical(self.qdrant_name(collection)))
+            recorded = EmbedderIdentity.from_record(record) if record else legacy(0)
+            runtimes.add(runtime_for(self.settings, recorded))
+        for runtime in runtimes or {default_runtime(self.settings)}:
+            self.embedder_of(runtime)
 
     def embedder_for(self, collection: str) -> BaseEmbedding:
         """The embedder that writes and searches ``collection``: its recorded family's runtime
@@ -155,6 +167,11 @@ class Components:
     @cached_property
     def max_tokens(self) -> int:
         """Word pieces the embedding model reads; text past this is ignored by the model."""
+        if self.given_embedder is None and self.settings.embed_backend == "local":
+            # what every runtime reads, from the model's own configuration: loads no runtime
+            configured_length = model_max_length(embed_model_path(self.settings.embed_model))
+            if configured_length:
+                return configured_length
         # HuggingFaceEmbedding states its model's max_seq_length as max_length.
         stated = getattr(self.embedder, "max_length", None)
         return int(stated) if stated else DEFAULT_MAX_TOKENS
@@ -311,7 +328,7 @@ def build_components(
     )
     if embedder is None and not lazy_embedder:
         try:
-            components.embedder  # noqa: B018  (loads the model now: fails at start, not mid-way)
+            components.preload()
         except BaseException:
             components.close()
             raise

@@ -43,6 +43,13 @@ def model_dimension(model_dir: str) -> int:
     return int(json.loads((folder / "config.json").read_text())["hidden_size"])
 
 
+def model_max_length(model_dir: str) -> int | None:
+    """Word pieces the model reads (its sentence-transformers max_seq_length); None: unstated."""
+    config = Path(model_dir) / "sentence_bert_config.json"
+    stated = json.loads(config.read_text()).get("max_seq_length") if config.is_file() else None
+    return int(stated) if stated else None
+
+
 def build_local_embedder(settings: IndexSettings, runtime: str | None = None) -> BaseEmbedding:
     """The local model on the CPU, run by ``runtime`` (torch, onnx, onnx-int8; None: what a
     new collection gets, ``default_runtime``)."""
