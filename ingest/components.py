@@ -90,6 +90,11 @@ class Components:
         for runtime in runtimes or {default_runtime(self.settings)}:
             self.embedder_of(runtime)
 
+    def loaded_runtimes(self) -> list[str]:
+        """The runtimes whose model this process holds (``ollama``: Ollama's client)."""
+        with self._embedders_lock:
+            return sorted(runtime or "ollama" for runtime in self._embedders)
+
     def embedder_for(self, collection: str) -> BaseEmbedding:
         """The embedder that writes and searches ``collection``: its recorded family's runtime
         (checked: EmbedderMismatch); the default one for a collection not made yet."""

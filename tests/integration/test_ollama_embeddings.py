@@ -211,6 +211,7 @@ def test_a_collection_without_a_record_is_taken_as_made_by_a_local_model(
             "backend": "local",
             "model": "packaged:all-MiniLM-L6-v2",
             "dimension": 384,
+            "runtime": "onnx",  # torch made the unrecorded ones: fp32, served by ONNX Runtime
         }
     finally:
         local.close()

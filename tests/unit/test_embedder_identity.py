@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.embedding.identity import EmbedderIdentity, compatible, legacy
+from ingest.embedding.identity import (
+    EmbedderIdentity,
+    compatible,
+    configured,
+    default_runtime,
+    legacy,
+    runtime_for,
+)
+from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.stores.backends import generation, visible_names
 
 pytestmark = pytest.mark.unit
@@ -36,6 +44,83 @@ def test_a_record_reads_back_and_leaves_room_for_the_multilingual_model() -> Non
     assert both.describe() == (
         "local packaged:all-MiniLM-L6-v2 (384 dimensions) + multilingual e5-small"
     )
+
+
+def settings(**given: object) -> IndexSettings:
+    return IndexSettings(_env_file=None, **given)  # type: ignore[call-arg]
+
+
+def local(runtime: str | None, model: str = PACKAGED_EMBED_MODEL) -> EmbedderIdentity:
+    return EmbedderIdentity("local", model, 384, runtime=runtime)
+
+
+def test_the_runtime_is_recorded_and_read_back() -> None:
+    ours = configured(settings(), 384, "onnx-int8")
+    assert ours.record() == {
+        "backend": "local",
+        "model": PACKAGED_EMBED_MODEL,
+        "dimension": 384,
+        "runtime": "onnx-int8",
+    }
+    assert EmbedderIdentity.from_record(ours.record()) == ours
+    assert ours.describe() == "local packaged:all-MiniLM-L6-v2 (384 dimensions, onnx-int8)"
+    # Ollama runs its own model: no local runtime is recorded, whatever the setting says
+    remote = configured(settings(embed_backend="ollama", embed_model="bge-m3"), 1024, "onnx")
+    assert remote.runtime is None
+    assert "runtime" not in remote.record()
+
+
+def test_torch_and_onnx_are_one_family_int8_another() -> None:
+    assert compatible(local("torch"), local("onnx"))
+    assert compatible(local("onnx"), local("torch"))
+    assert not compatible(local("torch"), local("onnx-int8"))
+    assert not compatible(local("onnx-int8"), local("onnx"))
+    # recorded before runtimes were (torch was the only default then): fp32
+    assert compatible(MINILM, local("onnx"))
+    assert not compatible(MINILM, local("onnx-int8"))
+    assert not compatible(legacy(384), local("onnx-int8"))
+    assert compatible(legacy(384), local("onnx"))
+
+
+def test_auto_gives_new_collections_int8_and_keeps_each_collection_in_its_family() -> None:
+    auto = settings()
+    assert auto.embed_runtime == "auto"
+    assert default_runtime(auto) == "onnx-int8"
+    assert runtime_for(auto, None) == "onnx-int8"  # a new collection
+    assert runtime_for(auto, local("onnx-int8")) == "onnx-int8"
+    # fp32 collections are served by ONNX Runtime's fp32 copy: torch's vectors, faster
+    assert runtime_for(auto, local("torch")) == "onnx"
+    assert runtime_for(auto, MINILM) == "onnx"
+    assert runtime_for(auto, legacy(384)) == "onnx"
+    # another backend: nothing to choose, the check refuses it
+    assert runtime_for(auto, BGE) == "onnx-int8"
+
+
+def test_a_model_of_ones_own_defaults_to_torch_and_keeps_an_int8_collection_int8() -> None:
+    own = settings(embed_model="/models/e5-small")
+    assert default_runtime(own) == "torch"
+    assert runtime_for(own, None) == "torch"
+    assert runtime_for(own, local("onnx", "/models/e5-small")) == "torch"
+    assert runtime_for(own, local("onnx-int8", "/models/e5-small")) == "onnx-int8"
+
+
+def test_an_explicit_runtime_is_used_as_it_is() -> None:
+    for runtime in ("torch", "onnx", "onnx-int8"):
+        chosen = settings(embed_runtime=runtime)
+        assert default_runtime(chosen) == runtime
+        assert runtime_for(chosen, local("onnx-int8")) == runtime
+        assert runtime_for(chosen, local("torch")) == runtime
+    # so that the check sees the mismatch (the 409 naming `kura reindex`)
+    ours = configured(settings(embed_runtime="torch"), 384, "torch")
+    assert not compatible(local("onnx-int8"), ours)
+
+
+def test_ollama_has_no_runtime() -> None:
+    remote = settings(embed_backend="ollama", embed_model="bge-m3")
+    assert default_runtime(remote) is None
+    assert runtime_for(remote, BGE) is None
+    assert runtime_for(remote, local("onnx-int8")) is None
+    assert compatible(BGE, configured(remote, 1024, runtime_for(remote, BGE)))
 
 
 def test_copies_are_numbered_from_what_serves_now() -> None:
