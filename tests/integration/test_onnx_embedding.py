@@ -1,20 +1,26 @@
-"""The local model on ONNX Runtime: same vectors as torch, length-sorted batches, offline export."""
+"""The local model on ONNX Runtime: same vectors as torch, length-sorted batches, offline export
+at install (`kura models export`) or on first use."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.retrieve import Retriever
 from ingest.components import build_components
 from ingest.embedding.local import build_local_embedder, embed_model_path
 from ingest.embedding.onnx import OnnxEmbedding
-from ingest.embedding.onnx_export import OnnxModelError, onnx_path
+from ingest.embedding.onnx_export import OnnxModelError, installed_path, onnx_path
 from ingest.pipeline import Indexer
 from ingest.settings import PACKAGED_EMBED_MODEL
 from tests.support.server import make_settings
@@ -50,26 +56,117 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def no_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with nothing exported: the data folder's copy is used (first use)."""
+    return tmp_path_factory.mktemp("no-install")
+
+
+@pytest.fixture(scope="module")
 def torch_vectors(data_dir: Path) -> np.ndarray:
-    embedder = build_local_embedder(make_settings(data_dir))
+    embedder = build_local_embedder(make_settings(data_dir, embed_runtime="torch"))
     return np.array(embedder.get_text_embedding_batch(TEXTS))
 
 
 @pytest.fixture(scope="module")
-def onnx_embedder(data_dir: Path) -> OnnxEmbedding:
+def onnx_embedder(data_dir: Path, no_install: Path) -> OnnxEmbedding:
     global _recording
     _connections.clear()
     _recording = True
     try:
-        embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx"))
+        settings = make_settings(data_dir, embed_runtime="onnx", models_dir=no_install)
+        embedder = build_local_embedder(settings)
     finally:
         _recording = False
     assert isinstance(embedder, OnnxEmbedding)
     return embedder
 
 
+@dataclass
+class ExportRun:
+    exit_code: int
+    output: str
+    connections: list[Any]
+    files: dict[str, tuple[int, int]]  # name: (mtime_ns, mode)
+
+
+def export_run(folder: Path) -> ExportRun:
+    """`kura models export` (in this process, so that every socket it opens is seen)."""
+    global _recording
+    _connections.clear()
+    _recording = True
+    try:
+        result = CliRunner().invoke(cli, ["models", "export"], env={"KURA_MODELS_DIR": str(folder)})
+    finally:
+        _recording = False
+    files = {p.name: (p.stat().st_mtime_ns, p.stat().st_mode) for p in folder.rglob("*.onnx")}
+    return ExportRun(result.exit_code, result.output, list(_connections), files)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ExportRun]]:
+    """A models folder filled by `kura models export`, run twice, under kura's private umask."""
+    folder = tmp_path_factory.mktemp("installed")
+    previous = os.umask(0o077)  # what `kura` sets for everything else it writes
+    try:
+        return folder, [export_run(folder), export_run(folder)]
+    finally:
+        os.umask(previous)
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_models_export_writes_both_copies_once_offline_readable_by_all(
+    installed: tuple[Path, list[ExportRun]],
+) -> None:
+    folder, (first, again) = installed
+    model_dir = embed_model_path(PACKAGED_EMBED_MODEL)
+    assert first.exit_code == 0, first.output
+    assert first.connections == []  # no hub, no socket at all
+    assert first.output.count(": exported") == 2
+    for int8 in (False, True):
+        path = installed_path(folder, model_dir, int8=int8)
+        assert path.is_file()
+        assert path.stat().st_size > 1_000_000
+        # the image exports as root and serves as another user: readable by all, not writable
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+    # idempotent: a second run finds both and writes nothing
+    assert again.exit_code == 0, again.output
+    assert again.connections == []
+    assert again.output.count(": present") == 2
+    assert "exported" not in again.output
+    assert again.files == first.files
+
+
+def test_every_data_folder_reads_the_installed_copies(
+    installed: tuple[Path, list[ExportRun]], tmp_path: Path
+) -> None:
+    folder = installed[0]
+    model_dir = embed_model_path(PACKAGED_EMBED_MODEL)
+    for runtime, int8 in (("onnx", False), ("onnx-int8", True)):
+        settings = make_settings(tmp_path / "data", embed_runtime=runtime, models_dir=folder)
+        embedder = build_local_embedder(settings)
+        assert isinstance(embedder, OnnxEmbedding)
+        assert Path(embedder.onnx_file) == installed_path(folder, model_dir, int8=int8)
+    assert not (tmp_path / "data" / "models").exists()  # nothing exported there
+
+
+def test_an_unreadable_installed_copy_falls_back_to_the_data_folders(
+    installed: tuple[Path, list[ExportRun]],
+    data_dir: Path,
+    onnx_embedder: OnnxEmbedding,
+    tmp_path: Path,
+) -> None:
+    broken = Path(shutil.copytree(installed[0], tmp_path / "installed"))
+    model_dir = embed_model_path(PACKAGED_EMBED_MODEL)
+    installed_path(broken, model_dir, int8=False).write_bytes(b"not an onnx model")
+    settings = make_settings(data_dir, embed_runtime="onnx", models_dir=broken)
+    embedder = build_local_embedder(settings)
+    assert Path(embedder.onnx_file) == onnx_path(data_dir, model_dir, int8=False)
+    vector = embedder.get_text_embedding(TEXTS[1])
+    assert float(np.dot(vector, onnx_embedder.get_text_embedding(TEXTS[1]))) > 0.9999
 
 
 def test_export_is_offline_and_lands_in_the_data_dir(
@@ -95,8 +192,11 @@ def test_onnx_vectors_match_torch_in_english_and_japanese(
     assert float(np.dot(query, torch_vectors[1])) > 0.9999
 
 
-def test_int8_vectors_stay_close_to_torch(data_dir: Path, torch_vectors: np.ndarray) -> None:
-    embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx-int8"))
+def test_int8_vectors_stay_close_to_torch(
+    data_dir: Path, torch_vectors: np.ndarray, installed: tuple[Path, list[ExportRun]]
+) -> None:
+    settings = make_settings(data_dir, embed_runtime="onnx-int8", models_dir=installed[0])
+    embedder = build_local_embedder(settings)
     assert isinstance(embedder, OnnxEmbedding)
     assert Path(embedder.onnx_file).name == "model-int8.onnx"
     vectors = np.array(embedder.get_text_embedding_batch(TEXTS))
@@ -143,10 +243,13 @@ def test_batches_are_sorted_by_length_and_answers_keep_input_order(
     assert cosines(together, alone).min() > 0.9999
 
 
-def test_a_corrupt_onnx_file_is_rebuilt(data_dir: Path, onnx_embedder: OnnxEmbedding) -> None:
+def test_a_corrupt_onnx_file_is_rebuilt(
+    data_dir: Path, onnx_embedder: OnnxEmbedding, no_install: Path
+) -> None:
     path = Path(onnx_embedder.onnx_file)
     path.write_bytes(b"not an onnx model")
-    embedder = build_local_embedder(make_settings(data_dir, embed_runtime="onnx"))
+    settings = make_settings(data_dir, embed_runtime="onnx", models_dir=no_install)
+    embedder = build_local_embedder(settings)
     assert path.stat().st_size > 1_000_000
     vector = embedder.get_text_embedding(TEXTS[0])
     assert float(np.dot(vector, onnx_embedder.get_text_embedding(TEXTS[0]))) > 0.9999
@@ -183,10 +286,10 @@ def test_a_collection_indexed_with_torch_is_searched_alike_with_onnx(tmp_path: P
         "# 冷却ポンプ\n\nフィルターが詰まると冷却ポンプは停止します。\n", encoding="utf-8"
     )
     data = tmp_path / "data"
-    components = build_components(make_settings(data))
+    components = build_components(make_settings(data, embed_runtime="torch"))
     try:
         Indexer(components, "manuals").ingest_paths([docs])
-        old = Retriever(components, make_settings(data)).search(
+        old = Retriever(components, make_settings(data, embed_runtime="torch")).search(
             "manuals", "why does the pump stop", 3, mode="dense"
         )
     finally:
