@@ -44,6 +44,23 @@ def _st_config(model_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _tokenizer(model_dir: Path) -> tuple[Any, int]:
+    """The model's fast tokenizer and the length it states. Read from tokenizer.json with the
+    tokenizers library when there is one: transformers' AutoTokenizer imports torch (9 s and
+    hundreds of MB), which an ONNX Runtime process otherwise never needs."""
+    config_file = model_dir / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    if (model_dir / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        stated = int(config.get("model_max_length") or 512)
+        return Tokenizer.from_file(str(model_dir / "tokenizer.json")), stated
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    return tokenizer.backend_tokenizer, int(tokenizer.model_max_length)
+
+
 class OnnxEmbedding(BaseEmbedding):
     """A local sentence-transformers model run by ONNX Runtime on the CPU."""
 
@@ -67,11 +84,9 @@ class OnnxEmbedding(BaseEmbedding):
     ) -> None:
         """``installed``: a copy exported at install, used when readable; else ``onnx_file``
         (exported first when missing)."""
-        from transformers import AutoTokenizer
-
         config = _st_config(Path(model_dir))
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        max_length = int(config.get("max_seq_length") or tokenizer.model_max_length)
+        backend, stated = _tokenizer(Path(model_dir))
+        max_length = int(config.get("max_seq_length") or stated)
         super().__init__(
             model_name=f"{model_dir} (onnx{'-int8' if int8 else ''})",
             embed_batch_size=_WHOLE_CALL,
@@ -80,7 +95,6 @@ class OnnxEmbedding(BaseEmbedding):
             max_length=max_length,
             batch=batch,
         )
-        backend = tokenizer.backend_tokenizer
         backend.no_padding()
         backend.enable_truncation(max_length)
         self._tokenizer = backend
