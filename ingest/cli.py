@@ -291,9 +291,10 @@ def restore_command(
 def reindex_command(
     collection: Annotated[str, typer.Argument(help="The collection to rebuild.")],
 ) -> None:
-    """Re-embed a collection with the configured embedder (KURA_EMBED_BACKEND, KURA_EMBED_MODEL)
-    into a new Qdrant collection and swap it in when whole; search answers from the old one
-    until then. Run it after changing the embedder; a stopped run is started again cleanly."""
+    """Re-embed a collection with the configured embedder (KURA_EMBED_BACKEND, KURA_EMBED_MODEL,
+    and the runtime a new collection gets) into a new Qdrant collection and swap it in when
+    whole; search answers from the old one until then. Run it after changing the embedder, or
+    to move an older collection to int8; a stopped run is started again cleanly."""
     from ingest.components import build_components
     from ingest.reindex import reindex
 

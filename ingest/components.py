@@ -104,10 +104,12 @@ class Components:
 
     def runtime_for(self, collection: str) -> str | None:
         """The runtime that embeds for ``collection`` (checked; None: Ollama embeds)."""
-        if not self.collection_exists(collection):
+        physical = self.backend.physical(self.qdrant_name(collection))
+        if physical in self._runtimes:  # checked already: no store call per query
+            return self._runtimes[physical]
+        if not self.backend.exists(physical):
             return default_runtime(self.settings)
         self.vector_store(collection, embeds=True)
-        physical = self.backend.physical(self.qdrant_name(collection))
         return self._runtimes.get(physical, default_runtime(self.settings))
 
     @cached_property
