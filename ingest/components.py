@@ -83,10 +83,16 @@ class Components:
         there are none), so that a missing or broken model fails now, not mid-request, and a
         runtime no collection uses is not loaded. Reads the records only (opens no store)."""
         runtimes = set()
-        for collection in self.collections():
-            record = self.backend.identity(self.backend.physical(self.qdrant_name(collection)))
-            recorded = EmbedderIdentity.from_record(record) if record else legacy(0)
-            runtimes.add(runtime_for(self.settings, recorded))
+        try:
+            for collection in self.collections():
+                physical = self.backend.physical(self.qdrant_name(collection))
+                record = self.backend.identity(physical)
+                recorded = EmbedderIdentity.from_record(record) if record else legacy(0)
+                runtimes.add(runtime_for(self.settings, recorded))
+        except Exception as error:  # noqa: BLE001  (a store down: 503 per request, not at start)
+            logger.warning(
+                "cannot read the collections' embedders (%s): loading the default", error
+            )
         for runtime in runtimes or {default_runtime(self.settings)}:
             self.embedder_of(runtime)
 
