@@ -18,7 +18,13 @@ edition, answered by any passage of the same section. Subsampled to run in minut
 the handbook's 16 answer pages plus every 10th other page; Debian Reference chapters 3-6 and at
 most 40 of their sections (evenly spaced).
 
-Usage: .venv/bin/python benchmarks/retrieval_quality.py [--only NAME] [--json]
+Each set's built index (and the embedding rates measured while building it) is cached under
+``benchmarks/.cache/retrieval_quality/<key>``, the key a digest of the set's documents (paths,
+sizes, times), the chunking and embedding settings and the source of ``ingest/`` (the stores
+aside: fusion is read at query time); a re-run that changes only fusion asks the questions of a
+copy of the cached index, in minutes. ``--rebuild`` ignores the cache.
+
+Usage: .venv/bin/python benchmarks/retrieval_quality.py [--only NAME] [--json] [--rebuild]
 Needs: apt-get install python3.11-doc debian-handbook r-doc-pdf debian-reference-en
        debian-reference-ja
 """
@@ -26,9 +32,12 @@ Needs: apt-get install python3.11-doc debian-handbook r-doc-pdf debian-reference
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
+import json
 import math
 import re
+import shutil
 import tempfile
 import time
 import unicodedata
@@ -45,6 +54,7 @@ from app.passages import Passage
 from app.retrieve import Retriever, retrieve_hits
 from ingest.components import Components, build_components
 from ingest.pipeline import Indexer
+from ingest.settings import IndexSettings
 from tests.support.server import make_settings
 
 BUDGETS = (2000, 4000, 8000)
@@ -56,6 +66,22 @@ REFERENCE = Path("/usr/share/debian-reference")
 CHAPTERS = ("ch03", "ch04", "ch05", "ch06")
 _H3 = re.compile(r'<h3 class="title"><a id="([^"]+)"/>([\d.]+)\s*(.*?)</h3>', re.S)
 _TAG = re.compile(r"<[^>]+>")
+CACHE = ROOT / "benchmarks" / ".cache" / "retrieval_quality"
+CACHE_FORMAT = 1
+# What the built index depends on, besides the documents and ingest/'s source.
+INDEX_SETTINGS = (
+    "embed_backend",
+    "embed_model",
+    "embed_runtime",
+    "embed_languages",
+    "multilingual_model",
+    "chunk_size",
+    "chunk_overlap",
+    "pdf_parser",
+    "pdf_tables",
+    "ocr",
+    "ocr_languages",
+)
 
 
 @dataclass(frozen=True)
@@ -195,34 +221,91 @@ def embedding_rates(components: Components, texts: list[str]) -> dict[str, float
     return rates
 
 
-def run_set(labelled: LabelledSet) -> dict:
+def files_of(paths: list[Path]) -> list[Path]:
+    """Every file of ``paths`` (folders walked), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return found
+
+
+def cache_key(labelled: LabelledSet, settings: IndexSettings) -> str:
+    """The digest that names a set's cached index: its documents, the chunking and models, and
+    the source of ingest/ that parses, chunks and embeds (the stores aside)."""
+    digest = hashlib.sha256()
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files_of(labelled.documents)]
+    chosen = {name: str(getattr(settings, name)) for name in INDEX_SETTINGS}
+    digest.update(json.dumps([CACHE_FORMAT, labelled.name, stats, chosen]).encode())
+    for source in sorted((ROOT / "ingest").rglob("*.py")):
+        if "stores" not in source.relative_to(ROOT / "ingest").parts:
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build(labelled: LabelledSet, data_dir: Path) -> dict:
+    """Index the set's documents under ``data_dir``; the ingestion report and embedding rates."""
+    settings = make_settings(data_dir)
+    components = build_components(settings)
+    try:
+        started = time.perf_counter()
+        report = Indexer(components, "eval").ingest_paths(labelled.documents)
+        ingest_seconds = time.perf_counter() - started
+        nodes = components.vector_store("eval").get_nodes()
+        sample = nodes[:: max(1, len(nodes) // 200)]  # ~200 chunks, spread over the set
+        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in sample]
+        rates = embedding_rates(components, texts)
+    finally:
+        components.close()
+    return {"chunks": report.chunks, "ingest_s": round(ingest_seconds, 1), "rates": rates}
+
+
+def cached_build(labelled: LabelledSet, data_dir: Path, rebuild: bool) -> dict:
+    """The set's index copied into ``data_dir`` from the cache (built there first if absent)."""
+    folder = CACHE / cache_key(labelled, make_settings(data_dir))
+    meta = folder / "meta.json"
+    if rebuild or not meta.is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        building = folder.with_name(folder.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        info = build(labelled, building / "data")
+        (building / "meta.json").write_text(json.dumps(info), encoding="utf-8")
+        building.rename(folder)  # a build cut short never looks finished
+        info["cached"] = False
+    else:
+        info = json.loads(meta.read_text(encoding="utf-8")) | {"cached": True}
+    shutil.rmtree(data_dir)
+    shutil.copytree(folder / "data", data_dir)  # questions never change the cached copy
+    return info
+
+
+def run_set(labelled: LabelledSet, rebuild: bool = False) -> dict:
     missing = [str(p) for p in labelled.documents if not p.exists()]
     if missing:
         raise SystemExit(f"{labelled.name}: missing {missing} (see this script's Needs)")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = make_settings(Path(tmp))
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        info = cached_build(labelled, data_dir, rebuild)
+        settings = make_settings(data_dir)
         components = build_components(settings)
-        started = time.perf_counter()
-        report = Indexer(components, "eval").ingest_paths(labelled.documents)
-        ingest_seconds = time.perf_counter() - started
         retriever = Retriever(components, settings)
+        started = time.perf_counter()
         totals = {mode: dict.fromkeys(scores([], labelled.questions[0]), 0.0) for mode in MODES}
         for question in labelled.questions:
             for mode in MODES:
                 row = scores(search(retriever, "eval", mode, question.text), question)
                 for key, value in row.items():
                     totals[mode][key] += value
-        nodes = components.vector_store("eval").get_nodes()
-        sample = nodes[:: max(1, len(nodes) // 200)]  # ~200 chunks, spread over the set
-        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in sample]
-        rates = embedding_rates(components, texts)
+        asking = time.perf_counter() - started
         components.close()
     n = len(labelled.questions)
+    rates = info["rates"]
     result: dict = {
         "questions": n,
-        "chunks": report.chunks,
+        "chunks": info["chunks"],
         "subsample": labelled.how,
-        "ingest_s": round(ingest_seconds, 1),
+        "ingest_s": info["ingest_s"] if not info["cached"] else f"{info['ingest_s']} (cached)",
+        "questions_s": round(asking, 1),
     }
     for mode in MODES:
         result[mode] = {key: round(value / n, 3) for key, value in totals[mode].items()}
@@ -238,11 +321,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", help="run one set by name")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes")
     args = parser.parse_args()
     results = {}
     for labelled in labelled_sets():
         if not args.only or labelled.name == args.only:
-            results[labelled.name] = run_set(labelled)
+            results[labelled.name] = run_set(labelled, args.rebuild)
             if not args.json:
                 emit({labelled.name: results[labelled.name]}, False)  # each set when done
     if args.json:
