@@ -1,5 +1,6 @@
-"""Retrieval: hybrid (the dense model, the multilingual model and BM25, fused inside Qdrant),
-dense-only or sparse-only, with metadata filters applied inside the query, optional neighbouring
+"""Retrieval: hybrid (the dense model, the multilingual model and BM25, each weighed by whether
+it reads the question's and the passage's language: ingest/stores/fusion.py), dense-only or
+sparse-only, with metadata filters applied inside the query, optional neighbouring
 context and reranking."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ingest.components import Components
 from ingest.errors import CollectionNotFound
 from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
 from ingest.sparse import terms
+from ingest.stores.fusion import LanguageWeights, reads
 from ingest.text import detect_language
 
 _MODES = {
@@ -114,7 +116,10 @@ def retrieve_hits(
         mode=_MODES[mode],
         filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
     )
-    result = store.query(request, multi_embedding=multi_embedding if meaning else None)
+    weights = LanguageWeights.of(query, components.settings.embed_languages)
+    result = store.query(
+        request, multi_embedding=multi_embedding if meaning else None, weights=weights
+    )
     return [
         hit_from_node(node, n, float(score))
         for n, (node, score) in enumerate(
@@ -186,11 +191,7 @@ class Retriever:
         Measured on the shipped Japanese set: the packaged English model ranks Japanese text at
         random (nDCG@10 0.01), and fusing that noise in halves keyword search's quality.
         """
-        languages = {x.strip() for x in self.settings.embed_languages.split(",")}
-        if "*" in languages:
-            return True
-        language = detect_language(query)
-        return language in languages or language == "und"
+        return reads(self.settings.embed_languages, detect_language(query))
 
     def multilingual(self, collection: str | None = None) -> bool:
         """Whether a multilingual model is configured and ``collection`` (when named) has its

@@ -70,7 +70,7 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     sparse_vector_name: str = "sparse"
     multi_vector_name: str = "multi"
     hnsw_ef: int = 128
-    fusion: str = "dbsf"  # or "rrf"
+    fusion: str = "dbsf"  # or "rrf": how each ranking's scores are normalised before fusion
 
     _shard: Any = PrivateAttr(default=None)
     _has_multi: bool | None = PrivateAttr(default=None)
@@ -318,9 +318,9 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid (fused) search with payload filters inside the query; only
         whole versions are searched. ``multi_embedding``: the question's multilingual vector,
-        searched too when the shard has that vector."""
+        searched too when the shard has that vector; ``weights``: fusion's LanguageWeights."""
         multi = kwargs.get("multi_embedding") if self.has_multi() else None
-        plan = plan_search(query, self._sparse_query_fn, multi)
+        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"))
         if plan is None:
             return no_result()
         base = to_edge_filter(query.filters)
@@ -344,25 +344,24 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
             )
             for kind, vector in plan.sides()
         ]
-        if plan.fused:
-            prefetches = [
-                qe.Prefetch(limit=plan.candidates, query=query, filter=edge_filter, params=p)
-                for query, p in sides
-            ]
-            request = qe.QueryRequest(
-                limit=plan.limit,
-                prefetches=prefetches,
-                query=qe.Fusion.Rrf(k=60) if self.fusion == "rrf" else qe.Fusion.Dbsf(),  # type: ignore[arg-type]
+        requests = [
+            qe.QueryRequest(
+                limit=plan.candidates if plan.fused else plan.limit,
+                query=query,
+                filter=edge_filter,
+                params=p,
                 with_payload=True,
             )
+            for query, p in sides
+        ]
+        if plan.fused:
+            rankings = self.client.query_batch(qe.QueryBatchRequest(requests))
+            scored = plan.fuse(self.fusion, [list(points) for points in rankings])
         else:
-            (query, p), *_ = sides
-            request = qe.QueryRequest(
-                limit=plan.limit, query=query, filter=edge_filter, params=p, with_payload=True
-            )
-        points = self.client.query(request)
+            scored = [(p, float(p.score)) for p in self.client.query(requests[0])]
+        points = [point for point, _ in scored]
         return VectorStoreQueryResult(
             nodes=[metadata_dict_to_node(p.payload) for p in points],
-            similarities=[float(p.score) for p in points],
+            similarities=[score for _, score in scored],
             ids=[str(p.id) for p in points],
         )

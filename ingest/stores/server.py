@@ -1,7 +1,7 @@
 """llama-index's QdrantVectorStore for a Qdrant server, with what kura adds: count, dense,
-sparse or hybrid search in one Query API call (fusion of prefetches inside Qdrant, where
-llama-index would run two searches and fuse them in Python), and reads that show whole
-document versions only (see ingest/visibility.py)."""
+sparse or hybrid search (each ranking's candidates in one batch request, fused in kura with
+per-passage language weights: ingest/stores/fusion.py), and reads that show whole document
+versions only (see ingest/visibility.py)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
 
     def __init__(self, *, fusion: str = "dbsf", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._fusion = models.Fusion.RRF if fusion == "rrf" else models.Fusion.DBSF
+        self._fusion = fusion  # how each ranking's scores are normalised before fusion
         self._multi: list[list[float]] | None = None  # during an add: the nodes' multi vectors
         self._adding = threading.Lock()  # one add at a time uses ``_multi``
         if self._collection_initialized:
@@ -188,9 +188,10 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters (and visibility) apply inside every
         prefetch. ``multi_embedding``: the question's multilingual vector, searched too when
-        the collection has that vector."""
+        the collection has that vector; ``weights``: fusion's LanguageWeights."""
         multi = kwargs.get("multi_embedding")
-        plan = plan_search(query, self._sparse_query_fn, multi if self.has_multi() else None)
+        multi = multi if self.has_multi() else None
+        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"))
         if plan is None:
             return no_result()
         result: VectorStoreQueryResult = self._read(
@@ -213,21 +214,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
             )
             for kind, vector in plan.sides()
         ]
-        if plan.fused:
-            prefetch = [
-                models.Prefetch(
-                    query=query, using=using, limit=plan.candidates, filter=query_filter
-                )
-                for query, using in sides
-            ]
-            response = self._client.query_points(
-                self.collection_name,
-                prefetch=prefetch,
-                query=models.FusionQuery(fusion=self._fusion),
-                limit=plan.limit,
-                with_payload=True,
-            )
-        else:
+        if not plan.fused:
             (query, using), *_ = sides
             response = self._client.query_points(
                 self.collection_name,
@@ -237,7 +224,22 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 query_filter=query_filter,
                 with_payload=True,
             )
-        return self.parse_to_query_result(response.points)
+            return self.parse_to_query_result(response.points)
+        requests = [
+            models.QueryRequest(
+                query=query,
+                using=using,
+                limit=plan.candidates,
+                filter=query_filter,
+                with_payload=True,
+            )
+            for query, using in sides
+        ]
+        responses = self._client.query_batch_points(self.collection_name, requests=requests)
+        scored = plan.fuse(self._fusion, [list(response.points) for response in responses])
+        result = self.parse_to_query_result([point for point, _ in scored])
+        result.similarities = [score for _, score in scored]
+        return result
 
     def optimize(self) -> bool:
         """A server indexes on its own; nothing to do."""

@@ -20,6 +20,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
+from ingest.stores.fusion import LanguageWeights, Scored, fuse
 from ingest.visibility import RECORD_FIELD, RECORD_KINDS, STATE, Hidden
 
 # (indices, values) per text, as llama-index's Qdrant store takes sparse encoders.
@@ -85,8 +86,9 @@ def versions_filter(types: Types, document_id: str, versions: Iterable[str]) -> 
 @dataclass(frozen=True)
 class SearchPlan:
     """One search as a store runs it: nearest by each vector given (``dense``, the
-    multilingual ``multi``, the keywords' ``sparse``), several of them (or ``fused``) as
-    prefetches of ``candidates`` points each, fused inside Qdrant."""
+    multilingual ``multi``, the keywords' ``sparse``); several of them (or ``fused``) as one
+    batch of ``candidates`` points each, fused in kura (ingest/stores/fusion.py) with
+    ``weights`` (None: every ranking counts the same for every passage)."""
 
     limit: int
     dense: list[float] | None = None
@@ -94,6 +96,12 @@ class SearchPlan:
     fused: bool = False
     candidates: int = 0
     multi: list[float] | None = None
+    weights: LanguageWeights | None = None
+
+    def fuse(self, method: str, rankings: list[list[Scored]]) -> list[tuple[Scored, float]]:
+        """The best ``limit`` of the sides' rankings (in ``sides()``'s order), fused."""
+        kinds = [kind for kind, _ in self.sides()]
+        return fuse(zip(kinds, rankings, strict=True), self.limit, method, self.weights)
 
     def sides(self) -> list[tuple[str, Any]]:
         """(vector kind, query vector) of each side searched: "dense", "multi", "sparse"."""
@@ -105,11 +113,13 @@ def plan_search(
     query: VectorStoreQuery,
     sparse_query_fn: SparseEncoder | None,
     multi: list[float] | None = None,
+    weights: LanguageWeights | None = None,
 ) -> SearchPlan | None:
     """The plan of a dense, sparse or hybrid query; None when there is nothing to search (a
     keyword search whose text has no terms). ``multi``: the question's multilingual vector,
     searched beside ``query_embedding`` (dense and hybrid modes) when given; the caller passes
-    it only to a collection that has that vector."""
+    it only to a collection that has that vector. ``weights``: how fusion weighs each
+    ranking for each passage's language."""
     limit = query.similarity_top_k
     dense = list(query.query_embedding) if query.query_embedding is not None else None
     if query.mode == VectorStoreQueryMode.DEFAULT:
@@ -117,7 +127,9 @@ def plan_search(
             raise ValueError("a dense search needs a query embedding")
         both = dense is not None and multi is not None
         candidates = max(limit, 20) * 2 if both else 0
-        return SearchPlan(limit, dense=dense, multi=multi, fused=both, candidates=candidates)
+        return SearchPlan(
+            limit, dense=dense, multi=multi, fused=both, candidates=candidates, weights=weights
+        )
     if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
         raise ValueError(f"query mode {query.mode} is not supported")
     if sparse_query_fn is None:
@@ -138,6 +150,7 @@ def plan_search(
         fused=True,
         candidates=candidates,
         multi=multi,
+        weights=weights,
     )
 
 
