@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
 from app.retrieve import Retriever, keyword_coverage
 from app.settings import AppSettings
@@ -19,6 +19,8 @@ from ingest.embedding.multilingual import DIMENSION, build_multilingual_embedder
 from ingest.pipeline import Indexer
 from ingest.reindex import reindex
 from ingest.schema import MULTI_VECTOR
+from ingest.stores.fusion import LanguageWeights
+from ingest.text import detect_language
 from tests.support.server import make_settings
 from tests.support.stores import fake, node, vector
 
@@ -35,6 +37,10 @@ DOCUMENTS = {
     "pump.txt": "The coolant pump must be inspected every month and replaced after 5,000 "
     "hours of use.",
     "expenses.txt": "Expense reports are reimbursed within ten business days after approval.",
+    # Japanese text with English words in it: EN_TO_JA's keywords (server, long) match here,
+    # not in its answer (backup.txt); its meaning is elsewhere.
+    "badges.txt": "Server Room の入室カードは総務部で発行します。"
+    "Long Term Care 保険の資料も総務部にあります。",
 }
 # "Book a room for a meeting: by when must I apply?" in other words than room.txt's: not one
 # keyword (as the sparse index reads them) in common.
@@ -115,6 +121,35 @@ def test_an_english_question_finds_a_japanese_passage_and_the_reverse(
     assert top(retriever, JA_TO_EN)[0] == "remote.txt"
     # and within the English documents, English questions still find their passage
     assert top(retriever, "How often must the coolant pump be inspected?")[0] == "pump.txt"
+
+
+def test_english_keywords_and_minilm_do_not_outvote_the_multilingual_vector(
+    indexed: tuple[Components, Retriever],
+) -> None:
+    """An English question over Japanese text: BM25 finds its English words in the wrong
+    Japanese passage, MiniLM (which cannot read Japanese) prefers an English one; fusion by
+    language still puts the answer first, where equal weights did not."""
+    components, retriever = indexed
+    assert top(retriever, EN_TO_JA, "sparse")[0] == "badges.txt"
+    assert detect_language(DOCUMENTS[top(retriever, EN_TO_JA, "dense")[0]]) == "en"
+    assert top(retriever, EN_TO_JA, k=1) == ["backup.txt"]
+
+    def first(weights: LanguageWeights | None) -> str:
+        request = VectorStoreQuery(
+            query_embedding=components.query_embedding(EN_TO_JA),
+            query_str=EN_TO_JA,
+            similarity_top_k=1,
+            hybrid_top_k=1,
+            mode=VectorStoreQueryMode.HYBRID,
+        )
+        multi = components.multi_query_embedding(EN_TO_JA)
+        found = components.vector_store("mixed").query(
+            request, multi_embedding=multi, weights=weights
+        )
+        return Path(found.nodes[0].metadata["source"]).name
+
+    assert first(LanguageWeights.of(EN_TO_JA, "en")) == "backup.txt"  # what find() asked
+    assert first(None) == "badges.txt"  # every ranking counted alike
 
 
 def test_fusion_still_finds_exact_codes_by_keywords(indexed: tuple[Components, Retriever]) -> None:

@@ -1,0 +1,104 @@
+"""Fusion by language (ingest/stores/fusion.py): what each ranking counts for each passage, the
+normalisation, and the fused order, on hand-made rankings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ingest.stores.fusion import LanguageWeights, dbsf, fuse, reads, rrf
+
+pytestmark = pytest.mark.unit
+
+
+@dataclass
+class Point:
+    """A scored point as both Qdrant clients return one."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def ranking(*scored: tuple[str, float, str]) -> list[Point]:
+    """Points (id, score, passage language), best first."""
+    return [Point(i, s, {"language": lang}) for i, s, lang in scored]
+
+
+EN = LanguageWeights.of("When are the server backups made?", "en")
+JA = LanguageWeights.of("サーバーのバックアップはいつ行われますか", "en")
+
+
+def test_what_each_ranking_counts_for_each_passage() -> None:
+    assert (EN.question, JA.question) == ("en", "ja")
+    # the multilingual vector reads every language
+    assert [EN.weight("multi", x) for x in ("en", "ja", "und")] == [1.0, 1.0, 1.0]
+    # the English model counts for English passages (and script-less ones), not Japanese
+    assert [EN.weight("dense", x) for x in ("en", "ja", "und")] == [1.0, 0.0, 1.0]
+    assert JA.weight("dense", "en") == 0.0  # nor for a question it cannot read
+    # keywords: fully within a language, a quarter across
+    assert EN.weight("sparse", "en") == JA.weight("sparse", "ja") == 1.0
+    assert EN.weight("sparse", "ja") == JA.weight("sparse", "en") == 0.25
+    assert LanguageWeights.of("2.0 → 3.1", "en").weight("sparse", "ja") == 1.0  # und
+    # a multilingual dense model reads everything
+    assert LanguageWeights.of("いつ", "*").weight("dense", "ja") == 1.0
+    assert reads("en, ja", "ja")
+    assert reads("en", "und")
+    assert not reads("en", "ja")
+
+
+def test_normalisations() -> None:
+    assert dbsf([]) == []
+    assert dbsf([3.0]) == [0.5]
+    assert dbsf([2.0, 2.0]) == [0.5, 0.5]
+    low, mid, high = dbsf([1.0, 2.0, 3.0])[::-1]
+    assert mid == pytest.approx(0.5)
+    assert high - mid == pytest.approx(mid - low)
+    assert rrf([9.0, 1.0]) == [1 / 61, 1 / 62]
+
+
+def test_an_english_question_over_japanese_text_is_not_outvoted() -> None:
+    # A Japanese collection: MiniLM's similarities are noise there and BM25 matches only the
+    # English words some passages borrow; the multilingual vector ranks the answer first.
+    dense = ranking(("ja-other", 0.45, "ja"), ("ja-borrowed", 0.40, "ja"), ("ja-answer", 0.1, "ja"))
+    multi = ranking(("ja-answer", 0.60, "ja"), ("ja-borrowed", 0.40, "ja"), ("ja-other", 0.2, "ja"))
+    sparse = ranking(("ja-borrowed", 4.0, "ja"), ("ja-other", 1.0, "ja"))
+    rankings = [("dense", dense), ("multi", multi), ("sparse", sparse)]
+    assert next(p.id for p, _ in fuse(rankings, 3)) == "ja-borrowed"  # two weak outvote one
+    assert [p.id for p, _ in fuse(rankings, 3, weights=EN)] == [
+        "ja-answer",
+        "ja-borrowed",
+        "ja-other",
+    ]
+
+
+def test_a_passage_the_dense_model_cannot_read_gets_the_multilingual_score_in_its_place() -> None:
+    # Two passages ranked alike by the multilingual vector: the Japanese one is not sunk for
+    # lacking a score from the English model, nor lifted by its noise.
+    dense = ranking(("ja", 0.9, "ja"), ("en", 0.5, "en"), ("en-2", 0.1, "en"))
+    multi = ranking(("en", 0.5, "en"), ("ja", 0.5, "ja"), ("en-2", 0.1, "en"))
+    fused = {p.id: s for p, s in fuse([("dense", dense), ("multi", multi)], 3, weights=EN)}
+    # dense normalised over the English passages only: "en" is its best of those
+    assert fused["en"] == pytest.approx(fused["ja"], abs=0.15)
+    assert fused["ja"] > fused["en-2"]
+    # without the multilingual ranking, the English model counts for nothing in Japanese
+    alone = {p.id: s for p, s in fuse([("dense", dense)], 3, weights=EN)}
+    assert alone["ja"] == 0.0
+    assert alone["en"] > 0
+
+
+def test_a_japanese_question_keeps_its_keywords_within_japanese() -> None:
+    multi = ranking(("en", 0.50, "en"), ("ja", 0.48, "ja"))
+    sparse = ranking(("en", 6.0, "en"), ("ja", 5.0, "ja"), ("ja-2", 1.0, "ja"))
+    rankings = [("multi", multi), ("sparse", sparse)]
+    assert next(p.id for p, _ in fuse(rankings, 2)) == "en"
+    assert next(p.id for p, _ in fuse(rankings, 2, weights=JA)) == "ja"
+
+
+def test_limit_ties_and_points_without_a_language() -> None:
+    multi = [Point("a", 0.5), Point("b", 0.5), Point("c", 0.5)]  # no language: read by all
+    fused = fuse([("multi", multi), ("sparse", [])], 2, weights=EN)
+    assert [(p.id, s) for p, s in fused] == [("a", 0.5), ("b", 0.5)]  # first returned first
+    assert fuse([], 5) == []
