@@ -92,12 +92,15 @@ def retrieve_hits(
     embedding: list[float] | None = None,
     multi_embedding: list[float] | None = None,
     dense: bool = True,
+    by_language: bool = True,
 ) -> list[Hit]:
     """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
     ``groups`` may read (None: no access filter, for a single-user setup), each with its
     payload. ``embedding``: the query's, when the caller has it already; ``dense=False``:
     the dense model's vector is not searched. ``multi_embedding``: the query's multilingual
-    vector, searched too (dense and hybrid modes) when the collection has that vector."""
+    vector, searched too (dense and hybrid modes) when the collection has that vector.
+    ``by_language=False``: fusion counts every ranking alike for every passage (as before it
+    weighed them by language; for comparisons)."""
     if not components.collection_exists(collection):
         raise CollectionNotFound(collection)
     meaning = mode != "sparse"
@@ -116,7 +119,8 @@ def retrieve_hits(
         mode=_MODES[mode],
         filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
     )
-    weights = LanguageWeights.of(query, components.settings.embed_languages)
+    languages = components.settings.embed_languages
+    weights = LanguageWeights.of(query, languages) if by_language else None
     result = store.query(
         request, multi_embedding=multi_embedding if meaning else None, weights=weights
     )

@@ -38,10 +38,11 @@ def test_what_each_ranking_counts_for_each_passage() -> None:
     # the English model counts for English passages (and script-less ones), not Japanese
     assert [EN.weight("dense", x) for x in ("en", "ja", "und")] == [1.0, 0.0, 1.0]
     assert JA.weight("dense", "en") == 0.0  # nor for a question it cannot read
-    # keywords: fully within a language, a quarter across
-    assert EN.weight("sparse", "en") == JA.weight("sparse", "ja") == 1.0
-    assert EN.weight("sparse", "ja") == JA.weight("sparse", "en") == 0.25
-    assert LanguageWeights.of("2.0 → 3.1", "en").weight("sparse", "ja") == 1.0  # und
+    # keywords count in every language (borrowed words are telling: see fusion.py)
+    assert [EN.weight("sparse", x) for x in ("en", "ja")] == [1.0, 1.0]
+    assert [JA.weight("sparse", x) for x in ("en", "ja")] == [1.0, 1.0]
+    # a question in no one script is read by the dense model, as script-less passages are
+    assert LanguageWeights.of("2.0 → 3.1", "en").weight("dense", "und") == 1.0
     # a multilingual dense model reads everything
     assert LanguageWeights.of("いつ", "*").weight("dense", "ja") == 1.0
     assert reads("en, ja", "ja")
@@ -60,18 +61,16 @@ def test_normalisations() -> None:
 
 
 def test_an_english_question_over_japanese_text_is_not_outvoted() -> None:
-    # A Japanese collection: MiniLM's similarities are noise there and BM25 matches only the
-    # English words some passages borrow; the multilingual vector ranks the answer first.
-    dense = ranking(("ja-other", 0.45, "ja"), ("ja-borrowed", 0.40, "ja"), ("ja-answer", 0.1, "ja"))
+    # A Japanese collection: MiniLM's similarities are noise there (it likes the passage that
+    # borrows the question's English words), BM25 finds those words; the multilingual vector
+    # ranks the answer first. Equal weights let MiniLM's noise decide; by language it can't.
+    dense = ranking(("ja-borrowed", 0.45, "ja"), ("ja-other", 0.40, "ja"), ("ja-answer", 0.1, "ja"))
     multi = ranking(("ja-answer", 0.60, "ja"), ("ja-borrowed", 0.40, "ja"), ("ja-other", 0.2, "ja"))
-    sparse = ranking(("ja-borrowed", 4.0, "ja"), ("ja-other", 1.0, "ja"))
+    sparse = ranking(("ja-borrowed", 4.0, "ja"), ("ja-answer", 3.0, "ja"), ("ja-other", 1.0, "ja"))
     rankings = [("dense", dense), ("multi", multi), ("sparse", sparse)]
-    assert next(p.id for p, _ in fuse(rankings, 3)) == "ja-borrowed"  # two weak outvote one
-    assert [p.id for p, _ in fuse(rankings, 3, weights=EN)] == [
-        "ja-answer",
-        "ja-borrowed",
-        "ja-other",
-    ]
+    assert next(p.id for p, _ in fuse(rankings, 3)) == "ja-borrowed"
+    weighted = [p.id for p, _ in fuse(rankings, 3, weights=EN)]
+    assert weighted == ["ja-answer", "ja-borrowed", "ja-other"]
 
 
 def test_a_passage_the_dense_model_cannot_read_gets_the_multilingual_score_in_its_place() -> None:
@@ -87,14 +86,6 @@ def test_a_passage_the_dense_model_cannot_read_gets_the_multilingual_score_in_it
     alone = {p.id: s for p, s in fuse([("dense", dense)], 3, weights=EN)}
     assert alone["ja"] == 0.0
     assert alone["en"] > 0
-
-
-def test_a_japanese_question_keeps_its_keywords_within_japanese() -> None:
-    multi = ranking(("en", 0.50, "en"), ("ja", 0.48, "ja"))
-    sparse = ranking(("en", 6.0, "en"), ("ja", 5.0, "ja"), ("ja-2", 1.0, "ja"))
-    rankings = [("multi", multi), ("sparse", sparse)]
-    assert next(p.id for p, _ in fuse(rankings, 2)) == "en"
-    assert next(p.id for p, _ in fuse(rankings, 2, weights=JA)) == "ja"
 
 
 def test_limit_ties_and_points_without_a_language() -> None:
