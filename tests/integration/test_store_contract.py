@@ -25,6 +25,7 @@ from ingest.components import Components
 from ingest.embedding.multilingual import DIMENSION as MULTI_DIMENSION
 from ingest.schema import chunk_id
 from ingest.stores import KuraStore
+from ingest.stores.fusion import LanguageWeights
 from tests.support.stores import fake, node, vector
 
 pytestmark = pytest.mark.integration
@@ -345,6 +346,33 @@ class TestStoreContract:
         assert ranked(hybrid, multi_embedding=multi_vector(51))[0] == 1
         with pytest.raises(ValueError, match="needs a query embedding"):
             store.query(VectorStoreQuery(query_embedding=None, similarity_top_k=1))
+
+    def test_fusion_weighs_each_ranking_by_the_passages_language(self, components) -> None:
+        """The dense model (reading English) points at a Japanese chunk, the multilingual
+        vector at another: by language, the multilingual vector decides, the same on both
+        stores; counted alike, the dense model's noise wins."""
+        store = components.vector_store("weights", create=True)
+        langs = ["ja", "ja", "en"]
+        store.add(
+            [node("w", "a", i, page=1, lang=lang, seed=i) for i, lang in enumerate(langs)],
+            multi_embeddings=[multi_vector(50 + i) for i in range(3)],
+        )
+        near_1 = np.array(multi_vector(51)) + 0.6 * np.array(multi_vector(50))  # then 0
+        query = VectorStoreQuery(query_embedding=vector(0), similarity_top_k=3)
+        multi = (near_1 / np.linalg.norm(near_1)).tolist()
+
+        def ranked(weights: LanguageWeights | None) -> tuple[list[int], list[float]]:
+            found = store.query(query, multi_embedding=multi, weights=weights)
+            return [n.metadata["chunk_index"] for n in found.nodes], found.similarities
+
+        english = LanguageWeights.of("Which chunk answers this English question?", "en")
+        order, scores = ranked(english)
+        assert order == [1, 0, 2]
+        assert scores == sorted(scores, reverse=True)
+        assert scores[0] > scores[1] + 0.1
+        assert ranked(None)[0][0] == 0
+        # a multilingual dense model reads Japanese: its ranking counts there again
+        assert ranked(LanguageWeights.of("Which chunk?", "*"))[0][0] == 0
 
     def test_records_never_show_in_reads(self, store) -> None:
         dead_writer(store, "d9", ("x",), ())
