@@ -154,8 +154,9 @@ class IndexSettings(BaseSettings):
     )
     hybrid_fusion: Literal["dbsf", "rrf"] = Field(
         "dbsf",
-        description="How hybrid search fuses the dense and keyword rankings inside Qdrant: "
-        "dbsf (distribution-based score fusion) or rrf (reciprocal rank fusion).",
+        description="How hybrid search normalises each ranking before kura sums them, weighed "
+        "by language: dbsf (distribution-based score fusion, as Qdrant's) or rrf (reciprocal "
+        "ranks).",
     )
     chunk_size: int = Field(
         200,
