@@ -8,24 +8,33 @@ back and records each outcome. Finished jobs are kept for status queries, the ol
 from __future__ import annotations
 
 import json
-import time
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Update, delete, insert, select, text, update
+from sqlalchemy import delete, insert, or_, select, update
 
+from app.job_claims import MAX_ATTEMPTS as MAX_ATTEMPTS
+from app.job_claims import (
+    clock,
+    done_when_nothing_left,
+    expire,
+    held,
+    one_claimer_at_a_time,
+    same_document_running,
+    same_document_waiting,
+)
 from ingest.database.tables import job_files as _files
 from ingest.database.tables import jobs as _jobs
 from ingest.pipeline import VersionSpec
 from ingest.state import StateStore
 
 _KEPT_JOBS = 1000  # finished jobs remembered for status queries
-# A file whose worker lost its lease this many times (killed, out of memory, cut off) fails
-# instead of being handed out again.
-MAX_ATTEMPTS = 3
+# The longest wait between two retries of a file whose embedding host is unreachable.
+MAX_BACKOFF = 300.0
 
 
 class JobFile(BaseModel):
@@ -39,6 +48,9 @@ class JobFile(BaseModel):
     note: str | None = Field(
         None, description="e.g. that the readers of every version of the document changed."
     )
+    # The reason as admins read it (naming the embedding host); never sent as it is:
+    # app.services.uploads shows it to admins in place of ``reason``.
+    detail: str | None = Field(None, exclude=True)
 
 
 class Job(BaseModel):
@@ -149,6 +161,7 @@ class JobStore(StateStore):
     def get(self, job_id: str) -> Job | None:
         """A job with its files' status."""
         with self.reading() as db:
+            now = clock(db)
             row = db.execute(select(_jobs).where(_jobs.c.id == job_id)).first()
             files = db.execute(
                 select(_files).where(_files.c.job_id == job_id).order_by(_files.c.position)
@@ -161,37 +174,33 @@ class JobStore(StateStore):
             user=row.user,
             status=row.status,
             created_at=row.created_at,
-            files=[
-                JobFile(
-                    source=f.source,
-                    status=f.status,
-                    chunks=f.chunks,
-                    reason=f.reason,
-                    document_id=f.document_id,
-                    note=f.note,
-                )
-                for f in files
-            ],
+            files=[_job_file(f, now) for f in files],
         )
 
     def claim(self, worker: str, lease_s: float) -> ClaimedFile | None:
         """Hand the oldest queued file of any job to ``worker`` until ``lease_s`` from now;
         None when nothing is queued. Files whose lease ran out are queued again first (or
-        fail, after ``MAX_ATTEMPTS`` lost leases)."""
-        oldest = (
-            select(_files, _jobs.c.collection, _jobs.c.user)
-            .join(_jobs, _jobs.c.id == _files.c.job_id)
-            .where(_files.c.status == "queued", ~_same_document_running())
-            .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
-            .limit(1)
-            # PostgreSQL: a file another claimer has locked is skipped, not waited for.
-            # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
-            .with_for_update(skip_locked=True, of=_files)
-        )
+        fail, after ``MAX_ATTEMPTS`` lost leases); a file waiting for its embedding host is
+        not handed out before its ``retry_at``."""
         with self.transaction() as db:
-            _one_claimer_at_a_time(db)
-            now = _clock(db)
-            _expire(db, now)
+            one_claimer_at_a_time(db)
+            now = clock(db)
+            expire(db, now)
+            oldest = (
+                select(_files, _jobs.c.collection, _jobs.c.user)
+                .join(_jobs, _jobs.c.id == _files.c.job_id)
+                .where(
+                    _files.c.status == "queued",
+                    or_(_files.c.retry_at.is_(None), _files.c.retry_at <= now),
+                    ~same_document_running(),
+                    ~same_document_waiting(now),
+                )
+                .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
+                .limit(1)
+                # PostgreSQL: a file another claimer has locked is skipped, not waited for.
+                # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
+                .with_for_update(skip_locked=True, of=_files)
+            )
             row = db.execute(oldest).first()
             if row is None:
                 return None
@@ -222,7 +231,7 @@ class JobStore(StateStore):
         no longer its own (the lease ran out and went to another worker, or it finished)."""
         with self.transaction() as db:
             cursor = db.execute(
-                _held(job_id, position, worker).values(lease_until=_clock(db) + lease_s)
+                held(job_id, position, worker).values(lease_until=clock(db) + lease_s)
             )
         return cursor.rowcount == 1
 
@@ -231,11 +240,52 @@ class JobStore(StateStore):
         worker was asked to stop before it could finish the file); False if not its own."""
         with self.transaction() as db:
             cursor = db.execute(
-                _held(job_id, position, worker).values(
+                held(job_id, position, worker).values(
                     status="queued", worker=None, lease_until=None
                 )
             )
         return cursor.rowcount == 1
+
+    def postpone(
+        self,
+        job_id: str,
+        position: int,
+        worker: str,
+        reason: tuple[str, str],
+        first_wait: float,
+        give_up_after: float,
+    ) -> float | None:
+        """Queue a file ``worker`` holds again, not to be claimed for a while: its embedding
+        host is unreachable. ``reason``: what everyone reads, and what admins read. Each wait
+        is as long as the file has waited so far (at least ``first_wait``, at most
+        MAX_BACKOFF); returns it in seconds. None, the file left as it was: it has waited
+        ``give_up_after`` seconds already (its worker then fails it), or is not ``worker``'s."""
+        public, detail = reason
+        with self.transaction() as db:
+            now = clock(db)
+            since = db.execute(
+                select(_files.c.waiting_since).where(
+                    _files.c.job_id == job_id, _files.c.position == position
+                )
+            ).scalar()
+            since = now if since is None else since
+            waited = now - since
+            if waited >= give_up_after:
+                return None
+            # the last retry falls on the deadline, not past it
+            wait = min(max(first_wait, waited), MAX_BACKOFF, since + give_up_after - now)
+            cursor = db.execute(
+                held(job_id, position, worker).values(
+                    status="queued",
+                    worker=None,
+                    lease_until=None,
+                    retry_at=now + wait,
+                    waiting_since=since,
+                    reason=public,
+                    detail=detail,
+                )
+            )
+        return wait if cursor.rowcount == 1 else None
 
     def expire_all(self) -> int:
         """End every lease now (their holders are known to be dead: a worker that holds the
@@ -265,66 +315,37 @@ class JobStore(StateStore):
             "reason": entry.reason,
             "document_id": entry.document_id,
             "note": entry.note,
+            "detail": entry.detail,
             "worker": None,
             "lease_until": None,
+            "retry_at": None,
+            "waiting_since": None,
         }
         with self.transaction() as db:
-            if db.execute(_held(job_id, position, worker).values(**outcome)).rowcount != 1:
+            if db.execute(held(job_id, position, worker).values(**outcome)).rowcount != 1:
                 return False
-            db.execute(_done_when_nothing_left())
+            db.execute(done_when_nothing_left())
         return True
 
 
-def _held(job_id: str, position: int, worker: str) -> Update:
-    """An UPDATE of a file that only applies while ``worker`` holds its lease."""
-    return update(_files).where(
-        _files.c.job_id == job_id,
-        _files.c.position == position,
-        _files.c.worker == worker,
-        _files.c.status == "running",
+def _job_file(row: Any, now: float) -> JobFile:
+    """A file's row as the API shows it; a file waiting for its embedding host says when it
+    is retried (its reason and detail say why)."""
+    reason, detail = row.reason, row.detail
+    if row.retry_at is not None and row.status in ("queued", "running"):
+        left = math.ceil(row.retry_at - now)
+        when = f"retrying in {left} s" if left > 0 and row.status == "queued" else "retrying now"
+        reason = f"{reason}; {when}"
+        detail = f"{detail}; {when}" if detail else None
+    return JobFile(
+        source=row.source,
+        status=row.status,
+        chunks=row.chunks,
+        reason=reason,
+        document_id=row.document_id,
+        note=row.note,
+        detail=detail,
     )
-
-
-def _same_document_running() -> Any:
-    """Another upload of the same file name into the same collection is being indexed: the two
-    are versions of one document, and two workers writing them side by side would race."""
-    files, jobs = _files.alias("running_file"), _jobs.alias("running_job")
-    return (
-        select(files.c.job_id)
-        .join(jobs, jobs.c.id == files.c.job_id)
-        .where(
-            files.c.status == "running",
-            files.c.source == _files.c.source,
-            jobs.c.collection == _jobs.c.collection,
-        )
-        .exists()
-    )
-
-
-def _one_claimer_at_a_time(db: Connection) -> None:
-    """On PostgreSQL, claims take turns (a lock held to the end of the transaction): a claimer
-    must see the files the one before it just marked running, or two could take two versions
-    of one document. A claim lasts milliseconds; SKIP LOCKED still keeps readers unblocked.
-    SQLite's BEGIN IMMEDIATE already lets one claimer in at a time."""
-    if db.dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(hashtext('kura.job_files.claim'))"))
-
-
-def _clock(db: Connection) -> float:
-    """Now, in epoch seconds: PostgreSQL's clock, which every worker on every machine shares."""
-    if db.dialect.name == "postgresql":
-        return float(db.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
-    return time.time()  # SQLite: every claimer runs on this machine
-
-
-def _done_when_nothing_left() -> Update:
-    """A claimed job is done once none of its files is left queued or running."""
-    left = (
-        select(_files.c.job_id)
-        .where(_files.c.job_id == _jobs.c.id, _files.c.status.in_(("queued", "running")))
-        .exists()
-    )
-    return update(_jobs).where(_jobs.c.status == "running", ~left).values(status="done")
 
 
 def _upload(row: Any) -> Upload:
@@ -335,20 +356,3 @@ def _upload(row: Any) -> Upload:
         _spec(row.spec),
         json.loads(row.uploader_groups) if row.uploader_groups is not None else None,
     )
-
-
-def _expire(db: Connection, now: float) -> None:
-    """Queue again the files whose worker's lease ran out, or fail them after MAX_ATTEMPTS."""
-    expired = (_files.c.status == "running", _files.c.lease_until < now)
-    released = {"worker": None, "lease_until": None, "attempts": _files.c.attempts + 1}
-    db.execute(
-        update(_files)
-        .where(*expired, _files.c.attempts + 1 >= MAX_ATTEMPTS)
-        .values(
-            status="failed",
-            reason=f"its worker stopped while indexing it {MAX_ATTEMPTS} times (lease expired)",
-            **released,
-        )
-    )
-    db.execute(update(_files).where(*expired).values(status="queued", **released))
-    db.execute(_done_when_nothing_left())

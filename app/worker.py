@@ -9,6 +9,10 @@ ingest/visibility.py), and healing before a retry (what the dead writer left hal
 first; live writers' versions are left alone, so healing is safe beside other workers). A file
 whose version was published before its worker died is found unchanged and recorded as indexed:
 chunk ids derive from (document, version, index), so nothing is written twice.
+
+An embedding host that is down, too slow or answering 5xx is not the file's fault: the file
+goes back to the queue with a back-off and a reason saying so (the host named to admins only),
+and fails only once it has waited KURA_EMBED_RETRY_FOR.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from app.job_store import ClaimedFile, JobFile, JobStore, Upload
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
 from ingest.components import Components, build_components
-from ingest.errors import EmbedderMismatch, KuraError
+from ingest.errors import EmbedderMismatch, EmbedderUnreachable, KuraError
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
 from ingest.schema import document_id
 from ingest.settings import IndexSettings
@@ -109,15 +113,23 @@ class Worker:
             target=self._renew, args=(claimed, done), name="kura-lease", daemon=True
         )
         renewing.start()
+        unreachable = None
         try:
             entry = self.process(claimed)
         except GiveBack:
             self.store.release(claimed.job_id, claimed.position, self.name)
             logger.warning("gave %s of job %s back", claimed.upload.name, claimed.job_id)
             raise
+        except EmbedderUnreachable as exc:
+            unreachable = exc
         finally:
             done.set()
             renewing.join()
+        if unreachable is not None:
+            gave_up = self._wait_for_embedder(claimed, unreachable)
+            if gave_up is None:
+                return True
+            entry = gave_up
         if not self.store.finished(claimed.job_id, claimed.position, entry, self.name):
             logger.error(
                 "%s of job %s was retried by another worker meanwhile: its outcome counts",
@@ -184,6 +196,55 @@ class Worker:
             entry.status, entry.chunks = "indexed", self._chunks(collection, result)
         return entry
 
+    def _wait_for_embedder(self, claimed: ClaimedFile, exc: EmbedderUnreachable) -> JobFile | None:
+        """Queue the file again for a retry once the embedding host may be back; None. Its
+        failure instead, once it has waited KURA_EMBED_RETRY_FOR."""
+        settings = self.components.settings
+        upload = claimed.upload
+        reason = (
+            "the embedding host is unreachable",
+            f"the embedding host {exc.host} is unreachable ({exc})",
+        )
+        wait = self.store.postpone(
+            claimed.job_id,
+            claimed.position,
+            self.name,
+            reason,
+            settings.embed_retry_backoff,
+            settings.embed_retry_for,
+        )
+        if wait is not None:
+            logger.warning(
+                "%s of job %s waits %.0f s for the embedding host: %s",
+                upload.name,
+                claimed.job_id,
+                wait,
+                exc,
+            )
+            return None
+        limit = f"{settings.embed_retry_for:g} s"
+        public = (
+            f"the embedding service stayed unreachable for {limit}; upload the file again "
+            "once it is back (an administrator can see why)"
+        )
+        logger.error("%s of job %s failed: %s", upload.name, claimed.job_id, exc)
+        self._record_failure(claimed.collection, upload, public)
+        return JobFile(
+            source=upload.name,
+            status="failed",
+            reason=public,
+            detail=f"the embedding host {exc.host} stayed unreachable for {limit} "
+            f"(KURA_EMBED_RETRY_FOR): {exc}",
+        )
+
+    def _record_failure(self, collection: str, upload: Upload, reason: str) -> None:
+        """List the file as failed, only to those who could have read it (as every failure)."""
+        doc_id = upload.spec.document_id if upload.spec and upload.spec.document_id else None
+        readers = Indexer(self.components, collection, groups=upload.groups).groups_for(upload.name)
+        self.components.registry.record_failure(
+            collection, upload.name, doc_id or document_id(collection, upload.name), reason, readers
+        )
+
     def _refused(self, collection: str, upload: Upload) -> JobFile | None:
         """The outcome of a file that cannot be indexed, or None to index it. (One whose
         worker stopped MAX_ATTEMPTS times the queue fails itself.)"""
@@ -196,12 +257,7 @@ class Worker:
             )
         if reason is None:
             return None
-        doc_id = upload.spec.document_id if upload.spec and upload.spec.document_id else None
-        # listed only to those who could have read it, as every failure is
-        readers = Indexer(self.components, collection, groups=upload.groups).groups_for(upload.name)
-        self.components.registry.record_failure(
-            collection, upload.name, doc_id or document_id(collection, upload.name), reason, readers
-        )
+        self._record_failure(collection, upload, reason)
         return JobFile(source=upload.name, status="failed", reason=reason)
 
     def _index(self, collection: str, upload: Upload) -> tuple[FileResult, str | None]:
@@ -218,6 +274,8 @@ class Worker:
             )
             data = upload.path.read_bytes()
             result = indexer.ingest_bytes(data, upload.name, spec)
+        except EmbedderUnreachable:
+            raise  # not the file's fault: it waits for the host (run_once)
         except EmbedderMismatch as exc:
             # the collection needs `kura reindex` (or the embedder set back) first: say so
             logger.error("upload %s could not be indexed: %s", upload.name, exc)

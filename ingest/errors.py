@@ -11,6 +11,7 @@ KuraError
 ├── CollectionNotFound       a collection that does not exist
 ├── StoreUnavailable         Qdrant cannot be reached or opened
 ├── EmbedderUnavailable      the embedder cannot embed (Ollama down, model not pulled)
+│   └── EmbedderUnreachable  for now only: the host is down, too slow, or answers 5xx
 └── EmbedderMismatch         a collection made by another embedder than the configured one
 """
 
@@ -77,6 +78,15 @@ class UnsafeDocument(DocumentError):
 class EmbedderUnavailable(KuraError):
     """The embedder cannot embed now: Ollama unreachable or too slow, the model not pulled or
     not an embedding model; the message names the host, the model and the fix."""
+
+
+class EmbedderUnreachable(EmbedderUnavailable):
+    """The embedding host is down, timed out or answered 5xx: nothing is wrong with the file,
+    and the same request may work later (a model not pulled stays EmbedderUnavailable)."""
+
+    def __init__(self, message: str, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class EmbedderMismatch(KuraError):

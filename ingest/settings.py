@@ -220,6 +220,19 @@ class IndexSettings(BaseSettings):
     worker_poll: float = Field(
         2.0, gt=0, description="Seconds an idle worker waits between looks at the queue."
     )
+    embed_retry_for: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a queued file waits for an embedding host that is down, too slow "
+        "or answering 5xx (Ollama backend), retried with a growing back-off, before it fails "
+        "naming the host. 0: fail at the first such error.",
+    )
+    embed_retry_backoff: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds before the first retry of a file whose embedding host was "
+        "unreachable; each later wait doubles, up to 5 minutes.",
+    )
     store_batch: int = Field(
         256,
         ge=1,

@@ -124,6 +124,12 @@ job_files = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("worker", Text),  # who holds the file's lease while it runs
     Column("lease_until", Float),  # epoch seconds (the database's clock on PostgreSQL)
+    # A file waiting for its embedding host: not claimed before retry_at, failed once it has
+    # waited KURA_EMBED_RETRY_FOR since waiting_since (epoch seconds, as lease_until); detail
+    # is the reason naming the host, for admins only.
+    Column("retry_at", Float),
+    Column("waiting_since", Float),
+    Column("detail", Text),
     PrimaryKeyConstraint("job_id", "position"),
     Index("job_files_status", "status"),
 )

@@ -20,7 +20,7 @@ import ollama
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from ingest.errors import EmbedderUnavailable
+from ingest.errors import EmbedderUnavailable, EmbedderUnreachable
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 logger = logging.getLogger(__name__)
@@ -53,22 +53,28 @@ def _not_embedding(model: str, host: str, detail: str) -> str:
 
 
 def explain(exc: Exception, model: str, host: str, timeout: float) -> EmbedderUnavailable:
-    """An Ollama or transport failure as kura's error, naming the host, the model and the fix."""
+    """An Ollama or transport failure as kura's error, naming the host, the model and the fix:
+    EmbedderUnreachable when it may pass (down, too slow, 5xx), else EmbedderUnavailable."""
     if isinstance(exc, ollama.ResponseError):
         message = str(exc.error)
         if exc.status_code == 404:
             return EmbedderUnavailable(_not_pulled(model, host))
         if "support embeddings" in message:
             return EmbedderUnavailable(_not_embedding(model, host, message))
-        return EmbedderUnavailable(
+        refused = (
             f"Ollama at {host} refused to embed with {model!r} (HTTP {exc.status_code}): {message}"
         )
+        if exc.status_code >= 500 or exc.status_code == 429:
+            # busy (OLLAMA_MAX_QUEUE: 503), a runner that died, a proxy in front: may pass
+            return EmbedderUnreachable(refused, host)
+        return EmbedderUnavailable(refused)
     if isinstance(exc, httpx.TimeoutException):
-        return EmbedderUnavailable(
+        return EmbedderUnreachable(
             f"Ollama at {host} did not embed with {model!r} within {timeout:g} s "
-            "(KURA_EMBED_TIMEOUT; the first request also loads the model)"
+            "(KURA_EMBED_TIMEOUT; the first request also loads the model)",
+            host,
         )
-    return EmbedderUnavailable(_unreachable(host))
+    return EmbedderUnreachable(_unreachable(host), host)
 
 
 _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
