@@ -43,7 +43,7 @@ def same_document_running() -> Any:
     )
 
 
-def same_document_waiting(now: float) -> Any:
+def same_document_waiting(now: Any) -> Any:
     """An earlier upload of the same file name into the same collection waits for its
     embedding host: a later one indexed meanwhile would be replaced by it, older content last."""
     files, jobs = _files.alias("waiting_file"), _jobs.alias("waiting_job")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Float, bindparam, delete, insert, or_, select, update
 
 from app.job_claims import MAX_ATTEMPTS as MAX_ATTEMPTS
 from app.job_claims import (
@@ -182,26 +182,29 @@ class JobStore(StateStore):
         None when nothing is queued. Files whose lease ran out are queued again first (or
         fail, after ``MAX_ATTEMPTS`` lost leases); a file waiting for its embedding host is
         not handed out before its ``retry_at``."""
+        at = bindparam("now", type_=Float)  # the claim's clock, given when it runs
+        oldest = (
+            select(_files, _jobs.c.collection, _jobs.c.user)
+            .join(_jobs, _jobs.c.id == _files.c.job_id)
+            .where(
+                _files.c.status == "queued",
+                or_(_files.c.retry_at.is_(None), _files.c.retry_at <= at),
+                ~same_document_running(),
+                ~same_document_waiting(at),
+            )
+            .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
+            .limit(1)
+            # PostgreSQL: a file another claimer has locked is skipped, not waited for.
+            # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
+            .with_for_update(skip_locked=True, of=_files)
+        )
+        # Built before the transaction: inside it, the time to build would hold the write
+        # lock, and on SQLite a second claimer polling for it could starve.
         with self.transaction() as db:
             one_claimer_at_a_time(db)
             now = clock(db)
             expire(db, now)
-            oldest = (
-                select(_files, _jobs.c.collection, _jobs.c.user)
-                .join(_jobs, _jobs.c.id == _files.c.job_id)
-                .where(
-                    _files.c.status == "queued",
-                    or_(_files.c.retry_at.is_(None), _files.c.retry_at <= now),
-                    ~same_document_running(),
-                    ~same_document_waiting(now),
-                )
-                .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
-                .limit(1)
-                # PostgreSQL: a file another claimer has locked is skipped, not waited for.
-                # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
-                .with_for_update(skip_locked=True, of=_files)
-            )
-            row = db.execute(oldest).first()
+            row = db.execute(oldest, {"now": now}).first()
             if row is None:
                 return None
             lease_until = now + lease_s
