@@ -1,0 +1,127 @@
+"""An Ollama embedding host that is down is nobody's file's fault: an upload waits for it with a
+reason (the host named to admins only) and is indexed once it is back, or fails clearly after
+KURA_EMBED_RETRY_FOR; `kura ingest` says so in one line; a host that dies mid-file leaves no
+part of the file visible. English and Japanese file names throughout."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.keys import KeyStore
+from tests.support import ollama_collections
+from tests.support.ollama_collections import (
+    EMBEDDING_MODELS,
+    ollama_settings,
+)
+from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.server import LiveServer, free_port
+
+pytestmark = pytest.mark.integration
+
+docs = ollama_collections.docs
+
+FILES = {
+    "点検手順.txt": "新しい点検手順は来月から適用する。冷却水の圧力を毎週確認する。",
+    "pump-check.txt": "Check the pump pressure every Monday before the night shift.",
+}
+
+
+def standin(port: int, **state: Any) -> OllamaStandin:
+    """An Ollama stand-in embedding with ``EMBEDDING_MODELS`` on ``port`` (0: any free one)."""
+    return OllamaStandin(StandinState(embedding_models=dict(EMBEDDING_MODELS), **state), port)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """``check()``'s first truthy value, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Headers of an admin key and of a writer's key that is not an admin."""
+    with KeyStore(tmp_path / "data" / "kura.db") as store:
+        admin, _ = store.create("root", ["it"], admin=True)
+        writer, _ = store.create("hanako", ["staff"])
+    return {
+        "admin": {"Authorization": f"Bearer {admin}"},
+        "writer": {"Authorization": f"Bearer {writer}"},
+    }
+
+
+def upload(client: httpx.Client, headers: dict[str, str]) -> str:
+    files = [("files", (name, text.encode())) for name, text in FILES.items()]
+    accepted = client.post("/v1/collections/manuals/documents", files=files, headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["accepted"] == list(FILES)
+    return str(accepted.json()["job_id"])
+
+
+def served(tmp_path: Path, host: str, **extra: Any) -> Any:
+    return ollama_settings(
+        tmp_path, "edge", host, auth="keys", worker_poll=0.1, embed_retry_backoff=0.3, **extra
+    )
+
+
+def make_collection(client: httpx.Client, headers: dict[str, str]) -> None:
+    body = {"name": "manuals", "read_groups": ["staff"], "write_groups": ["staff"]}
+    created = client.post("/v1/collections", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+
+
+def test_an_upload_waits_for_the_embedding_host_and_is_indexed_once_it_is_back(
+    tmp_path: Path, keys: dict[str, dict[str, str]]
+) -> None:
+    port = free_port()
+    host = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        with standin(port):  # up while kura starts (it embeds once) and the collection is made
+            client = stack.enter_context(LiveServer(served(tmp_path, host, embed_retry_for=120)))
+            make_collection(client, keys["admin"])
+        job_id = upload(client, keys["writer"])  # the host is down now
+
+        def waiting(who: str) -> dict[str, Any] | None:
+            job = client.get(f"/v1/jobs/{job_id}", headers=keys[who]).json()
+            reasons = [f.get("reason") or "" for f in job["files"]]
+            return job if all("retrying in" in r for r in reasons) else None
+
+        job = wait_for(lambda: waiting("writer"), "both files to wait for the host")
+        assert job["status"] != "done"
+        for entry in job["files"]:
+            assert entry["status"] == "queued"
+            assert entry["reason"].startswith("the embedding host is unreachable; retrying in")
+            assert host not in entry["reason"]  # the host's URL is for admins
+            assert "detail" not in entry
+        seen = wait_for(lambda: waiting("admin"), "the admin's view of the wait")
+        for entry in seen["files"]:
+            assert f"the embedding host {host} is unreachable" in entry["reason"]
+            assert "ollama serve" in entry["reason"]  # the fix
+        with standin(port) as back:  # the host is back, on the same address
+
+            def done() -> dict[str, Any] | None:
+                job = client.get(f"/v1/jobs/{job_id}", headers=keys["writer"]).json()
+                return job if job["status"] == "done" else None
+
+            finished = wait_for(done, "the job to end once the host is back")
+            assert [f["status"] for f in finished["files"]] == ["indexed", "indexed"]
+            assert [f["reason"] for f in finished["files"]] == [None, None]
+            assert any(r["path"] == "/api/embed" for r in back.state.requests)
+            for question, name in (
+                ("冷却水の圧力", "点検手順.txt"),
+                ("pump pressure", "pump-check.txt"),
+            ):
+                body = {"query": question, "collection": "manuals"}
+                found = client.post("/v1/search", json=body, headers=keys["writer"])
+                assert found.status_code == 200, found.text
+                assert name in found.text
