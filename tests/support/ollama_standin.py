@@ -190,6 +190,9 @@ class StandinState:
     max_queue: int = 512  # OLLAMA_MAX_QUEUE: requests waiting past it get 503
     reasoning_tokens: int = 0  # extra reasoning before the answer, counted in eval_count
     error_after: int | None = None  # a mid-stream {"error": ...} line after this many pieces
+    # The host dies (as a killed `ollama serve`: its port refuses connections) right after
+    # answering this many /api/embed requests.
+    embed_dies_after: int | None = None
     delay_per_token: float = 0.0
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
@@ -374,6 +377,12 @@ class _Handler(BaseHTTPRequestHandler):
                 context_length=state.embedding_context,
                 version=state.version,
             )
+            embeds = sum(r["path"] == "/api/embed" for r in state.requests)
+            if state.embed_dies_after is not None and embeds >= state.embed_dies_after:
+                self.close_connection = True  # no kept-alive connection outlives the host
+                self._send_json(status, answer)
+                self.server.die()
+                return
             self._send_json(status, answer)
         elif self.path == "/api/show":
             if not self._missing(body.get("model", "")):
@@ -695,6 +704,33 @@ class _Server(ThreadingHTTPServer):
         # Requests generated at once (OLLAMA_NUM_PARALLEL); the others wait their turn.
         self.turns = threading.Semaphore(state.parallel)
         self._cache: list[Any] = []  # the last prompt evaluated (llama-server's prompt cache)
+        self._open: set[socket.socket] = set()  # connections not closed yet (keep-alive)
+        self._open_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        with self._open_lock:
+            self._open.add(conn)
+        return conn, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Cut every open connection, as a stopped Ollama's are (a kept-alive one would
+        otherwise go on being served by its thread)."""
+        with self._open_lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def die(self) -> None:
+        """Stop listening now, from a request's thread (serve_forever runs in another)."""
+        threading.Thread(
+            target=lambda: (self.shutdown(), self.server_close(), self.close_connections())
+        ).start()
 
     def evaluated(self, prompt: list[Any]) -> int:
         """prompt_eval_count for ``prompt``: all of it, or (v0.30.0) what the cache lacked."""
@@ -754,6 +790,7 @@ class OllamaStandin:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self.model is not None and self._owns_model:
             self.model.close()
 
