@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Update, select, text, update
+from sqlalchemy import Connection, Float, Update, bindparam, select, text, update
 
 from ingest.database.tables import job_files as _files
 from ingest.database.tables import jobs as _jobs
@@ -86,11 +86,11 @@ def done_when_nothing_left() -> Update:
     return update(_jobs).where(_jobs.c.status == "running", ~left).values(status="done")
 
 
-def expire(db: Connection, now: float) -> None:
-    """Queue again the files whose worker's lease ran out, or fail them after MAX_ATTEMPTS."""
-    expired = (_files.c.status == "running", _files.c.lease_until < now)
+def _expiry() -> tuple[Update, Update, Update]:
+    """expire's statements, built once: every claim runs them while it holds the write lock."""
+    expired = (_files.c.status == "running", _files.c.lease_until < bindparam("now", type_=Float))
     released = {"worker": None, "lease_until": None, "attempts": _files.c.attempts + 1}
-    db.execute(
+    fail = (
         update(_files)
         .where(*expired, _files.c.attempts + 1 >= MAX_ATTEMPTS)
         .values(
@@ -99,5 +99,16 @@ def expire(db: Connection, now: float) -> None:
             **released,
         )
     )
-    db.execute(update(_files).where(*expired).values(status="queued", **released))
-    db.execute(done_when_nothing_left())
+    requeue = update(_files).where(*expired).values(status="queued", **released)
+    return fail, requeue, done_when_nothing_left()
+
+
+_EXPIRY = _expiry()
+
+
+def expire(db: Connection, now: float) -> None:
+    """Queue again the files whose worker's lease ran out, or fail them after MAX_ATTEMPTS."""
+    fail, requeue, done = _EXPIRY
+    db.execute(fail, {"now": now})
+    db.execute(requeue, {"now": now})
+    db.execute(done)

@@ -116,6 +116,26 @@ def _spec(text: str | None) -> VersionSpec | None:
     return VersionSpec(data["label"], effective, data["of"])
 
 
+def _oldest() -> Any:
+    """The oldest file a worker may claim at ``:now``."""
+    at = bindparam("now", type_=Float)
+    return (
+        select(_files, _jobs.c.collection, _jobs.c.user)
+        .join(_jobs, _jobs.c.id == _files.c.job_id)
+        .where(
+            _files.c.status == "queued",
+            or_(_files.c.retry_at.is_(None), _files.c.retry_at <= at),
+            ~same_document_running(),
+            ~same_document_waiting(at),
+        )
+        .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
+        .limit(1)
+        # PostgreSQL: a file another claimer has locked is skipped, not waited for.
+        # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
+        .with_for_update(skip_locked=True, of=_files)
+    )
+
+
 class JobStore(StateStore):
     """Upload jobs and their files, in kura's state database: the queue every worker shares."""
 
@@ -182,24 +202,10 @@ class JobStore(StateStore):
         None when nothing is queued. Files whose lease ran out are queued again first (or
         fail, after ``MAX_ATTEMPTS`` lost leases); a file waiting for its embedding host is
         not handed out before its ``retry_at``."""
-        at = bindparam("now", type_=Float)  # the claim's clock, given when it runs
-        oldest = (
-            select(_files, _jobs.c.collection, _jobs.c.user)
-            .join(_jobs, _jobs.c.id == _files.c.job_id)
-            .where(
-                _files.c.status == "queued",
-                or_(_files.c.retry_at.is_(None), _files.c.retry_at <= at),
-                ~same_document_running(),
-                ~same_document_waiting(at),
-            )
-            .order_by(_jobs.c.created_at, _files.c.job_id, _files.c.position)
-            .limit(1)
-            # PostgreSQL: a file another claimer has locked is skipped, not waited for.
-            # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE already lets one claimer in.
-            .with_for_update(skip_locked=True, of=_files)
-        )
-        # Built before the transaction: inside it, the time to build would hold the write
-        # lock, and on SQLite a second claimer polling for it could starve.
+        # Built outside the transaction, as before: on SQLite a second claimer polls for the
+        # write lock, and a claimer that took it again at once would starve it (a claim built
+        # inside the lock, or built once, made test_two_processes_never_claim_the_same_file fail).
+        oldest = _oldest()
         with self.transaction() as db:
             one_claimer_at_a_time(db)
             now = clock(db)
