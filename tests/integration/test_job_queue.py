@@ -108,7 +108,7 @@ def test_a_worker_that_lost_its_lease_cannot_renew_after_another_took_it(
 
 
 CLAIMER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from app.job_store import JobStore
 target = sys.argv[1]
@@ -118,6 +118,8 @@ sys.stdin.readline()  # both start claiming at once
 got = []
 while (claimed := store.claim(sys.argv[2], 300)) is not None:
     got.append([claimed.job_id, claimed.position])
+    time.sleep(0.005)  # a worker works between claims: without it, SQLite (no fair lock
+    # queue) lets one claimer retake the lock at once, and on a busy machine drain it all
 store.close()
 print(json.dumps(got))
 """
