@@ -27,15 +27,15 @@ def held(job_id: str, position: int, worker: str) -> Update:
     )
 
 
-def same_document_running() -> Any:
-    """Another upload of the same file name into the same collection is being indexed: the two
-    are versions of one document, and two workers writing them side by side would race."""
-    files, jobs = _files.alias("running_file"), _jobs.alias("running_job")
+def _same_document(name: str, *conditions: Any) -> Any:
+    """Another upload of the same file name into the same collection (a version of the same
+    document) whose file meets ``conditions``."""
+    files, jobs = _files.alias(f"{name}_file"), _jobs.alias(f"{name}_job")
     return (
         select(files.c.job_id)
         .join(jobs, jobs.c.id == files.c.job_id)
         .where(
-            files.c.status == "running",
+            *(condition(files) for condition in conditions),
             files.c.source == _files.c.source,
             jobs.c.collection == _jobs.c.collection,
         )
@@ -43,20 +43,19 @@ def same_document_running() -> Any:
     )
 
 
+def same_document_running() -> Any:
+    """Another version of the document is being indexed: two workers writing versions of one
+    document side by side would race."""
+    return _same_document("running", lambda files: files.c.status == "running")
+
+
 def same_document_waiting(now: Any) -> Any:
-    """An earlier upload of the same file name into the same collection waits for its
-    embedding host: a later one indexed meanwhile would be replaced by it, older content last."""
-    files, jobs = _files.alias("waiting_file"), _jobs.alias("waiting_job")
-    return (
-        select(files.c.job_id)
-        .join(jobs, jobs.c.id == files.c.job_id)
-        .where(
-            files.c.status == "queued",
-            files.c.retry_at > now,
-            files.c.source == _files.c.source,
-            jobs.c.collection == _jobs.c.collection,
-        )
-        .exists()
+    """An earlier version of the document waits for its embedding host: a later one indexed
+    meanwhile would be replaced by it, older content last."""
+    return _same_document(
+        "waiting",
+        lambda files: files.c.status == "queued",
+        lambda files: files.c.retry_at > now,
     )
 
 

@@ -87,19 +87,9 @@ def emit(results: dict, as_json: bool) -> None:
 def index_hx400(tmp: Path) -> Path:
     """Index the HX-400 manual into collection ``corpus`` under ``tmp``; returns the data dir."""
     # imported here: most benchmarks use this module without the index or the test support
-    from ingest.components import build_components
-    from ingest.pipeline import Indexer
-    from tests.support.server import make_settings
+    from tests.support.server import index_texts
 
-    docs, data = tmp / "docs", tmp / "data"
-    docs.mkdir()
-    (docs / "hx400-manual.txt").write_text(HX400_MANUAL, encoding="utf-8")
-    components = build_components(make_settings(data))
-    try:
-        Indexer(components, "corpus").ingest_paths([docs])
-    finally:
-        components.close()
-    return data
+    return index_texts(tmp, {"hx400-manual.txt": HX400_MANUAL})
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ import pytest
 from app.errors import TOO_LONG
 from app.keys import KeyStore
 from app.settings import AppSettings
-from ingest.components import build_components
-from ingest.pipeline import Indexer
 from tests.support.ollama_standin import OllamaStandin, StandinState
-from tests.support.server import LiveServer, free_port, make_settings
+from tests.support.server import LiveServer, free_port, index_texts, make_settings
 from tests.support.sse import events, wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,15 +40,7 @@ class Keys:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Keys]:
     """A data dir with the manual indexed, an admin key and a reader's key."""
-    root = tmp_path_factory.mktemp("public")
-    docs, data_dir = root / "docs", root / "data"
-    docs.mkdir()
-    (docs / "hx400.txt").write_text(MANUAL, encoding="utf-8")
-    components = build_components(make_settings(data_dir))
-    try:
-        Indexer(components, "corpus").ingest_paths([docs])
-    finally:
-        components.close()
+    data_dir = index_texts(tmp_path_factory.mktemp("public"), {"hx400.txt": MANUAL})
     keys = Keys()
     with KeyStore(make_settings(data_dir).state_path) as store:
         keys.admin, _ = store.create("root", ["it"], admin=True)

@@ -31,6 +31,24 @@ def make_settings(
     )
 
 
+def index_texts(root: Path, texts: dict[str, str], collection: str = COLLECTION) -> Path:
+    """Write ``texts`` (file name: text) into ``root``/docs and index them into ``collection``
+    of a new data dir ``root``/data, store closed again; returns the data dir."""
+    from ingest.components import build_components
+    from ingest.pipeline import Indexer
+
+    docs, data_dir = root / "docs", root / "data"
+    docs.mkdir(parents=True)
+    for name, text in texts.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    components = build_components(make_settings(data_dir))
+    try:
+        Indexer(components, collection).ingest_paths([docs])
+    finally:
+        components.close()
+    return data_dir
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as sock:
