@@ -44,9 +44,7 @@ class EmbedderIdentity:
     @property
     def family(self) -> str | None:
         """``fp32`` or ``int8`` for a local model (unrecorded runtime: fp32); None otherwise."""
-        if self.backend != "local":
-            return None
-        return "int8" if self.runtime == INT8 else "fp32"
+        return family_of(self.runtime) if self.backend == "local" else None
 
     def describe(self) -> str:
         """For messages: ``ollama bge-m3 (1024 dimensions)``, ``local m (384 dimensions, onnx)``."""
@@ -70,6 +68,12 @@ class EmbedderIdentity:
         )
 
 
+def family_of(runtime: str | None) -> str:
+    """The family of a local model's ``runtime``: ``int8`` or ``fp32`` (torch, onnx, and a
+    runtime recorded before runtimes were)."""
+    return "int8" if runtime == INT8 else "fp32"
+
+
 def default_runtime(settings: IndexSettings) -> str | None:
     """What runs the local model for a new collection (None: Ollama embeds). ``auto``: int8 for
     the packaged model, whose int8 quality was measured (README, "Embedding speed"); torch for a
@@ -88,8 +92,7 @@ def runtime_for(settings: IndexSettings, recorded: EmbedderIdentity | None) -> s
     runtime = default_runtime(settings)
     if runtime is None or settings.embed_runtime != "auto" or recorded is None:
         return runtime
-    ours = EmbedderIdentity("local", settings.embed_model, recorded.dimension, runtime=runtime)
-    if recorded.family in (None, ours.family):
+    if recorded.family in (None, family_of(runtime)):
         return runtime
     if recorded.family == "int8":
         return INT8
