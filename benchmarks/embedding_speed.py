@@ -1,4 +1,5 @@
-"""Local embedding speed and quality: today's torch path against ONNX Runtime (fp32 and int8).
+"""Local embedding speed and quality: today's torch path against ONNX Runtime (fp32 and the
+int8 recipes: ``onnx-int8``, the first, and the current one, ``INT8``).
 
 Speed: chunks/s on real manual chunks (the ingestion benchmark's files, English and Japanese,
 ~200 words), each runtime in turn on the same sample, rounds interleaved so a busy machine slows
@@ -30,12 +31,13 @@ from common import MANUALS, ROOT, emit, require
 import ingest  # noqa: F401
 from app.evaluate import load_questions
 from ingest.components import build_components
-from ingest.embedding.identity import default_runtime
+from ingest.embedding.identity import INT8, INT8_RECIPES, default_runtime
 from ingest.embedding.local import build_local_embedder
 from ingest.pipeline import Indexer, prepare_document
 from tests.support.server import make_settings
 
-RUNTIMES = ("torch", "torch-sorted", "onnx", "onnx-int8")
+ONNX = ("onnx", *INT8_RECIPES)
+RUNTIMES = ("torch", "torch-sorted", *ONNX)
 SETS = {
     "python-faq-en": (
         ROOT / "eval" / "python-faq-en.jsonl",
@@ -68,10 +70,10 @@ def chunks_of(files: list[Path], options) -> list[Chunk]:  # type: ignore[no-unt
 
 def embedders(data_dir: Path) -> dict:
     built = {}
-    for runtime in ("torch", "onnx", "onnx-int8"):
-        settings = make_settings(data_dir, embed_runtime=runtime)
+    for runtime in ("torch", *ONNX):
+        settings = make_settings(data_dir)
         t0 = time.perf_counter()
-        built[runtime] = build_local_embedder(settings)
+        built[runtime] = build_local_embedder(settings, runtime)
         built[runtime].get_text_embedding("warm up")
         seconds = time.perf_counter() - t0
         print(f"{runtime}: ready in {seconds:.1f} s (ONNX: the installed copy, else exported now)")
@@ -91,8 +93,7 @@ def embedders(data_dir: Path) -> dict:
     return {
         "torch": torch.get_text_embedding_batch,
         "torch-sorted": sorted_torch,
-        "onnx": built["onnx"].get_text_embedding_batch,
-        "onnx-int8": built["onnx-int8"].get_text_embedding_batch,
+        **{runtime: built[runtime].get_text_embedding_batch for runtime in ONNX},
         "query": {k: v.get_query_embedding for k, v in built.items()},
     }
 
@@ -123,13 +124,12 @@ def speed(run: dict, texts: list[str], rounds: int) -> dict:
 def quality(run: dict, chunks: list[Chunk], questions_file: Path) -> dict:
     questions = load_questions(questions_file)
     texts = [c.embed_text for c in chunks]
-    docs = {rt: np.array(run[rt](texts)) for rt in ("torch", "onnx", "onnx-int8")}
+    docs = {rt: np.array(run[rt](texts)) for rt in ("torch", *ONNX)}
     out: dict = {"chunks": len(chunks), "questions": len(questions)}
     combos = {
         "torch": ("torch", "torch"),
-        "onnx": ("onnx", "onnx"),
-        "onnx-int8": ("onnx-int8", "onnx-int8"),
-        "onnx-int8, old index": ("torch", "onnx-int8"),
+        **{runtime: (runtime, runtime) for runtime in ONNX},
+        f"{INT8}, old index": ("torch", INT8),
     }
     for name, (doc_rt, query_rt) in combos.items():
         ndcg = hit5 = 0.0

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ingest.embedding.identity import INT8
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 
@@ -31,23 +32,24 @@ Exported = Literal["exported", "present"]
 
 
 def export_model(
-    settings: IndexSettings, *, int8: bool, into: Path | None = None
+    settings: IndexSettings, runtime: str, into: Path | None = None
 ) -> tuple[Exported, Path]:
-    """Export the configured local model's ONNX copy (int8 or fp32) into ``into`` (default:
-    the installation's models folder) unless a readable one is there already."""
+    """Export the configured local model's ONNX copy for ``runtime`` (onnx, or an int8 recipe)
+    into ``into`` (default: the installation's models folder) unless a readable one is there
+    already."""
     from ingest.embedding.local import embed_model_path
     from ingest.embedding.onnx import open_if_readable
     from ingest.embedding.onnx_export import export, installed_path
 
     model_dir = embed_model_path(settings.embed_model)
-    target = installed_path(into or settings.installed_models, model_dir, int8=int8)
+    target = installed_path(into or settings.installed_models, model_dir, runtime)
     if open_if_readable(target) is not None:
         return "present", target
     # kura's umask keeps what it writes private; this copy of a model already on the machine
     # is read by the service's own user (the image builds it as root): readable by all.
     previous = os.umask(0o022)
     try:
-        export(model_dir, target, int8=int8)
+        export(model_dir, target, runtime)
     finally:
         os.umask(previous)
     return "exported", target
@@ -73,9 +75,8 @@ def export_command(
         console.print("nothing to export: KURA_EMBED_BACKEND=ollama embeds on the Ollama host")
         return
     try:
-        for int8 in (False, True):
-            done, path = export_model(settings, int8=int8, into=into)
-            kind = "int8" if int8 else "fp32"
+        for runtime, kind in (("onnx", "fp32"), (INT8, "int8")):
+            done, path = export_model(settings, runtime, into=into)
             console.print(f"{kind} ONNX copy of {escape(settings.embed_model)}: {done} ({path})")
     except (KuraError, OSError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")

@@ -125,12 +125,13 @@ class IndexSettings(BaseSettings):
     embed_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
         description="What runs the local embedding model: torch (sentence-transformers), onnx "
-        "(ONNX Runtime, the same vectors as torch, faster) or onnx-int8 (int8 weights, about 2x "
-        "torch's speed, vectors within about 1%). auto: a new collection gets onnx-int8 for the "
+        "(ONNX Runtime, the same vectors as torch, faster) or onnx-int8 (int8 weights, over 2x "
+        "torch's speed, nDCG@10 within 1%). auto: a new collection gets onnx-int8 for the "
         "packaged model and torch for a model directory of your own, and every collection keeps "
-        "being embedded the way it was built (an older one by onnx). Set one explicitly to use "
-        "only it: a collection built otherwise then needs `kura reindex`. The ONNX copies are "
-        "exported at install (`kura models export`), else on first use into <data_dir>/models/.",
+        "being embedded the way it was built (an older one by onnx, an int8 one by its int8 "
+        "recipe). Set one explicitly to use only it: a collection built otherwise then needs "
+        "`kura reindex`. The ONNX copies are exported at install (`kura models export`), else "
+        "on first use into <data_dir>/models/.",
     )
     models_dir: Path | None = Field(
         None,

@@ -12,10 +12,11 @@ Collections made before identities were recorded carry none: only the local embe
 then, so such a collection is taken as made by a local model of its stored dimension.
 
 A local model's vectors also depend on what runs it (``KURA_EMBED_RUNTIME``): torch and ONNX
-Runtime in fp32 compute the same vectors (cosine > 0.9999), int8 weights others (~0.99). So the
-runtime is recorded too and compared by family (``fp32`` or ``int8``); a collection recorded
-before runtimes were (torch was the only default then) is fp32. With ``auto`` every collection
-is served by a runtime of its own family (``runtime_for``), a new one by the default.
+Runtime in fp32 compute the same vectors (cosine > 0.9999), int8 weights others (~0.98), and
+each int8 recipe its own. So the runtime is recorded too and compared by family (``fp32``, or
+the int8 recipe: ``int8``, ``int8.2``); a collection recorded before runtimes were (torch was
+the only default then) is fp32. With ``auto`` every collection is served by a runtime of its
+own family (``runtime_for``), a new one by the default.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 RECORD_KEY = "kura_embedder"  # the key of the record in a collection's metadata
 RECORD_FILE = "kura-embedder.json"  # the record's file in an Edge shard's folder
 UNRECORDED = "a local model (made before kura recorded embedders)"
-INT8 = "onnx-int8"  # the one runtime of the int8 family; torch and onnx are fp32
+FP32_RUNTIMES = ("torch", "onnx")  # the same vectors: one family, fp32
+# The int8 recipes (onnx_export), oldest first; a collection keeps the one it was made with.
+# onnx-int8 (2026-11-29): attention and the FFN's down projection kept fp32, 1.56x torch's
+# speed; onnx-int8.2: every projection int8, 2x and more (README, "Embedding speed").
+INT8_RECIPES = ("onnx-int8", "onnx-int8.2")
+INT8 = INT8_RECIPES[-1]  # what KURA_EMBED_RUNTIME=onnx-int8 (and auto) gives a new collection
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,12 @@ class EmbedderIdentity:
     model: str  # KURA_EMBED_MODEL: the packaged model, a model folder, an Ollama model name
     dimension: int
     multilingual: str | None = None  # a second dense vector's model (i16-multi), if any
-    runtime: str | None = None  # local: torch | onnx | onnx-int8 (None: recorded before)
+    runtime: str | None = None  # local: torch | onnx | an int8 recipe (None: recorded before)
 
     @property
     def family(self) -> str | None:
-        """``fp32`` or ``int8`` for a local model (unrecorded runtime: fp32); None otherwise."""
+        """``fp32`` or the int8 recipe for a local model (unrecorded runtime: fp32); None
+        otherwise."""
         return family_of(self.runtime) if self.backend == "local" else None
 
     def describe(self) -> str:
@@ -69,9 +76,12 @@ class EmbedderIdentity:
 
 
 def family_of(runtime: str | None) -> str:
-    """The family of a local model's ``runtime``: ``int8`` or ``fp32`` (torch, onnx, and a
-    runtime recorded before runtimes were)."""
-    return "int8" if runtime == INT8 else "fp32"
+    """The family of a local model's ``runtime``: ``fp32`` (torch, onnx, and a runtime
+    recorded before runtimes were), else its own (``int8``, ``int8.2``; a recipe this kura does
+    not know is a family of its own, so it is never mistaken for one it knows)."""
+    if runtime is None or runtime in FP32_RUNTIMES:
+        return "fp32"
+    return runtime.removeprefix("onnx-")
 
 
 def default_runtime(settings: IndexSettings) -> str | None:
@@ -80,6 +90,8 @@ def default_runtime(settings: IndexSettings) -> str | None:
     model directory of one's own, which may not export to ONNX or keep its quality in int8."""
     if settings.embed_backend != "local":
         return None
+    if settings.embed_runtime == "onnx-int8":
+        return INT8
     if settings.embed_runtime != "auto":
         return settings.embed_runtime
     return INT8 if settings.embed_model == PACKAGED_EMBED_MODEL else "torch"
@@ -88,14 +100,16 @@ def default_runtime(settings: IndexSettings) -> str | None:
 def runtime_for(settings: IndexSettings, recorded: EmbedderIdentity | None) -> str | None:
     """What runs the local model for a collection ``recorded`` made (None: a new collection).
     With ``auto``, a runtime of the recorded family, so that a collection keeps its vectors'
-    family without the user doing anything; an explicit runtime is used as it is (and checked)."""
+    family without the user doing anything; an explicit runtime is used as it is (and checked),
+    except that ``onnx-int8`` serves an int8 collection by the recipe it was made with."""
     runtime = default_runtime(settings)
-    if runtime is None or settings.embed_runtime != "auto" or recorded is None:
+    if runtime is None or recorded is None or recorded.family in (None, family_of(runtime)):
         return runtime
-    if recorded.family in (None, family_of(runtime)):
-        return runtime
-    if recorded.family == "int8":
-        return INT8
+    known_int8 = recorded.runtime in INT8_RECIPES
+    if known_int8 and (runtime in INT8_RECIPES or settings.embed_runtime == "auto"):
+        return recorded.runtime
+    if settings.embed_runtime != "auto" or recorded.family != "fp32":
+        return runtime  # another family, or a recipe this kura does not know: refused
     # fp32: ONNX Runtime computes torch's vectors faster, and needs no torch in the process
     return "onnx" if settings.embed_model == PACKAGED_EMBED_MODEL else "torch"
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.embedding.identity import INT8, default_runtime
+from ingest.embedding.identity import default_runtime
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 # sentence-transformers and torch take most of a command's start (9 of 13 s): imported only
@@ -51,21 +51,20 @@ def model_max_length(model_dir: str) -> int | None:
 
 
 def build_local_embedder(settings: IndexSettings, runtime: str | None = None) -> BaseEmbedding:
-    """The local model on the CPU, run by ``runtime`` (torch, onnx, onnx-int8; None: what a
+    """The local model on the CPU, run by ``runtime`` (torch, onnx, an int8 recipe; None: what a
     new collection gets, ``default_runtime``)."""
     model_dir = embed_model_path(settings.embed_model)
     runtime = runtime or default_runtime(settings)
-    if runtime != "torch":
+    if runtime is not None and runtime != "torch":
         from ingest.embedding.onnx import OnnxEmbedding
         from ingest.embedding.onnx_export import installed_path, onnx_path
 
-        int8 = runtime == INT8
         return OnnxEmbedding(
             model_dir,
-            onnx_path(settings.data_dir, model_dir, int8=int8),
+            onnx_path(settings.data_dir, model_dir, runtime),
             batch=settings.embed_batch_size,
-            int8=int8,
-            installed=installed_path(settings.installed_models, model_dir, int8=int8),
+            runtime=runtime,
+            installed=installed_path(settings.installed_models, model_dir, runtime),
         )
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 

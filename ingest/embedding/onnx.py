@@ -1,8 +1,9 @@
 """The local model on ONNX Runtime, in length-sorted batches (``KURA_EMBED_RUNTIME=onnx``).
 
 Same vectors as the sentence-transformers path (same tokenizer, mean or CLS pooling, unit
-length), computed by the fused ONNX copy of the model (``onnx_export``). Texts are embedded
-longest first so each batch pads to a similar length, and returned in the caller's order.
+length), computed by the fused ONNX copy of the model (``onnx_export``; int8 weights for an
+int8 recipe). Texts are embedded longest first so each batch pads to a similar length, in
+batches of at most ``TOKENS_PER_RUN`` word pieces, and returned in the caller's order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 # llama-index hands the embedder at most this many texts per call: all of a store batch, so
 # sorting by length sees the whole batch, not 32 texts at a time.
 _WHOLE_CALL = 2048
+# Word pieces per run of the model (rows x padded length): a run's activations then stay in
+# the cores' caches. Measured on manual chunks (~170 word pieces each, 2 cores): 4 chunks a
+# run embed 15% (fp32) to 25% (int8) more per second than 32; 512 to 4,096 differ by < 7%.
+TOKENS_PER_RUN = 1024
 
 
 def _pooling(model_dir: Path) -> str:
@@ -79,16 +84,17 @@ class OnnxEmbedding(BaseEmbedding):
         onnx_file: Path,
         *,
         batch: int,
-        int8: bool,
+        runtime: str,
         installed: Path | None = None,
     ) -> None:
-        """``installed``: a copy exported at install, used when readable; else ``onnx_file``
+        """``runtime``: onnx, or an int8 recipe; ``batch``: the most texts in one run;
+        ``installed``: a copy exported at install, used when readable; else ``onnx_file``
         (exported first when missing)."""
         config = _st_config(Path(model_dir))
         backend, stated = _tokenizer(Path(model_dir))
         max_length = int(config.get("max_seq_length") or stated)
         super().__init__(
-            model_name=f"{model_dir} (onnx{'-int8' if int8 else ''})",
+            model_name=f"{model_dir} ({runtime})",
             embed_batch_size=_WHOLE_CALL,
             model_dir=model_dir,
             onnx_file=str(onnx_file),
@@ -102,7 +108,7 @@ class OnnxEmbedding(BaseEmbedding):
         self._pooling = _pooling(Path(model_dir))
         self._session = open_if_readable(installed) if installed is not None else None
         if self._session is None:
-            self._session = _open(model_dir, onnx_file, int8=int8)
+            self._session = _open(model_dir, onnx_file, runtime)
         else:
             self.onnx_file = str(installed)
 
@@ -117,8 +123,11 @@ class OnnxEmbedding(BaseEmbedding):
         encodings = self._tokenizer.encode_batch(cleaned)
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(texts), 0), np.float32)
-        for start in range(0, len(order), self.batch):
-            rows = order[start : start + self.batch]
+        start = 0
+        while start < len(order):
+            longest = max(1, len(encodings[order[start]].ids))
+            rows = order[start : start + max(1, min(self.batch, TOKENS_PER_RUN // longest))]
+            start += len(rows)
             vectors = self._run([encodings[i] for i in rows])
             if out.shape[1] == 0:
                 out = np.empty((len(texts), vectors.shape[1]), np.float32)
@@ -181,7 +190,7 @@ def open_if_readable(path: Path) -> Any:
         return None
 
 
-def _open(model_dir: str, path: Path, *, int8: bool) -> Any:
+def _open(model_dir: str, path: Path, runtime: str) -> Any:
     """The session on ``path``: exported first when missing, rebuilt once when unreadable."""
     if path.is_file():
         try:
@@ -191,7 +200,7 @@ def _open(model_dir: str, path: Path, *, int8: bool) -> Any:
                 "ONNX embedding model %s is unreadable (%s): exporting it again", path, error
             )
     try:
-        export(model_dir, path, int8=int8)
+        export(model_dir, path, runtime)
         return _session(path)
     except OnnxModelError:
         raise

@@ -22,9 +22,16 @@ from ingest.errors import KuraError
 
 logger = logging.getLogger(__name__)
 
-# Measured on the manual chunks (benchmarks/embedding_speed.py): quantizing the FFN's down
-# projection (its GELU inputs span a wide range) cost most of int8's error, so it stays fp32.
-_KEEP_FP32 = re.compile(r"/layer\.\d+/output/dense/MatMul$")
+# The int8 recipes (identity.INT8_RECIPES), each what ONNX Runtime's dynamic quantizer makes
+# int8: the ops it quantizes and the MatMuls it leaves fp32. The first kept the FFN's down
+# projection fp32 (its GELU inputs span a wide range: most of int8's cosine error), and the
+# fused Attention op's projections were not quantized at all, so 58% of the multiply-adds
+# stayed fp32. Quantizing them too (QAttention) doubles torch's speed with nDCG@10 still
+# within 1% (benchmarks/embedding_speed.py; README, "Embedding speed").
+_RECIPES: dict[str, tuple[list[str], re.Pattern[str] | None]] = {
+    "onnx-int8": (["MatMul"], re.compile(r"/layer\.\d+/output/dense/MatMul$")),
+    "onnx-int8.2": (["MatMul", "Attention"], None),
+}
 
 
 class OnnxModelError(KuraError):
@@ -48,19 +55,23 @@ def model_key(model_dir: str) -> str:
     return f"{Path(model_dir).name}-{digest.hexdigest()[:16]}"
 
 
-def installed_path(models_dir: Path, model_dir: str, *, int8: bool) -> Path:
-    """Where the ONNX copy of ``model_dir`` lives in a models folder."""
-    name = "model-int8.onnx" if int8 else "model.onnx"
+def installed_path(models_dir: Path, model_dir: str, runtime: str) -> Path:
+    """Where the ONNX copy of ``model_dir`` for ``runtime`` (onnx, or an int8 recipe) lives
+    in a models folder: ``model.onnx``, ``model-int8.onnx``, ``model-int8.2.onnx``."""
+    name = "model.onnx" if runtime == "onnx" else f"model-{runtime.removeprefix('onnx-')}.onnx"
     return models_dir / model_key(model_dir) / name
 
 
-def onnx_path(data_dir: Path, model_dir: str, *, int8: bool) -> Path:
+def onnx_path(data_dir: Path, model_dir: str, runtime: str) -> Path:
     """Where the ONNX copy of ``model_dir`` lives under ``data_dir`` (made on first use)."""
-    return installed_path(data_dir / "models", model_dir, int8=int8)
+    return installed_path(data_dir / "models", model_dir, runtime)
 
 
-def export(model_dir: str, target: Path, *, int8: bool) -> Path:
-    """Write the ONNX copy of ``model_dir`` to ``target`` (atomically: a crash leaves none)."""
+def export(model_dir: str, target: Path, runtime: str) -> Path:
+    """Write the ONNX copy of ``model_dir`` for ``runtime`` (onnx, or an int8 recipe) to
+    ``target`` (atomically: a crash leaves none)."""
+    if runtime != "onnx" and runtime not in _RECIPES:
+        raise OnnxModelError(target, f"no such ONNX runtime: {runtime}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
@@ -68,9 +79,9 @@ def export(model_dir: str, target: Path, *, int8: bool) -> Path:
         _export_torch(model_dir, raw)
         _fuse(model_dir, raw, fused)
         final = fused
-        if int8:
+        if runtime in _RECIPES:
             final = Path(tmp) / "int8.onnx"
-            _quantize(fused, final)
+            _quantize(fused, final, runtime)
         final.replace(target)
     logger.info("exported the ONNX embedding model to %s", target)
     return target
@@ -129,11 +140,12 @@ def _fuse(model_dir: str, raw: Path, out: Path) -> None:
     model.save_model_to_file(str(out))
 
 
-def _quantize(fused: Path, out: Path) -> None:
+def _quantize(fused: Path, out: Path, recipe: str) -> None:
     import onnx
 
+    ops, fp32 = _RECIPES[recipe]
     graph = onnx.load(str(fused), load_external_data=False).graph
-    keep = [n.name for n in graph.node if n.op_type == "MatMul" and _KEEP_FP32.search(n.name)]
+    keep = [n.name for n in graph.node if fp32 and n.op_type == "MatMul" and fp32.search(n.name)]
     # ONNX Runtime's quantizer logs advice through the root logger, which would configure
     # logging for the whole process (logging.basicConfig) if nothing had: a handler stops that.
     # Its advice ("consider pre-processing") is logged to the root logger itself: dropped.
@@ -142,7 +154,7 @@ def _quantize(fused: Path, out: Path) -> None:
     root.addHandler(quiet)
     root.addFilter(_drop)
     try:
-        _quantize_dynamic(fused, out, keep)
+        _quantize_dynamic(fused, out, ops, keep)
     finally:
         root.removeFilter(_drop)
         root.removeHandler(quiet)
@@ -152,7 +164,7 @@ def _drop(record: logging.LogRecord) -> bool:
     return False
 
 
-def _quantize_dynamic(fused: Path, out: Path, keep: list[str]) -> None:
+def _quantize_dynamic(fused: Path, out: Path, ops: list[str], keep: list[str]) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -160,7 +172,7 @@ def _quantize_dynamic(fused: Path, out: Path, keep: list[str]) -> None:
         str(fused),
         str(out),
         weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=ops,
         per_channel=True,
         # 7-bit weights: AVX2 without VNNI multiplies u8 x s8 pairs into int16, which can overflow
         reduce_range=True,

@@ -1,5 +1,6 @@
 """Runtimes by family: a collection is embedded by the runtime family it was built with (fp32:
-torch or onnx; int8), a new one by the default (onnx-int8), whatever the data folder holds."""
+torch or onnx; each int8 recipe), a new one by the default (the current int8 recipe), whatever
+the data folder holds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 from app.retrieve import retrieve_hits
 from ingest.components import Components, build_components
+from ingest.embedding import identity
+from ingest.embedding.identity import INT8
 from ingest.embedding.onnx import OnnxEmbedding
 from ingest.errors import EmbedderMismatch
 from ingest.pipeline import Indexer
@@ -108,9 +111,9 @@ def test_an_fp32_collection_is_served_by_fp32_when_the_default_is_int8(
         assert record(components)["runtime"] == "torch"
         # a new collection in the same folder gets the default, loaded only now
         Indexer(components, "fresh").ingest_paths([extra])
-        assert record(components, "fresh")["runtime"] == "onnx-int8"
-        assert components.loaded_runtimes() == ["onnx", "onnx-int8"]
-        assert components.runtime_for("fresh") == "onnx-int8"
+        assert record(components, "fresh")["runtime"] == INT8
+        assert components.loaded_runtimes() == ["onnx", INT8]
+        assert components.runtime_for("fresh") == INT8
     finally:
         components.close()
 
@@ -173,13 +176,50 @@ def test_reindex_moves_an_fp32_collection_to_int8(tmp_path: Path, torch_built: B
     try:
         report = reindex(components, "manuals")
         assert report.chunks == len(DOCS)
-        assert record(components)["runtime"] == "onnx-int8"
-        assert components.runtime_for("manuals") == "onnx-int8"
+        assert record(components)["runtime"] == INT8
+        assert components.runtime_for("manuals") == INT8
         for query in QUERIES:
             vector = components.query_embedding(query, "manuals")
             # int8 vectors: close to torch's, not the same
             assert 0.97 < cosine(vector, torch_built.vectors[query]) < 0.99999
         top = ranking(components, QUERIES[0])[0][0]
         assert top == torch_built.rankings[QUERIES[0]][0][0]
+    finally:
+        components.close()
+
+
+def test_a_collection_of_the_first_int8_recipe_keeps_it_until_reindex(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    folder = tmp_path / "data"
+    with monkeypatch.context() as yesterday:  # the kura whose int8 default was the first recipe
+        yesterday.setattr(identity, "INT8", "onnx-int8")
+        components = build_components(make_settings(folder))
+        try:
+            assert Indexer(components, "manuals").ingest_paths([docs]).failed == []
+            assert record(components)["runtime"] == "onnx-int8"
+            before = {q: ranking(components, q) for q in QUERIES}
+            vectors = {q: components.query_embedding(q, "manuals") for q in QUERIES}
+        finally:
+            components.close()
+    components = build_components(make_settings(folder))
+    try:
+        # served by the recipe that made it, not by the current one (whose vectors differ)
+        assert components.runtime_for("manuals") == "onnx-int8"
+        assert components.loaded_runtimes() == ["onnx-int8"]
+        for query in QUERIES:  # English and Japanese
+            assert cosine(components.query_embedding(query, "manuals"), vectors[query]) > 0.9999
+            assert [c for c, _ in ranking(components, query)] == [c for c, _ in before[query]]
+        current = components.embedder_of(INT8).get_query_embedding(QUERIES[0])
+        assert cosine(current, vectors[QUERIES[0]]) < 0.9999
+        # reindex moves it to the current recipe
+        assert reindex(components, "manuals").chunks == len(DOCS)
+        assert record(components)["runtime"] == INT8
+        assert components.runtime_for("manuals") == INT8
+        assert ranking(components, QUERIES[0])[0][0] == before[QUERIES[0]][0][0]
     finally:
         components.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.embedding.identity import (
+    INT8,
     EmbedderIdentity,
     compatible,
     configured,
@@ -82,18 +83,33 @@ def test_torch_and_onnx_are_one_family_int8_another() -> None:
     assert compatible(legacy(384), local("onnx"))
 
 
+def test_each_int8_recipe_is_a_family_of_its_own() -> None:
+    # the first recipe kept attention and the FFN's down projection fp32: other vectors
+    assert compatible(local("onnx-int8.2"), local("onnx-int8.2"))
+    assert not compatible(local("onnx-int8"), local("onnx-int8.2"))
+    assert not compatible(local("onnx-int8.2"), local("onnx-int8"))
+    assert not compatible(local("onnx-int8.2"), local("onnx"))
+    # a recipe of a later kura is not taken for one this kura knows, nor for fp32
+    for ours in ("onnx-int8", "onnx-int8.2", "onnx", "torch"):
+        assert not compatible(local("onnx-int8.9"), local(ours))
+
+
 def test_auto_gives_new_collections_int8_and_keeps_each_collection_in_its_family() -> None:
     auto = settings()
     assert auto.embed_runtime == "auto"
-    assert default_runtime(auto) == "onnx-int8"
-    assert runtime_for(auto, None) == "onnx-int8"  # a new collection
+    assert default_runtime(auto) == INT8 == "onnx-int8.2"
+    assert runtime_for(auto, None) == INT8  # a new collection: the current int8 recipe
+    assert runtime_for(auto, local(INT8)) == INT8
+    # a collection made by the first int8 recipe keeps being embedded by it
     assert runtime_for(auto, local("onnx-int8")) == "onnx-int8"
+    # a recipe this kura does not know: the default, which the check then refuses
+    assert runtime_for(auto, local("onnx-int8.9")) == INT8
     # fp32 collections are served by ONNX Runtime's fp32 copy: torch's vectors, faster
     assert runtime_for(auto, local("torch")) == "onnx"
     assert runtime_for(auto, MINILM) == "onnx"
     assert runtime_for(auto, legacy(384)) == "onnx"
     # another backend: nothing to choose, the check refuses it
-    assert runtime_for(auto, BGE) == "onnx-int8"
+    assert runtime_for(auto, BGE) == INT8
 
 
 def test_a_model_of_ones_own_defaults_to_torch_and_keeps_an_int8_collection_int8() -> None:
@@ -102,14 +118,23 @@ def test_a_model_of_ones_own_defaults_to_torch_and_keeps_an_int8_collection_int8
     assert runtime_for(own, None) == "torch"
     assert runtime_for(own, local("onnx", "/models/e5-small")) == "torch"
     assert runtime_for(own, local("onnx-int8", "/models/e5-small")) == "onnx-int8"
+    assert runtime_for(own, local(INT8, "/models/e5-small")) == INT8
 
 
 def test_an_explicit_runtime_is_used_as_it_is() -> None:
-    for runtime in ("torch", "onnx", "onnx-int8"):
+    for runtime in ("torch", "onnx"):
         chosen = settings(embed_runtime=runtime)
         assert default_runtime(chosen) == runtime
         assert runtime_for(chosen, local("onnx-int8")) == runtime
+        assert runtime_for(chosen, local(INT8)) == runtime
         assert runtime_for(chosen, local("torch")) == runtime
+    # onnx-int8: the current recipe, and an int8 collection by the recipe it was made with
+    int8 = settings(embed_runtime="onnx-int8")
+    assert default_runtime(int8) == runtime_for(int8, None) == INT8
+    assert runtime_for(int8, local("onnx-int8")) == "onnx-int8"
+    assert runtime_for(int8, local(INT8)) == INT8
+    assert runtime_for(int8, local("torch")) == INT8
+    assert runtime_for(int8, local("onnx-int8.9")) == INT8
     # so that the check sees the mismatch (the 409 naming `kura reindex`)
     ours = configured(settings(embed_runtime="torch"), 384, "torch")
     assert not compatible(local("onnx-int8"), ours)
