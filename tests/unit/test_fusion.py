@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest.stores.fusion import LanguageWeights, dbsf, fuse, reads, rrf
+from ingest.stores.fusion import LanguageWeights, dbsf, floor, fuse, reads, rrf
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +86,63 @@ def test_a_passage_the_dense_model_cannot_read_gets_the_multilingual_score_in_it
     alone = {p.id: s for p, s in fuse([("dense", dense)], 3, weights=EN)}
     assert alone["ja"] == 0.0
     assert alone["en"] > 0
+
+
+def test_a_point_a_ranking_left_out_scores_its_lowest() -> None:
+    assert floor([0.9, 0.2, 0.5]) == 0.2
+    assert floor(rrf([3.0, 2.0, 1.0])) == 1 / 63
+    # a ranking that cannot tell its points apart says only which points it found
+    assert floor([0.5]) == 0.0
+    assert floor([0.5, 0.5]) == 0.0
+    assert floor([]) == 0.0
+
+
+def test_a_passage_a_ranking_cannot_see_is_not_sunk_by_its_silence() -> None:
+    # An English question over a Japanese manual with English code listings in it: the
+    # Japanese heading that answers holds no English word, so BM25 cannot return it; the
+    # multilingual vector ranks it first. Counted as 0 where BM25 is silent (DBSF's mean
+    # minus three deviations), it fell below every listing BM25 returned.
+    dense = ranking(
+        ("code", 0.45, "en"),
+        ("listing", 0.30, "en"),
+        ("config", 0.20, "en"),
+        *[(f"ja{i}", 0.3 - i / 100, "ja") for i in range(5)],
+    )
+    multi = ranking(
+        ("heading", 0.49, "ja"),
+        ("body", 0.46, "ja"),
+        ("other", 0.40, "ja"),
+        ("code", 0.33, "en"),
+        ("listing", 0.30, "en"),
+        ("config", 0.28, "en"),
+        ("ja0", 0.25, "ja"),
+    )
+    sparse = ranking(
+        ("listing", 9.0, "en"),
+        ("code", 7.0, "en"),
+        ("other", 6.5, "ja"),
+        ("config", 6.0, "en"),
+        ("ja0", 5.5, "ja"),
+        ("ja1", 5.0, "ja"),
+    )
+    rankings = [("dense", dense), ("multi", multi), ("sparse", sparse)]
+    fused = {p.id: s for p, s in fuse(rankings, 4, weights=EN)}
+    assert list(fused)[:2] == ["heading", "body"]
+    # BM25's silence gives the heading what BM25's last passage got, no more
+    keywords = min(dbsf([p.score for p in sparse]))
+    assert keywords > 0.1
+    assert fused["heading"] == pytest.approx(2 * dbsf([p.score for p in multi])[0] + keywords)
+
+
+def test_a_keyword_only_one_passage_holds_still_counts() -> None:
+    # BM25 returns one passage: it cannot rank it against another, but it found it
+    multi = ranking(("a", 0.60, "ja"), ("b", 0.59, "ja"), ("c", 0.2, "ja"))
+    sparse = ranking(("b", 3.0, "ja"))
+    assert [p.id for p, _ in fuse([("multi", multi), ("sparse", sparse)], 3, weights=JA)] == [
+        "b",
+        "a",
+        "c",
+    ]
 
 
 def test_limit_ties_and_points_without_a_language() -> None:
