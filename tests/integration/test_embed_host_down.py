@@ -6,59 +6,35 @@ part of the file visible. English and Japanese file names throughout."""
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.keys import KeyStore
 from app.retrieve import retrieve_hits
 from ingest.components import build_components
 from ingest.errors import EmbedderUnreachable
 from ingest.pipeline import Indexer
 from tests.support import ollama_collections
-from tests.support.ollama_collections import EMBEDDING_MODELS, kura, kura_env, ollama_settings
-from tests.support.ollama_standin import OllamaStandin, StandinState
+from tests.support.ollama_collections import (
+    kura,
+    kura_env,
+    ollama_settings,
+    standin,
+    wait_for,
+)
 from tests.support.server import LiveServer, free_port
 
 pytestmark = pytest.mark.integration
 
 docs = ollama_collections.docs
+keys = ollama_collections.keys
 
 FILES = {
     "点検手順.txt": "新しい点検手順は来月から適用する。冷却水の圧力を毎週確認する。",
     "pump-check.txt": "Check the pump pressure every Monday before the night shift.",
 }
-
-
-def standin(port: int, **state: Any) -> OllamaStandin:
-    """An Ollama stand-in embedding with ``EMBEDDING_MODELS`` on ``port`` (0: any free one)."""
-    return OllamaStandin(StandinState(embedding_models=dict(EMBEDDING_MODELS), **state), port)
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    """``check()``'s first truthy value, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> dict[str, dict[str, str]]:
-    """Headers of an admin key and of a writer's key that is not an admin."""
-    with KeyStore(tmp_path / "data" / "kura.db") as store:
-        admin, _ = store.create("root", ["it"], admin=True)
-        writer, _ = store.create("hanako", ["staff"])
-    return {
-        "admin": {"Authorization": f"Bearer {admin}"},
-        "writer": {"Authorization": f"Bearer {writer}"},
-    }
 
 
 def upload(client: httpx.Client, headers: dict[str, str]) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.keys import KeyStore
 from app.settings import AppSettings
 from ingest.components import Components
 from tests.support.ollama_standin import OllamaStandin, StandinState
@@ -29,6 +32,21 @@ DOCS = {
     "leave.txt": "Employees request annual leave through the HR portal two weeks ahead.",
     "keiyaku.txt": "第3条 受託者は作業の結果を書面で委託者に報告しなければならない。",
 }
+
+
+def standin(port: int, **state: Any) -> OllamaStandin:
+    """An Ollama stand-in embedding with ``EMBEDDING_MODELS`` on ``port`` (0: any free one)."""
+    return OllamaStandin(StandinState(embedding_models=dict(EMBEDDING_MODELS), **state), port)
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    """``check()``'s first truthy value, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -46,6 +64,18 @@ def docs(tmp_path: Path) -> Path:
     for name, text in DOCS.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Headers of an admin key and of a writer's key that is not an admin."""
+    with KeyStore(tmp_path / "data" / "kura.db") as store:
+        admin, _ = store.create("root", ["it"], admin=True)
+        writer, _ = store.create("hanako", ["staff"])
+    return {
+        "admin": {"Authorization": f"Bearer {admin}"},
+        "writer": {"Authorization": f"Bearer {writer}"},
+    }
 
 
 @pytest.fixture(params=["edge", "server"])
