@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from ingest.errors import (
     DocumentError,
     EmbedderMismatch,
     EmbedderUnavailable,
+    EmbedderUnreachable,
     KuraError,
     StoreUnavailable,
 )
@@ -99,6 +101,12 @@ UNAVAILABLE = (
     "An administrator can see why."
 )
 _OPERATOR_DETAIL = (LLMUnavailable, LLMTimeout, LLMFailed)
+# The embedding host's URL and the fix (`ollama pull`, KURA_EMBED_...) are for admins too;
+# what still answers without it is said to everyone.
+NO_DENSE_SEARCH = (
+    "Search by meaning is unavailable right now: the embedding service is not responding. "
+    "Keyword search (mode=sparse) still answers; an administrator can see why."
+)
 # The model's limits, in words a user can act on; the messages admins read name the setting
 # (KURA_..., OLLAMA_MAX_QUEUE), the host and the context size.
 TOO_LONG = (
@@ -118,6 +126,8 @@ def public_detail(exc: KuraError, admin: bool) -> str:
         return str(exc)
     if isinstance(exc, _OPERATOR_DETAIL):
         shown = UNAVAILABLE
+    elif isinstance(exc, EmbedderUnavailable):
+        shown = NO_DENSE_SEARCH
     elif isinstance(exc, Busy):
         shown = f"The answering model is busy; please try again in {exc.retry_after} seconds."
     elif isinstance(exc, ContextTruncated):
@@ -131,6 +141,15 @@ def public_detail(exc: KuraError, admin: bool) -> str:
         "%s, shown to a caller without an admin key as %r: %s", type(exc).__name__, shown, exc
     )
     return shown
+
+
+def _retry_after(request: Request, exc: Exception) -> int | None:
+    """Seconds to wait before asking again: the error's own, or for an embedding host that is
+    down, the first wait of a file that waits for it (KURA_EMBED_RETRY_BACKOFF)."""
+    if isinstance(exc, EmbedderUnreachable):
+        return math.ceil(request.app.state.settings.embed_retry_backoff)
+    retry_after: int | None = getattr(exc, "retry_after", None)
+    return retry_after
 
 
 def _is_admin(request: Request) -> bool:
@@ -201,7 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             logger.error("unmapped kura error on %s", request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=500)
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after = _retry_after(request, exc)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         detail = public_detail(exc, _is_admin(request))  # type: ignore[arg-type]
         if _openai_route(request):

@@ -45,7 +45,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         # It loads and warms up (one embedding: the tokenizer sets its truncation on its first
         # call, which a first query racing the first upload could see mid-encode, "Already
         # borrowed"; docs/architecture.md) the runtimes the collections use, and only those.
-        components = build_components(settings)
+        # An embedding host that is down is waited for: /readyz names it, keyword search
+        # answers, uploads queue, and the embedder is built once the host answers.
+        components = build_components(settings, wait_for_host=True)
         metrics = app.state.metrics
 
         def queue_changed(waiting: int, in_flight: int) -> None:

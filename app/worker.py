@@ -334,7 +334,7 @@ def run_worker(settings: IndexSettings) -> int:
         logger.error("%s; %s", exc, fix)
         return 1
     try:
-        components = build_components(settings)
+        components = build_components(settings, wait_for_host=True)
     except KuraError as exc:
         logger.error("%s", exc)
         if lock is not None:

@@ -25,7 +25,12 @@ from ingest.embedding.identity import (
 )
 from ingest.embedding.local import embed_model_path, model_dimension, model_max_length
 from ingest.embedding.multilingual import build_multilingual_embedder
-from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
+from ingest.errors import (
+    CollectionNotFound,
+    EmbedderMismatch,
+    EmbedderUnreachable,
+    StoreUnavailable,
+)
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
@@ -78,10 +83,11 @@ class Components:
                 self._embedders[runtime] = built
             return built
 
-    def preload(self) -> None:
+    def preload(self, *, wait_for_host: bool = False) -> None:
         """Load the runtimes the existing collections are embedded by (the default one when
         there are none), so that a missing or broken model fails now, not mid-request, and a
-        runtime no collection uses is not loaded. Reads the records only (opens no store)."""
+        runtime no collection uses is not loaded. Reads the records only (opens no store).
+        ``wait_for_host``: an embedding host that is down does not fail it (``_load``)."""
         runtimes = set()
         try:
             for collection in self.collections():
@@ -94,7 +100,29 @@ class Components:
                 "cannot read the collections' embedders (%s): loading the default", error
             )
         for runtime in runtimes or {default_runtime(self.settings)}:
+            self._load(runtime, wait_for_host)
+
+    def _load(self, runtime: str | None, wait_for_host: bool) -> None:
+        # Ollama not up yet (compose starts kura first) or restarting is not a setting to fix:
+        # a service starts, and the embedder is built on its first use once the host answers,
+        # as a queued file waits for it. A wrong setting (EmbedderUnavailable) still fails.
+        try:
             self.embedder_of(runtime)
+        except EmbedderUnreachable as exc:
+            if not wait_for_host:
+                raise
+            logger.warning("starting without the embedder, built once its host answers: %s", exc)
+
+    def ping_embedder(self) -> str | None:
+        """Check the embedding host answers with the model (``ollama``: it may be down at start,
+        or go down later); a short description, raises EmbedderUnavailable. None: there is no
+        host (the model runs in this process, loaded at start)."""
+        if self.given_embedder is not None or self.settings.embed_backend != "ollama":
+            return None
+        from ingest.embedding.ollama import show_model
+
+        show_model(self.settings)
+        return f"{self.settings.embed_model} on Ollama at {self.settings.embed_ollama_host}"
 
     def loaded_runtimes(self) -> list[str]:
         """The runtimes whose model this process holds (``ollama``: Ollama's client)."""
@@ -323,12 +351,18 @@ class Components:
 
 
 def build_components(
-    settings: IndexSettings, *, embedder: BaseEmbedding | None = None, lazy_embedder: bool = False
+    settings: IndexSettings,
+    *,
+    embedder: BaseEmbedding | None = None,
+    lazy_embedder: bool = False,
+    wait_for_host: bool = False,
 ) -> Components:
     """Build the store backend and the embedder (``embedder``: any llama-index embedder, e.g. a
     fake in tests; the configured model when None) from settings. ``lazy_embedder``: load the
     model only when something is embedded (a one-shot keywords-only search never does); off for
-    the server and ingestion, which should fail at start on a missing model, not mid-way."""
+    the server and ingestion, which should fail at start on a missing model, not mid-way.
+    ``wait_for_host``: a service (`kura serve`, `kura worker`) starts even when the embedding
+    host is down, and embeds once it is back; a one-shot command fails at once, saying so."""
     try:
         private_dir(settings.data_dir)
         if not settings.qdrant_url:
@@ -341,7 +375,7 @@ def build_components(
     )
     if embedder is None and not lazy_embedder:
         try:
-            components.preload()
+            components.preload(wait_for_host=wait_for_host)
         except BaseException:
             components.close()
             raise

@@ -171,9 +171,10 @@ def context_length(shown: Any) -> int | None:
     return int(length) if length else None
 
 
-def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
-    """The Ollama embedder the settings name, checked once: the host answers, the model is
-    pulled and embeds (a chat model would be loaded, gigabytes, before Ollama refused it)."""
+def show_model(settings: IndexSettings) -> Any:
+    """The configured model's /api/show, checked: the host answers, the model is pulled and
+    embeds (a chat model would be loaded, gigabytes, before Ollama refused it). Reads a
+    manifest, loads nothing: cheap enough for every /readyz."""
     model, host = settings.embed_model, settings.embed_ollama_host
     if model == PACKAGED_EMBED_MODEL:
         raise EmbedderUnavailable(
@@ -190,7 +191,13 @@ def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
         raise EmbedderUnavailable(
             _not_embedding(model, host, f"its capabilities are {', '.join(capabilities)}")
         )
-    trained = context_length(shown)
+    return shown
+
+
+def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
+    """The Ollama embedder the settings name, its model checked once (``show_model``)."""
+    model, host = settings.embed_model, settings.embed_ollama_host
+    trained = context_length(show_model(settings))
     logger.info("embedding with %s on Ollama at %s (context %s)", model, host, trained)
     return OllamaEmbedding(
         model_name=model,
