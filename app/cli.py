@@ -312,7 +312,8 @@ def serve(
     try:
         # --host is the address the settings state, so the auth-off/loopback rule (an
         # AppSettings validator) checks the address actually bound.
-        settings = AppSettings(api_host=host) if host else AppSettings()
+        given = {"api_host": host, "api_port": port}  # the writer lock names the real port
+        settings = AppSettings(**{k: v for k, v in given.items() if v})  # type: ignore[arg-type]
     except ValidationError as exc:
         for error in exc.errors():
             err.print(f"[red]error:[/red] {error['msg'].removeprefix('Value error, ')}")
@@ -322,7 +323,7 @@ def serve(
     uvicorn.run(
         create_app(settings),
         host=bind,
-        port=port or settings.api_port,
+        port=settings.api_port,
         log_config=None,
         access_log=False,
         log_level=settings.log_level.lower(),

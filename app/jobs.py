@@ -33,6 +33,7 @@ class JobRunner:
     components: Components
     store: JobStore
     metrics: Metrics | None = None
+    url: str | None = None  # the server's, named in the writer lock (`kura reindex` calls it)
     worker: Worker = field(init=False)
     _thread: threading.Thread | None = None
 
@@ -94,7 +95,7 @@ class JobRunner:
         told = False
         while not self.worker.stopping.is_set():
             try:
-                return hold(self.components.settings, "serve")
+                return hold(self.components.settings, "serve", self.url)
             except StoreInUse as exc:
                 if not told:
                     logger.warning("uploads wait: %s", exc)

@@ -60,7 +60,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.retriever = Retriever(components, settings)
         app.state.keys = KeyStore(settings.state_database)
         app.state.audit = AuditLog(settings.state_database)
-        app.state.jobs = JobRunner(components, JobStore(settings.state_database), metrics)
+        app.state.jobs = JobRunner(
+            components, JobStore(settings.state_database), metrics, url=settings.local_url
+        )
         # heals what a stopped writer left in the store, then resumes the jobs it accepted
         app.state.jobs.resume()
         try:

@@ -269,6 +269,13 @@ class AppSettings(IndexSettings):
     )
 
     @property
+    def local_url(self) -> str:
+        """Where a process on this machine reaches `kura serve` (a wildcard bind: on loopback);
+        what the server writes in the writer lock for `kura reindex` beside it."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.api_host, self.api_host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
+
+    @property
     def proxy_user_header_names(self) -> list[str]:
         """``proxy_user_headers`` as a list."""
         return [h.strip() for h in self.proxy_user_headers.split(",") if h.strip()]

@@ -27,7 +27,7 @@ class Holder:
 
     pid: int
     role: str  # serve | worker | ingest
-    url: str | None = None  # a server's address, for messages
+    url: str | None = None  # a server's address: for messages, and `kura reindex` calls it
 
     def describe(self) -> str:
         """E.g. ``kura serve (pid 123, http://127.0.0.1:8000)``."""
