@@ -13,6 +13,7 @@ from app.jobs import JobRunner
 from app.llm import AnsweringModel
 from app.observability import Metrics
 from app.policy import ReadableCollection, WritableCollection, collection_for, reader_groups
+from app.reindexing import Reindexer
 from app.retrieve import Retriever
 from app.settings import AppSettings
 from ingest.components import Components
@@ -57,6 +58,11 @@ def _jobs(request: Request) -> JobRunner:
     return jobs
 
 
+def _reindexer(request: Request) -> Reindexer:
+    reindexer: Reindexer = request.app.state.reindexer
+    return reindexer
+
+
 def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -69,3 +75,4 @@ RetrieverDep = Annotated[Retriever, Depends(_retriever)]
 AuditDep = Annotated[AuditLog, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
+ReindexerDep = Annotated[Reindexer, Depends(_reindexer)]

@@ -17,6 +17,7 @@ from app.keys import KeyStore
 from app.limiter import FailureLimiter
 from app.llm import build_llm
 from app.observability import install_observability
+from app.reindexing import Reindexer
 from app.retrieve import Retriever
 from app.routes import (
     admin,
@@ -63,11 +64,13 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.jobs = JobRunner(
             components, JobStore(settings.state_database), metrics, url=settings.local_url
         )
+        app.state.reindexer = Reindexer(components)
         # heals what a stopped writer left in the store, then resumes the jobs it accepted
         app.state.jobs.resume()
         try:
             yield
         finally:
+            app.state.reindexer.close()  # before the store closes: the old copies serve on
             app.state.jobs.close()
             app.state.keys.close()
             app.state.llm.close()

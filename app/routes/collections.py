@@ -1,4 +1,5 @@
-"""Collections: list (with counts of what the caller may read), create, change, delete."""
+"""Collections: list (with counts of what the caller may read), create, change, delete, and
+rebuild with the configured embedder (``app.reindexing``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from app.deps import (
     ComponentsDep,
     CurrentUser,
     ReadableCollection,
+    ReindexerDep,
     SettingsDep,
     reader_groups,
 )
+from app.reindexing import ReindexRunning, ReindexStatus
 from app.services import collections
 from app.services.collections import CollectionInfo, CollectionRequest
 
@@ -78,3 +81,37 @@ def delete_collection(
     """Delete a collection, every point in it, its uploaded files and its settings (admin)."""
     collections.delete_collection(name, settings, components)
     return Response(status_code=204)
+
+
+@router.post(
+    "/v1/collections/{name}/reindex",
+    status_code=202,
+    responses={
+        403: {"description": "Admin key required"},
+        404: {"description": "No such collection"},
+        409: {"description": "A reindex of this collection is running already"},
+    },
+)
+def start_reindex(name: str, user: AdminUser, reindexer: ReindexerDep) -> ReindexStatus:
+    """Re-embed a collection with the configured embedder into a new copy, swapped in when
+    whole (admin); search answers from the old copy until then. Poll the GET for its state."""
+    try:
+        return reindexer.start(name)
+    except ReindexRunning as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+
+
+@router.get(
+    "/v1/collections/{name}/reindex",
+    responses={
+        403: {"description": "Admin key required"},
+        404: {"description": "No reindex of this collection since the server started"},
+    },
+)
+def reindex_status(name: str, user: AdminUser, reindexer: ReindexerDep) -> ReindexStatus:
+    """The state of the collection's last reindex: running (versions done of total), done
+    (what it did), or failed (why; the old copy serves on) (admin)."""
+    state = reindexer.status(name)
+    if state is None:
+        raise HTTPException(404, detail=f"no reindex of {name} since the server started")
+    return state
