@@ -15,15 +15,10 @@ from rich.console import Console
 
 from app.keys_cli import keys
 from app.observability import configure_cli_logging
+from app.reindex_cli import reindex_command
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest import database_cli, models_cli
-from ingest.cli import (
-    backup_command,
-    documents_command,
-    ingest_command,
-    reindex_command,
-    restore_command,
-)
+from ingest.cli import backup_command, documents_command, ingest_command, restore_command
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 

@@ -1,9 +1,10 @@
 """Who writes the embedded store: one process at a time, named in a lock file beside its folder.
 
 Qdrant Edge lets one process open a shard, and finds out only when the shard is opened, deep in
-a write. `kura serve` (its upload worker), `kura worker` and `kura ingest` take this lock
-before anything else, so the second of them learns at once who holds the store and what to do:
-`kura ingest` hands its files to a running server's queue, `kura worker` refuses with the fix.
+a write. `kura serve` (its upload worker), `kura worker`, `kura ingest` and `kura reindex` take
+this lock before anything else, so the second of them learns at once who holds the store and
+what to do: `kura ingest` hands its files to a running server's queue, `kura reindex` its
+rebuild to the server's API, `kura worker` refuses with the fix.
 The lock is an ``flock``: the kernel drops it when its holder dies, kill -9 included. A Qdrant
 server (``KURA_QDRANT_URL``) takes any number of writers, so there is no lock then.
 """
@@ -26,7 +27,7 @@ class Holder:
     """The process that holds the embedded store."""
 
     pid: int
-    role: str  # serve | worker | ingest
+    role: str  # serve | worker | ingest | reindex
     url: str | None = None  # a server's address: for messages, and `kura reindex` calls it
 
     def describe(self) -> str:
