@@ -1,0 +1,272 @@
+"""`kura reindex` by the running server on the embedded store: search never goes dark.
+
+A data folder whose collection torch embedded (fp32) is served by a kura whose default is the
+int8 recipe; the server rebuilds it (POST /v1/collections/{name}/reindex) while searches, dense
+and hybrid, in English and Japanese, keep answering from the old copy, then from the new one
+without a restart. `kura reindex` beside a running `kura serve` hands the rebuild to it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.keys import KeyStore
+from ingest import reindex as reindex_module
+from ingest.components import build_components
+from ingest.embedding.identity import INT8
+from ingest.pipeline import Indexer
+from tests.support.crash import kill, kura_env, start, wait_for
+from tests.support.server import LiveServer, free_port, make_settings
+
+pytestmark = pytest.mark.integration
+
+DOCS = {
+    "pump.md": "# Coolant pump\n\nThe coolant pump stops with fault code E-417 when the filter "
+    "is blocked. Clean the filter and restart the pump.\n",
+    "lease.md": "# Lease\n\nThe tenant pays the rent on the first day of each month by bank "
+    "transfer.\n",
+    "hoshu.md": "# 空調設備\n\n空調設備の保守点検は毎月第一月曜日に行う。"
+    "点検記録は五年間保存する。\n",
+    "ponpu.md": "# 冷却ポンプ\n\nフィルターが詰まると冷却ポンプは停止します。\n",
+}
+QUERIES = ["why does the pump stop", "when is the rent paid", "点検記録の保存期間", "ポンプの停止"]
+MODES = ["dense", "hybrid"]
+PATH = "/v1/collections/manuals/reindex"
+Results = dict[tuple[str, str], list[tuple[str, float]]]
+
+
+@pytest.fixture(scope="module")
+def torch_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder whose ``manuals`` torch embedded (fp32), as test_embed_runtimes builds."""
+    root = tmp_path_factory.mktemp("live")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    components = build_components(make_settings(root / "data", embed_runtime="torch"))
+    try:
+        assert Indexer(components, "manuals").ingest_paths([docs]).failed == []
+    finally:
+        components.close()
+    return root / "data"
+
+
+def keyed(folder: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """A copy of ``folder`` with an admin key and a reader's key."""
+    data = Path(shutil.copytree(folder, tmp_path / "data"))
+    with KeyStore(data / "kura.db") as keys:
+        admin, _ = keys.create("admin", admin=True)
+        reader, _ = keys.create("tanaka")
+    return data, admin, reader
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def searched(client: httpx.Client, key: str) -> Results:
+    """Every question in every mode: the passages' chunk ids and scores (each answer a 200)."""
+    found: Results = {}
+    for query in QUERIES:
+        for mode in MODES:
+            body = {"query": query, "collection": "manuals", "mode": mode, "top_k": 4}
+            answer = client.post("/v1/search", json=body, headers=bearer(key))
+            assert answer.status_code == 200, answer.text
+            passages = answer.json()["passages"]
+            assert passages
+            found[query, mode] = [(p["chunk_id"], p["score"]) for p in passages]
+    return found
+
+
+def same(a: Results, b: Results) -> bool:
+    return a.keys() == b.keys() and all(
+        [c for c, _ in a[k]] == [c for c, _ in b[k]]
+        and all(abs(x - y) < 1e-6 for (_, x), (_, y) in zip(a[k], b[k], strict=True))
+        for k in a
+    )
+
+
+class Gate:
+    """Holds the reindex before its second document version until ``open``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reached, self.opened, self.calls = threading.Event(), threading.Event(), 0
+        copy = reindex_module._copy
+
+        def gated(*args: Any) -> int:
+            self.calls += 1
+            if self.calls == 2:
+                self.reached.set()
+                assert self.opened.wait(120), "the gate was never opened"
+            return copy(*args)
+
+        monkeypatch.setattr(reindex_module, "_copy", gated)
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+def poll(client: httpx.Client, key: str, until: Callable[[dict[str, Any]], bool]) -> Any:
+    """The reindex's state (GET) once ``until`` holds for it."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        state = client.get(PATH, headers=bearer(key)).json()
+        if until(state):
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the reindex did not finish")
+
+
+def app_state(live: LiveServer) -> Any:
+    """The served app's state: its components and reindexer."""
+    app: Any = live.server.config.app
+    return app.state
+
+
+@pytest.fixture
+def served(
+    torch_folder: Path, tmp_path: Path
+) -> Iterator[tuple[LiveServer, httpx.Client, str, str]]:
+    data, admin, reader = keyed(torch_folder, tmp_path)
+    live = LiveServer(make_settings(data, auth="keys"))
+    with live as client:
+        yield live, client, admin, reader
+
+
+def test_search_answers_from_the_old_copy_during_a_server_reindex_then_from_the_new(
+    served: tuple[LiveServer, httpx.Client, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live, client, admin, reader = served
+    components = app_state(live).components
+    assert components.runtime_for("manuals") == "onnx"  # fp32, by its family
+    before = searched(client, reader)
+    gate = Gate(monkeypatch)
+    started = client.post(PATH, headers=bearer(admin))
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] == "running"
+    assert gate.reached.wait(120)
+    try:
+        # mid-rebuild: the old copy answers, each question and mode as before, by fp32
+        assert same(searched(client, reader), before)
+        assert components.runtime_for("manuals") == "onnx"
+        state = client.get(PATH, headers=bearer(admin)).json()
+        assert (state["status"], state["done"], state["total"]) == ("running", 1, len(DOCS))
+        again = client.post(PATH, headers=bearer(admin))
+        assert again.status_code == 409
+        assert "running already" in again.json()["detail"]
+        assert client.post(PATH, headers=bearer(reader)).status_code == 403
+        assert client.get(PATH, headers=bearer(reader)).status_code == 403
+        assert client.post(PATH).status_code == 401
+    finally:
+        gate.open()
+    done = poll(client, admin, lambda s: s["status"] != "running")
+    assert done["status"] == "done", done
+    assert (done["documents"], done["chunks"], done["done"]) == (len(DOCS), len(DOCS), len(DOCS))
+    assert done["serving"] == "kura_manuals__1"
+    assert INT8 in done["embedder"]
+    # the new copy answers, by int8, without a restart
+    assert components.backend.identity(components.qdrant_name("manuals"))["runtime"] == INT8
+    assert components.runtime_for("manuals") == INT8
+    after = searched(client, reader)
+    assert not same(after, before)  # int8's scores, not fp32's
+    for query in QUERIES:
+        assert after[query, "dense"][0][0] == before[query, "dense"][0][0]
+    # another reindex of the same collection may start once this one is done
+    assert client.post(PATH, headers=bearer(admin)).status_code == 202
+    assert poll(client, admin, lambda s: s["status"] != "running")["serving"] == "kura_manuals__2"
+
+
+def test_a_server_stopped_mid_reindex_leaves_the_old_copy_serving(
+    torch_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, admin, reader = keyed(torch_folder, tmp_path)
+    live = LiveServer(make_settings(data, auth="keys"))
+    gate = Gate(monkeypatch)
+    with live as client:
+        before = searched(client, reader)
+        assert client.post(PATH, headers=bearer(admin)).status_code == 202
+        assert gate.reached.wait(120)
+        reindexer = app_state(live).reindexer
+        stopping = threading.Thread(target=live.__exit__)
+        stopping.start()
+        wait_for(reindexer._stopping.is_set, "the server to stop")
+        gate.open()
+        stopping.join(60)
+        assert not stopping.is_alive()
+    components = build_components(make_settings(data), lazy_embedder=True)
+    try:
+        name = components.qdrant_name("manuals")
+        assert components.backend.physical(name) == name  # the old copy serves
+        assert not components.backend.exists("kura_manuals__1")  # the unfinished one is gone
+        assert components.backend.identity(name)["runtime"] == "torch"  # type: ignore[index]
+    finally:
+        components.close()
+    with LiveServer(make_settings(data, auth="keys")) as client:
+        assert same(searched(client, reader), before)
+        client.post(PATH, headers=bearer(admin))
+        assert poll(client, admin, lambda s: s["status"] != "running")["status"] == "done"
+
+
+def test_get_before_any_reindex_and_a_missing_collection_are_404(
+    served: tuple[LiveServer, httpx.Client, str, str],
+) -> None:
+    _, client, admin, _ = served
+    none_yet = client.get(PATH, headers=bearer(admin))
+    assert none_yet.status_code == 404
+    assert none_yet.json()["detail"] == "no reindex of manuals since the server started"
+    missing = client.post("/v1/collections/nothing/reindex", headers=bearer(admin))
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "CollectionNotFound"
+
+
+def test_kura_reindex_beside_kura_serve_hands_the_rebuild_to_it(
+    torch_folder: Path, tmp_path: Path
+) -> None:
+    data, admin, reader = keyed(torch_folder, tmp_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = kura_env(data, auth="keys")
+    server = start(["serve", "--port", str(port)], env)
+    try:
+        wait_for(lambda: _up(url), "kura serve to answer", proc=server)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            before = searched(client, reader)
+        moved = start(["reindex", "manuals"], env)
+        assert moved.wait(timeout=300) == 0, moved.stdout.read() if moved.stdout else ""
+        said = moved.stdout.read() if moved.stdout else ""
+        kill(moved)
+        missing = start(["reindex", "nothing"], env)
+        assert missing.wait(timeout=120) == 1
+        refused = missing.stdout.read() if missing.stdout else ""
+        kill(missing)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            after = searched(client, reader)
+            state = client.get(PATH, headers=bearer(admin)).json()
+    finally:
+        kill(server)
+    assert f"kura serve (pid {server.pid}, {url}) holds the embedded store" in said
+    assert f"{len(DOCS)} chunks of {len(DOCS)} document versions" in said
+    assert INT8 in said
+    assert "now served from kura_manuals__1" in said
+    assert (state["status"], state["serving"]) == ("done", "kura_manuals__1")
+    assert not same(after, before)  # the server answers from the new copy, not restarted
+    assert "'nothing' does not exist" in refused
+    with KeyStore(data / "kura.db") as keys:  # the keys the command made are revoked
+        made = [k for k in keys.list() if k.user == "kura-reindex"]
+    assert len(made) == 2
+    assert all(k.revoked_at is not None for k in made)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
