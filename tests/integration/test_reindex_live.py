@@ -8,10 +8,8 @@ without a restart. `kura reindex` beside a running `kura serve` hands the rebuil
 
 from __future__ import annotations
 
-import shutil
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +17,11 @@ import httpx
 import pytest
 
 from app.keys import KeyStore
-from ingest import reindex as reindex_module
 from ingest.components import build_components
 from ingest.embedding.identity import INT8
 from ingest.pipeline import Indexer
 from tests.support.crash import kill, kura_env, start, wait_for
+from tests.support.reindex import Gate, bearer, keyed, poll
 from tests.support.server import LiveServer, free_port, make_settings
 
 pytestmark = pytest.mark.integration
@@ -59,19 +57,6 @@ def torch_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "data"
 
 
-def keyed(folder: Path, tmp_path: Path) -> tuple[Path, str, str]:
-    """A copy of ``folder`` with an admin key and a reader's key."""
-    data = Path(shutil.copytree(folder, tmp_path / "data"))
-    with KeyStore(data / "kura.db") as keys:
-        admin, _ = keys.create("admin", admin=True)
-        reader, _ = keys.create("tanaka")
-    return data, admin, reader
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def searched(client: httpx.Client, key: str) -> Results:
     """Every question in every mode: the passages' chunk ids and scores (each answer a 200)."""
     found: Results = {}
@@ -92,37 +77,6 @@ def same(a: Results, b: Results) -> bool:
         and all(abs(x - y) < 1e-6 for (_, x), (_, y) in zip(a[k], b[k], strict=True))
         for k in a
     )
-
-
-class Gate:
-    """Holds the reindex before its second document version until ``open``."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.reached, self.opened, self.calls = threading.Event(), threading.Event(), 0
-        copy = reindex_module._copy
-
-        def gated(*args: Any) -> int:
-            self.calls += 1
-            if self.calls == 2:
-                self.reached.set()
-                assert self.opened.wait(120), "the gate was never opened"
-            return copy(*args)
-
-        monkeypatch.setattr(reindex_module, "_copy", gated)
-
-    def open(self) -> None:
-        self.opened.set()
-
-
-def poll(client: httpx.Client, key: str, until: Callable[[dict[str, Any]], bool]) -> Any:
-    """The reindex's state (GET) once ``until`` holds for it."""
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        state = client.get(PATH, headers=bearer(key)).json()
-        if until(state):
-            return state
-        time.sleep(0.1)
-    raise AssertionError("the reindex did not finish")
 
 
 def app_state(live: LiveServer) -> Any:

@@ -1,0 +1,66 @@
+"""A server's reindex held mid-copy, and what its tests share (test_reindex_live,
+test_reindex_writes): a data folder with keys, bearer headers, polling a reindex's state."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.keys import KeyStore
+from ingest import reindex as reindex_module
+
+
+class Gate:
+    """Holds the reindex before its second document version until ``open``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reached, self.opened, self.calls = threading.Event(), threading.Event(), 0
+        copy = reindex_module._copy
+
+        def gated(*args: Any) -> int:
+            self.calls += 1
+            if self.calls == 2:
+                self.reached.set()
+                assert self.opened.wait(120), "the gate was never opened"
+            return copy(*args)
+
+        monkeypatch.setattr(reindex_module, "_copy", gated)
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+def keyed(folder: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """A copy of ``folder`` with an admin key and a reader's key."""
+    data = Path(shutil.copytree(folder, tmp_path / "data"))
+    with KeyStore(data / "kura.db") as keys:
+        admin, _ = keys.create("admin", admin=True)
+        reader, _ = keys.create("tanaka")
+    return data, admin, reader
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def poll(
+    client: httpx.Client,
+    key: str,
+    until: Callable[[dict[str, Any]], bool],
+    collection: str = "manuals",
+) -> Any:
+    """The reindex's state (GET) once ``until`` holds for it."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        state = client.get(f"/v1/collections/{collection}/reindex", headers=bearer(key)).json()
+        if until(state):
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the reindex did not finish")
