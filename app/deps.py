@@ -16,6 +16,7 @@ from app.policy import ReadableCollection, WritableCollection, collection_for, r
 from app.reindexing import Reindexer
 from app.retrieve import Retriever
 from app.settings import AppSettings
+from app.write_gate import WriteGate
 from ingest.components import Components
 
 __all__ = [
@@ -63,6 +64,11 @@ def _reindexer(request: Request) -> Reindexer:
     return reindexer
 
 
+def _gate(request: Request) -> WriteGate:
+    reindexer: Reindexer = request.app.state.reindexer
+    return reindexer.gate
+
+
 def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -76,3 +82,4 @@ AuditDep = Annotated[AuditLog, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
 ReindexerDep = Annotated[Reindexer, Depends(_reindexer)]
+WriteGateDep = Annotated[WriteGate, Depends(_gate)]

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from qdrant_client.http.exceptions import ApiException, ResponseHandlingException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.write_gate import CollectionReindexing
 from ingest.errors import (
     CollectionNotFound,
     DocumentError,
@@ -84,6 +85,7 @@ _STATUS: list[tuple[type[KuraError], int]] = [
     (StoreUnavailable, 503),
     (EmbedderUnavailable, 503),
     (EmbedderMismatch, 409),
+    (CollectionReindexing, 409),
     (ContextTruncated, 502),
     (ReasoningExhausted, 502),
 ]

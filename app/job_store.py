@@ -116,14 +116,15 @@ def _spec(text: str | None) -> VersionSpec | None:
     return VersionSpec(data["label"], effective, data["of"])
 
 
-def _oldest() -> Any:
-    """The oldest file a worker may claim at ``:now``."""
+def _oldest(skip: frozenset[str]) -> Any:
+    """The oldest file a worker may claim at ``:now``, of no collection in ``skip``."""
     at = bindparam("now", type_=Float)
     return (
         select(_files, _jobs.c.collection, _jobs.c.user)
         .join(_jobs, _jobs.c.id == _files.c.job_id)
         .where(
             _files.c.status == "queued",
+            _jobs.c.collection.not_in(sorted(skip)),
             or_(_files.c.retry_at.is_(None), _files.c.retry_at <= at),
             ~same_document_running(),
             ~same_document_waiting(at),
@@ -197,15 +198,18 @@ class JobStore(StateStore):
             files=[_job_file(f, now) for f in files],
         )
 
-    def claim(self, worker: str, lease_s: float) -> ClaimedFile | None:
+    def claim(
+        self, worker: str, lease_s: float, skip: frozenset[str] = frozenset()
+    ) -> ClaimedFile | None:
         """Hand the oldest queued file of any job to ``worker`` until ``lease_s`` from now;
         None when nothing is queued. Files whose lease ran out are queued again first (or
         fail, after ``MAX_ATTEMPTS`` lost leases); a file waiting for its embedding host is
-        not handed out before its ``retry_at``."""
+        not handed out before its ``retry_at``, nor one of a collection in ``skip`` (being
+        reindexed by this server) at all."""
         # Built outside the transaction, as before: on SQLite a second claimer polls for the
         # write lock, and a claimer that took it again at once would starve it (a claim built
         # inside the lock, or built once, made test_two_processes_never_claim_the_same_file fail).
-        oldest = _oldest()
+        oldest = _oldest(skip)
         with self.transaction() as db:
             one_claimer_at_a_time(db)
             now = clock(db)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from app.job_store import Job, JobFile, JobStore, Upload
 from app.observability import Metrics
 from app.worker import Worker
+from app.write_gate import WriteGate
 from ingest.components import Components
 from ingest.writer_lock import StoreInUse, WriterLock, hold
 
@@ -34,6 +35,7 @@ class JobRunner:
     store: JobStore
     metrics: Metrics | None = None
     url: str | None = None  # the server's, named in the writer lock (`kura reindex` calls it)
+    gate: WriteGate = field(default_factory=WriteGate)  # closed while reindexed: files wait
     worker: Worker = field(init=False)
     _thread: threading.Thread | None = None
 
@@ -45,6 +47,7 @@ class JobRunner:
             lease_s=settings.worker_lease,
             poll_s=settings.worker_poll,
             metrics=self.metrics,
+            gate=self.gate,
         )
 
     def submit(self, collection: str, user: str, uploads: list[Upload]) -> Job:
@@ -104,8 +107,14 @@ class JobRunner:
         return None
 
     def get(self, job_id: str) -> Job | None:
-        """A job by id."""
-        return self.store.get(job_id)
+        """A job by id; its queued files say so when they wait for a reindex to end."""
+        job = self.store.get(job_id)
+        if job is not None and self.gate.is_closed(job.collection):
+            waiting = f"waiting: collection {job.collection} is being reindexed"
+            for entry in job.files:
+                if entry.status == "queued" and entry.reason is None:
+                    entry.reason = waiting
+        return job
 
     def close(self) -> None:
         """Finish the file being indexed; the rest stay queued for the next start."""

@@ -31,6 +31,7 @@ from app.routes import (
     web,
 )
 from app.settings import AppSettings, check_bind
+from app.write_gate import WriteGate
 from ingest.components import build_components
 
 
@@ -61,10 +62,15 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.retriever = Retriever(components, settings)
         app.state.keys = KeyStore(settings.state_database)
         app.state.audit = AuditLog(settings.state_database)
+        gate = WriteGate()  # the reindexer closes collections to the worker and the API
         app.state.jobs = JobRunner(
-            components, JobStore(settings.state_database), metrics, url=settings.local_url
+            components,
+            JobStore(settings.state_database),
+            metrics,
+            url=settings.local_url,
+            gate=gate,
         )
-        app.state.reindexer = Reindexer(components)
+        app.state.reindexer = Reindexer(components, gate)
         # heals what a stopped writer left in the store, then resumes the jobs it accepted
         app.state.jobs.resume()
         try:

@@ -4,6 +4,8 @@ On the embedded store one process owns the folder, and a serving `kura serve` is
 rebuild in another process would have to stop the server, and search with it, for the whole
 rebuild. Here the rebuild runs beside the searches of the same process, which go on answering
 from the old copy (each copy by its own runtime, ``Components.runtime_for``) until the swap.
+While it runs, nothing of this server writes to the collection (``app.write_gate``): what
+would reach the old copy after its last copy pass would be lost with it.
 A server that stops stops the rebuild after the document version being copied: the reindex
 module then drops the unfinished copy and the old one goes on serving (ingest/reindex.py).
 """
@@ -17,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from app.write_gate import WriteGate
 from ingest.components import Components
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.reindex import reindex
@@ -55,6 +58,7 @@ class Reindexer:
     """Runs the server's reindexes, one at a time per collection, and keeps their last state."""
 
     components: Components
+    gate: WriteGate = field(default_factory=WriteGate)  # shared with the server's worker
     _states: dict[str, ReindexStatus] = field(default_factory=dict)
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +96,7 @@ class Reindexer:
             if self._stopping.is_set():
                 raise Stopped  # between two versions: the copy is dropped whole
 
+        self.gate.close(collection)  # a file being indexed into it finishes first
         try:
             report = reindex(self.components, collection, on_version=progress)
         except Stopped:
@@ -111,6 +116,8 @@ class Reindexer:
                 serving=report.serving,
                 embedder=self.components.identity.describe(),
             )
+        finally:
+            self.gate.open(collection)  # its waiting files go to the copy that serves now
 
     def _update(self, collection: str, **changes: object) -> None:
         with self._lock:

@@ -29,6 +29,7 @@ from types import FrameType
 from app.job_store import ClaimedFile, JobFile, JobStore, Upload
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
+from app.write_gate import WriteGate
 from ingest.components import Components, build_components
 from ingest.errors import EmbedderMismatch, EmbedderUnreachable, KuraError
 from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
@@ -59,6 +60,8 @@ class Worker:
     lease_s: float = 60.0
     poll_s: float = 2.0
     metrics: Metrics | None = None
+    # the server's, whose reindexes close collections to writes (`kura worker`: its own)
+    gate: WriteGate = field(default_factory=WriteGate)
     name: str = field(default_factory=worker_name)
     stopping: threading.Event = field(default_factory=threading.Event)
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -97,10 +100,17 @@ class Worker:
             logger.exception("could not heal the store")
 
     def run_once(self) -> bool:
-        """Claim and index one file; False when the queue had none."""
-        claimed = self.store.claim(self.name, self.lease_s)
+        """Claim and index one file; False when the queue had none. No file of a collection
+        the server is reindexing is claimed: it waits, to be indexed into the new copy."""
+        claimed = self.gate.claim(lambda closed: self.store.claim(self.name, self.lease_s, closed))
         if claimed is None:
             return False
+        try:
+            return self._handle(claimed)
+        finally:
+            self.gate.done(claimed.collection)
+
+    def _handle(self, claimed: ClaimedFile) -> bool:
         if claimed.attempts:
             logger.warning(
                 "retrying %s of job %s (attempt %d)",

@@ -12,6 +12,7 @@ from app.deps import (
     ReadableCollection,
     ReindexerDep,
     SettingsDep,
+    WriteGateDep,
     reader_groups,
 )
 from app.reindexing import ReindexRunning, ReindexStatus
@@ -73,13 +74,20 @@ def create_collection(
     responses={
         403: {"description": "Admin key required"},
         404: {"description": "No such collection"},
+        409: {"description": "The collection is being reindexed; try again after Retry-After"},
     },
 )
 def delete_collection(
-    name: str, user: AdminUser, settings: SettingsDep, components: ComponentsDep
+    name: str,
+    user: AdminUser,
+    settings: SettingsDep,
+    components: ComponentsDep,
+    gate: WriteGateDep,
 ) -> Response:
-    """Delete a collection, every point in it, its uploaded files and its settings (admin)."""
-    collections.delete_collection(name, settings, components)
+    """Delete a collection, every point in it, its uploaded files and its settings (admin;
+    409 while it is being reindexed)."""
+    with gate.writing(name):
+        collections.delete_collection(name, settings, components)
     return Response(status_code=204)
 
 

@@ -14,6 +14,7 @@ from app.deps import (
     ReadableCollection,
     SettingsDep,
     WritableCollection,
+    WriteGateDep,
 )
 from app.job_store import Job
 from app.services import documents, uploads
@@ -102,7 +103,11 @@ def get_document(
 
 @router.delete(
     "/v1/collections/{name}/documents/{document_id}",
-    responses={403: {"description": "Not allowed"}, 404: {"description": "No such document"}},
+    responses={
+        403: {"description": "Not allowed"},
+        404: {"description": "No such document"},
+        409: {"description": "The collection is being reindexed; try again after Retry-After"},
+    },
 )
 def delete_document(
     config: ReadableCollection,
@@ -110,7 +115,9 @@ def delete_document(
     user: CurrentUser,
     settings: SettingsDep,
     components: ComponentsDep,
+    gate: WriteGateDep,
 ) -> Deleted:
     """Delete every version of a document: all its points leave Qdrant, and its uploaded
-    files are removed."""
-    return documents.delete_document(config, document_id, user, settings, components)
+    files are removed (409 while the collection is being reindexed)."""
+    with gate.writing(config.name):
+        return documents.delete_document(config, document_id, user, settings, components)

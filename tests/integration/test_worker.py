@@ -229,11 +229,13 @@ class _FlakyStore(JobStore):
         super().__init__(path)
         self.claims = 0
 
-    def claim(self, worker: str, lease_s: float):  # type: ignore[no-untyped-def]
+    def claim(  # type: ignore[no-untyped-def]
+        self, worker: str, lease_s: float, skip: frozenset[str] = frozenset()
+    ):
         self.claims += 1
         if self.claims <= 2:
             raise sqlite3.OperationalError("database is locked")
-        return super().claim(worker, lease_s)
+        return super().claim(worker, lease_s, skip)
 
 
 def test_a_worker_outlives_a_state_database_that_fails_for_a_moment(tmp_path: Path) -> None:
