@@ -18,19 +18,12 @@ import pytest
 
 from ingest.components import Components, build_components
 from ingest.pipeline import Indexer
-from tests.support.reindex import Gate, bearer, keyed, poll
+from tests.support.reindex import DOCS, Gate, bearer, keyed, poll
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
-MANUALS = {
-    "pump.md": "# Coolant pump\n\nThe coolant pump stops with fault code E-417 when the filter "
-    "is blocked. Clean the filter and restart the pump.\n",
-    "lease.md": "# Lease\n\nThe tenant pays the rent on the first day of each month by bank "
-    "transfer.\n",
-    "hoshu.md": "# 空調設備\n\n空調設備の保守点検は毎月第一月曜日に行う。"
-    "点検記録は五年間保存する。\n",
-}
+MANUALS = {name: text for name, text in DOCS.items() if name != "ponpu.md"}
 OTHER = {"forklift.md": "# Forklift\n\nForklift drivers renew their licence every two years.\n"}
 VALVE = "# Relief valve\n\nThe relief valve of the boiler opens at a pressure of 8 bar.\n"
 BATTERY = "# 非常用電池\n\n非常用照明の蓄電池は三年ごとに交換すること。\n"

@@ -16,6 +16,19 @@ import pytest
 from app.keys import KeyStore
 from ingest import reindex as reindex_module
 
+# English and Japanese manuals the runtime and reindex tests build collections of, and
+# questions of them in both languages.
+DOCS = {
+    "pump.md": "# Coolant pump\n\nThe coolant pump stops with fault code E-417 when the filter "
+    "is blocked. Clean the filter and restart the pump.\n",
+    "lease.md": "# Lease\n\nThe tenant pays the rent on the first day of each month by bank "
+    "transfer.\n",
+    "hoshu.md": "# 空調設備\n\n空調設備の保守点検は毎月第一月曜日に行う。"
+    "点検記録は五年間保存する。\n",
+    "ponpu.md": "# 冷却ポンプ\n\nフィルターが詰まると冷却ポンプは停止します。\n",
+}
+QUERIES = ["why does the pump stop", "when is the rent paid", "点検記録の保存期間", "ポンプの停止"]
+
 
 class Gate:
     """Holds the reindex before its second document version until ``open``."""
