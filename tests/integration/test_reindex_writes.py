@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,16 @@ def top_source(client: httpx.Client, key: str, collection: str, query: str) -> s
     return source
 
 
-def swapped(client: httpx.Client, key: str, gate: Gate) -> None:
-    gate.open()
+@contextmanager
+def reindex_held(client: httpx.Client, key: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A reindex of ``manuals`` held mid-copy for the block, then let go and swapped in."""
+    gate = Gate(monkeypatch)
+    assert client.post(PATH, headers=bearer(key)).status_code == 202
+    assert gate.reached.wait(120)
+    try:
+        yield
+    finally:
+        gate.open()
     done = poll(client, key, lambda s: s["status"] != "running")
     assert (done["status"], done["serving"]) == ("done", "kura_manuals__1"), done
 
@@ -121,18 +130,12 @@ def test_uploads_during_a_reindex_wait_then_go_into_the_new_copy(
     components = components_of(live)
     old = components.vector_store("manuals")
     points = old.count_all()
-    gate = Gate(monkeypatch)
-    assert client.post(PATH, headers=bearer(admin)).status_code == 202
-    assert gate.reached.wait(120)
-    try:
+    with reindex_held(client, admin, monkeypatch):
         english = upload(client, admin, "manuals", "valve.md", VALVE)
         japanese = upload(client, admin, "manuals", "denchi.md", BATTERY)
         still_queued(client, admin, english)
         still_queued(client, admin, japanese)
         assert old.count_all() == points  # nothing reached the old copy
-    finally:
-        gate.open()
-    swapped(client, admin, gate)
     finished(client, admin, english)
     finished(client, admin, japanese)
     name = components.qdrant_name("manuals")
@@ -154,10 +157,7 @@ def test_deletes_during_a_reindex_are_refused_and_write_nothing(
     pump = next(d["document_id"] for d in listed["documents"] if d["source"].endswith("pump.md"))
     old = components.vector_store("manuals")
     points = old.count_all()
-    gate = Gate(monkeypatch)
-    assert client.post(PATH, headers=bearer(admin)).status_code == 202
-    assert gate.reached.wait(120)
-    try:
+    with reindex_held(client, admin, monkeypatch):
         refused = client.delete(f"/v1/collections/manuals/documents/{pump}", headers=bearer(admin))
         assert refused.status_code == 409, refused.text
         assert refused.headers["Retry-After"] == "30"
@@ -168,9 +168,6 @@ def test_deletes_during_a_reindex_are_refused_and_write_nothing(
         whole = client.delete("/v1/collections/manuals", headers=bearer(admin))
         assert whole.status_code == 409, whole.text
         assert old.count_all() == points  # nothing was deleted from the old copy
-    finally:
-        gate.open()
-    swapped(client, admin, gate)
     assert components.vector_store("manuals").count_all() == points  # nor from the new
     deleted = client.delete(f"/v1/collections/manuals/documents/{pump}", headers=bearer(admin))
     assert deleted.status_code == 200, deleted.text
@@ -181,16 +178,10 @@ def test_another_collections_uploads_are_indexed_during_a_reindex(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, client, admin = served
-    gate = Gate(monkeypatch)
-    assert client.post(PATH, headers=bearer(admin)).status_code == 202
-    assert gate.reached.wait(120)
-    try:
+    with reindex_held(client, admin, monkeypatch):
         waiting = upload(client, admin, "manuals", "valve.md", VALVE)  # queued first
         indexed = upload(client, admin, "other", "valve.md", VALVE)
         finished(client, admin, indexed)
-        assert top_source(client, admin, "other", "when does the relief valve open") == ("valve.md")
+        assert top_source(client, admin, "other", "when does the relief valve open") == "valve.md"
         still_queued(client, admin, waiting)
-    finally:
-        gate.open()
-    swapped(client, admin, gate)
     finished(client, admin, waiting)
