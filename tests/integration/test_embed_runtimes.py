@@ -19,7 +19,7 @@ from ingest.embedding.onnx import OnnxEmbedding
 from ingest.errors import EmbedderMismatch
 from ingest.pipeline import Indexer
 from ingest.reindex import reindex
-from tests.support.reindex import DOCS, QUERIES
+from tests.support.reindex import DOCS, QUERIES, written
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
@@ -56,10 +56,7 @@ class Built:
 @pytest.fixture(scope="module")
 def torch_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     root = tmp_path_factory.mktemp("runtimes")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
+    docs = written(root / "docs")
     folder = root / "data"
     components = build_components(make_settings(folder, embed_runtime="torch"))
     try:
@@ -182,10 +179,7 @@ def test_reindex_moves_an_fp32_collection_to_int8(tmp_path: Path, torch_built: B
 def test_a_collection_of_the_first_int8_recipe_keeps_it_until_reindex(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
+    docs = written(tmp_path / "docs")
     folder = tmp_path / "data"
     with monkeypatch.context() as yesterday:  # the kura whose int8 default was the first recipe
         yesterday.setattr(identity, "INT8", "onnx-int8")

@@ -21,7 +21,7 @@ from ingest.components import build_components
 from ingest.embedding.identity import INT8
 from ingest.pipeline import Indexer
 from tests.support.crash import kill, kura_env, start, wait_for
-from tests.support.reindex import DOCS, QUERIES, Gate, bearer, keyed, poll
+from tests.support.reindex import DOCS, QUERIES, Gate, bearer, keyed, poll, written
 from tests.support.server import LiveServer, free_port, make_settings
 
 pytestmark = pytest.mark.integration
@@ -35,10 +35,7 @@ Results = dict[tuple[str, str], list[tuple[str, float]]]
 def torch_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder whose ``manuals`` torch embedded (fp32), as test_embed_runtimes builds."""
     root = tmp_path_factory.mktemp("live")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
+    docs = written(root / "docs")
     components = build_components(make_settings(root / "data", embed_runtime="torch"))
     try:
         assert Indexer(components, "manuals").ingest_paths([docs]).failed == []

@@ -19,7 +19,7 @@ import pytest
 
 from ingest.components import Components, build_components
 from ingest.pipeline import Indexer
-from tests.support.reindex import DOCS, Gate, bearer, keyed, poll
+from tests.support.reindex import DOCS, Gate, bearer, keyed, poll, written
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
@@ -39,10 +39,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     components = build_components(make_settings(root / "data"))
     try:
         for collection, texts in (("manuals", MANUALS), ("other", OTHER)):
-            docs = root / collection
-            docs.mkdir()
-            for name, text in texts.items():
-                (docs / name).write_text(text, encoding="utf-8")
+            docs = written(root / collection, texts)
             assert Indexer(components, collection).ingest_paths([docs]).failed == []
     finally:
         components.close()

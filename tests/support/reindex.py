@@ -30,6 +30,14 @@ DOCS = {
 QUERIES = ["why does the pump stop", "when is the rent paid", "点検記録の保存期間", "ポンプの停止"]
 
 
+def written(folder: Path, texts: dict[str, str] = DOCS) -> Path:
+    """``folder``, made, holding one file per name in ``texts`` (UTF-8)."""
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 class Gate:
     """Holds the reindex before its second document version until ``open``."""
 
