@@ -15,6 +15,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest import faults
 from ingest.embedding import build_embedder
+from ingest.embedding.breaker import HostBreaker
 from ingest.embedding.identity import (
     EmbedderIdentity,
     compatible,
@@ -61,6 +62,12 @@ class Components:
     _embedders: dict[str | None, BaseEmbedding] = field(default_factory=dict)
     _query_caches: dict[str | None, Callable[[str], list[float]]] = field(default_factory=dict)
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
+    # What this process knows of Ollama's embedding host: down for KURA_EMBED_RETRY_BACKOFF
+    # seconds after a failure, then checked by one request at a time.
+    embed_host: HostBreaker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.embed_host = HostBreaker(self.settings.embed_retry_backoff)
 
     @cached_property
     def embedder(self) -> BaseEmbedding:
@@ -75,13 +82,22 @@ class Components:
             return self.given_embedder
         with self._embedders_lock:
             built = self._embedders.get(runtime)
-            if built is None:
-                built = build_embedder(self.settings, runtime)
-                # One embedding before it is shared: a tokenizer sets its truncation on its
-                # first call, which must not race a concurrent first call (architecture.md).
-                built.get_query_embedding("warm-up")
-                self._embedders[runtime] = built
-            return built
+            if built is None and self.settings.embed_backend == "local":
+                built = self._embedders[runtime] = self._warmed(runtime)  # loaded once
+        if built is None:
+            # Ollama's is built outside the lock: asking a host that hangs must hold up no
+            # other search (they are refused at once by ``embed_host`` while it is checked).
+            built = self._warmed(runtime)
+            with self._embedders_lock:
+                built = self._embedders.setdefault(runtime, built)
+        return built
+
+    def _warmed(self, runtime: str | None) -> BaseEmbedding:
+        built = build_embedder(self.settings, runtime, self.embed_host)
+        # One embedding before it is shared: a tokenizer sets its truncation on its first
+        # call, which must not race a concurrent first call (architecture.md).
+        built.get_query_embedding("warm-up")
+        return built
 
     def preload(self, *, wait_for_host: bool = False) -> None:
         """Load the runtimes the existing collections are embedded by (the default one when
@@ -115,13 +131,14 @@ class Components:
 
     def ping_embedder(self) -> str | None:
         """Check the embedding host answers with the model (``ollama``: it may be down at start,
-        or go down later); a short description, raises EmbedderUnavailable. None: there is no
-        host (the model runs in this process, loaded at start)."""
+        or go down later; while ``embed_host`` knows it is down, not asked); a short
+        description, raises EmbedderUnavailable. None: there is no host (the model runs in this
+        process, loaded at start)."""
         if self.given_embedder is not None or self.settings.embed_backend != "ollama":
             return None
         from ingest.embedding.ollama import show_model
 
-        show_model(self.settings)
+        show_model(self.settings, self.embed_host)
         return f"{self.settings.embed_model} on Ollama at {self.settings.embed_ollama_host}"
 
     def loaded_runtimes(self) -> list[str]:

@@ -232,7 +232,8 @@ class IndexSettings(BaseSettings):
         10.0,
         gt=0,
         description="Seconds before the first retry of a file whose embedding host was "
-        "unreachable; each later wait doubles, up to 5 minutes.",
+        "unreachable; each later wait doubles, up to 5 minutes. Also how long the host is "
+        "remembered as down: searches by meaning answer 503 at once, then one request checks it.",
     )
     store_batch: int = Field(
         256,

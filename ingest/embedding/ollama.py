@@ -20,6 +20,7 @@ import ollama
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+from ingest.embedding.breaker import HostBreaker
 from ingest.errors import EmbedderUnavailable, EmbedderUnreachable
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 # embedding model reads of one text, whatever longer context it was trained for.
 OLLAMA_DEFAULT_NUM_CTX = 4096
 _PROBE_TIMEOUT = 10.0  # seconds for /api/show: it reads a manifest, loads nothing
+_REMEMBERED = 10.0  # seconds a stand-alone embedder remembers its host is down (as by default)
 
 
 def _unreachable(host: str) -> str:
@@ -81,7 +83,8 @@ _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
 
 
 class OllamaEmbedding(BaseEmbedding):
-    """Dense vectors from an Ollama embedding model; ``max_length`` is what it reads of a text."""
+    """Dense vectors from an Ollama embedding model; ``max_length`` is what it reads of a text.
+    Its requests go through ``breaker``: refused at once while the host is known to be down."""
 
     host: str
     query_prefix: str = ""
@@ -92,9 +95,11 @@ class OllamaEmbedding(BaseEmbedding):
 
     _client: Any = PrivateAttr(default=None)
     _async_client: Any = PrivateAttr(default=None)
+    _breaker: HostBreaker = PrivateAttr()
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, breaker: HostBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._breaker = breaker or HostBreaker(_REMEMBERED)
         self._client = ollama.Client(host=self.host, timeout=self.timeout)
         self._async_client = ollama.AsyncClient(host=self.host, timeout=self.timeout)
 
@@ -125,20 +130,22 @@ class OllamaEmbedding(BaseEmbedding):
         """One /api/embed request for ``texts`` (as they are: prefixes already applied)."""
         if not texts:
             return []
-        try:
-            answer = self._client.embed(**self._request(texts))
-        except _CALL_ERRORS as exc:
-            raise explain(exc, self.model_name, self.host, self.timeout) from exc
+        with self._breaker.attempt():
+            try:
+                answer = self._client.embed(**self._request(texts))
+            except _CALL_ERRORS as exc:
+                raise explain(exc, self.model_name, self.host, self.timeout) from exc
         return self._vectors(texts, answer)
 
     async def aembed(self, texts: list[str]) -> list[list[float]]:
         """``embed``, without blocking the event loop."""
         if not texts:
             return []
-        try:
-            answer = await self._async_client.embed(**self._request(texts))
-        except _CALL_ERRORS as exc:
-            raise explain(exc, self.model_name, self.host, self.timeout) from exc
+        with self._breaker.attempt():
+            try:
+                answer = await self._async_client.embed(**self._request(texts))
+            except _CALL_ERRORS as exc:
+                raise explain(exc, self.model_name, self.host, self.timeout) from exc
         return self._vectors(texts, answer)
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -171,21 +178,23 @@ def context_length(shown: Any) -> int | None:
     return int(length) if length else None
 
 
-def show_model(settings: IndexSettings) -> Any:
+def show_model(settings: IndexSettings, breaker: HostBreaker) -> Any:
     """The configured model's /api/show, checked: the host answers, the model is pulled and
     embeds (a chat model would be loaded, gigabytes, before Ollama refused it). Reads a
-    manifest, loads nothing: cheap enough for every /readyz."""
+    manifest, loads nothing: cheap enough for every /readyz. Through ``breaker``: a host known
+    to be down is not asked, unless it is this call's turn to check it."""
     model, host = settings.embed_model, settings.embed_ollama_host
     if model == PACKAGED_EMBED_MODEL:
         raise EmbedderUnavailable(
             "KURA_EMBED_BACKEND=ollama needs KURA_EMBED_MODEL set to an Ollama embedding "
             "model, e.g. bge-m3 (`ollama pull bge-m3`)"
         )
-    probe = ollama.Client(host=host, timeout=min(settings.embed_timeout, _PROBE_TIMEOUT))
-    try:
-        shown = probe.show(model)
-    except _CALL_ERRORS as exc:
-        raise explain(exc, model, host, _PROBE_TIMEOUT) from exc
+    timeout = min(settings.embed_timeout, _PROBE_TIMEOUT)
+    with breaker.attempt():
+        try:
+            shown = ollama.Client(host=host, timeout=timeout).show(model)
+        except _CALL_ERRORS as exc:
+            raise explain(exc, model, host, timeout) from exc
     capabilities = list(shown.capabilities or [])
     if capabilities and "embedding" not in capabilities:
         raise EmbedderUnavailable(
@@ -194,10 +203,14 @@ def show_model(settings: IndexSettings) -> Any:
     return shown
 
 
-def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
-    """The Ollama embedder the settings name, its model checked once (``show_model``)."""
+def build_ollama_embedder(
+    settings: IndexSettings, breaker: HostBreaker | None = None
+) -> OllamaEmbedding:
+    """The Ollama embedder the settings name, its model checked once (``show_model``); its
+    requests go through ``breaker`` (None: one of its own, KURA_EMBED_RETRY_BACKOFF long)."""
     model, host = settings.embed_model, settings.embed_ollama_host
-    trained = context_length(show_model(settings))
+    breaker = breaker or HostBreaker(settings.embed_retry_backoff)
+    trained = context_length(show_model(settings, breaker))
     logger.info("embedding with %s on Ollama at %s (context %s)", model, host, trained)
     return OllamaEmbedding(
         model_name=model,
@@ -208,4 +221,5 @@ def build_ollama_embedder(settings: IndexSettings) -> OllamaEmbedding:
         timeout=settings.embed_timeout,
         embed_batch_size=settings.embed_batch_size,
         max_length=min(trained or OLLAMA_DEFAULT_NUM_CTX, OLLAMA_DEFAULT_NUM_CTX),
+        breaker=breaker,
     )

@@ -6,6 +6,7 @@ part of the file visible. English and Japanese file names throughout."""
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,14 @@ def test_a_host_that_dies_mid_file_leaves_no_part_of_it_visible(tmp_path: Path, 
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     settings = ollama_settings(
-        tmp_path, "edge", host, embed_batch_size=2, store_batch=2, chunk_size=40, chunk_overlap=0
+        tmp_path,
+        "edge",
+        host,
+        embed_batch_size=2,
+        store_batch=2,
+        chunk_size=40,
+        chunk_overlap=0,
+        embed_retry_backoff=0.5,
     )
     manual = docs / "保守マニュアル.txt"
     old = "\n\n".join(f"第{i}章 旧版の点検項目{i}は毎月確認する。" for i in range(1, 7))
@@ -194,6 +202,7 @@ def test_a_host_that_dies_mid_file_leaves_no_part_of_it_visible(tmp_path: Path, 
     assert store.count() == store.count_all() == first.chunks  # the cut-off batches are gone
     assert retrieve_hits(components, "manuals", "pump", 5, mode="sparse") == []
     assert retrieve_hits(components, "manuals", "旧版の点検項目", 5, mode="sparse")
+    time.sleep(settings.embed_retry_backoff)  # how long kura remembers the host is down
     with standin(port):
         assert indexer.ingest_file(manual).status.value == "indexed"
     [(_, [current])] = indexer.documents().items()
