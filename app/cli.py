@@ -228,8 +228,9 @@ def ask(
         include_reasoning=show_reasoning,
     )
     components = _open(settings)
-    retriever = Retriever(components, settings)
-    answering = Answering(retriever, build_llm(settings))
+    llm = build_llm(settings)
+    retriever = Retriever(components, settings, llm)  # an Ollama reranker shares its hosts
+    answering = Answering(retriever, llm)
     streamed = stream and not as_json
     try:
         if streamed:

@@ -59,7 +59,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.components = components
         app.state.llm = build_llm(settings, on_change=queue_changed)
-        app.state.retriever = Retriever(components, settings)
+        app.state.retriever = Retriever(components, settings, app.state.llm)
         app.state.keys = KeyStore(settings.state_database)
         app.state.audit = AuditLog(settings.state_database)
         gate = WriteGate()  # the reindexer closes collections to the worker and the API

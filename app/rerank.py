@@ -7,6 +7,13 @@ Such a model is a causal LM asked whether a document meets a query; its answer i
 ``num_predict: 1``; requests run in parallel up to ``rerank_parallel``. A reranker that fails
 (host down, model missing, an Ollama too old to return logprobs, a timeout) never fails the
 search: the fused order is kept and the failure is reported with it.
+
+In `kura serve` and `kura ask` the requests go to the answering model's Ollama hosts
+(app/llm/hosts.py): the least busy that is up, another when a connection fails (that host is
+then marked down for answers too) or the model is not pulled there. They are counted in the
+host's requests in flight, which steers answers to the less busy host, but take no turn from
+the answers' gate: Ollama runs the reranker as a second model with its own OLLAMA_NUM_PARALLEL
+slots, and a search must not wait for answers being written.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import httpx
 import ollama
 
+from app.llm.hosts import Host, HostPool
 from app.passages import Passage
 from app.settings import AppSettings
 
@@ -73,20 +81,45 @@ class Reranked:
     error: str | None = None
 
 
-class OllamaReranker:
-    """Scores passages with a yes/no reranker model on ``ollama_host``."""
+class RerankFailed(Exception):
+    """No host could score a passage; the message names the last host and why."""
 
-    def __init__(self, settings: AppSettings) -> None:
+
+def _elsewhere(exc: Exception) -> bool:
+    """Whether another host may score what this one could not: the connection failed (as for
+    answers, app.llm.checks.error_for: a timeout is a slow host, not an absent one) or the
+    model is not pulled there."""
+    if isinstance(exc, ollama.ResponseError):
+        return exc.status_code == 404
+    slow = isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout)
+    return isinstance(exc, ConnectionError | httpx.TransportError) and not slow
+
+
+class OllamaReranker:
+    """Scores passages with a yes/no reranker model on the Ollama hosts of ``hosts`` (None:
+    on ``ollama_host`` alone, as a one-shot command or the OpenAI backend has it)."""
+
+    def __init__(self, settings: AppSettings, hosts: HostPool | None = None) -> None:
         if not settings.rerank_model:
             raise ValueError("KURA_RERANK_BACKEND=ollama needs KURA_RERANK_MODEL (a model name)")
         self.model = settings.rerank_model
-        self.host = settings.ollama_host
         self.parallel = settings.rerank_parallel
-        self.client = ollama.Client(host=settings.ollama_host, timeout=settings.rerank_timeout)
+        self.hosts = hosts
+        self._only = Host(settings.ollama_host, 1)
+        urls = [h.url for h in hosts.hosts] if hosts else [settings.ollama_host]
+        self.clients = {u: ollama.Client(host=u, timeout=settings.rerank_timeout) for u in urls}
 
-    def score(self, query: str, text: str) -> float:
-        """The probability that ``text`` answers ``query``."""
-        reply = self.client.generate(
+    def _pick(self, tried: list[Host]) -> Host | None:
+        if self.hosts is None:
+            return None if tried else self._only
+        return self.hosts.pick(exclude=tried)
+
+    def _done(self, host: Host, answered: bool | None) -> None:
+        if self.hosts is not None:
+            self.hosts.done(host, answered)
+
+    def _ask(self, host: Host, query: str, text: str) -> float:
+        reply = self.clients[host.url].generate(
             model=self.model,
             prompt=rerank_prompt(query, text),
             raw=True,
@@ -97,6 +130,30 @@ class OllamaReranker:
         )
         return yes_probability(reply.get("logprobs"))
 
+    def score(self, query: str, text: str) -> float:
+        """The probability that ``text`` answers ``query``, from the first host that can say;
+        raises RerankFailed."""
+        tried: list[Host] = []
+        failure = "no Ollama host"
+        while (host := self._pick(tried)) is not None:
+            tried.append(host)
+            try:
+                score = self._ask(host, query, text)
+            except _ERRORS as exc:
+                self._done(host, answered=False)
+                failure = f"at {host.url}: {exc}"
+                if not _elsewhere(exc):
+                    raise RerankFailed(failure) from exc
+                if self.hosts is not None and not isinstance(exc, ollama.ResponseError):
+                    self.hosts.mark_down(host, f"the reranker could not connect: {exc}")
+                continue
+            except BaseException:
+                self._done(host, answered=None)
+                raise
+            self._done(host, answered=True)
+            return score
+        raise RerankFailed(failure)
+
     def rerank(self, query: str, passages: list[Passage], top_k: int) -> Reranked:
         """The best ``top_k`` passages by the model's score; on failure the first ``top_k`` in
         the order given, with the reason."""
@@ -105,8 +162,8 @@ class OllamaReranker:
         pool = ThreadPoolExecutor(min(self.parallel, len(passages)))
         try:
             scores = list(pool.map(lambda p: self.score(query, p.text), passages))
-        except _ERRORS as exc:
-            reason = f"reranker {self.model!r} at {self.host} failed: {exc}"
+        except RerankFailed as exc:
+            reason = f"reranker {self.model!r} failed {exc}"
             logger.warning("%s; keeping the fused order", reason)
             return Reranked(passages[:top_k], reason)
         finally:

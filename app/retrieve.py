@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.vector_stores.types import (
     FilterOperator,
@@ -28,6 +28,9 @@ from ingest.filters import all_of, condition, document, in_force, source_prefix,
 from ingest.sparse import terms
 from ingest.stores.fusion import LanguageWeights, reads
 from ingest.text import detect_language
+
+if TYPE_CHECKING:
+    from app.llm.model import AnsweringModel
 
 _MODES = {
     "hybrid": VectorStoreQueryMode.HYBRID,
@@ -180,12 +183,17 @@ class Retrieval:
 class Retriever:
     """Retrieval as the service runs it: search, optional reranking, optional wider context."""
 
-    def __init__(self, components: Components, settings: AppSettings) -> None:
+    def __init__(
+        self, components: Components, settings: AppSettings, llm: AnsweringModel | None = None
+    ) -> None:
+        """``llm``: the answering model, whose Ollama hosts an Ollama reranker shares (None, or
+        the OpenAI backend: the reranker asks KURA_OLLAMA_HOST alone)."""
         self.components = components
         self.settings = settings
         self.reranker: Any = None
         if settings.rerank_model and settings.rerank_backend == "ollama":
-            self.reranker = OllamaReranker(settings)
+            hosts = llm.hosts if llm is not None and llm.backend == "ollama" else None
+            self.reranker = OllamaReranker(settings, hosts)
         elif settings.rerank_model:
             self.reranker = build_reranker(settings.rerank_model)
 

@@ -138,7 +138,8 @@ class AppSettings(IndexSettings):
     rerank_backend: RerankBackend = Field(
         "local",
         description="local (a cross-encoder directory) or ollama (a yes/no reranker model "
-        "served by KURA_OLLAMA_HOST, scored from the first token's logprobs).",
+        "served by the Ollama hosts, KURA_OLLAMA_HOSTS else KURA_OLLAMA_HOST, scored from the "
+        "first token's logprobs).",
     )
     rerank_candidates: int = Field(
         20, ge=1, le=200, description="Passages retrieved for the reranker to reorder."
