@@ -10,6 +10,7 @@ between callers.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +35,8 @@ class HostBreaker:
     def __init__(self, window: float) -> None:
         self.window = window
         self._lock = threading.Lock()
-        self._failure: EmbedderUnreachable | None = None
+        # what the failure said, and its host: kept as text (the exception holds its frames)
+        self._failure: tuple[str, str] | None = None
         self._retry_at = 0.0
         self._probing = False
 
@@ -68,13 +70,14 @@ class HostBreaker:
             if wait <= 0 and not self._probing:
                 self._probing = True
                 return True
-        when = f"in {wait:.0f} s" if wait > 0 else "now, by another request"
-        raise EmbedderUnreachable(f"{failure}; kura asks it again {when}", failure.host)
+        message, host = failure
+        when = f"in {math.ceil(wait)} s" if wait > 0 else "now, by another request"
+        raise EmbedderUnreachable(f"{message}; kura asks it again {when}", host)
 
     def _down(self, failure: EmbedderUnreachable, probe: bool) -> None:
         with self._lock:
             was_up = self._failure is None
-            self._failure = failure
+            self._failure = (str(failure), failure.host)
             self._retry_at = time.monotonic() + self.window
             if probe:
                 self._probing = False
