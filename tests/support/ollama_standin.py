@@ -197,6 +197,9 @@ class StandinState:
     # are accepted and read, and never answered while this is set; the client times out.
     hang: bool = False
     delay_per_token: float = 0.0
+    # Streamed answers wait for this to be set before their first piece (a generation held,
+    # so that questions queue behind it for as long as a test needs); None: no waiting.
+    hold: threading.Event | None = None
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
     loaded: bool = False
@@ -580,6 +583,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._start_stream()
+        if state.hold is not None:
+            state.hold.wait(60)
         frames: list[dict[str, Any]] = []
         if reasoning:
             frames.append({"role": "assistant", "content": "", "thinking": reasoning})
