@@ -244,10 +244,11 @@ async def stream_answer(
     drafted: Draft, llm: AnsweringModel, retriever: Retriever
 ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """Events of a streamed answer: ``passages`` first (sources can show at once), then
-    ``queued`` with the position in line when the model is busy with other questions,
-    ``writing`` once the model has begun (its first piece), ``reasoning`` (only on request)
-    and ``token`` pieces, then ``done`` with the checked citations, usage and timings. A
-    client that goes away closes this iterator, which closes the request to Ollama."""
+    ``queued`` with the position in line while the model is busy with other questions (again
+    each time the line moves), ``writing`` once the model has begun (its first piece),
+    ``reasoning`` (only on request) and ``token`` pieces, then ``done`` with the checked
+    citations, usage and timings. A client that goes away closes this iterator, which takes
+    its question out of the line or closes the request to Ollama."""
     yield (
         "passages",
         {
@@ -261,8 +262,6 @@ async def stream_answer(
         yield "token", {"text": generation.content}
     else:
         generation = Generation("", "", llm.model, 0, 0, "", 0.0)
-        if (ahead := llm.gate.ahead()) is not None:
-            yield "queued", {"position": ahead + 1}
         writing = False
         # aclosing: a client that goes away closes the request to Ollama (and gives its turn
         # back) now, not whenever the abandoned generator is collected.
@@ -274,6 +273,9 @@ async def stream_answer(
         )
         async with aclosing(pieces):
             async for piece in pieces:
+                if piece.queued:
+                    yield "queued", {"position": piece.queued}
+                    continue
                 if not writing:
                     writing = True
                     yield "writing", {}

@@ -5,32 +5,40 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing, contextmanager
 
 from app.errors import Busy
 
 
 class _Waiter:
-    """One request waiting in the gate's queue; a turn is handed to it, never grabbed."""
+    """One request waiting in the gate's queue; a turn is handed to it, never grabbed. The
+    gate tells it its place in line (1: next) as the line moves, so it never has to look."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, place: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.granted = False
+        self.place = place
         self.event = threading.Event()
         self.loop = loop
-        self.future: asyncio.Future[None] | None = loop.create_future() if loop else None
+        # A coroutine's: a turn handed over or a new place, either wakes it.
+        self.stirred = asyncio.Event()
 
-    def grant(self) -> None:
-        self.granted = True
-        if self.loop is not None and self.future is not None:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+    def _stir(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.stirred.set)
         else:
             self.event.set()
 
+    def grant(self) -> None:
+        self.granted = True
+        self._stir()
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def move(self, place: int) -> None:
+        """Its new place in line; a thread that waits (no coroutine) is not woken for it."""
+        if place != self.place:
+            self.place = place
+            if self.loop is not None:
+                self._stir()
 
 
 class Gate:
@@ -39,9 +47,11 @@ class Gate:
     Ollama answers one request per model at a time by default; more would only queue inside
     it, invisible and unbounded. Past the queue a request is refused at once (503 with
     Retry-After), and a request that waits longer than ``wait`` seconds gives up the same way.
-    A released turn is handed to the first waiter (first come, first served). Waiting holds
-    no thread: a coroutine waits on a future, so a client that goes away (its coroutine
-    cancelled) just leaves the queue, and a turn handed to it in that instant is passed on.
+    A released turn is handed to the first waiter (first come, first served), and every
+    waiter behind it is told its new place, so a queued question can show its place in line
+    as it counts down. Waiting holds no thread: a coroutine waits on an event the gate sets,
+    so a client that goes away (its coroutine cancelled) just leaves the queue, and a turn
+    handed to it in that instant is passed on.
     """
 
     def __init__(
@@ -62,15 +72,9 @@ class Gate:
         """Requests in the queue now."""
         return len(self._waiters)
 
-    def ahead(self) -> int | None:
-        """How many requests a new one would wait behind now; None when a turn is free (the
-        page shows "queued, position n" instead of "writing" while it waits)."""
-        with self._lock:
-            if self.in_flight < self.limit and not self._waiters:
-                return None
-            return len(self._waiters)
-
     def _changed(self) -> None:
+        for place, waiter in enumerate(self._waiters, 1):
+            waiter.move(place)
         if self._on_change is not None:
             self._on_change(self.waiting, self.in_flight)
 
@@ -82,7 +86,7 @@ class Gate:
             return None
         if len(self._waiters) >= self.queue:
             raise Busy("the answering model is busy: too many questions waiting", 10)
-        waiter = _Waiter(loop)
+        waiter = _Waiter(len(self._waiters) + 1, loop)
         self._waiters.append(waiter)
         self._changed()
         return waiter
@@ -124,26 +128,43 @@ class Gate:
                 return
         raise Busy("the answering model is busy: waited too long for a turn", 30)
 
-    async def acquire_async(self) -> None:
-        """``acquire`` from a coroutine, holding no thread while it waits. Cancelling the
-        coroutine (the client went away while its question was queued) leaves the queue."""
+    async def take_turn(self) -> AsyncGenerator[int, None]:
+        """Take a turn from a coroutine, holding no thread while it waits: yields the place in
+        line (1: next) on joining the queue and again each time it changes, and ends holding
+        the turn (at once when one is free). The gate wakes it, nothing polls. Closing it or
+        cancelling the coroutine (the client went away while its question was queued) leaves
+        the queue; a turn handed over in that instant is passed on."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            waiter = self._enter(asyncio.get_running_loop())
+            waiter = self._enter(loop)
         if waiter is None:
             return
-        assert waiter.future is not None
+        deadline, told = loop.time() + self.wait, 0
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.future), self.wait)
+            while not waiter.granted:
+                if waiter.place != told:
+                    told = waiter.place
+                    yield told
+                    continue  # the turn may have come while the caller was away
+                waiter.stirred.clear()  # a stir set after the checks above runs after this
+                async with asyncio.timeout_at(deadline):
+                    await waiter.stirred.wait()
         except TimeoutError:
             with self._lock:
                 if self._leave(waiter):
                     return
             raise Busy("the answering model is busy: waited too long for a turn", 30) from None
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled, or closed while it waited
             with self._lock:
                 if self._leave(waiter):
                     self._release_locked()  # handed over as the client left: pass it on
             raise
+
+    async def acquire_async(self) -> None:
+        """``take_turn`` for a caller that does not show the place in line."""
+        async with aclosing(self.take_turn()) as places:
+            async for _ in places:
+                pass
 
     def release(self) -> None:
         """Give the turn back (to the first waiter, if any)."""

@@ -30,10 +30,12 @@ class Generation:
 
 @dataclass
 class Piece:
-    """Part of a streamed answer: text of the answer or of the reasoning."""
+    """Part of a streamed answer: text of the answer or of the reasoning; or, before any, the
+    question's place in line while it waits for a turn."""
 
     content: str = ""
     thinking: str = ""
+    queued: int = 0  # waiting: 1 is next in line; 0: not waiting
 
 
 @dataclass(frozen=True)

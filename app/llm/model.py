@@ -188,11 +188,14 @@ class AnsweringModel:
         stats: Generation,
         sampling: Sampling = DEFAULT_SAMPLING,
     ) -> AsyncGenerator[Piece, None]:
-        """A chat turn streamed piece by piece; ``stats`` is filled in at the end. Until the
-        first piece a failed host hands the question to another; after it, the answer ends
-        with an error, never cut short in silence. Closing the iterator (a client that went
-        away) closes the request to the host."""
-        await self.gate.acquire_async()
+        """A chat turn streamed piece by piece; ``stats`` is filled in at the end. While the
+        question waits for a turn, ``queued`` pieces tell its place in line as it changes.
+        Until the first answer piece a failed host hands the question to another; after it,
+        the answer ends with an error, never cut short in silence. Closing the iterator (a
+        client that went away) leaves the queue, or closes the request to the host."""
+        async with aclosing(self.gate.take_turn()) as places:
+            async for place in places:
+                yield Piece(queued=place)
         try:
             started = time.perf_counter()
             tried: list[Host] = []

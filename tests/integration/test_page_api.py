@@ -5,11 +5,13 @@ failed entries a writer can delete."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from app.keys import KeyStore
 from ingest.pipeline import IngestReport
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import LiveServer, free_port, make_settings
-from tests.support.sse import events
+from tests.support.sse import events, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +57,103 @@ def test_a_question_behind_another_is_queued_then_writing(
     assert kinds[-1] == "done"
     # the first had a free turn: never queued
     assert [kind for kind, _ in first["events"]][:3] == ["passages", "writing", "token"]
+
+
+class Asker(threading.Thread):
+    """One question streamed in a thread, its lines kept as they come."""
+
+    def __init__(self, api: httpx.Client, body: dict[str, Any], path: str = "/v1/query"):
+        super().__init__(daemon=True)
+        self.api, self.body, self.path = api, body, path
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        with self.api.stream("POST", self.path, json=self.body) as response:
+            self.lines.extend(response.iter_lines())  # one line at a time, as they arrive
+
+    def kinds(self) -> list[str]:
+        return [line[len("event: ") :] for line in list(self.lines) if line.startswith("event:")]
+
+    def places(self) -> list[int]:
+        lines = list(self.lines)
+        return [
+            json.loads(lines[i + 1][len("data: ") :])["position"]
+            for i, line in enumerate(lines[:-1])
+            if line == "event: queued"
+        ]
+
+
+def queue_depth(api: httpx.Client) -> int:
+    """Questions waiting for the model, as /metrics says."""
+    found = re.search(r"^kura_llm_queue_depth (\S+)$", api.get("/metrics").text, re.M)
+    assert found is not None
+    return int(float(found[1]))
+
+
+def queue_behind_a_held_answer(
+    api: httpx.Client, ollama: OllamaStandin, hold: threading.Event, askers: list[Asker]
+) -> None:
+    """``askers`` started in turn, the first answering (held until ``hold`` is set), each of
+    the others in line before the next starts."""
+    ollama.state.hold = hold
+    answering = len(ollama.state.generations)
+    askers[0].start()
+    wait_for(lambda: len(ollama.state.generations) > answering)  # it holds the one turn
+    for place, asker in enumerate(askers[1:], 1):
+        asker.start()
+        wait_for(lambda: queue_depth(api) == place)  # noqa: B023 (waited for at once)
+
+
+@pytest.mark.parametrize("question", [QUESTION, "契約期間はいつまでですか"], ids=["en", "ja"])
+def test_a_queued_question_counts_down_its_place_in_line(
+    api: httpx.Client, ollama: OllamaStandin, question: str
+) -> None:
+    body = {"question": question, "stream": True}
+    askers = [Asker(api, body) for _ in range(4)]
+    hold = threading.Event()
+    try:
+        queue_behind_a_held_answer(api, ollama, hold, askers)
+        hold.set()  # the first answer goes on: the line moves three times
+        for asker in askers:
+            asker.join(60)
+    finally:
+        hold.set()
+        ollama.state.hold = None
+    assert [a.places() for a in askers] == [[], [1], [2, 1], [3, 2, 1]]
+    kinds = askers[-1].kinds()
+    assert kinds[:5] == ["passages", "queued", "queued", "queued", "writing"], kinds
+    assert kinds[-1] == "done"
+
+
+def test_an_openai_stream_stays_plain_chunks_while_queued(
+    api: httpx.Client, ollama: OllamaStandin
+) -> None:
+    question = "契約期間はいつまでですか"
+    chat = {"model": "kura:corpus", "messages": [{"role": "user", "content": question}]}
+    askers = [
+        Asker(api, {"question": QUESTION, "stream": True}),
+        Asker(api, {**chat, "stream": True}, "/v1/chat/completions"),
+        Asker(api, {"question": question, "stream": True}),
+    ]
+    hold = threading.Event()
+    try:
+        queue_behind_a_held_answer(api, ollama, hold, askers)  # the OpenAI question first
+        hold.set()
+        for asker in askers:
+            asker.join(60)
+    finally:
+        hold.set()
+        ollama.state.hold = None
+    assert askers[2].places() == [2, 1]
+    # Only what OpenAI clients (and Open WebUI, which skips lines not starting "data:")
+    # read: chunks, then [DONE]; no event of kura's own.
+    lines = [line for line in askers[1].lines if line]
+    assert all(line.startswith("data: ") for line in lines), lines
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[len("data: ") :]) for line in lines[:-1]]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert "[1]" in text
 
 
 @pytest.fixture(scope="module")

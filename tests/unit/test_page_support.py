@@ -3,7 +3,10 @@ text non-admins get, and which titles are real."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from contextlib import aclosing
 
 import pytest
 
@@ -26,16 +29,68 @@ from ingest.errors import CollectionNotFound, KuraError
 pytestmark = pytest.mark.unit
 
 
-def test_the_gate_tells_how_many_wait_ahead() -> None:
-    gate = Gate(limit=1, queue=4, wait=0.01)
-    assert gate.ahead() is None  # a turn is free
-    gate.acquire()
-    assert gate.ahead() == 0  # busy, nobody waiting: first in line
-    with pytest.raises(Busy):
-        gate.acquire()  # waits 0.01 s, then gives up and leaves the line
-    assert gate.ahead() == 0
-    gate.release()
-    assert gate.ahead() is None
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+def test_each_waiter_is_told_its_place_as_the_line_moves() -> None:
+    gate = Gate(limit=1, queue=4, wait=5)
+    told: dict[str, list[int]] = {"a": [], "b": [], "c": []}
+
+    async def wait(name: str) -> None:
+        async with aclosing(gate.take_turn()) as places:
+            async for place in places:
+                told[name].append(place)
+
+    async def scenario() -> None:
+        await gate.acquire_async()  # a free turn: taken at once, no place in line
+        tasks = {}
+        for name in told:
+            tasks[name] = asyncio.create_task(wait(name))
+            await _until(lambda: gate.waiting == len(tasks))  # joined the line in order
+        assert told == {"a": [1], "b": [2], "c": [3]}
+        gate.release()  # the first gets its turn: the others move up
+        await tasks["a"]
+        await _until(lambda: len(told["c"]) == 2)
+        assert told == {"a": [1], "b": [2, 1], "c": [3, 2]}
+        tasks["b"].cancel()  # the next leaves the line: the last is next now
+        await _until(lambda: len(told["c"]) == 3)
+        assert told["c"] == [3, 2, 1]
+        assert gate.waiting == 1
+        gate.release()
+        await tasks["c"]
+        gate.release()
+
+    asyncio.run(scenario())
+    assert (gate.waiting, gate.in_flight) == (0, 0)
+
+
+def test_a_thread_waiting_in_line_counts_for_the_places_behind_it() -> None:
+    gate = Gate(limit=1, queue=4, wait=5)
+    told: list[int] = []
+
+    async def wait() -> None:
+        async with aclosing(gate.take_turn()) as places:
+            async for place in places:
+                told.append(place)
+
+    async def scenario() -> None:
+        await gate.acquire_async()
+        waiting = asyncio.create_task(asyncio.to_thread(gate.acquire))  # a whole answer's turn
+        await _until(lambda: gate.waiting == 1)
+        behind = asyncio.create_task(wait())
+        await _until(lambda: told == [2])
+        gate.release()  # the thread gets the turn
+        await waiting
+        await _until(lambda: told == [2, 1])
+        gate.release()
+        await behind
+        gate.release()
+
+    asyncio.run(scenario())
+    assert (gate.waiting, gate.in_flight) == (0, 0)
 
 
 @pytest.mark.parametrize(
