@@ -5,6 +5,7 @@ per key across reloads, Markdown answers, copy / regenerate / edit."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Kura
 from tests.browser.test_web import ANSWER_TIMEOUT, JAPANESE, ask, open_with_key
+from tests.support.sse import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -109,34 +111,44 @@ def test_stop_is_reachable_while_streaming_and_stops_it(
     assert kura.standin.state.cancelled == before + 1
 
 
-def test_queued_then_writing_never_writing_while_queued(
+def test_the_place_in_line_counts_down_then_writing_never_writing_while_queued(
     browser: Browser, kura: Kura, artifacts: Path
 ) -> None:
     assert kura.standin is not None
-    first = browser.new_context(viewport=DESKTOP).new_page()
-    second = browser.new_context(viewport=PHONE).new_page()
-    kura.standin.state.delay_per_token = 0.4
+    state = kura.standin.state
+    first, second, third = (
+        browser.new_context(viewport=size).new_page() for size in (DESKTOP, PHONE, PHONE)
+    )
+    hold = threading.Event()
+    state.hold, state.delay_per_token = hold, 0.3
     try:
-        for opened in (first, second):
+        for opened in (first, second, third):
             open_with_key(opened, kura)
+        answering = len(state.generations)
         first.fill("#question", "What does error E-417 mean on the HX-400?")
         first.press("#question", "Enter")
-        expect(first.locator(".turn .status")).to_have_text(
-            "Writing the answer…", timeout=ANSWER_TIMEOUT
-        )
+        wait_for(lambda: len(state.generations) > answering)  # it holds the one turn
         second.fill("#question", "契約期間はいつまでですか")
         second.press("#question", "Enter")
-        status = second.locator(".turn .status")
+        expect(second.locator(".turn .status")).to_contain_text(
+            "Queued: position 1 in line", timeout=ANSWER_TIMEOUT
+        )
+        third.fill("#question", "非常停止ボタンを押すとどうなりますか")
+        third.press("#question", "Enter")
+        status = third.locator(".turn .status")
+        expect(status).to_contain_text("Queued: position 2 in line", timeout=ANSWER_TIMEOUT)
+        third.screenshot(path=artifacts / "queued-390-ja.png")
+        hold.set()  # the first answer goes on: the line moves, and the page says so
         expect(status).to_contain_text("Queued: position 1 in line", timeout=ANSWER_TIMEOUT)
         expect(status).not_to_contain_text("Writing")
-        second.screenshot(path=artifacts / "queued-390-ja.png")
-        # the first answer done, the second gets its turn
+        # the second answer done, the third gets its turn
         expect(status).to_have_text("Writing the answer…", timeout=ANSWER_TIMEOUT)
-        expect(second.locator(".turn .answer")).to_contain_text(JAPANESE, timeout=ANSWER_TIMEOUT)
+        expect(third.locator(".turn .answer")).to_contain_text(JAPANESE, timeout=ANSWER_TIMEOUT)
     finally:
-        kura.standin.state.delay_per_token = 0.0
-        first.context.close()
-        second.context.close()
+        hold.set()
+        state.hold, state.delay_per_token = None, 0.0
+        for opened in (first, second, third):
+            opened.context.close()
 
 
 def stored_values(page: Page) -> list[str]:
