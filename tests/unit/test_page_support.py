@@ -67,6 +67,32 @@ def test_each_waiter_is_told_its_place_as_the_line_moves() -> None:
     assert (gate.waiting, gate.in_flight) == (0, 0)
 
 
+def test_a_waiter_that_waits_too_long_leaves_the_line_and_the_next_moves_up() -> None:
+    gate = Gate(limit=1, queue=4, wait=1.0)
+    told: list[int] = []
+
+    async def wait() -> None:
+        async with aclosing(gate.take_turn()) as places:
+            async for place in places:
+                told.append(place)
+
+    async def scenario() -> None:
+        await gate.acquire_async()
+        first = asyncio.create_task(gate.acquire_async())
+        await _until(lambda: gate.waiting == 1)
+        await asyncio.sleep(0.5)  # the second joins later: its wait ends later
+        second = asyncio.create_task(wait())
+        with pytest.raises(Busy, match="waited too long"):
+            await first
+        await _until(lambda: told == [2, 1])  # the first gave up: the second is next
+        gate.release()
+        await second
+        gate.release()
+
+    asyncio.run(scenario())
+    assert (gate.waiting, gate.in_flight) == (0, 0)
+
+
 def test_a_thread_waiting_in_line_counts_for_the_places_behind_it() -> None:
     gate = Gate(limit=1, queue=4, wait=5)
     told: list[int] = []
