@@ -80,8 +80,8 @@ def _authenticate(request: Request) -> User:
     store: KeyStore = request.app.state.keys
     found = store.authenticate(key)
     if found is None:
-        logger.info("rejected an invalid or revoked API key on %s", request.url.path)
-        raise _refuse_failure(request, "invalid or revoked API key")
+        logger.info("rejected an invalid, revoked or expired API key on %s", request.url.path)
+        raise _refuse_failure(request, "invalid, revoked or expired API key")
     if not found.proxy:
         return found  # ordinary keys never act for anyone: identity headers are ignored
     headers: list[str] = getattr(

@@ -7,6 +7,9 @@ A *proxy* key belongs to a front end (Open WebUI) that serves many people with o
 act for the end users an admin mapped to it (``kura keys map``), named in a header the front
 end sends (Open WebUI's ``X-OpenWebUI-User-Email`` with ``ENABLE_FORWARD_USER_INFO_HEADERS``);
 ordinary keys never may.
+
+A key may expire (``expires_at``): a key made for one job, such as the one `kura reindex` makes
+to hand a rebuild to the server, stops working on its own when whoever held it dies.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from ingest.database import upsert
 from ingest.database.tables import api_keys as _keys
@@ -66,6 +71,7 @@ class KeyRecord(BaseModel):
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None  # none: valid until revoked
 
 
 class ProxyUser(BaseModel):
@@ -77,8 +83,12 @@ class ProxyUser(BaseModel):
     groups: list[str]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
 
 
 def _hash(key: str) -> str:
@@ -99,7 +109,16 @@ def _check_name(kind: str, value: str) -> str:
 
 class KeyStore(StateStore):
     """API keys in the state database; safe to share between the threads of FastAPI's
-    threadpool."""
+    threadpool.
+
+    ``clock`` is what the store takes for now: when a key expires, and every time it records
+    (tests move it instead of waiting)."""
+
+    def __init__(
+        self, database: Path | str | Engine, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        super().__init__(database)
+        self.clock = clock
 
     def create(
         self,
@@ -108,18 +127,21 @@ class KeyStore(StateStore):
         admin: bool = False,
         *,
         proxy: bool = False,
+        expires_in: timedelta | None = None,
     ) -> tuple[str, KeyRecord]:
         """Make a key for ``user``; the returned key string is the only copy of the secret.
 
         A ``proxy`` key may act for the end users mapped to it; it cannot be an admin key, so
-        no header a front end forwards can ever carry admin rights."""
+        no header a front end forwards can ever carry admin rights. A key with ``expires_in``
+        is refused from then on (``renew`` moves that); without, it is valid until revoked."""
         _check_name("user name", user)
         if proxy and admin:
             raise ValueError("a proxy key cannot be an admin key")
         clean = _clean_groups(groups)
         key_id = secrets.token_hex(6)
         key = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        created = _now()
+        now = self.clock()
+        expires = None if expires_in is None else now + _lifetime(expires_in)
         with self.transaction() as db:
             db.execute(
                 insert(_keys).values(
@@ -129,7 +151,8 @@ class KeyStore(StateStore):
                     admin=int(admin),
                     proxy=int(proxy),
                     key_hash=_hash(key),
-                    created_at=created,
+                    created_at=_stamp(now),
+                    expires_at=None if expires is None else _stamp(expires),
                 )
             )
         logger.info("created API key %s for %s", key_id, user)
@@ -139,9 +162,21 @@ class KeyStore(StateStore):
             groups=clean,
             admin=admin,
             proxy=proxy,
-            created_at=datetime.fromisoformat(created),
+            created_at=now,
+            expires_at=expires,
         )
         return key, record
+
+    def renew(self, key_id: str, expires_in: timedelta) -> bool:
+        """Make a key expire ``expires_in`` from now instead (a lease its holder keeps
+        renewing); False when there is no such key or it was revoked."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                update(_keys)
+                .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+                .values(expires_at=_stamp(self.clock() + _lifetime(expires_in)))
+            )
+        return cursor.rowcount > 0
 
     def map_proxy_user(
         self, proxy_key_id: str, external: str, user: str, groups: list[str] | tuple[str, ...]
@@ -165,7 +200,7 @@ class KeyStore(StateStore):
                     "external": external.lower(),
                     "user": user,
                     "groups_json": _dump_groups(clean),
-                    "created_at": _now(),
+                    "created_at": _stamp(self.clock()),
                 },
                 update=("user", "groups_json", "created_at"),
             )
@@ -224,7 +259,7 @@ class KeyStore(StateStore):
         )
 
     def list(self) -> list[KeyRecord]:
-        """Every key, revoked ones included, oldest first."""
+        """Every key, revoked and expired ones included, oldest first."""
         with self.reading() as db:
             rows = db.execute(select(_keys).order_by(_keys.c.created_at, _keys.c.id)).all()
         return [
@@ -237,6 +272,7 @@ class KeyStore(StateStore):
                 created_at=row.created_at,
                 last_used_at=row.last_used_at,
                 revoked_at=row.revoked_at,
+                expires_at=row.expires_at,
             )
             for row in rows
         ]
@@ -247,7 +283,7 @@ class KeyStore(StateStore):
             db.execute(
                 update(_keys)
                 .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=_stamp(self.clock()))
             )
             db.execute(delete(_proxies).where(_proxies.c.proxy_key_id == key_id))
             found = db.execute(select(_keys.c.id).where(_keys.c.id == key_id)).first()
@@ -256,25 +292,23 @@ class KeyStore(StateStore):
         return found is not None
 
     def authenticate(self, key: str) -> User | None:
-        """The key's user, or None for a malformed, unknown or revoked key."""
+        """The key's user, or None for a malformed, unknown, revoked or expired key."""
         match = _KEY.fullmatch(key)
         if match is None:
             return None
         key_id = match["key_id"]
         with self.reading() as db:
             row = db.execute(select(_keys).where(_keys.c.id == key_id)).first()
-        if row is None or row.revoked_at is not None:
+        now = self.clock()
+        if row is None or row.revoked_at is not None or _expired(row.expires_at, now):
             return None
         if not hmac.compare_digest(_hash(key), row.key_hash):
             return None
-        now = datetime.now(UTC)
         last = row.last_used_at
         if last is None or now - datetime.fromisoformat(last) >= _LAST_USED_RESOLUTION:
             with self.transaction() as db:
                 db.execute(
-                    update(_keys)
-                    .where(_keys.c.id == key_id)
-                    .values(last_used_at=now.isoformat(timespec="microseconds"))
+                    update(_keys).where(_keys.c.id == key_id).values(last_used_at=_stamp(now))
                 )
         return User(
             name=row.user,
@@ -283,6 +317,16 @@ class KeyStore(StateStore):
             key_id=key_id,
             proxy=bool(row.proxy),
         )
+
+
+def _lifetime(expires_in: timedelta) -> timedelta:
+    if expires_in <= timedelta(0):
+        raise ValueError("a key's lifetime must be positive")
+    return expires_in
+
+
+def _expired(expires_at: str | None, now: datetime) -> bool:
+    return expires_at is not None and datetime.fromisoformat(expires_at) <= now
 
 
 def _clean_groups(groups: list[str] | tuple[str, ...]) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +14,7 @@ from rich.table import Table
 from app.settings import AppSettings
 
 if TYPE_CHECKING:
-    from app.keys import KeyStore
+    from app.keys import KeyRecord, KeyStore
 
 keys = typer.Typer(
     help="Manage API keys. Only a hash of each key is stored; the key is shown once.",
@@ -21,12 +23,22 @@ keys = typer.Typer(
     rich_markup_mode=None,  # plain help, as `kura`'s own (no `<bool>`, no wrapped panels)
 )
 err = Console(stderr=True)
+_DURATION = re.compile(r"^(?P<count>[1-9][0-9]{0,5})(?P<unit>[mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 def _store() -> KeyStore:
     from app.keys import KeyStore  # SQLAlchemy: not on the help path
 
     return KeyStore(AppSettings().state_database)
+
+
+def _duration(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``30m``."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise typer.BadParameter(f"{text!r}: use minutes, hours or days, e.g. 30m, 12h, 90d")
+    return timedelta(**{_UNITS[match["unit"]]: int(match["count"])})
 
 
 @keys.command("create")
@@ -44,11 +56,22 @@ def create(
             "with `kura keys map`.",
         ),
     ] = False,
+    expires_in: Annotated[
+        timedelta | None,
+        typer.Option(
+            "--expires-in",
+            parser=_duration,
+            metavar="DURATION",
+            help="Refuse the key after this long (30m, 12h, 90d); default: until revoked.",
+        ),
+    ] = None,
 ) -> None:
     """Create a key for USER and print it (to stdout, alone, so scripts can capture it)."""
     try:
         with _store() as store:
-            key, record = store.create(user, groups.split(","), admin=admin, proxy=proxy)
+            key, record = store.create(
+                user, groups.split(","), admin=admin, proxy=proxy, expires_in=expires_in
+            )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -56,7 +79,8 @@ def create(
     err.print(
         f"[yellow]Key {record.id} for {record.user} "
         f"(groups: {', '.join(record.groups) or '-'}{', admin' if record.admin else ''}"
-        f"{', proxy' if record.proxy else ''}). "
+        f"{', proxy' if record.proxy else ''}"
+        f"{f', expires {record.expires_at:%Y-%m-%d %H:%M} UTC' if record.expires_at else ''}). "
         "Store it now: it will not be shown again.[/yellow]"
     )
 
@@ -65,15 +89,17 @@ def create(
 def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List keys (never their secrets), revoked ones included."""
+    """List keys (never their secrets), revoked and expired ones included (times in UTC)."""
     with _store() as store:
         records = store.list()
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return
     table = Table()
-    for column in ("id", "user", "groups", "kind", "created", "last used", "revoked"):
+    table.add_column("id", no_wrap=True)  # what `revoke` and `map` take: never cut
+    for column in ("user", "groups", "kind", "created", "last used", "ends"):
         table.add_column(column)
+    now = datetime.now(UTC)
     for r in records:
         table.add_row(
             r.id,
@@ -82,9 +108,19 @@ def list_keys(
             "admin" if r.admin else "proxy" if r.proxy else "",
             f"{r.created_at:%Y-%m-%d %H:%M}",
             f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "",
-            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+            _ends(r, now),
         )
     Console().print(table)
+
+
+def _ends(record: KeyRecord, now: datetime) -> str:
+    """When the key stops working: revoked, expired or expires at; empty for never."""
+    if record.revoked_at:
+        return f"revoked {record.revoked_at:%Y-%m-%d %H:%M}"
+    if record.expires_at is None:
+        return ""
+    verb = "expired" if record.expires_at <= now else "expires"
+    return f"{verb} {record.expires_at:%Y-%m-%d %H:%M}"
 
 
 @keys.command("revoke")

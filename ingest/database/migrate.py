@@ -16,7 +16,7 @@ from ingest.database import WRITE, safe_url
 
 logger = logging.getLogger(__name__)
 
-HEAD = "0003"  # the newest revision under migrations/versions (a test keeps them in step)
+HEAD = "0004"  # the newest revision under migrations/versions (a test keeps them in step)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x6B757261  # "kura": the advisory lock that serialises migrations on PostgreSQL
 

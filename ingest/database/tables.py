@@ -58,6 +58,7 @@ api_keys = Table(
     Column("last_used_at", Text),
     Column("revoked_at", Text),
     Column("proxy", Integer, nullable=False, server_default="0"),
+    Column("expires_at", Text),  # none: valid until revoked
 )
 
 proxy_users = Table(
