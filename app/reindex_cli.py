@@ -6,7 +6,10 @@ writer and goes on serving searches: the command asks it to rebuild (POST
 /v1/collections/{name}/reindex, at the address the server wrote in the writer lock) and follows
 the GET until done, so search never goes dark. It authenticates with an admin key it makes for
 the run and revokes after: whoever can run it on the data folder can make one anyway
-(`kura keys create --admin`), and no key has to be handed to it.
+(`kura keys create --admin`), and no key has to be handed to it. The key is a lease: it expires
+``KEY_LEASE`` after the command last renewed it, which it does while it follows the rebuild, so a
+command killed before it could revoke the key (kill -9, power loss) leaves no admin key that
+works for longer than that. The rebuild itself needs no key: it goes on in the server.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -29,12 +33,16 @@ from ingest.writer_lock import Holder, StoreInUse, hold
 if TYPE_CHECKING:
     import httpx
 
+    from app.keys import KeyStore
     from app.settings import AppSettings
 
 console = Console(stderr=True, soft_wrap=True)
 
 EXIT_ERROR = 1
 _POLL_S = 0.5
+KEY_LEASE = timedelta(minutes=2)
+"""How long the command's key outlives its last renewal: well over a poll stuck until the HTTP
+timeout (30 s), since the key is renewed every quarter lease."""
 
 
 def reindex_command(
@@ -115,12 +123,12 @@ def reindex_on_server(settings: AppSettings, collection: str, holder: Holder) ->
     from app.keys import KeyStore
 
     with KeyStore(settings.state_database) as keys:
-        key, record = keys.create("kura-reindex", admin=True)
+        key, record = keys.create("kura-reindex", admin=True, expires_in=KEY_LEASE)
         try:
             with httpx.Client(
                 base_url=str(holder.url), headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as client:
-                return _follow(client, collection, holder)
+                return _follow(client, collection, holder, _renewer(keys, record.id))
         except httpx.HTTPError as exc:
             console.print(
                 f"[red]error:[/red] {holder.describe()} stopped answering ({exc}); the old copy "
@@ -131,7 +139,23 @@ def reindex_on_server(settings: AppSettings, collection: str, holder: Holder) ->
             keys.revoke(record.id)
 
 
-def _follow(client: httpx.Client, collection: str, holder: Holder) -> int:
+def _renewer(keys: KeyStore, key_id: str) -> Callable[[], None]:
+    """What keeps the key's lease: renews it when a quarter of it has passed (a write to the
+    state database every 30 s, not every poll)."""
+    renewed = time.monotonic()
+
+    def renew() -> None:
+        nonlocal renewed
+        if time.monotonic() - renewed >= KEY_LEASE.total_seconds() / 4:
+            keys.renew(key_id, KEY_LEASE)
+            renewed = time.monotonic()
+
+    return renew
+
+
+def _follow(
+    client: httpx.Client, collection: str, holder: Holder, renew: Callable[[], None]
+) -> int:
     path = f"/v1/collections/{collection}/reindex"
     started = client.post(path)
     if started.status_code == 409:
@@ -147,6 +171,7 @@ def _follow(client: httpx.Client, collection: str, holder: Holder) -> int:
         with _progress(collection) as advance:
             while (state := _state(client, path))["status"] == "running":
                 advance(state["done"], state["total"])
+                renew()
                 time.sleep(_POLL_S)
     except KeyboardInterrupt:
         console.print(f"not waiting; the reindex goes on (GET {path})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import httpx
 import pytest
 
 from app.keys import KeyStore
+from app.reindex_cli import KEY_LEASE
 from ingest.components import build_components
 from ingest.embedding.identity import INT8
 from ingest.pipeline import Indexer
+from ingest.writer_lock import lock_path, read_holder
 from tests.support.crash import kill, kura_env, start, wait_for
 from tests.support.reindex import DOCS, QUERIES, Gate, bearer, keyed, poll, written
 from tests.support.server import LiveServer, free_port, make_settings
@@ -211,3 +214,48 @@ def _up(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_kura_reindex_killed_mid_hand_off_leaves_no_key_past_its_lease(
+    torch_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, admin, _ = keyed(torch_folder, tmp_path)
+    settings = make_settings(data, auth="keys")
+    live = LiveServer(settings)
+    gate = Gate(monkeypatch)
+    with live as client:
+        keys: KeyStore = app_state(live).keys
+        presented: set[str] = set()
+        authenticate = keys.authenticate
+
+        def seen(key: str) -> Any:  # the key the command sends: only it knows the secret
+            presented.add(key)
+            return authenticate(key)
+
+        monkeypatch.setattr(keys, "authenticate", seen)
+
+        def serving() -> bool:  # the server's upload worker holds the store, at its address
+            holder = read_holder(lock_path(settings))
+            return holder is not None and holder.url == live.url
+
+        wait_for(serving, "the server to hold the store")
+        command = start(["reindex", "manuals"], kura_env(data, auth="keys"))
+        try:
+            wait_for(gate.reached.is_set, "the rebuild to start", proc=command)
+            wait_for(lambda: len(presented) == 1, "the command to follow it", proc=command)
+        finally:
+            kill(command)  # -9: no finally of its own revokes the key
+        killed_at = datetime.now(UTC)
+        [key] = presented
+        [record] = [k for k in keys.list() if k.user == "kura-reindex"]
+        expiry = record.expires_at
+        assert record.revoked_at is None
+        assert expiry is not None
+        assert expiry <= killed_at + KEY_LEASE
+        assert client.get(PATH, headers=bearer(key)).status_code == 200  # within its lease
+        keys.clock = lambda: expiry
+        assert client.get(PATH, headers=bearer(key)).status_code == 401
+        keys.clock = lambda: expiry + timedelta(days=365)
+        assert client.get(PATH, headers=bearer(key)).status_code == 401
+        gate.open()  # the rebuild goes on without the command, and the admin's key still works
+        assert poll(client, admin, lambda s: s["status"] != "running")["status"] == "done"

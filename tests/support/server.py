@@ -61,6 +61,8 @@ class LiveServer:
 
     def __init__(self, settings: AppSettings) -> None:
         self.port = free_port()
+        # its real port, which the server writes in the writer lock for `kura reindex` beside it
+        settings = settings.model_copy(update={"api_port": self.port})
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
         )
