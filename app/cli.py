@@ -19,6 +19,7 @@ from app.reindex_cli import reindex_command
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest import database_cli, models_cli
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
+from ingest.cli_support import open_components
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 
@@ -105,16 +106,6 @@ def _queue_to_server(*args: Any) -> int:
     return queue_to_server(*args)
 
 
-def _open(settings: AppSettings, *, lazy_embedder: bool = False) -> Components:
-    from ingest.components import build_components
-
-    try:
-        return build_components(settings, lazy_embedder=lazy_embedder)
-    except KuraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
-
-
 def _collections(components: Components) -> list[str]:
     """Every collection in the store or the registry: on the command line, all are readable."""
     registered = {c.name for c in components.registry.collections()}
@@ -175,7 +166,7 @@ def search(
     scope = Scope.of(settings, collection=collection, top_k=top_k, mode=mode)
     # The model loads only if the search embeds: a keywords-only one (--mode sparse, or a
     # question in a language the model cannot read) skips sentence-transformers and torch.
-    components = _open(settings, lazy_embedder=True)
+    components = open_components(settings, lazy_embedder=True)
     try:
         passages = search_passages(Retriever(components, settings), scope, query).passages
     except KuraError as exc:
@@ -227,7 +218,7 @@ def ask(
         mode=mode,
         include_reasoning=show_reasoning,
     )
-    components = _open(settings)
+    components = open_components(settings)
     llm = build_llm(settings)
     retriever = Retriever(components, settings, llm)  # an Ollama reranker shares its hosts
     answering = Answering(retriever, llm)
@@ -370,7 +361,7 @@ def eval_command(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
     settings = AppSettings()
-    components = _open(settings)
+    components = open_components(settings)
     try:
         results = evaluate(
             Retriever(components, settings),

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ingest.cli_support import EXIT_ERROR, open_components
 from ingest.errors import KuraError
 from ingest.writer_lock import Holder, StoreInUse, hold
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True, soft_wrap=True)
 
-EXIT_ERROR = 1
 _POLL_S = 0.5
 KEY_LEASE = timedelta(minutes=2)
 """How long the command's key outlives its last renewal: well over a poll stuck until the HTTP
@@ -72,14 +72,9 @@ def reindex_command(
 
 
 def _reindex_here(settings: AppSettings, collection: str) -> None:
-    from ingest.components import build_components
     from ingest.reindex import reindex
 
-    try:
-        components = build_components(settings)
-    except KuraError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(EXIT_ERROR) from exc
+    components = open_components(settings)
     try:
         with _progress(collection) as advance:
             report = reindex(components, collection, on_version=advance)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.access import ACCESS_FILE, AccessMap
+from ingest.cli_support import EXIT_ERROR, open_components
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 from ingest.walk import walk
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 # soft_wrap: one message, one line (a failed file's reason is not cut at 80 columns).
 console = Console(stderr=True, soft_wrap=True)
 
-# Exit codes (the README's table); usage errors are click's 2.
-EXIT_ERROR = 1  # nothing done
+# Exit codes (the README's table; EXIT_ERROR, nothing done, is cli_support's); usage errors
+# are click's 2.
 EXIT_PARTIAL = 3  # some files failed
 
 
@@ -114,7 +115,6 @@ def ingest_command(
     ] = False,
 ) -> None:
     """Index documents; unchanged files are skipped, changed ones replace their old chunks."""
-    from ingest.components import build_components
     from ingest.pipeline import FileResult, Indexer, IngestReport, Status, VersionSpec, heal
     from ingest.schema import document_id
 
@@ -159,12 +159,11 @@ def ingest_command(
         code = queue(settings, name, files_groups, spec, exc.holder, console)
         raise typer.Exit(EXIT_PARTIAL if walked.bad_names and code == 0 else code) from exc
     try:
-        components = build_components(settings)
-    except KuraError as exc:
+        components = open_components(settings)
+    except typer.Exit:
         if lock is not None:
             lock.release()
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
+        raise
     try:
         for healed_name, healed in heal(components).items():
             console.print(
@@ -235,16 +234,11 @@ def documents_command(
     ] = None,
 ) -> None:
     """List the documents of a collection with their versions (the one in force marked *)."""
-    from ingest.components import build_components
     from ingest.pipeline import Indexer
 
     settings = IndexSettings()
     name = collection or settings.collection
-    try:
-        components = build_components(settings)
-    except KuraError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
+    components = open_components(settings)
     try:
         documents = Indexer(components, name).documents()
     finally:
