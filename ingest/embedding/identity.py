@@ -24,16 +24,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ingest.embedding.onnx_export import RECIPES
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 RECORD_KEY = "kura_embedder"  # the key of the record in a collection's metadata
 RECORD_FILE = "kura-embedder.json"  # the record's file in an Edge shard's folder
 UNRECORDED = "a local model (made before kura recorded embedders)"
 FP32_RUNTIMES = ("torch", "onnx")  # the same vectors: one family, fp32
-# The int8 recipes (onnx_export), oldest first; a collection keeps the one it was made with.
-# onnx-int8 (2026-11-29): attention and the FFN's down projection kept fp32, 1.56x torch's
-# speed; onnx-int8.2: every projection int8, 2x and more (README, "Embedding speed").
-INT8_RECIPES = ("onnx-int8", "onnx-int8.2")
+# The int8 recipes, oldest first: those onnx_export makes. A collection keeps the one it was
+# made with. onnx-int8 (2026-11-29): attention and the FFN's down projection kept fp32, 1.56x
+# torch's speed; onnx-int8.2: every projection int8, 2x and more (README, "Embedding speed").
+INT8_RECIPES = tuple(RECIPES)
 INT8 = INT8_RECIPES[-1]  # what KURA_EMBED_RUNTIME=onnx-int8 (and auto) gives a new collection
 
 

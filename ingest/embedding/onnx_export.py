@@ -22,13 +22,15 @@ from ingest.errors import KuraError
 
 logger = logging.getLogger(__name__)
 
-# The int8 recipes (identity.INT8_RECIPES), each what ONNX Runtime's dynamic quantizer makes
-# int8: the ops it quantizes and the MatMuls it leaves fp32. The first kept the FFN's down
-# projection fp32 (its GELU inputs span a wide range: most of int8's cosine error), and the
-# fused Attention op's projections were not quantized at all, so 58% of the multiply-adds
-# stayed fp32. Quantizing them too (QAttention) doubles torch's speed with nDCG@10 still
+# The int8 recipes, oldest first: a collection records the one it was made with, and these
+# names are identity.INT8_RECIPES, so a recipe cannot be recorded without a way to make it.
+# Each is what ONNX Runtime's dynamic quantizer makes int8: the ops it quantizes and the
+# MatMuls it leaves fp32. The first (onnx-int8, 2026-11-29) kept the FFN's down projection
+# fp32 (its GELU inputs span a wide range: most of int8's cosine error), and the fused
+# Attention op's projections were not quantized at all, so 58% of the multiply-adds stayed
+# fp32. Quantizing them too (QAttention) doubles torch's speed with nDCG@10 still
 # within 1% (benchmarks/embedding_speed.py; README, "Embedding speed").
-_RECIPES: dict[str, tuple[list[str], re.Pattern[str] | None]] = {
+RECIPES: dict[str, tuple[list[str], re.Pattern[str] | None]] = {
     "onnx-int8": (["MatMul"], re.compile(r"/layer\.\d+/output/dense/MatMul$")),
     "onnx-int8.2": (["MatMul", "Attention"], None),
 }
@@ -70,7 +72,7 @@ def onnx_path(data_dir: Path, model_dir: str, runtime: str) -> Path:
 def export(model_dir: str, target: Path, runtime: str) -> Path:
     """Write the ONNX copy of ``model_dir`` for ``runtime`` (onnx, or an int8 recipe) to
     ``target`` (atomically: a crash leaves none)."""
-    if runtime != "onnx" and runtime not in _RECIPES:
+    if runtime != "onnx" and runtime not in RECIPES:
         raise OnnxModelError(target, f"no such ONNX runtime: {runtime}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -79,7 +81,7 @@ def export(model_dir: str, target: Path, runtime: str) -> Path:
         _export_torch(model_dir, raw)
         _fuse(model_dir, raw, fused)
         final = fused
-        if runtime in _RECIPES:
+        if runtime in RECIPES:
             final = Path(tmp) / "int8.onnx"
             _quantize(fused, final, runtime)
         final.replace(target)
@@ -143,7 +145,7 @@ def _fuse(model_dir: str, raw: Path, out: Path) -> None:
 def _quantize(fused: Path, out: Path, recipe: str) -> None:
     import onnx
 
-    ops, fp32 = _RECIPES[recipe]
+    ops, fp32 = RECIPES[recipe]
     graph = onnx.load(str(fused), load_external_data=False).graph
     keep = [n.name for n in graph.node if fp32 and n.op_type == "MatMul" and fp32.search(n.name)]
     # ONNX Runtime's quantizer logs advice through the root logger, which would configure

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ingest.embedding import onnx_export
 from ingest.embedding.identity import (
     INT8,
+    INT8_RECIPES,
     EmbedderIdentity,
     compatible,
     configured,
     default_runtime,
+    family_of,
     legacy,
     runtime_for,
 )
@@ -160,3 +165,12 @@ def test_copies_serve_under_their_collections_name_only() -> None:
     # kura_a__3: a stopped reindex's copy; kura_b__1: the next copy of kura_b, being built;
     # kura_c__4: no collection kura_c, so a collection of that name of its own
     assert shown == ["kura_a", "kura_b", "kura_c__4", "kura_x_y"]
+
+
+def test_every_int8_recipe_a_collection_can_record_can_be_made(tmp_path: Path) -> None:
+    assert tuple(onnx_export.RECIPES) == INT8_RECIPES  # the names, in their order, oldest first
+    assert INT8_RECIPES[-1] == INT8
+    files = {onnx_export.installed_path(tmp_path, str(tmp_path), r) for r in INT8_RECIPES}
+    families = {family_of(r) for r in INT8_RECIPES}
+    assert len(files) == len(families) == len(INT8_RECIPES)  # each its own model file, family
+    assert "fp32" not in families
