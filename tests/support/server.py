@@ -23,7 +23,7 @@ def make_settings(
     """Test settings: everything under ``data_dir``, nothing read from the environment's .env;
     authentication off unless ``auth="keys"`` is given."""
     return AppSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=data_dir,
         ollama_host=ollama_host,
         collection=COLLECTION,
