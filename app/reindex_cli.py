@@ -123,7 +123,7 @@ def reindex_on_server(settings: AppSettings, collection: str, holder: Holder) ->
             with httpx.Client(
                 base_url=str(holder.url), headers={"Authorization": f"Bearer {key}"}, timeout=30
             ) as client:
-                return _follow(client, collection, holder, _renewer(keys, record.id))
+                return _follow(client, collection, holder, renewer(keys, record.id))
         except httpx.HTTPError as exc:
             console.print(
                 f"[red]error:[/red] {holder.describe()} stopped answering ({exc}); the old copy "
@@ -134,16 +134,18 @@ def reindex_on_server(settings: AppSettings, collection: str, holder: Holder) ->
             keys.revoke(record.id)
 
 
-def _renewer(keys: KeyStore, key_id: str) -> Callable[[], None]:
+def renewer(
+    keys: KeyStore, key_id: str, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], None]:
     """What keeps the key's lease: renews it when a quarter of it has passed (a write to the
     state database every 30 s, not every poll)."""
-    renewed = time.monotonic()
+    renewed = clock()
 
     def renew() -> None:
         nonlocal renewed
-        if time.monotonic() - renewed >= KEY_LEASE.total_seconds() / 4:
+        if clock() - renewed >= KEY_LEASE.total_seconds() / 4:
             keys.renew(key_id, KEY_LEASE)
-            renewed = time.monotonic()
+            renewed = clock()
 
     return renew
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from app.keys import KeyStore
 from app.keys_cli import keys
+from app.reindex_cli import KEY_LEASE, renewer
 
 pytestmark = pytest.mark.unit
 
@@ -69,6 +70,18 @@ def test_renewing_moves_the_expiry_until_revoked(store: KeyStore, clock: Clock) 
     store.revoke(record.id)
     assert not store.renew(record.id, timedelta(minutes=2))  # a revoked key stays revoked
     assert not store.renew("000000000000", timedelta(minutes=2))
+
+
+def test_kura_reindex_keeps_its_key_only_while_it_runs(store: KeyStore, clock: Clock) -> None:
+    key, record = store.create("kura-reindex", admin=True, expires_in=KEY_LEASE)
+    elapsed = 0.0
+    renew = renewer(store, record.id, clock=lambda: elapsed)
+    for second in range(10 * 60):  # a ten-minute rebuild, followed every second
+        elapsed, clock.now = float(second), START + timedelta(seconds=second)
+        renew()
+        assert store.authenticate(key) is not None, second
+    clock.now += KEY_LEASE  # killed: nothing renews it any more
+    assert store.authenticate(key) is None
 
 
 @pytest.mark.parametrize("lifetime", [timedelta(0), timedelta(seconds=-1)])
