@@ -169,14 +169,16 @@ class KeyStore(StateStore):
 
     def renew(self, key_id: str, expires_in: timedelta) -> bool:
         """Make a key expire ``expires_in`` from now instead (a lease its holder keeps
-        renewing); False when there is no such key or it was revoked."""
+        renewing); False when there is no such key, or it was revoked or has expired: a key
+        refused once stays refused."""
+        lifetime, now = _lifetime(expires_in), self.clock()
+        live = _keys.c.id == key_id, _keys.c.revoked_at.is_(None)
         with self.transaction() as db:
-            cursor = db.execute(
-                update(_keys)
-                .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
-                .values(expires_at=_stamp(self.clock() + _lifetime(expires_in)))
-            )
-        return cursor.rowcount > 0
+            row = db.execute(select(_keys.c.expires_at).where(*live)).first()
+            if row is None or _expired(row.expires_at, now):
+                return False
+            db.execute(update(_keys).where(*live).values(expires_at=_stamp(now + lifetime)))
+        return True
 
     def map_proxy_user(
         self, proxy_key_id: str, external: str, user: str, groups: list[str] | tuple[str, ...]

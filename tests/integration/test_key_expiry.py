@@ -50,7 +50,9 @@ def _upgrade_to(engine: Engine, revision: str) -> None:
         command.upgrade(config, revision)
 
 
-def test_the_expiry_migration_keeps_existing_keys_valid(state_db: Path | str) -> None:
+def test_the_expiry_migration_keeps_existing_keys_valid_and_new_ones_expire(
+    state_db: Path | str,
+) -> None:
     engine = open_engine(state_db)
     try:
         _upgrade_to(engine, "0003")
@@ -67,12 +69,20 @@ def test_the_expiry_migration_keeps_existing_keys_valid(state_db: Path | str) ->
     finally:
         engine.dispose()
     far = datetime.now(UTC) + timedelta(days=3650)
-    with KeyStore(state_db, clock=lambda: far) as keys:
+    clock = [far]
+    with KeyStore(state_db, clock=lambda: clock[0]) as keys:
         assert current(keys.engine) == HEAD
         user = keys.authenticate(key)
         assert user is not None
         assert (user.name, user.groups, user.admin) == ("tanaka", ("legal",), True)
         [record] = keys.list()
         assert record.expires_at is None  # valid until revoked, as before
-        _, made = keys.create("suzuki", expires_in=timedelta(hours=1))
+        lapsing, made = keys.create("suzuki", expires_in=timedelta(hours=1))
         assert keys.list()[1].expires_at == made.expires_at
+        assert keys.renew(made.id, timedelta(hours=2))
+        clock[0] = far + timedelta(hours=1, minutes=59)
+        assert keys.authenticate(lapsing) is not None
+        clock[0] = far + timedelta(hours=2)
+        assert keys.authenticate(lapsing) is None
+        assert not keys.renew(made.id, timedelta(hours=2))
+        assert keys.authenticate(key) is not None  # the older key still has no expiry

@@ -67,6 +67,10 @@ def test_renewing_moves_the_expiry_until_revoked(store: KeyStore, clock: Clock) 
     assert store.list()[0].expires_at == START + timedelta(minutes=3, seconds=30)
     clock.now = START + timedelta(minutes=3, seconds=30)
     assert store.authenticate(key) is None
+    assert not store.renew(record.id, timedelta(minutes=2))  # a lapsed lease stays lapsed
+    assert store.authenticate(key) is None
+    _, kept = store.create("suzuki")
+    assert store.renew(kept.id, timedelta(minutes=2))  # a key may be given an expiry later
     store.revoke(record.id)
     assert not store.renew(record.id, timedelta(minutes=2))  # a revoked key stays revoked
     assert not store.renew("000000000000", timedelta(minutes=2))
