@@ -23,7 +23,7 @@ keys = typer.Typer(
     rich_markup_mode=None,  # plain help, as `kura`'s own (no `<bool>`, no wrapped panels)
 )
 err = Console(stderr=True)
-_DURATION = re.compile(r"^(?P<count>[1-9][0-9]{0,5})(?P<unit>[mhd])$")
+_DURATION = re.compile(r"(?P<count>[1-9][0-9]{0,5})(?P<unit>[mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
