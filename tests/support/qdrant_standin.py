@@ -10,6 +10,8 @@ it unchanged. Behind it, qdrant-client's local mode: exact search, filters, spar
 the Query API with fusion (docs/DESIGN.md "Facts measured here"). One request at a time, as
 local mode takes; a real server writes in parallel, so figures measured through this are a
 floor. Unknown routes answer 404 with Qdrant's error body, so a missing one shows at once.
+With ``record=True`` it keeps every exchange (``Exchange``: the request as sent, the bytes
+answered), for tests that check what kura asks for and benchmarks that count what it moves.
 
 Run it alone: ``python -m tests.support.qdrant_standin --port 6333``.
 """
@@ -23,6 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from typing import Any
@@ -32,6 +35,16 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 Handler = Callable[[QdrantClient, str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request the stand-in answered: method, path, JSON body, and the response's size."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+    answered: int  # bytes of the response body
 
 
 def _dump(value: Any) -> Any:
@@ -171,12 +184,15 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    _request: tuple[str, str, dict[str, Any]]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read their own output."""
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
+        if self.server.exchanges is not None:
+            self.server.exchanges.append(Exchange(*self._request, len(data)))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -187,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else {}
         path = self.path.split("?", 1)[0]
+        self._request = (method, path, body)
         started = time.perf_counter()
         if method == "GET" and path == "/":
             self._answer(200, {"title": "qdrant stand-in", "version": version("qdrant-client")})
@@ -236,8 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, location: str) -> None:
+    def __init__(self, port: int, location: str, record: bool = False) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
+        self.exchanges: list[Exchange] | None = [] if record else None
         self.client = QdrantClient(location=location) if location == ":memory:" else None
         if self.client is None:
             self.client = QdrantClient(path=location)
@@ -245,10 +263,12 @@ class _Server(ThreadingHTTPServer):
 
 
 class QdrantStandin:
-    """The stand-in on a loopback port, in a thread: ``with QdrantStandin() as url: ...``."""
+    """The stand-in on a loopback port, in a thread: ``with QdrantStandin() as url: ...``;
+    ``exchanges``: what it answered, when made with ``record=True``."""
 
-    def __init__(self, port: int = 0, location: str = ":memory:") -> None:
-        self._server = _Server(port, location)
+    def __init__(self, port: int = 0, location: str = ":memory:", record: bool = False) -> None:
+        self._server = _Server(port, location, record)
+        self.exchanges = self._server.exchanges
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
