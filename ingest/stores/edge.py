@@ -37,6 +37,7 @@ from ingest.stores.edge_filters import to_edge_filter
 from ingest.stores.shared import (
     SearchPlan,
     SparseEncoder,
+    in_rank_order,
     no_result,
     plan_search,
     scroll_all,
@@ -318,9 +319,11 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid (fused) search with payload filters inside the query; only
         whole versions are searched. ``multi_embedding``: the question's multilingual vector,
-        searched too when the shard has that vector; ``weights``: fusion's LanguageWeights."""
+        searched too when the shard has that vector; ``weights``: fusion's LanguageWeights;
+        ``whole_payloads``: the path before the fetch by id (``SearchPlan.whole``)."""
         multi = kwargs.get("multi_embedding") if self.has_multi() else None
-        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"))
+        whole = bool(kwargs.get("whole_payloads"))
+        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"), whole)
         if plan is None:
             return no_result()
         base = to_edge_filter(query.filters)
@@ -350,13 +353,16 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
                 query=query,
                 filter=edge_filter,
                 params=p,
-                with_payload=True,
+                with_payload=plan.payload(),
             )
             for query, p in sides
         ]
         if plan.fused:
             rankings = self.client.query_batch(qe.QueryBatchRequest(requests))
             scored = plan.fuse(self.fusion, [list(points) for points in rankings])
+            if plan.fetches():
+                ids = [point.id for point, _ in scored]
+                scored = in_rank_order(scored, self.client.retrieve(ids, True, False))
         else:
             scored = [(p, float(p.score)) for p in self.client.query(requests[0])]
         points = [point for point, _ in scored]

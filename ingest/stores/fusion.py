@@ -43,6 +43,9 @@ from ingest.text import detect_language
 
 UNDETERMINED = "und"  # detect_language's answer for text in no one script (code, numbers)
 RRF_K = 60
+# The payload fields fusion reads (``language_of``): all a ranking's candidates need to carry.
+# A hybrid search fetches the full payloads of the fused best only (ingest/stores/shared.py).
+FIELDS = ("language",)
 
 
 class Scored(Protocol):

@@ -42,7 +42,9 @@ class KuraStore(Protocol):
         applied inside every prefetch; best first. A keyword search without terms finds
         nothing. ``multi_embedding=[...]``: the question's multilingual vector, one more
         prefetch (or, with no ``query_embedding``, the dense search itself) when the
-        collection has the ``multi`` vector; ignored when it has not."""
+        collection has the ``multi`` vector; ignored when it has not. A fused search's
+        rankings carry only fusion's payload fields; the fused best are then fetched whole by
+        id, and one deleted in between is skipped (ingest/stores/shared.py ``in_rank_order``)."""
         ...
 
     def get_nodes(

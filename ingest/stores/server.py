@@ -1,7 +1,8 @@
 """llama-index's QdrantVectorStore for a Qdrant server, with what kura adds: count, dense,
-sparse or hybrid search (each ranking's candidates in one batch request, fused in kura with
-per-passage language weights: ingest/stores/fusion.py), and reads that show whole document
-versions only (see ingest/visibility.py)."""
+sparse or hybrid search (each ranking's candidates, with fusion's payload fields only, in one
+batch request, fused in kura with per-passage language weights: ingest/stores/fusion.py; then
+the fused best fetched whole by id in one more), and reads that show whole document versions
+only (see ingest/visibility.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from qdrant_client import models
 from ingest.schema import MULTI_VECTOR
 from ingest.stores.shared import (
     SearchPlan,
+    in_rank_order,
     no_result,
     plan_search,
     scroll_all,
@@ -188,10 +190,12 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Dense, sparse or hybrid search; filters (and visibility) apply inside every
         prefetch. ``multi_embedding``: the question's multilingual vector, searched too when
-        the collection has that vector; ``weights``: fusion's LanguageWeights."""
+        the collection has that vector; ``weights``: fusion's LanguageWeights;
+        ``whole_payloads``: the path before the fetch by id (``SearchPlan.whole``)."""
         multi = kwargs.get("multi_embedding")
         multi = multi if self.has_multi() else None
-        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"))
+        whole = bool(kwargs.get("whole_payloads"))
+        plan = plan_search(query, self._sparse_query_fn, multi, kwargs.get("weights"), whole)
         if plan is None:
             return no_result()
         result: VectorStoreQueryResult = self._read(
@@ -231,12 +235,15 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 using=using,
                 limit=plan.candidates,
                 filter=query_filter,
-                with_payload=True,
+                with_payload=plan.payload(),
             )
             for query, using in sides
         ]
         responses = self._client.query_batch_points(self.collection_name, requests=requests)
         scored = plan.fuse(self._fusion, [list(response.points) for response in responses])
+        if plan.fetches():
+            ids = [point.id for point, _ in scored]
+            scored = in_rank_order(scored, self._client.retrieve(self.collection_name, ids))
         result = self.parse_to_query_result([point for point, _ in scored])
         result.similarities = [score for _, score in scored]
         return result

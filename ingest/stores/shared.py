@@ -20,7 +20,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from ingest.stores.fusion import LanguageWeights, Scored, fuse
+from ingest.stores.fusion import FIELDS, LanguageWeights, Scored, fuse
 from ingest.visibility import RECORD_FIELD, RECORD_KINDS, STATE, Hidden
 
 # (indices, values) per text, as llama-index's Qdrant store takes sparse encoders.
@@ -88,7 +88,9 @@ class SearchPlan:
     """One search as a store runs it: nearest by each vector given (``dense``, the
     multilingual ``multi``, the keywords' ``sparse``); several of them (or ``fused``) as one
     batch of ``candidates`` points each, fused in kura (ingest/stores/fusion.py) with
-    ``weights`` (None: every ranking counts the same for every passage)."""
+    ``weights`` (None: every ranking counts the same for every passage). ``whole``: the
+    rankings return whole payloads and nothing is fetched after fusion, the path before
+    ``payload``; kept as the baseline benchmarks/search_payloads.py measures against."""
 
     limit: int
     dense: list[float] | None = None
@@ -97,11 +99,22 @@ class SearchPlan:
     candidates: int = 0
     multi: list[float] | None = None
     weights: LanguageWeights | None = None
+    whole: bool = False
 
     def fuse(self, method: str, rankings: list[list[Scored]]) -> list[tuple[Scored, float]]:
         """The best ``limit`` of the sides' rankings (in ``sides()``'s order), fused."""
         kinds = [kind for kind, _ in self.sides()]
         return fuse(zip(kinds, rankings, strict=True), self.limit, method, self.weights)
+
+    def payload(self) -> list[str] | bool:
+        """What each ranking returns of its points' payloads: when fused, only the fields
+        fusion reads (the fused best are fetched whole afterwards: ``in_rank_order``), as a
+        top-5 question would otherwise move ~120 whole payloads (text, node JSON) to keep 5."""
+        return True if self.whole or not self.fused else list(FIELDS)
+
+    def fetches(self) -> bool:
+        """Whether the fused best are fetched by id after fusion (see ``payload``)."""
+        return self.fused and not self.whole
 
     def sides(self) -> list[tuple[str, Any]]:
         """(vector kind, query vector) of each side searched: "dense", "multi", "sparse"."""
@@ -114,12 +127,13 @@ def plan_search(
     sparse_query_fn: SparseEncoder | None,
     multi: list[float] | None = None,
     weights: LanguageWeights | None = None,
+    whole: bool = False,
 ) -> SearchPlan | None:
     """The plan of a dense, sparse or hybrid query; None when there is nothing to search (a
     keyword search whose text has no terms). ``multi``: the question's multilingual vector,
     searched beside ``query_embedding`` (dense and hybrid modes) when given; the caller passes
     it only to a collection that has that vector. ``weights``: how fusion weighs each
-    ranking for each passage's language."""
+    ranking for each passage's language; ``whole``: see ``SearchPlan``."""
     limit = query.similarity_top_k
     dense = list(query.query_embedding) if query.query_embedding is not None else None
     if query.mode == VectorStoreQueryMode.DEFAULT:
@@ -128,7 +142,13 @@ def plan_search(
         both = dense is not None and multi is not None
         candidates = max(limit, 20) * 2 if both else 0
         return SearchPlan(
-            limit, dense=dense, multi=multi, fused=both, candidates=candidates, weights=weights
+            limit,
+            dense=dense,
+            multi=multi,
+            fused=both,
+            candidates=candidates,
+            weights=weights,
+            whole=whole,
         )
     if query.mode not in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
         raise ValueError(f"query mode {query.mode} is not supported")
@@ -151,7 +171,19 @@ def plan_search(
         candidates=candidates,
         multi=multi,
         weights=weights,
+        whole=whole,
     )
+
+
+def in_rank_order(
+    fused: list[tuple[Scored, float]], records: Iterable[Any]
+) -> list[tuple[Any, float]]:
+    """The ``records`` fetched by id for the ``fused`` points (whole payloads), best first as
+    fused, each with its fused score. A point deleted between the search and the fetch (a
+    writer erasing a retired version, a document deleted) is not among them: it is skipped,
+    and the search returns one result fewer rather than failing."""
+    by_id = {str(record.id): record for record in records}
+    return [(by_id[str(point.id)], score) for point, score in fused if str(point.id) in by_id]
 
 
 def no_result() -> VectorStoreQueryResult:
