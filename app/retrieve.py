@@ -23,7 +23,6 @@ from app.passages import Hit, Passage, hit_from_node, widen
 from app.rerank import OllamaReranker
 from app.settings import AppSettings, RetrievalMode
 from ingest.components import Components
-from ingest.errors import CollectionNotFound
 from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
 from ingest.sparse import terms
 from ingest.stores.fusion import LanguageWeights, reads
@@ -92,41 +91,38 @@ def retrieve_hits(
     mode: RetrievalMode = "hybrid",
     filters: SearchFilters | None = None,
     groups: list[str] | None = None,
-    embedding: list[float] | None = None,
     multi_embedding: list[float] | None = None,
     dense: bool = True,
     by_language: bool = True,
 ) -> list[Hit]:
     """The ``top_k`` chunks of ``collection`` that best match ``query`` and that a member of
     ``groups`` may read (None: no access filter, for a single-user setup), each with its
-    payload. ``embedding``: the query's, when the caller has it already; ``dense=False``:
-    the dense model's vector is not searched. ``multi_embedding``: the query's multilingual
-    vector, searched too (dense and hybrid modes) when the collection has that vector.
-    ``by_language=False``: fusion counts every ranking alike for every passage (as before it
-    weighed them by language; for comparisons)."""
-    if not components.collection_exists(collection):
-        raise CollectionNotFound(collection)
-    meaning = mode != "sparse"
+    payload. ``dense=False``: the dense model's vector is not searched. ``multi_embedding``:
+    the query's multilingual vector, searched too (dense and hybrid modes) when the collection
+    has that vector. ``by_language=False``: fusion counts every ranking alike for every passage
+    (as before it weighed them by language; for comparisons)."""
     # embeds: never a query of one model in another's space (EmbedderMismatch). Checked only
     # when the dense model's vector is searched: the check measures that model (loads torch),
     # which a Japanese question searched by the multilingual vector and keywords never needs.
-    store = components.vector_store(collection, embeds=meaning and dense)
-    if meaning and dense and embedding is None:
-        embedding = components.query_embedding(query, collection)
-    request = VectorStoreQuery(
-        query_embedding=embedding if meaning and dense else None,
-        query_str=query,
-        similarity_top_k=top_k,
-        sparse_top_k=top_k,
-        hybrid_top_k=top_k,
-        mode=_MODES[mode],
-        filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
-    )
-    languages = components.settings.embed_languages
-    weights = LanguageWeights.of(query, languages) if by_language else None
-    result = store.query(
-        request, multi_embedding=multi_embedding if meaning else None, weights=weights
-    )
+    meaning = mode != "sparse"
+    # One look-up gives the store and the runtime that embeds the query for it: a reindex may
+    # swap copies between two look-ups (ingest/serving.py).
+    with components.serving(collection, embeds=meaning and dense) as copy:
+        embedding = components.query_embedding(query, copy) if meaning and dense else None
+        request = VectorStoreQuery(
+            query_embedding=embedding,
+            query_str=query,
+            similarity_top_k=top_k,
+            sparse_top_k=top_k,
+            hybrid_top_k=top_k,
+            mode=_MODES[mode],
+            filters=with_access((filters or SearchFilters()).to_metadata_filters(), groups),
+        )
+        languages = components.settings.embed_languages
+        weights = LanguageWeights.of(query, languages) if by_language else None
+        result = copy.store.query(
+            request, multi_embedding=multi_embedding if meaning else None, weights=weights
+        )
     return [
         hit_from_node(node, n, float(score))
         for n, (node, score) in enumerate(
@@ -169,7 +165,7 @@ class Retrieval:
     mode: RetrievalMode  # the mode actually used
     filters: SearchFilters | None
     groups: list[str] | None
-    embedding: list[float] | None  # the query's (None in a keywords-only search)
+    dense: bool  # whether the dense model's vector was searched (not keywords only)
     hits: list[Hit]  # in rank order, reranked, scored and widened as the caller sees them
     ranked: list[Passage]  # as the store ranked them, with the store's scores
     rerank_error: str | None = None  # why the reranker failed (hits then keep the fused order)
@@ -242,9 +238,9 @@ class Retriever:
         one of the top passages holds at least ``min_keyword_coverage`` of its keywords.
 
         Dense and keyword searches are judged on what the search returned. A hybrid search's
-        fused scores are not cosines, so the best dense match is asked for (with the query's
-        embedding from the search)."""
-        if found.mode == "sparse" or found.embedding is None:
+        fused scores are not cosines, so the best dense match is asked for (the query embedded
+        again by the copy serving then, remembered when it is the same copy)."""
+        if found.mode == "sparse" or not found.dense:
             # no dense model's cosine to judge by (keywords only, or the multilingual model
             # alone), and the multilingual model's cosines are on another scale
             wanted = self.settings.min_keyword_coverage
@@ -260,7 +256,6 @@ class Retriever:
                 mode="dense",
                 filters=found.filters,
                 groups=found.groups,
-                embedding=found.embedding,
             )
             best = [hit.passage for hit in dense]
         return bool(best) and best[0].score >= self.settings.min_relevance
@@ -284,7 +279,6 @@ class Retriever:
         # A keywords-only relevance check reads the top three: fetched by the same query.
         keywords_judge = effective == "sparse" or not use_dense
         limit = max(candidates, _KEYWORD_CHECK) if keywords_judge else candidates
-        embedding = self.components.query_embedding(query, collection) if use_dense else None
         multi = self.components.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,
@@ -294,7 +288,6 @@ class Retriever:
             mode=effective,
             filters=filters,
             groups=groups,
-            embedding=embedding,
             multi_embedding=multi,
             dense=use_dense,
         )
@@ -319,7 +312,7 @@ class Retriever:
             mode=effective,
             filters=filters,
             groups=groups,
-            embedding=embedding,
+            dense=use_dense,
             hits=[Hit(p, payloads[p.chunk_id]) for p in passages],
             ranked=[hit.passage.model_copy() for hit in ranked],
             rerank_error=rerank_error,

@@ -7,7 +7,8 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -35,6 +36,7 @@ from ingest.errors import (
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
+from ingest.serving import Leases, Serving
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 from ingest.stores import Backend, KuraStore, build_backend
 from ingest.tokens import TokenCounter
@@ -62,6 +64,7 @@ class Components:
     _embedders: dict[str | None, BaseEmbedding] = field(default_factory=dict)
     _query_caches: dict[str | None, Callable[[str], list[float]]] = field(default_factory=dict)
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
+    _leases: Leases = field(default_factory=Leases)  # copies searches hold (ingest/serving.py)
     # What this process knows of Ollama's embedding host: down for KURA_EMBED_RETRY_BACKOFF
     # seconds after a failure, then checked by one request at a time.
     embed_host: HostBreaker = field(init=False)
@@ -154,14 +157,27 @@ class Components:
         return self.embedder_of(self.runtime_for(collection))
 
     def runtime_for(self, collection: str) -> str | None:
-        """The runtime that embeds for ``collection`` (checked; None: Ollama embeds)."""
-        physical = self.backend.physical(self.qdrant_name(collection))
-        if physical in self._runtimes:  # checked already: no store call per query
-            return self._runtimes[physical]
-        if not self.backend.exists(physical):
+        """The runtime that embeds for ``collection`` now (checked; None: Ollama embeds)."""
+        if not self.collection_exists(collection):
             return default_runtime(self.settings)
-        self.vector_store(collection, embeds=True)
-        return self._runtimes.get(physical, default_runtime(self.settings))
+        with self.serving(collection, embeds=True) as copy:
+            return copy.runtime
+
+    @contextmanager
+    def serving(self, collection: str, *, embeds: bool = False) -> Iterator[Serving]:
+        """The copy serving ``collection`` now, held until the block ends (ingest/serving.py).
+        ``embeds`` (a search by meaning): its embedder checked (EmbedderMismatch) and its
+        runtime given, from the same look-up as its store."""
+        with self._lock:  # a swap waits: the record checked is this copy's
+            physical, store = self._open(collection, create=False, check=embeds)
+            if store is None:
+                raise CollectionNotFound(collection)
+            runtime = self._runtimes.get(physical)
+            self._leases.take(physical)
+        try:
+            yield Serving(collection, physical, store, runtime, embeds)
+        finally:
+            self._leases.give_back(physical)
 
     @cached_property
     def multilingual_embedder(self) -> BaseEmbedding | None:
@@ -188,13 +204,14 @@ class Components:
         """Collections' settings and indexing failures (kura's own SQLite database)."""
         return Registry(self.settings.state_database)
 
-    def query_embedding(self, query: str, collection: str | None = None) -> list[float]:
-        """The embedding of a search query in ``collection`` (by the runtime of its family;
-        None: the default runtime's), remembered for the last few hundred queries: an answer
-        searches its question more than once (passages, then relevance)."""
-        runtime = (
-            default_runtime(self.settings) if collection is None else self.runtime_for(collection)
-        )
+    def query_embedding(self, query: str, copy: Serving | None = None) -> list[float]:
+        """The embedding of a search query in ``copy`` (by that copy's runtime, from
+        ``serving(..., embeds=True)``; None: the default runtime's), remembered for the last few
+        hundred queries: an answer searches its question more than once (passages, then
+        relevance)."""
+        if copy is not None and not copy.checked:
+            raise ValueError(f"{copy.physical} was taken without embeds=True: no runtime known")
+        runtime = default_runtime(self.settings) if copy is None else copy.runtime
         with self._embedders_lock:
             cached = self._query_caches.get(runtime)
         if cached is None:
@@ -295,29 +312,27 @@ class Components:
         """The store of one collection (created first when ``create``). With ``create`` (a
         write) or ``embeds`` (a search by meaning), the embedder that made the copy it reads is
         checked first: EmbedderMismatch unless it is the configured one."""
-        name = self.qdrant_name(collection)
-        with self._lock:  # the API's worker threads must not open one store twice
-            # Stores are kept by the copy they read: after `kura reindex` swapped a copy in
-            # (maybe from another process), the name resolves to the new one.
-            physical = self.backend.physical(name)
-            store = self._stores.get(physical)
-            if store is None:
-                if create and not self.backend.exists(physical):
-                    store = self.backend.create(
-                        physical, lambda: self.dimension, lambda: self.multi_dimension
-                    )
-                    self.backend.record_identity(physical, self.identity.record())
-                    self._runtimes[physical] = default_runtime(self.settings)
-                elif create or self.backend.exists(physical):
-                    store = self.backend.open(physical)
-                else:
-                    # not kept: a later create=True must create the collection
-                    return self.backend.open(physical)
-                self._stores[physical] = store
-        if create or embeds:
+        with self._lock:
+            physical, store = self._open(collection, create=create, check=create or embeds)
+        return self.backend.open(physical) if store is None else store  # None: not kept
+
+    def _open(self, collection: str, *, create: bool, check: bool) -> tuple[str, KuraStore | None]:
+        # Under self._lock (threads must not open one store twice): the copy serving now and
+        # its store (None: none), kept by copy: after a swap the name resolves to the new one.
+        physical = self.backend.physical(self.qdrant_name(collection))
+        store = self._stores.get(physical)
+        if store is None and self.backend.exists(physical):
+            store = self._stores[physical] = self.backend.open(physical)
+        elif store is None and create:
+            store = self._stores[physical] = self.backend.create(
+                physical, lambda: self.dimension, lambda: self.multi_dimension
+            )
+            self.backend.record_identity(physical, self.identity.record())
+            self._runtimes[physical] = default_runtime(self.settings)
+        if check and store is not None:
             # vectors of two models in one space: wrong results, or Qdrant refusing the length
             self._check(collection, physical, store)
-        return store
+        return physical, store
 
     def swap(self, collection: str, physical: str) -> tuple[str, KuraStore | None]:
         """Serve ``collection`` from Qdrant collection ``physical`` from now on, in one step
@@ -331,7 +346,9 @@ class Components:
             return replaced, self._stores.pop(replaced, None)
 
     def discard(self, replaced: str, store: KuraStore | None) -> None:
-        """Close and delete a copy ``swap`` replaced."""
+        """Close and delete a copy ``swap`` replaced, once the searches of this process still
+        on it are done (``serving``)."""
+        self._leases.wait_free(replaced)
         if store is not None:
             store.close()  # an Edge shard's lock goes with it
         self.backend.discard(replaced)

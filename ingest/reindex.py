@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Top-level payload keys llama-index writes for itself; every other one is a metadata field.
 _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "ref_doc_id"}
-# Seconds the replaced copy outlives the swap: a search that began on it (here or in another
-# process, which resolved the name just before) finishes before it is dropped.
+# Seconds the replaced copy outlives the swap for a search another process began on it (kura
+# processes sharing a Qdrant server resolved the name just before); this process's own
+# searches on it, however long, are waited for (``Components.discard``, ingest/serving.py).
 DRAIN_SECONDS = 2.0
 _PASS_LIMIT = 10  # copy passes before giving up on a collection that never stops changing
 
@@ -126,7 +127,7 @@ def reindex(
         raise
     target.close()
     replaced_copy, store = components.swap(collection, target_name)
-    time.sleep(DRAIN_SECONDS)  # searches that began on the old copy finish on it
+    time.sleep(DRAIN_SECONDS)  # other processes' searches that began on the old copy
     components.discard(replaced_copy, store)
     report.seconds = time.perf_counter() - started
     logger.info(

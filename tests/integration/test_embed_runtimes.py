@@ -32,6 +32,12 @@ def ranking(components: Components, query: str) -> Ranking:
     return [(h.passage.chunk_id, h.passage.score) for h in hits]
 
 
+def query_vector(components: Components, query: str) -> list[float]:
+    """The query's embedding by the runtime of the copy serving ``manuals`` now."""
+    with components.serving("manuals", embeds=True) as copy:
+        return components.query_embedding(query, copy)
+
+
 def record(components: Components, collection: str = "manuals") -> dict[str, object]:
     found = components.backend.identity(components.qdrant_name(collection))
     assert found is not None
@@ -63,7 +69,7 @@ def torch_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         report = Indexer(components, "manuals").ingest_paths([docs])
         assert report.failed == []
         rankings = {q: ranking(components, q) for q in QUERIES}
-        vectors = {q: components.query_embedding(q, "manuals") for q in QUERIES}
+        vectors = {q: query_vector(components, q) for q in QUERIES}
         assert record(components)["runtime"] == "torch"
     finally:
         components.close()
@@ -84,7 +90,7 @@ def test_an_fp32_collection_is_served_by_fp32_when_the_default_is_int8(
         assert isinstance(embedder, OnnxEmbedding)
         assert Path(embedder.onnx_file).name == "model.onnx"
         for query in QUERIES:  # English and Japanese
-            vector = components.query_embedding(query, "manuals")
+            vector = query_vector(components, query)
             assert cosine(vector, torch_built.vectors[query]) > 0.9999
             now = ranking(components, query)
             assert [c for c, _ in now] == [c for c, _ in torch_built.rankings[query]]
@@ -167,7 +173,7 @@ def test_reindex_moves_an_fp32_collection_to_int8(tmp_path: Path, torch_built: B
         assert record(components)["runtime"] == INT8
         assert components.runtime_for("manuals") == INT8
         for query in QUERIES:
-            vector = components.query_embedding(query, "manuals")
+            vector = query_vector(components, query)
             # int8 vectors: close to torch's, not the same
             assert 0.97 < cosine(vector, torch_built.vectors[query]) < 0.99999
         top = ranking(components, QUERIES[0])[0][0]
@@ -188,7 +194,7 @@ def test_a_collection_of_the_first_int8_recipe_keeps_it_until_reindex(
             assert Indexer(components, "manuals").ingest_paths([docs]).failed == []
             assert record(components)["runtime"] == "onnx-int8"
             before = {q: ranking(components, q) for q in QUERIES}
-            vectors = {q: components.query_embedding(q, "manuals") for q in QUERIES}
+            vectors = {q: query_vector(components, q) for q in QUERIES}
         finally:
             components.close()
     components = build_components(make_settings(folder))
@@ -197,7 +203,7 @@ def test_a_collection_of_the_first_int8_recipe_keeps_it_until_reindex(
         assert components.runtime_for("manuals") == "onnx-int8"
         assert components.loaded_runtimes() == ["onnx-int8"]
         for query in QUERIES:  # English and Japanese
-            assert cosine(components.query_embedding(query, "manuals"), vectors[query]) > 0.9999
+            assert cosine(query_vector(components, query), vectors[query]) > 0.9999
             assert [c for c, _ in ranking(components, query)] == [c for c, _ in before[query]]
         current = components.embedder_of(INT8).get_query_embedding(QUERIES[0])
         assert cosine(current, vectors[QUERIES[0]]) < 0.9999
