@@ -29,10 +29,10 @@ from types import FrameType
 from app.job_store import ClaimedFile, JobFile, JobStore, Upload
 from app.observability import Metrics
 from app.write_access import Target, target_for_name, visible_document
-from app.write_gate import WriteGate
+from app.write_gate import CollectionReindexing, WriteGate
 from ingest.components import Components, build_components
 from ingest.errors import EmbedderMismatch, EmbedderUnreachable, KuraError
-from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal
+from ingest.pipeline import FileResult, Indexer, Status, VersionSpec, heal_collection
 from ingest.schema import document_id
 from ingest.settings import IndexSettings
 from ingest.writer_lock import StoreInUse, hold
@@ -91,10 +91,20 @@ class Worker:
         self._wake.set()
 
     def heal(self) -> None:
-        """Finish what stopped writers left in the store (live writers' versions stay)."""
+        """Finish what stopped writers left in the store (live writers' versions stay), each
+        collection as a write through the gate. One being reindexed is left alone: healing
+        deletes and re-dates in the old copy, whose versions the rebuild may have copied already
+        (it compares which versions there are, not their fields): the new copy would miss the
+        change. The rebuild heals it itself, under its closed gate, before copying."""
         try:
-            for name, healed in heal(self.components).items():
-                logger.warning("healed %d document(s) of collection %s", len(healed), name)
+            for name in self.components.collections():
+                try:
+                    with self.gate.writing(name):
+                        healed = heal_collection(self.components, name)
+                except CollectionReindexing:
+                    continue
+                if healed:
+                    logger.warning("healed %d document(s) of collection %s", len(healed), name)
         except Exception:
             # The store may be down (readiness says so); the next retry heals.
             logger.exception("could not heal the store")

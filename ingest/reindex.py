@@ -26,7 +26,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node
 from ingest.components import Components
 from ingest.errors import CollectionNotFound
 from ingest.filters import all_of, condition
-from ingest.pipeline import Indexer
+from ingest.pipeline import Indexer, heal_collection
 from ingest.stores import KuraStore
 from ingest.stores.backends import generation
 
@@ -89,6 +89,10 @@ def reindex(
     backend = components.backend
     if not backend.exists(name):
         raise CollectionNotFound(collection)
+    # What a stopped writer left goes first (its versions re-dated): the copy takes the fields
+    # of the versions it copies once, and the new copy carries no state record to heal later.
+    if healed := heal_collection(components, collection):
+        logger.warning("healed %d document(s) of %s before copying it", len(healed), collection)
     source = components.vector_store(collection)
     replaced = backend.physical(name)
     target_name = generation(name, replaced)

@@ -14,7 +14,7 @@ from ingest.pipeline.catalogue import FLAG_FIELDS, Catalogue
 from ingest.pipeline.files import iter_files
 from ingest.pipeline.indexer import Indexer
 from ingest.pipeline.nodes import source_prefixes, to_nodes
-from ingest.pipeline.publish import heal
+from ingest.pipeline.publish import heal, heal_collection
 from ingest.pipeline.results import FileResult, IngestReport, Status, VersionSpec
 from ingest.prepare import Prepared, PrepareOptions, content_version, prepare_document
 
@@ -30,6 +30,7 @@ __all__ = [
     "VersionSpec",
     "content_version",
     "heal",
+    "heal_collection",
     "iter_files",
     "prepare_document",
     "source_prefixes",

@@ -58,10 +58,15 @@ def heal(components: Components) -> dict[str, list[str]]:
     healed per collection. Run at every start of ``kura ingest`` and ``kura serve``."""
     healed = {}
     for name in components.collections():
-        store = components.vector_store(name)
-        if not store.states():
-            continue
-        documents = store.heal(before=partial(redate, Catalogue(components, name)))
+        documents = heal_collection(components, name)
         if documents:
             healed[name] = documents
     return healed
+
+
+def heal_collection(components: Components, collection: str) -> list[str]:
+    """``heal`` for one collection; the documents healed."""
+    store = components.vector_store(collection)
+    if not store.states():
+        return []
+    return store.heal(before=partial(redate, Catalogue(components, collection)))
