@@ -251,7 +251,9 @@ def chunk_blocks(
         fresh = 0  # units in ``current`` that no earlier chunk holds
         for unit in _units_and_tables(section_blocks, budget, count_tokens):
             if isinstance(unit, Block):  # a table: the prose before it ends, its rows follow
-                if current and fresh:
+                if fresh and not all(u.category == "Title" for u in current):
+                    # (the section's heading alone says nothing: the table's chunks carry
+                    # it in their section path)
                     chunks.append(_make_chunk(current, section, document_language))
                 current, size, fresh = [], 0, 0
                 chunks.extend(_table_chunks(unit, section, budget, count_tokens, document_language))

@@ -16,6 +16,7 @@ from ingest.detect import DocType, decode_text
 from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
 from ingest.offline import make_unstructured_offline
 from ingest.text import WRAPPED
+from ingest.webpage import without_furniture
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class ParsedDocument:
 _CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 
 # Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
+# A part has at most three digits: "1970 年 1 月 1 日から…" opens with a year, not a section.
 _NUMBERED_HEADING = re.compile(
-    r"^(?:(?P<num>\d+(?:\.\d+)*)\.?\s+\S"
+    r"^(?:(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+\S"
     r"|(?:chapter|section|article|part)\s+[\dIVXivx]+\b"
     r"|第[0-9一二三四五六七八九十百千]+[編章節条款])",
     re.IGNORECASE,
@@ -164,6 +166,8 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
         depth: int | None
         if trust_titles and category == "Title":
             depth = getattr(meta, "category_depth", None) or 0
+        elif trust_titles and category == "ListItem":
+            depth = None  # marked up as an item of a list: never a heading, numbered or not
         else:
             depth = heading_depth(text) if category != "Table" else None
             category = "Title" if depth is not None else _demote(category)
@@ -303,7 +307,8 @@ def _xlsx(data: bytes, source: str, options: ParseOptions) -> list[Any]:
 def _html(data: bytes, source: str, options: ParseOptions) -> list[Any]:
     from unstructured.partition.html import partition_html
 
-    return list(partition_html(text=decode_text(data, source), languages=_NO_LANGUAGE_DETECTION))
+    page = without_furniture(decode_text(data, source))
+    return list(partition_html(text=page, languages=_NO_LANGUAGE_DETECTION))
 
 
 # python-markdown's list and blockquote parsing grows faster than the square of the nesting

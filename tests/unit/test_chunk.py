@@ -134,3 +134,22 @@ def test_a_heading_followed_by_a_subsection_is_not_a_chunk_of_its_own() -> None:
     )
     assert [c.section for c in chunks] == [("Manual", "Fault codes"), ("Appendix",)]
     assert chunks[0].text == "Fault codes\nE-417 means overheating."
+
+
+def test_a_heading_right_before_a_table_is_not_a_chunk_of_its_own() -> None:
+    section = ("保守マニュアル", "エラーコード一覧")
+    blocks = [
+        Block("エラーコード一覧", "Title", 3, section),
+        Block(
+            "コード 意味\nE-417 過熱",
+            "Table",
+            3,
+            section,
+            rows=(("コード", "意味"), ("E-417", "過熱")),
+        ),
+    ]
+    chunks = chunk_blocks(
+        blocks, chunk_size=200, overlap=0, count_tokens=count_chars, max_tokens=256
+    )
+    assert [c.text for c in chunks] == ["コード | 意味\nコード: E-417 | 意味: 過熱"]
+    assert chunks[0].section == section
