@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.contents import contents_entries
 from ingest.defaults import from_setting
 from ingest.detect import DocType, decode_text
 from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
@@ -64,9 +65,11 @@ class ParsedDocument:
 _CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 
 # Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
-# A part has at most three digits: "1970 年 1 月 1 日から…" opens with a year, not a section.
+# A part has at most three digits ("1970 年 1 月 1 日から…" opens with a year, not a section),
+# and the title opens with a letter or a bracket, not a number or a sign ("3 3.141593" and
+# "2 * x" are a program's output).
 _NUMBERED_HEADING = re.compile(
-    r"^(?:(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+\S"
+    r"^(?:(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+(?:[^\W\d_]|[(\[「『“\"'])"
     r"|(?:chapter|section|article|part)\s+[\dIVXivx]+\b"
     r"|第[0-9一二三四五六七八九十百千]+[編章節条款])",
     re.IGNORECASE,
@@ -152,13 +155,7 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     headings: list[tuple[int, str]] = []  # (depth, heading text), outermost first
     title = ""
     has_pages = False
-    for element in elements:
-        category = getattr(element, "category", type(element).__name__)
-        if category in _SKIP:
-            continue
-        text = clean_text(str(element.text or ""))
-        if not text:
-            continue
+    for element, category, text in _content(elements):
         meta = element.metadata
         title = title or clean_text(getattr(meta, "subject", None) or "")
         page = getattr(meta, "page_number", None)
@@ -194,6 +191,20 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
     # Embedded with every chunk, so it is kept short.
     return ParsedDocument(title=(title or name)[:80], blocks=blocks, has_pages=has_pages)
+
+
+def _content(elements: Sequence[Any]) -> list[tuple[Any, str, str]]:
+    """(element, category, cleaned text) of the elements that carry content: not page
+    furniture, not empty, not the document's own table of contents (ingest/contents.py)."""
+    kept = []
+    for element in elements:
+        category = getattr(element, "category", type(element).__name__)
+        text = clean_text(str(element.text or "")) if category not in _SKIP else ""
+        if text:
+            kept.append((element, category, text))
+    pages = [(getattr(e.metadata, "page_number", None), text) for e, _, text in kept]
+    contents = contents_entries(pages)
+    return [entry for n, entry in enumerate(kept) if n not in contents]
 
 
 # A clause heading run into its body: "2. Grant of Copyright License. Subject to ...",

@@ -70,14 +70,27 @@ def _page_lines(text: str) -> list[str]:
 
 
 def _running_lines(pages: list[list[str]]) -> set[str]:
-    """Header and footer lines: the same (digits aside) at a page edge on most pages."""
+    """Header and footer lines, at a page edge: the same (digits aside) on most pages, or on
+    three pages or more carrying the page's number (a chapter's running title, "Chapter 2: R
+    Basics 8", changes by chapter: its number minus the page's index is the same on each)."""
     if len(pages) < 3:
         return set()
     edges: Counter[str] = Counter()
-    for lines in pages:
+    offsets: dict[str, set[int | None]] = {}
+    for index, lines in enumerate(pages):
         for line in {*lines[:2], *lines[-2:]}:
-            edges[_DIGITS.sub("#", line)] += 1
-    return {key for key, n in edges.items() if n >= max(3, 0.6 * len(pages))}
+            key = _DIGITS.sub("#", line)
+            edges[key] += 1
+            numbers = _DIGITS.findall(line)
+            # (the last digits only: a hostile line of 5,000 digits is no integer to Python)
+            offset = int(numbers[-1][-6:]) - index if numbers else None
+            offsets.setdefault(key, set()).add(offset)
+
+    def numbers_the_page(key: str) -> bool:
+        return len(offsets[key]) == 1 and None not in offsets[key]
+
+    most = max(3, 0.6 * len(pages))
+    return {key for key, n in edges.items() if n >= most or (n >= 3 and numbers_the_page(key))}
 
 
 def _without(pieces: list[Piece], running: set[str]) -> list[Piece]:

@@ -104,9 +104,12 @@ def test_a_docbook_chapters_table_of_contents_and_bars_are_not_indexed() -> None
     assert all(c.language == "ja" for c in chunks)
 
 
-def test_a_year_is_not_a_section_number() -> None:
+def test_a_year_or_a_programs_output_is_not_a_numbered_heading() -> None:
     assert heading_depth("1970 年 1 月 1 日からアカウントが使用不能になる日までの日数") is None
     assert heading_depth("2024 Annual maintenance plan") is None
+    assert heading_depth("3 3.141593") is None  # R's output, in the R FAQ
+    assert heading_depth("2 * x") is None
+    assert heading_depth("3.2 「設定」メニュー") == 1
     assert heading_depth("12.3 Torque values") == 1
     assert heading_depth("100 Spare parts") == 0
 

@@ -1,0 +1,74 @@
+"""A document's own table of contents, found so it is not indexed as content.
+
+A manual's contents pages list every heading with dot leaders and a page number
+("2.2 What machines does R run on? . . . . . 3", "第2章 設置 ………… 12"). Read as text, each
+line is taken for a numbered heading and becomes a chunk of its own that matches every
+question about that heading and says nothing, and the headings after them get wrong paths.
+An entry is told from content by the document itself: its title is a heading the document
+has elsewhere, with content. So a price list or a parts list with dot leaders ("Filter
+HX-7731 ........ 12") stays: none of its lines is a heading of the document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+# Four or more leaders, spaced or not: ". . . .", "....", "…………", "・・・・".
+_LEADERS = re.compile(r"(?:[.．・·…‥]\s*){4,}")
+_TRAILING = re.compile(r"[\s.．・·…‥]+$")
+
+
+def _key(text: str) -> str:
+    """A heading as entries and headings are compared: no trailing leaders, spaces squeezed,
+    case folded."""
+    return " ".join(_TRAILING.sub("", text).split()).casefold()
+
+
+def entry_title(text: str) -> str | None:
+    """The title of a contents entry (the text before its leaders; "" for a line of leaders
+    alone), or None when ``text`` has no run of leaders."""
+    match = _LEADERS.search(text)
+    return None if match is None else _key(text[: match.start()])
+
+
+def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
+    """The indexes of the elements of ``texts`` ((page, text) each, in order) that are a
+    table of contents: on a page where most elements have leaders and most of those entries
+    name text that opens an element of another page (its heading, or a paragraph it opens),
+    each entry, line of leaders, or entry title whose leaders went to the next line ("1.1
+    Legalese ."). Other text there stays."""
+    openings: dict[tuple[str, ...], list[tuple[Any, str]]] = {}
+    entries: dict[Any, list[str]] = {}
+    counts: dict[Any, int] = {}
+    for page, text in texts:
+        counts[page] = counts.get(page, 0) + 1
+        title = entry_title(text)
+        if title is not None:
+            entries.setdefault(page, []).append(title)
+        else:
+            key = _key(text)
+            openings.setdefault(_opening(key), []).append((page, key))
+
+    def elsewhere(title: str, page: Any) -> bool:
+        found = openings.get(_opening(title), [])
+        return any(p != page and (key + " ").startswith(title + " ") for p, key in found)
+
+    pages = set()
+    for page, titles in entries.items():
+        named = [t for t in titles if t]
+        if page is None or 2 * len(titles) < counts[page]:
+            continue
+        if 2 * sum(elsewhere(t, page) for t in named) >= len(named) > 0:
+            pages.add(page)
+    return {
+        n
+        for n, (page, text) in enumerate(texts)
+        if page in pages and (entry_title(text) is not None or elsewhere(_key(text), page))
+    }
+
+
+def _opening(key: str) -> tuple[str, ...]:
+    # entries and the text they name share their first two words (a number and a word)
+    return tuple(key.split()[:2])
