@@ -94,12 +94,17 @@ def heading_depth(text: str) -> int | None:
         return None
     # "1. Definitions." is a heading; "1. The Licensor grants ... ." is a clause body.
     short = len(text.split()) <= 8 and not text.endswith(_SENTENCE_END[1:])
-    if text.endswith(_SENTENCE_END) and not short:
+    question = text.endswith(("?", "？"))
+    if text.endswith(_SENTENCE_END) and not short and not question:
         return None
     match = _NUMBERED_HEADING.match(text)
     if match is None:
         return None
     number = match.group("num")
+    if question and not short and "." not in (number or "").strip("."):
+        # "2.11 Can I use R for commercial purposes?" heads a FAQ's section; "1. Is the
+        # power on?" is a step of a checklist
+        return None
     return number.count(".") if number else 0
 
 

@@ -110,6 +110,12 @@ def test_a_year_or_a_programs_output_is_not_a_numbered_heading() -> None:
     assert heading_depth("3 3.141593") is None  # R's output, in the R FAQ
     assert heading_depth("2 * x") is None
     assert heading_depth("3.2 「設定」メニュー") == 1
+
+
+def test_a_numbered_question_heads_a_faq_section_but_not_a_checklist_step() -> None:
+    assert heading_depth("2.11 Can I use R for commercial purposes?") == 1
+    assert heading_depth("3.4 ポンプが動かないのはなぜですか？") == 1
+    assert heading_depth("1. Is the power cable connected to the wall socket?") is None
     assert heading_depth("12.3 Torque values") == 1
     assert heading_depth("100 Spare parts") == 0
 
