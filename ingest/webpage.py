@@ -10,7 +10,9 @@ prompt. unstructured already drops ``<nav>``; this drops what pages mark as navi
 chrome in other ways, by the page's own markup only (never by guessing from the words):
 
 - ARIA landmark roles (WAI-ARIA 1.2): ``navigation``, ``search``, ``banner`` (the page's
-  header) and ``contentinfo`` (its footer); Sphinx's sidebars and bars carry them;
+  header) and ``contentinfo`` (its footer); Sphinx's sidebars and bars carry them; and the
+  page's footer without the role: a ``<footer>`` (or Sphinx's ``div.footer``) outside every
+  article, aside, main and section, which HTML-AAM makes the contentinfo landmark;
 - DocBook XSL's chapter tables of contents and navigation bars (``div.toc``,
   ``div.navheader``, ``div.navfooter``; Debian's and many vendors' manuals are DocBook),
   Publican's (``ul.docnav``, ``#banner``: the Debian Handbook, Red Hat's manuals), and
@@ -32,8 +34,14 @@ _IDS = ("toc", "banner")
 
 
 def _has_class(name: str) -> str:
+    # XPath 1.0's way to test one class among several
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
 
+
+# A page's footer: HTML-AAM maps a <footer> outside every sectioning element to the
+# contentinfo landmark; Sphinx writes its copyright footer as a <div class="footer"> there.
+_SECTIONING = "ancestor::article or ancestor::aside or ancestor::main or ancestor::section"
+_PAGE_FOOTER = f"(self::footer or {_has_class('footer')}) and not({_SECTIONING})"
 
 _FURNITURE = lxml.etree.XPath(
     "//*["
@@ -42,6 +50,7 @@ _FURNITURE = lxml.etree.XPath(
             *(f"@role='{role}'" for role in _LANDMARKS),
             *map(_has_class, _CLASSES),
             *(f"@id='{name}'" for name in _IDS),
+            f"({_PAGE_FOOTER})",
         ]
     )
     + "]"

@@ -29,7 +29,7 @@ Python?</a></li><li><a href="#loop-backwards">How do I iterate over a sequence i
 order?</a></li></ul><div role="note"><h3>This Page</h3><ul><li>Report a Bug</li>
 <li>Show Source</li></ul></div><div id="searchbox" role="search"><h3>Quick search</h3>
 </div></div>
-<div class="footer" role="contentinfo">Copyright 2001-2023, Python Software Foundation.</div>
+<div class="footer">Copyright 2001-2023, Python Software Foundation.</div>
 </body></html>"""
 
 # A DocBook page (Debian Reference ja; with the Debian Handbook's Publican banner and bar): a
@@ -118,6 +118,15 @@ def test_a_numbered_question_heads_a_faq_section_but_not_a_checklist_step() -> N
     assert heading_depth("1. Is the power cable connected to the wall socket?") is None
     assert heading_depth("12.3 Torque values") == 1
     assert heading_depth("100 Spare parts") == 0
+
+
+def test_a_footer_inside_an_article_is_content() -> None:
+    page = """<html><body><article><h1>保守契約</h1><p>本契約は保守業務を定める。</p>
+    <footer><p>署名: 甲 株式会社キタノ製作所</p></footer></article>
+    <footer><p>© 2026 Kitano Intranet</p></footer></body></html>"""
+    text = "\n".join(c.text for c in chunks_of(page, "contract.html"))
+    assert "株式会社キタノ製作所" in text
+    assert "Kitano Intranet" not in text
 
 
 def test_a_page_that_is_all_furniture_is_reported_empty() -> None:
