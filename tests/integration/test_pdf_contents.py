@@ -57,7 +57,7 @@ def manual() -> bytes:
     pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4)
-    width, height = A4
+    _, height = A4
 
     def line(y: float, text: str, size: int = 11) -> None:
         page.setFont("HeiseiKakuGo-W5", size)
