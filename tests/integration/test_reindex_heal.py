@@ -15,31 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.components import build_components
-from ingest.pipeline import Indexer
 from ingest.visibility import DocumentState
-from tests.support.reindex import DOCS, Gate, bearer, keyed, poll, written
+from tests.support.reindex import DOCS, OTHER, Gate, bearer, indexed, keyed, poll
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
 PATH = "/v1/collections/manuals/reindex"
-OTHER = {"forklift.md": "# Forklift\n\nForklift drivers renew their licence every two years.\n"}
 Served = tuple[LiveServer, httpx.Client, str]
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder with the collections ``manuals`` (English and Japanese) and ``other``."""
-    root = tmp_path_factory.mktemp("heal")
-    components = build_components(make_settings(root / "data"))
-    try:
-        for collection, texts in (("manuals", DOCS), ("other", OTHER)):
-            docs = written(root / collection, texts)
-            assert Indexer(components, collection).ingest_paths([docs]).failed == []
-    finally:
-        components.close()
-    return root / "data"
+    return indexed(tmp_path_factory.mktemp("heal"), {"manuals": DOCS, "other": OTHER})
 
 
 @pytest.fixture

@@ -17,15 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.components import Components, build_components
-from ingest.pipeline import Indexer
-from tests.support.reindex import DOCS, Gate, bearer, keyed, poll, written
+from ingest.components import Components
+from tests.support.reindex import DOCS, OTHER, Gate, bearer, indexed, keyed, poll
 from tests.support.server import LiveServer, make_settings
 
 pytestmark = pytest.mark.integration
 
 MANUALS = {name: text for name, text in DOCS.items() if name != "ponpu.md"}
-OTHER = {"forklift.md": "# Forklift\n\nForklift drivers renew their licence every two years.\n"}
 VALVE = "# Relief valve\n\nThe relief valve of the boiler opens at a pressure of 8 bar.\n"
 BATTERY = "# 非常用電池\n\n非常用照明の蓄電池は三年ごとに交換すること。\n"
 PATH = "/v1/collections/manuals/reindex"
@@ -35,15 +33,7 @@ Served = tuple[LiveServer, httpx.Client, str]
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder with the collections ``manuals`` and ``other``."""
-    root = tmp_path_factory.mktemp("writes")
-    components = build_components(make_settings(root / "data"))
-    try:
-        for collection, texts in (("manuals", MANUALS), ("other", OTHER)):
-            docs = written(root / collection, texts)
-            assert Indexer(components, collection).ingest_paths([docs]).failed == []
-    finally:
-        components.close()
-    return root / "data"
+    return indexed(tmp_path_factory.mktemp("writes"), {"manuals": MANUALS, "other": OTHER})
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ import pytest
 
 from app.keys import KeyStore
 from ingest import reindex as reindex_module
+from ingest.components import build_components
+from ingest.pipeline import Indexer
+from tests.support.server import make_settings
 
 # English and Japanese manuals the runtime and reindex tests build collections of, and
 # questions of them in both languages.
@@ -36,6 +39,23 @@ def written(folder: Path, texts: dict[str, str] = DOCS) -> Path:
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+# A second collection's manual, for tests that check a reindex leaves other collections be.
+OTHER = {"forklift.md": "# Forklift\n\nForklift drivers renew their licence every two years.\n"}
+
+
+def indexed(root: Path, collections: dict[str, dict[str, str]]) -> Path:
+    """A data folder under ``root`` with each collection of ``collections`` (name -> the
+    texts of its files) indexed by the packaged models."""
+    components = build_components(make_settings(root / "data"))
+    try:
+        for collection, texts in collections.items():
+            docs = written(root / collection, texts)
+            assert Indexer(components, collection).ingest_paths([docs]).failed == []
+    finally:
+        components.close()
+    return root / "data"
 
 
 class Gate:
