@@ -35,20 +35,22 @@ async def _until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.001)
 
 
+async def _wait_in_line(gate: Gate, told: list[int]) -> None:
+    """Wait for a turn at ``gate``, noting each place in line it tells."""
+    async with aclosing(gate.take_turn()) as places:
+        async for place in places:
+            told.append(place)
+
+
 def test_each_waiter_is_told_its_place_as_the_line_moves() -> None:
     gate = Gate(limit=1, queue=4, wait=5)
     told: dict[str, list[int]] = {"a": [], "b": [], "c": []}
-
-    async def wait(name: str) -> None:
-        async with aclosing(gate.take_turn()) as places:
-            async for place in places:
-                told[name].append(place)
 
     async def scenario() -> None:
         await gate.acquire_async()  # a free turn: taken at once, no place in line
         tasks = {}
         for name in told:
-            tasks[name] = asyncio.create_task(wait(name))
+            tasks[name] = asyncio.create_task(_wait_in_line(gate, told[name]))
             await _until(lambda: gate.waiting == len(tasks))  # joined the line in order
         assert told == {"a": [1], "b": [2], "c": [3]}
         gate.release()  # the first gets its turn: the others move up
@@ -71,17 +73,12 @@ def test_a_waiter_that_waits_too_long_leaves_the_line_and_the_next_moves_up() ->
     gate = Gate(limit=1, queue=4, wait=1.0)
     told: list[int] = []
 
-    async def wait() -> None:
-        async with aclosing(gate.take_turn()) as places:
-            async for place in places:
-                told.append(place)
-
     async def scenario() -> None:
         await gate.acquire_async()
         first = asyncio.create_task(gate.acquire_async())
         await _until(lambda: gate.waiting == 1)
         await asyncio.sleep(0.5)  # the second joins later: its wait ends later
-        second = asyncio.create_task(wait())
+        second = asyncio.create_task(_wait_in_line(gate, told))
         with pytest.raises(Busy, match="waited too long"):
             await first
         await _until(lambda: told == [2, 1])  # the first gave up: the second is next
@@ -97,16 +94,11 @@ def test_a_thread_waiting_in_line_counts_for_the_places_behind_it() -> None:
     gate = Gate(limit=1, queue=4, wait=5)
     told: list[int] = []
 
-    async def wait() -> None:
-        async with aclosing(gate.take_turn()) as places:
-            async for place in places:
-                told.append(place)
-
     async def scenario() -> None:
         await gate.acquire_async()
         waiting = asyncio.create_task(asyncio.to_thread(gate.acquire))  # a whole answer's turn
         await _until(lambda: gate.waiting == 1)
-        behind = asyncio.create_task(wait())
+        behind = asyncio.create_task(_wait_in_line(gate, told))
         await _until(lambda: told == [2])
         gate.release()  # the thread gets the turn
         await waiting
