@@ -108,7 +108,7 @@ def retrieve_hits(
     # One look-up gives the store and the runtime that embeds the query for it: a reindex may
     # swap copies between two look-ups (ingest/serving.py).
     with components.serving(collection, embeds=meaning and dense) as copy:
-        embedding = components.query_embedding(query, copy) if meaning and dense else None
+        embedding = components.embedders.query_embedding(query, copy) if meaning and dense else None
         request = VectorStoreQuery(
             query_embedding=embedding,
             query_str=query,
@@ -204,7 +204,7 @@ class Retriever:
     def multilingual(self, collection: str | None = None) -> bool:
         """Whether a multilingual model is configured and ``collection`` (when named) has its
         vector: collections made before it have none until `kura reindex`."""
-        if self.components.multilingual_embedder is None:
+        if self.components.embedders.multilingual is None:
             return False
         if collection is None or not self.components.collection_exists(collection):
             return True
@@ -279,7 +279,7 @@ class Retriever:
         # A keywords-only relevance check reads the top three: fetched by the same query.
         keywords_judge = effective == "sparse" or not use_dense
         limit = max(candidates, _KEYWORD_CHECK) if keywords_judge else candidates
-        multi = self.components.multi_query_embedding(query) if use_multi else None
+        multi = self.components.embedders.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,
             collection,

@@ -66,7 +66,7 @@ def bench_ingest(data_dir: Path) -> dict:
         pages += max((b.page or 0) for b in parsed.blocks) or 1
         texts.extend(f"{parsed.title}\n{' > '.join(c.section)}\n{c.text}" for c in chunks)
     t0 = time.perf_counter()
-    components.embedder.get_text_embedding_batch(texts)
+    components.embedders.default.get_text_embedding_batch(texts)
     embed_only = time.perf_counter() - t0
 
     report = Indexer(components, "bench").ingest_paths(samples)

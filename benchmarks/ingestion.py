@@ -47,7 +47,7 @@ def run(files: list[Path], workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         components = build_components(make_settings(Path(tmp)))
         indexer = Indexer(components, "manuals")
-        components.embedder.get_text_embedding("warm up")
+        components.embedders.default.get_text_embedding("warm up")
 
         # Stage split, on the same files, in this process.
         t0 = time.perf_counter()
@@ -59,7 +59,7 @@ def run(files: list[Path], workers: int) -> dict:
             for c in p.chunks
         ]
         t0 = time.perf_counter()
-        components.embedder.get_text_embedding_batch(texts)
+        components.embedders.default.get_text_embedding_batch(texts)
         embed_s = time.perf_counter() - t0
 
         report = indexer.ingest_paths(files, workers=workers)

@@ -66,7 +66,9 @@ def real_chunks() -> tuple[list[str], list[str], np.ndarray]:
                 embedded.append(
                     f"{prepared.parsed.title}\n{' > '.join(chunk.section)}\n{chunk.text}"
                 )
-        vectors = np.asarray(components.embedder.get_text_embedding_batch(embedded), np.float32)
+        vectors = np.asarray(
+            components.embedders.default.get_text_embedding_batch(embedded), np.float32
+        )
         components.close()
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     np.savez(CACHE, texts=np.array(texts), embedded=np.array(embedded), vectors=vectors)
@@ -137,7 +139,7 @@ def store_latency(data_dir: Path, vectors: np.ndarray, queries: list[str]) -> di
     store = components.vector_store("bench")
     store.count()
     reopen_s = time.perf_counter() - started
-    embedded = [components.embedder.get_query_embedding(q) for q in queries]
+    embedded = [components.embedders.default.get_query_embedding(q) for q in queries]
 
     def timed(
         mode: VectorStoreQueryMode, exact: bool = False

@@ -187,7 +187,7 @@ def search(retriever: Retriever, collection: str, mode: str, text: str) -> list[
             text,
             DEPTH,
             mode="hybrid",
-            multi_embedding=components.multi_query_embedding(text) if use_multi else None,
+            multi_embedding=components.embedders.multi_query_embedding(text) if use_multi else None,
             dense=use_dense,
             by_language=False,
         )
@@ -196,7 +196,7 @@ def search(retriever: Retriever, collection: str, mode: str, text: str) -> list[
         how = "hybrid" if reads else "sparse"
         hits = retrieve_hits(components, collection, text, DEPTH, mode=how, by_language=False)
     elif mode == "multi":
-        multi = components.multi_query_embedding(text)
+        multi = components.embedders.multi_query_embedding(text)
         hits = retrieve_hits(
             components, collection, text, DEPTH, mode="dense", multi_embedding=multi, dense=False
         )
@@ -226,9 +226,9 @@ def scores(passages: list[Passage], question: Question) -> dict[str, float]:
 def embedding_rates(components: Components, texts: list[str]) -> dict[str, float]:
     """Chunks/s of each model on the same texts (after a warm-up)."""
     rates = {}
-    multilingual = components.multilingual_embedder
+    multilingual = components.embedders.multilingual
     assert multilingual is not None
-    for name, model in (("dense", components.embedder), ("multi", multilingual)):
+    for name, model in (("dense", components.embedders.default), ("multi", multilingual)):
         model.get_text_embedding_batch(texts[:8])
         started = time.perf_counter()
         model.get_text_embedding_batch(texts)

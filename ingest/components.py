@@ -1,22 +1,21 @@
-"""The one place that builds the outside world from settings: the embedder, the store backend
-(ingest/stores/), and on first use the registry, the parse pool and the token counter."""
+"""The one place that builds the outside world from settings: the embedding models
+(ingest/embedders.py), the store backend (ingest/stores/) and the copies it serves each
+collection from, and on first use the registry, the parse pool and the token counter."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest import faults
-from ingest.embedding import build_embedder
-from ingest.embedding.breaker import HostBreaker
+from ingest.embedders import Embedders
 from ingest.embedding.identity import (
     EmbedderIdentity,
     compatible,
@@ -26,13 +25,7 @@ from ingest.embedding.identity import (
     runtime_for,
 )
 from ingest.embedding.local import embed_model_path, model_dimension, model_max_length
-from ingest.embedding.multilingual import build_multilingual_embedder
-from ingest.errors import (
-    CollectionNotFound,
-    EmbedderMismatch,
-    EmbedderUnreachable,
-    StoreUnavailable,
-)
+from ingest.errors import CollectionNotFound, EmbedderMismatch, StoreUnavailable
 from ingest.private import private_dir
 from ingest.registry import Registry
 from ingest.schema import qdrant_collection
@@ -56,57 +49,22 @@ class Components:
 
     settings: IndexSettings
     backend: Backend  # Qdrant Edge in a folder, or a Qdrant server: chosen once
-    given_embedder: BaseEmbedding | None  # None: the configured model, built on first use
+    given_embedder: InitVar[BaseEmbedding | None]  # None: the configured model, on first use
     _stores: dict[str, KuraStore] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Qdrant collections whose embedder was checked, and the runtime that embeds for each.
     _runtimes: dict[str, str | None] = field(default_factory=dict)
-    _embedders: dict[str | None, BaseEmbedding] = field(default_factory=dict)
-    _query_caches: dict[str | None, Callable[[str], list[float]]] = field(default_factory=dict)
-    _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
     _leases: Leases = field(default_factory=Leases)  # copies searches hold (ingest/serving.py)
-    # What this process knows of Ollama's embedding host: down for KURA_EMBED_RETRY_BACKOFF
-    # seconds after a failure, then checked by one request at a time.
-    embed_host: HostBreaker = field(init=False)
+    embedders: Embedders = field(init=False)  # the models, one per runtime (ingest/embedders.py)
 
-    def __post_init__(self) -> None:
-        self.embed_host = HostBreaker(self.settings.embed_retry_backoff)
-
-    @cached_property
-    def embedder(self) -> BaseEmbedding:
-        """The embedder build_components was given, else the configured model run by the
-        runtime a new collection gets (what `kura reindex` moves a collection to)."""
-        return self.embedder_of(default_runtime(self.settings))
-
-    def embedder_of(self, runtime: str | None) -> BaseEmbedding:
-        """The configured model run by ``runtime`` (None: Ollama's), built on first use and
-        kept: a runtime no collection uses is never loaded."""
-        if self.given_embedder is not None:
-            return self.given_embedder
-        with self._embedders_lock:
-            built = self._embedders.get(runtime)
-            if built is None and self.settings.embed_backend == "local":
-                built = self._embedders[runtime] = self._warmed(runtime)  # loaded once
-        if built is None:
-            # Ollama's is built outside the lock: asking a host that hangs must hold up no
-            # other search (they are refused at once by ``embed_host`` while it is checked).
-            built = self._warmed(runtime)
-            with self._embedders_lock:
-                built = self._embedders.setdefault(runtime, built)
-        return built
-
-    def _warmed(self, runtime: str | None) -> BaseEmbedding:
-        built = build_embedder(self.settings, runtime, self.embed_host)
-        # One embedding before it is shared: a tokenizer sets its truncation on its first
-        # call, which must not race a concurrent first call (architecture.md).
-        built.get_query_embedding("warm-up")
-        return built
+    def __post_init__(self, given_embedder: BaseEmbedding | None) -> None:
+        self.embedders = Embedders(self.settings, given_embedder)
 
     def preload(self, *, wait_for_host: bool = False) -> None:
         """Load the runtimes the existing collections are embedded by (the default one when
         there are none), so that a missing or broken model fails now, not mid-request, and a
         runtime no collection uses is not loaded. Reads the records only (opens no store).
-        ``wait_for_host``: an embedding host that is down does not fail it (``_load``)."""
+        ``wait_for_host``: an embedding host that is down does not fail it (``Embedders.load``)."""
         runtimes = set()
         try:
             for collection in self.collections():
@@ -119,42 +77,14 @@ class Components:
                 "cannot read the collections' embedders (%s): loading the default", error
             )
         for runtime in runtimes or {default_runtime(self.settings)}:
-            self._load(runtime, wait_for_host)
-
-    def _load(self, runtime: str | None, wait_for_host: bool) -> None:
-        # Ollama not up yet (compose starts kura first) or restarting is not a setting to fix:
-        # a service starts, and the embedder is built on its first use once the host answers,
-        # as a queued file waits for it. A wrong setting (EmbedderUnavailable) still fails.
-        try:
-            self.embedder_of(runtime)
-        except EmbedderUnreachable as exc:
-            if not wait_for_host:
-                raise
-            logger.warning("starting without the embedder, built once its host answers: %s", exc)
-
-    def ping_embedder(self) -> str | None:
-        """Check the embedding host answers with the model (``ollama``: it may be down at start,
-        or go down later; while ``embed_host`` knows it is down, not asked); a short
-        description, raises EmbedderUnavailable. None: there is no host (the model runs in this
-        process, loaded at start)."""
-        if self.given_embedder is not None or self.settings.embed_backend != "ollama":
-            return None
-        from ingest.embedding.ollama import show_model
-
-        show_model(self.settings, self.embed_host)
-        return f"{self.settings.embed_model} on Ollama at {self.settings.embed_ollama_host}"
-
-    def loaded_runtimes(self) -> list[str]:
-        """The runtimes whose model this process holds (``ollama``: Ollama's client)."""
-        with self._embedders_lock:
-            return sorted(runtime or "ollama" for runtime in self._embedders)
+            self.embedders.load(runtime, wait_for_host=wait_for_host)
 
     def embedder_for(self, collection: str) -> BaseEmbedding:
         """The embedder that writes and searches ``collection``: its recorded family's runtime
         (checked: EmbedderMismatch); the default one for a collection not made yet."""
-        if self.given_embedder is not None:
-            return self.given_embedder
-        return self.embedder_of(self.runtime_for(collection))
+        if self.embedders.given is not None:
+            return self.embedders.given
+        return self.embedders.of(self.runtime_for(collection))
 
     def runtime_for(self, collection: str) -> str | None:
         """The runtime that embeds for ``collection`` now (checked; None: Ollama embeds)."""
@@ -180,47 +110,9 @@ class Components:
             self._leases.give_back(physical)
 
     @cached_property
-    def multilingual_embedder(self) -> BaseEmbedding | None:
-        """The model of the ``multi`` vector, built on first use; None when turned off."""
-        return build_multilingual_embedder(self.settings)
-
-    @cached_property
-    def multi_query_embedding(self) -> Callable[[str], list[float]]:
-        """The multilingual embedding of a search query (remembered as ``query_embedding``);
-        only when ``multilingual_embedder`` is not None."""
-        embedder = self.multilingual_embedder
-        if embedder is None:
-            raise ValueError("no multilingual model is configured (KURA_MULTILINGUAL_MODEL)")
-        return functools.lru_cache(maxsize=256)(embedder.get_query_embedding)
-
-    @cached_property
-    def multi_dimension(self) -> int | None:
-        """Length of the multilingual vectors (None: no multilingual model)."""
-        embedder = self.multilingual_embedder
-        return None if embedder is None else len(embedder.get_text_embedding("dimension probe"))
-
-    @cached_property
     def registry(self) -> Registry:
         """Collections' settings and indexing failures (kura's own SQLite database)."""
         return Registry(self.settings.state_database)
-
-    def query_embedding(self, query: str, copy: Serving | None = None) -> list[float]:
-        """The embedding of a search query in ``copy`` (by that copy's runtime, from
-        ``serving(..., embeds=True)``; None: the default runtime's), remembered for the last few
-        hundred queries: an answer searches its question more than once (passages, then
-        relevance)."""
-        if copy is not None and not copy.checked:
-            raise ValueError(f"{copy.physical} was taken without embeds=True: no runtime known")
-        runtime = default_runtime(self.settings) if copy is None else copy.runtime
-        with self._embedders_lock:
-            cached = self._query_caches.get(runtime)
-        if cached is None:
-            embedder = self.embedder_of(runtime)
-            with self._embedders_lock:
-                cached = self._query_caches.setdefault(
-                    runtime, functools.lru_cache(maxsize=256)(embedder.get_query_embedding)
-                )
-        return cached(query)
 
     @cached_property
     def parsers(self) -> ParsePool:
@@ -242,13 +134,13 @@ class Components:
     @cached_property
     def max_tokens(self) -> int:
         """Word pieces the embedding model reads; text past this is ignored by the model."""
-        if self.given_embedder is None and self.settings.embed_backend == "local":
+        if self.embedders.given is None and self.settings.embed_backend == "local":
             # what every runtime reads, from the model's own configuration: loads no runtime
             configured_length = model_max_length(embed_model_path(self.settings.embed_model))
             if configured_length:
                 return configured_length
         # HuggingFaceEmbedding states its model's max_seq_length as max_length.
-        stated = getattr(self.embedder, "max_length", None)
+        stated = getattr(self.embedders.default, "max_length", None)
         return int(stated) if stated else DEFAULT_MAX_TOKENS
 
     @cached_property
@@ -257,11 +149,11 @@ class Components:
         model's from KURA_EMBED_DIMENSIONS; measured only for a given embedder or an Ollama
         model of its full size (one /api/embed call). No torch is loaded for it."""
         settings = self.settings
-        if self.given_embedder is None and settings.embed_backend == "local":
+        if self.embedders.given is None and settings.embed_backend == "local":
             return model_dimension(embed_model_path(settings.embed_model))
-        if self.given_embedder is None and settings.embed_dimensions:
+        if self.embedders.given is None and settings.embed_dimensions:
             return settings.embed_dimensions
-        return len(self.embedder.get_text_embedding("dimension probe"))
+        return len(self.embedders.default.get_text_embedding("dimension probe"))
 
     @cached_property
     def identity(self) -> EmbedderIdentity:
@@ -325,7 +217,7 @@ class Components:
             store = self._stores[physical] = self.backend.open(physical)
         elif store is None and create:
             store = self._stores[physical] = self.backend.create(
-                physical, lambda: self.dimension, lambda: self.multi_dimension
+                physical, lambda: self.dimension, lambda: self.embedders.multi_dimension
             )
             self.backend.record_identity(physical, self.identity.record())
             self._runtimes[physical] = default_runtime(self.settings)

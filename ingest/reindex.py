@@ -100,7 +100,7 @@ def reindex(
         logger.info("dropping %s, left unfinished by a stopped reindex", target_name)
         backend.drop(target_name)
     target = backend.create(
-        target_name, lambda: components.dimension, lambda: components.multi_dimension
+        target_name, lambda: components.dimension, lambda: components.embedders.multi_dimension
     )
     report = ReindexReport(collection, replaced, target_name)
     # Embedded as ingestion embeds (the same text of each chunk, title and section included).
@@ -151,6 +151,6 @@ def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Versi
     for start in range(0, len(payloads), step):
         nodes = [rebuilt_node(p) for p in payloads[start : start + step]]
         # by the default runtime, the identity recorded for the copy (not the old copy's)
-        multi = indexer.embed(nodes, indexer.components.embedder)
+        multi = indexer.embed(nodes, indexer.components.embedders.default)
         target.add(list[BaseNode](nodes), multi_embeddings=multi)
     return len(payloads)

@@ -33,7 +33,7 @@ def readyz(
     each is ok; admins (and kura without keys, on loopback) also get the detail and each LLM
     host under ``llm``."""
     parts = {"qdrant": _checked(components.ping), "ollama": llm.status()}
-    embedder = _checked(components.ping_embedder)
+    embedder = _checked(components.embedders.ping)
     if embedder["detail"] is not None:  # an embedding host (Ollama's), which may be down
         parts["embedder"] = embedder
     ready = all(part["ok"] for part in parts.values())

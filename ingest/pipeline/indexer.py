@@ -275,7 +275,7 @@ class Indexer:
         vectors = embedder.get_text_embedding_batch(texts)
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
-        multilingual = self.components.multilingual_embedder
+        multilingual = self.components.embedders.multilingual
         return None if multilingual is None else multilingual.get_text_embedding_batch(texts)
 
     def write(self, nodes: list[TextNode], multi: list[list[float]] | None = None) -> None:

@@ -35,7 +35,7 @@ def ranking(components: Components, query: str) -> Ranking:
 def query_vector(components: Components, query: str) -> list[float]:
     """The query's embedding by the runtime of the copy serving ``manuals`` now."""
     with components.serving("manuals", embeds=True) as copy:
-        return components.query_embedding(query, copy)
+        return components.embedders.query_embedding(query, copy)
 
 
 def record(components: Components, collection: str = "manuals") -> dict[str, object]:
@@ -84,7 +84,7 @@ def test_an_fp32_collection_is_served_by_fp32_when_the_default_is_int8(
     components = build_components(settings)
     try:
         # only what the folder's collection needs was loaded at start: no int8 beside it
-        assert components.loaded_runtimes() == ["onnx"]
+        assert components.embedders.loaded_runtimes() == ["onnx"]
         assert components.runtime_for("manuals") == "onnx"
         embedder = components.embedder_for("manuals")
         assert isinstance(embedder, OnnxEmbedding)
@@ -101,12 +101,12 @@ def test_an_fp32_collection_is_served_by_fp32_when_the_default_is_int8(
         extra.mkdir()
         (extra / "filter.md").write_text("# フィルター\n\nフィルターは毎週交換する。\n", "utf-8")
         assert Indexer(components, "manuals").ingest_paths([extra]).failed == []
-        assert components.loaded_runtimes() == ["onnx"]
+        assert components.embedders.loaded_runtimes() == ["onnx"]
         assert record(components)["runtime"] == "torch"
         # a new collection in the same folder gets the default, loaded only now
         Indexer(components, "fresh").ingest_paths([extra])
         assert record(components, "fresh")["runtime"] == INT8
-        assert components.loaded_runtimes() == ["onnx", INT8]
+        assert components.embedders.loaded_runtimes() == ["onnx", INT8]
         assert components.runtime_for("fresh") == INT8
     finally:
         components.close()
@@ -129,7 +129,7 @@ def test_a_collection_recorded_before_runtimes_is_taken_as_fp32(
         assert [c for c, _ in ranking(components, query)] == [
             c for c, _ in torch_built.rankings[query]
         ]
-        assert components.loaded_runtimes() == ["onnx"]
+        assert components.embedders.loaded_runtimes() == ["onnx"]
     finally:
         components.close()
 
@@ -201,11 +201,11 @@ def test_a_collection_of_the_first_int8_recipe_keeps_it_until_reindex(
     try:
         # served by the recipe that made it, not by the current one (whose vectors differ)
         assert components.runtime_for("manuals") == "onnx-int8"
-        assert components.loaded_runtimes() == ["onnx-int8"]
+        assert components.embedders.loaded_runtimes() == ["onnx-int8"]
         for query in QUERIES:  # English and Japanese
             assert cosine(query_vector(components, query), vectors[query]) > 0.9999
             assert [c for c, _ in ranking(components, query)] == [c for c, _ in before[query]]
-        current = components.embedder_of(INT8).get_query_embedding(QUERIES[0])
+        current = components.embedders.of(INT8).get_query_embedding(QUERIES[0])
         assert cosine(current, vectors[QUERIES[0]]) < 0.9999
         # reindex moves it to the current recipe
         assert reindex(components, "manuals").chunks == len(DOCS)

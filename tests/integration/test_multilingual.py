@@ -136,13 +136,13 @@ def test_english_keywords_and_minilm_do_not_outvote_the_multilingual_vector(
 
     def first(weights: LanguageWeights | None) -> str:
         request = VectorStoreQuery(
-            query_embedding=components.query_embedding(EN_TO_JA),
+            query_embedding=components.embedders.query_embedding(EN_TO_JA),
             query_str=EN_TO_JA,
             similarity_top_k=1,
             hybrid_top_k=1,
             mode=VectorStoreQueryMode.HYBRID,
         )
-        multi = components.multi_query_embedding(EN_TO_JA)
+        multi = components.embedders.multi_query_embedding(EN_TO_JA)
         found = components.vector_store("mixed").query(
             request, multi_embedding=multi, weights=weights
         )
@@ -167,7 +167,7 @@ def test_a_collection_made_before_the_multilingual_vector_still_searches(
     components = build_components(make_settings(tmp_path / "data"))  # multilingual on now
     try:
         retriever = Retriever(components, make_settings(tmp_path / "data"))
-        assert components.multilingual_embedder is not None
+        assert components.embedders.multilingual is not None
         assert not components.vector_store("mixed").has_multi()
         # as before the vector existed: Japanese by keywords, English by both sides
         assert retriever.effective_mode(JA_TO_EN, "hybrid", "mixed") == "sparse"
@@ -188,7 +188,7 @@ def test_turned_off_japanese_is_searched_by_keywords_as_before(tmp_path: Path) -
     components, configured = build(tmp_path, multilingual_model="none")
     try:
         retriever = Retriever(components, configured)
-        assert components.multilingual_embedder is None
+        assert components.embedders.multilingual is None
         assert not components.vector_store("mixed").has_multi()
         assert retriever.effective_mode(PARAPHRASE, "hybrid", "mixed") == "sparse"
         assert retriever.plan(EN_TO_JA, "hybrid", "mixed") == ("hybrid", True, False)

@@ -332,7 +332,7 @@ def test_a_collection_indexed_with_torch_is_searched_alike_with_onnx(tmp_path: P
     settings = make_settings(data, embed_runtime="onnx")
     components = build_components(settings)
     try:
-        assert isinstance(components.embedder, OnnxEmbedding)
+        assert isinstance(components.embedders.default, OnnxEmbedding)
         new = Retriever(components, settings).search(
             "manuals", "why does the pump stop", 3, mode="dense"
         )

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from ingest.components import Components, build_components
+from ingest.embedders import Embedders
 from ingest.embedding.identity import INT8
 from ingest.pipeline import Indexer
 from ingest.stores.edge import EdgeVectorStore
@@ -55,10 +56,10 @@ class Straddle:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.armed, self.embedded, self.swapped = (threading.Event() for _ in range(3))
         self.queries: list[tuple[str, list[float] | None]] = []
-        embed, swap, query = Components.query_embedding, Components.swap, EdgeVectorStore.query
+        embed, swap, query = Embedders.query_embedding, Components.swap, EdgeVectorStore.query
 
-        def embedding(components: Components, *args: Any) -> list[float]:
-            vector = embed(components, *args)
+        def embedding(embedders: Embedders, *args: Any) -> list[float]:
+            vector = embed(embedders, *args)
             if self.armed.is_set() and not self.embedded.is_set():
                 self.embedded.set()
                 assert self.swapped.wait(120), "the swap never came"
@@ -74,7 +75,7 @@ class Straddle:
             self.queries.append((Path(store.path).name, request.query_embedding))
             return query(store, request, **kwargs)
 
-        monkeypatch.setattr(Components, "query_embedding", embedding)
+        monkeypatch.setattr(Embedders, "query_embedding", embedding)
         monkeypatch.setattr(Components, "swap", swapping)
         monkeypatch.setattr(EdgeVectorStore, "query", querying)
 
@@ -127,7 +128,7 @@ def test_a_search_the_switch_falls_into_is_embedded_for_the_copy_it_searches(
     assert search(client, admin, query, mode)  # from the new copy, by its own runtime
     runtimes = {OLD: "onnx", NEW: INT8}  # fp32 is served by onnx; the rebuild is int8
     expected = {
-        c: components.embedder_of(r).get_query_embedding(query) for c, r in runtimes.items()
+        c: components.embedders.of(r).get_query_embedding(query) for c, r in runtimes.items()
     }
     assert cosine(expected[OLD], expected[NEW]) < 0.999  # the test tells the two apart
     reached = [(copy, vector) for copy, vector in straddle.queries if vector is not None]

@@ -187,6 +187,6 @@ def _search(components: Components, collection: str, query: str) -> list[Any]:
 
     store = components.vector_store(collection)
     request = VectorStoreQuery(
-        query_embedding=components.query_embedding(query), similarity_top_k=100
+        query_embedding=components.embedders.query_embedding(query), similarity_top_k=100
     )
     return list(store.query(request).nodes or [])

@@ -113,7 +113,7 @@ def embedder(seconds: float) -> dict[str, Any]:
     components = build_components(
         AppSettings(_env_file=None, data_dir=Path(tempfile.mkdtemp()))  # type: ignore[call-arg]
     )
-    model = components.embedder
+    model = components.embedders.default
     batch = [EN_TEXT, JA_TEXT, "word " * 300, "short"]
 
     def documents() -> list[float]:

@@ -51,7 +51,7 @@ def components(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Compo
 
 
 def nodes(components: Components, document: str = "d1") -> list[TextNode]:
-    vectors = components.embedder.get_text_embedding_batch(TEXTS)
+    vectors = components.embedders.default.get_text_embedding_batch(TEXTS)
     return [
         TextNode(
             id_=chunk_id(document, "v1", i),
@@ -88,7 +88,7 @@ def test_a_collection_is_created_written_counted_searched_listed_and_dropped(
     question = "保守業務の点検"
     hybrid = store.query(
         VectorStoreQuery(
-            query_embedding=components.query_embedding(question),
+            query_embedding=components.embedders.query_embedding(question),
             query_str=question,
             similarity_top_k=2,
             mode=VectorStoreQueryMode.HYBRID,
