@@ -67,10 +67,14 @@ _CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 # Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
 # A part has at most three digits ("1970 年 1 月 1 日から…" opens with a year, not a section),
 # and the title opens with a letter or a bracket, not a number or a sign ("3 3.141593" and
-# "2 * x" are a program's output).
+# "2 * x" are a program's output). "Chapter 2", "Section 12 Confidentiality": the word and its
+# number end the line or a capitalised title follows; a line a PDF wrapped mid-sentence that
+# opens with a cross-reference ("Section 1.4.8.", "Section 2.1.5).", "Section 1.1.4 and
+# Section 7.8.") is none.
 _NUMBERED_HEADING = re.compile(
     r"^(?:(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+(?:[^\W\d_]|[(\[「『“\"'])"
-    r"|(?:chapter|section|article|part)\s+[\dIVXivx]+\b"
+    r"|(?:chapter|section|article|part)\s+[\dIVXivx]+(?:\.\d+)*"
+    r"(?:$|[.:]?\s*(?-i:[^\W\d_a-z]|[(\[「『“\"']))"
     r"|第[0-9一二三四五六七八九十百千]+[編章節条款])",
     re.IGNORECASE,
 )
@@ -91,6 +95,10 @@ def heading_depth(text: str) -> int | None:
     unstructured's title guesses are unreliable, above all for Japanese.
     """
     if len(text) > 120 or "\n" in text:
+        return None
+    if text.count(")") > text.count("("):
+        # a bracket closed that the line never opened: the end of a sentence a PDF wrapped
+        # ("Section 2.10 [What is CRAN?], page 9).")
         return None
     # "1. Definitions." is a heading; "1. The Licensor grants ... ." is a clause body.
     short = len(text.split()) <= 8 and not text.endswith(_SENTENCE_END[1:])

@@ -112,6 +112,27 @@ def test_a_year_or_a_programs_output_is_not_a_numbered_heading() -> None:
     assert heading_depth("3.2 「設定」メニュー") == 1
 
 
+def test_a_wrapped_cross_reference_is_not_a_heading() -> None:
+    # lines of the Debian Reference PDF that a wrap left opening with "Section"
+    # and of the R FAQ's (GNU Texinfo's "Section N [Title], page P" references)
+    for line in (
+        "Section 1.4.8.",
+        "Section 2.1.5).",
+        "Section 1.1.4 and Section 7.8.",
+        "Section 2.10 [What is CRAN?], page 9).",
+    ):
+        assert heading_depth(line) is None, line
+    for heading in (
+        "Chapter 2",
+        "Chapter 2: R Basics",
+        "Section 12 Confidentiality",
+        "Article 12. Term",
+        "Part II Installation",
+        "Section 3 保守",
+    ):
+        assert heading_depth(heading) == 0, heading
+
+
 def test_a_numbered_question_heads_a_faq_section_but_not_a_checklist_step() -> None:
     assert heading_depth("2.11 Can I use R for commercial purposes?") == 1
     assert heading_depth("3.4 ポンプが動かないのはなぜですか？") == 1
