@@ -12,6 +12,7 @@ HX-7731 ........ 12") stays: none of its lines is a heading of the document.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,14 +46,18 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     name text that opens an element of another page (its heading, or a paragraph it opens),
     each entry, line of leaders, or entry title whose leaders went to the next line ("1.1
     Legalese ."). Other text there stays."""
-    opened: dict[str, set[Any]] = {}  # a word prefix -> up to two pages of text it opens
+    titles = [entry_title(text) for _, text in texts]
+    counts = Counter(page for page, _ in texts)
     entries: dict[Any, list[str]] = {}
-    counts: dict[Any, int] = {}
-    for page, text in texts:
-        counts[page] = counts.get(page, 0) + 1
-        title = entry_title(text)
-        if title is not None:
+    for (page, _), title in zip(texts, titles, strict=True):
+        if title is not None and page is not None:
             entries.setdefault(page, []).append(title)
+    candidates = {page: found for page, found in entries.items() if 2 * len(found) >= counts[page]}
+    if not candidates:
+        return set()  # most documents: no page of leaders, no index of what lines open
+    opened: dict[str, set[Any]] = {}  # a word prefix -> up to two pages of text it opens
+    for (page, text), title in zip(texts, titles, strict=True):
+        if title is not None:
             continue
         words = _key(text).split()[:PREFIX_WORDS]
         for n in range(1, len(words) + 1):
@@ -65,14 +70,12 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
         return bool(opened.get(prefix, set()) - {page})
 
     pages = set()
-    for page, titles in entries.items():
-        named = [t for t in titles if t]
-        if page is None or 2 * len(titles) < counts[page]:
-            continue
+    for page, found in candidates.items():
+        named = [t for t in found if t]
         if 2 * sum(elsewhere(t, page) for t in named) >= len(named) > 0:
             pages.add(page)
     return {
         n
-        for n, (page, text) in enumerate(texts)
-        if page in pages and (entry_title(text) is not None or elsewhere(_key(text), page))
+        for n, ((page, text), title) in enumerate(zip(texts, titles, strict=True))
+        if page in pages and (title is not None or elsewhere(_key(text), page))
     }
