@@ -246,6 +246,7 @@ def ask(
     except KuraError as exc:
         _fail(exc, components, as_json=as_json)
     finally:
+        llm.close()
         components.close()
     if as_json:
         out.print_json(result.model_dump_json())

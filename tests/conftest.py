@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,18 @@ from tests.support.corpus import build_corpus
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.postgres import PostgresServer, require
 from tests.support.server import COLLECTION, make_settings
+
+
+@pytest.fixture(autouse=True)
+def no_host_checks_left_running() -> Iterator[None]:
+    """A test that marks an LLM host down closes its model: otherwise the host check goes on
+    calling a port that is gone, and later tests that watch sockets see it."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.name == "kura-llm-hosts"]
+    for thread in left:
+        thread.join(timeout=5)  # a closed model's check ends after its current call
+    assert not [t for t in left if t.is_alive()], "an answering model was left unclosed"
 
 
 @pytest.fixture

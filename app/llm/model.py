@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Self
 
 from app.errors import LLMFailed
 from app.llm.checks import check_answered, check_truncation
@@ -275,6 +275,12 @@ class AnsweringModel:
     def close(self) -> None:
         """Stop checking hosts that are down."""
         self.hosts.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def cut_short(host: Host) -> HostDown:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,9 @@ from ingest.pipeline import Indexer, Status
 from tests.support.corpus import build_corpus
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import LiveServer, make_settings
+from tests.support.sockets import record_sockets
 
 pytestmark = pytest.mark.integration
-
-_seen: list[tuple[str, Any]] = []
-_recording = False
-
-
-def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if _recording and event in ("socket.connect", "socket.getaddrinfo"):
-        _seen.append((event, args[1] if event == "socket.connect" else args[0]))
-
-
-sys.addaudithook(_hook)  # audit hooks cannot be removed; it records only while _recording
 
 
 def _is_loopback(event: str, target: Any) -> bool:
@@ -42,13 +31,10 @@ def _is_loopback(event: str, target: Any) -> bool:
 
 
 def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
-    global _recording
     corpus = build_corpus(tmp_path / "docs")
     with OllamaStandin() as standin:
         settings = make_settings(tmp_path / "data", standin.url)
-        _seen.clear()
-        _recording = True
-        try:
+        with record_sockets() as sockets:  # every thread: nothing anywhere may leave
             components = build_components(settings)
             report = Indexer(components, "offline").ingest_paths([corpus])
             answer = answer_question(
@@ -76,12 +62,11 @@ def test_ingest_search_and_answer_stay_on_loopback(tmp_path: Path) -> None:
                     },
                 )
                 assert "event: done" in streamed.text
-        finally:
-            _recording = False
     assert report.count(Status.FAILED) == 0
     assert answer.citations
-    assert any(event == "socket.connect" for event, _ in _seen), "the Ollama call was not seen"
-    outside = [(e, t) for e, t in _seen if not _is_loopback(e, t)]
+    connects = [target for event, target in sockets.seen if event == "socket.connect"]
+    assert connects, "the Ollama call was not seen"
+    outside = [(e, t) for e, t in sockets.seen if not _is_loopback(e, t)]
     assert outside == []
 
 

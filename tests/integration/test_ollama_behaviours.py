@@ -219,15 +219,20 @@ def test_unreachable_missing_and_mid_stream_errors_say_what_happened(tmp_path: P
     from app.llm import OllamaLLM
     from tests.support.server import free_port
 
-    dead = OllamaLLM(make_settings(tmp_path, f"http://127.0.0.1:{free_port()}"))
-    with pytest.raises(LLMUnavailable, match="cannot reach Ollama"):
+    # Each failure marks its host down; closing the model ends the checks of it.
+    unreachable = make_settings(tmp_path, f"http://127.0.0.1:{free_port()}")
+    with OllamaLLM(unreachable) as dead, pytest.raises(LLMUnavailable, match="cannot reach"):
         dead.chat(HELLO, think="low")
-    with OllamaStandin(StandinState(models=["llama3.2:1b"])) as other:
-        missing = OllamaLLM(make_settings(tmp_path, other.url))
-        with pytest.raises(ModelNotFound, match="ollama pull gpt-oss:20b"):
-            missing.chat(HELLO, think="low")
-    with OllamaStandin(StandinState(error_after=2)) as failing:
-        llm = OllamaLLM(make_settings(tmp_path, failing.url))
+    with (
+        OllamaStandin(StandinState(models=["llama3.2:1b"])) as other,
+        OllamaLLM(make_settings(tmp_path, other.url)) as missing,
+        pytest.raises(ModelNotFound, match="ollama pull gpt-oss:20b"),
+    ):
+        missing.chat(HELLO, think="low")
+    with (
+        OllamaStandin(StandinState(error_after=2)) as failing,
+        OllamaLLM(make_settings(tmp_path, failing.url)) as llm,
+    ):
         with pytest.raises(LLMFailed, match="stopped in the middle of the answer"):
             stream_once(llm, HELLO)
         assert llm.gate.in_flight == 0

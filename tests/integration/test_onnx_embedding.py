@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ingest.embedding.onnx_export import OnnxModelError, installed_path, onnx_pa
 from ingest.pipeline import Indexer
 from ingest.settings import PACKAGED_EMBED_MODEL
 from tests.support.server import make_settings
+from tests.support.sockets import record_sockets
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +39,7 @@ TEXTS = [
     "",
 ]
 
-_connections: list[Any] = []
-_recording = False
-
-
-def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if _recording and event in ("socket.connect", "socket.getaddrinfo"):
-        _connections.append((event, args))
-
-
-sys.addaudithook(_hook)  # cannot be removed: it records only while _recording
+_connections: list[Any] = []  # what building the ONNX embedder opened
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +61,10 @@ def torch_vectors(data_dir: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(data_dir: Path, no_install: Path) -> OnnxEmbedding:
-    global _recording
-    _connections.clear()
-    _recording = True
-    try:
+    with record_sockets(own_threads_only=True) as sockets:
         settings = make_settings(data_dir, embed_runtime="onnx", models_dir=no_install)
         embedder = build_local_embedder(settings)
-    finally:
-        _recording = False
+    _connections[:] = sockets.seen
     assert isinstance(embedder, OnnxEmbedding)
     return embedder
 
@@ -92,15 +79,10 @@ class ExportRun:
 
 def export_run(folder: Path) -> ExportRun:
     """`kura models export` (in this process, so that every socket it opens is seen)."""
-    global _recording
-    _connections.clear()
-    _recording = True
-    try:
+    with record_sockets(own_threads_only=True) as sockets:
         result = CliRunner().invoke(cli, ["models", "export"], env={"KURA_MODELS_DIR": str(folder)})
-    finally:
-        _recording = False
     files = {p.name: (p.stat().st_mtime_ns, p.stat().st_mode) for p in folder.rglob("*.onnx")}
-    return ExportRun(result.exit_code, result.output, list(_connections), files)
+    return ExportRun(result.exit_code, result.output, sockets.seen, files)
 
 
 @pytest.fixture(scope="module")
