@@ -21,16 +21,18 @@ from tests.support.postgres import PostgresServer, require
 from tests.support.server import COLLECTION, make_settings
 
 
-@pytest.fixture(autouse=True)
-def no_host_checks_left_running() -> Iterator[None]:
-    """A test that marks an LLM host down closes its model: otherwise the host check goes on
-    calling a port that is gone, and later tests that watch sockets see it."""
+@pytest.fixture(scope="module", autouse=True)
+def no_host_checks_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test file that marks an LLM host down closes its model (a server fixture may keep it
+    for the file): otherwise the host check goes on calling a port that is gone, and later
+    tests that watch sockets see it."""
     before = set(threading.enumerate())
     yield
     left = [t for t in threading.enumerate() if t not in before and t.name == "kura-llm-hosts"]
     for thread in left:
         thread.join(timeout=5)  # a closed model's check ends after its current call
-    assert not [t for t in left if t.is_alive()], "an answering model was left unclosed"
+    running = [t for t in left if t.is_alive()]
+    assert not running, f"{request.module.__name__} left an answering model unclosed"
 
 
 @pytest.fixture
