@@ -56,18 +56,25 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     if not candidates:
         return set()  # most documents: no page of leaders, no index of what lines open
     opened: dict[str, set[Any]] = {}  # a word prefix -> up to two pages of text it opens
+    whole: dict[str, set[Any]] = {}  # an element's text -> up to two pages that hold it
     for (page, text), title in zip(texts, titles, strict=True):
         if title is not None:
             continue
         words = _key(text).split()[:PREFIX_WORDS]
         for n in range(1, len(words) + 1):
-            pages = opened.setdefault(" ".join(words[:n]), set())
-            if len(pages) < 2:  # two pages tell "another page" from any one page
-                pages.add(page)
+            _add(opened, " ".join(words[:n]), page)
+        _add(whole, " ".join(words), page)
 
     def elsewhere(title: str, page: Any) -> bool:
         prefix = " ".join(title.split()[:PREFIX_WORDS])
         return bool(opened.get(prefix, set()) - {page})
+
+    def wraps_heading(text: str, page: Any) -> bool:
+        """An entry's first line, wrapped later than the heading it names ("7.36 Why are
+        there unwanted borders, lines or grid-like artifacts when" for a heading that ends
+        at "grid-like"): it opens with the whole text of an element of another page."""
+        words = _key(text).split()[:PREFIX_WORDS]
+        return any(whole.get(" ".join(words[:n]), set()) - {page} for n in range(2, len(words)))
 
     pages = set()
     for page, found in candidates.items():
@@ -77,5 +84,12 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     return {
         n
         for n, ((page, text), title) in enumerate(zip(texts, titles, strict=True))
-        if page in pages and (title is not None or elsewhere(_key(text), page))
+        if page in pages
+        and (title is not None or elsewhere(_key(text), page) or wraps_heading(text, page))
     }
+
+
+def _add(index: dict[str, set[Any]], key: str, page: Any) -> None:
+    pages = index.setdefault(key, set())
+    if len(pages) < 2:  # two pages tell "another page" from any one page
+        pages.add(page)

@@ -72,25 +72,61 @@ def _page_lines(text: str) -> list[str]:
 def _running_lines(pages: list[list[str]]) -> set[str]:
     """Header and footer lines, at a page edge: the same (digits aside) on most pages, or on
     three pages or more carrying the page's number (a chapter's running title, "Chapter 2: R
-    Basics 8", changes by chapter: its number minus the page's index is the same on each)."""
+    Basics 8", changes by chapter: its number minus the page's index is the same on each).
+    Once titles ending in the page's number show how the pages are numbered, an edge line
+    ending in its page's number is one too: a chapter of one or two pages has its title on
+    fewer than three ("Chapter 6: R and Emacs 27")."""
     if len(pages) < 3:
         return set()
     edges: Counter[str] = Counter()
     offsets: dict[str, set[int | None]] = {}
     for index, lines in enumerate(pages):
-        for line in {*lines[:2], *lines[-2:]}:
+        for line in _edge_lines(lines):
             key = _DIGITS.sub("#", line)
             edges[key] += 1
-            numbers = _DIGITS.findall(line)
-            # (the last digits only: a hostile line of 5,000 digits is no integer to Python)
-            offset = int(numbers[-1][-6:]) - index if numbers else None
-            offsets.setdefault(key, set()).add(offset)
+            offsets.setdefault(key, set()).add(_page_offset(line, index))
 
     def numbers_the_page(key: str) -> bool:
         return len(offsets[key]) == 1 and None not in offsets[key]
 
     most = max(3, 0.6 * len(pages))
-    return {key for key, n in edges.items() if n >= most or (n >= 3 and numbers_the_page(key))}
+    running = {key for key, n in edges.items() if n >= most or (n >= 3 and numbers_the_page(key))}
+    numbering = {
+        offset
+        for key in running
+        if key != "#" and key.endswith("#") and numbers_the_page(key)
+        for offset in offsets[key]
+    }
+    roman: dict[int, set[str]] = {}  # front matter's page numbers (ii, iii), by offset
+    for index, lines in enumerate(pages):
+        for line in _edge_lines(lines):
+            if line[-1].isdigit() and _page_offset(line, index) in numbering:
+                running.add(_DIGITS.sub("#", line))
+            elif _ROMAN.fullmatch(line):
+                roman.setdefault(_roman_value(line) - index, set()).add(line)
+    running.update(*(lines for lines in roman.values() if len(lines) >= 2))
+    return running
+
+
+# A lowercase roman numeral, as front matter numbers its pages.
+_ROMAN = re.compile(r"(?=[ivxlc])c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
+_ROMAN_DIGITS = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+
+
+def _roman_value(numeral: str) -> int:
+    values = [_ROMAN_DIGITS[c] for c in numeral]
+    return sum(-v if v < after else v for v, after in zip(values, [*values[1:], 0], strict=True))
+
+
+def _edge_lines(lines: list[str]) -> set[str]:
+    return {*lines[:2], *lines[-2:]}
+
+
+def _page_offset(line: str, index: int) -> int | None:
+    """The line's last number minus the page's index (None: no number). Only the last digits
+    are read: a hostile line of 5,000 digits is no integer to Python."""
+    numbers = _DIGITS.findall(line)
+    return int(numbers[-1][-6:]) - index if numbers else None
 
 
 def _without(pieces: list[Piece], running: set[str]) -> list[Piece]:

@@ -15,7 +15,11 @@ from ingest.parse import parse_document
 
 pytestmark = pytest.mark.integration
 
-# (heading, body) of each page after the contents page; the running title names the chapter.
+LONG_HEADING = "4.1 What to do when the spindle stops and the display shows no fault code at all"
+
+# (heading, running title, sections) of each chapter, a page per section after the contents
+# pages (numbered i, ii); the running title names the chapter and ends in the page number.
+# Chapters 3 and 4 have one page each: their titles are on fewer than three pages.
 CHAPTERS = [
     (
         "1 設置",
@@ -38,17 +42,32 @@ CHAPTERS = [
             ("2.3 Door interlock", "E-610 means the door opened while the spindle turned."),
         ],
     ),
+    ("3 保守", "第3章 保守", [("3.1 清掃", "毎週、切りくずを取り除いてください。")]),
+    (
+        "4 Troubleshooting",
+        "Chapter 4: Troubleshooting",
+        [(LONG_HEADING, "Check the main breaker first, then the 24 V supply fuse F2.")],
+    ),
 ]
 PARTS = [
     ("Filter cartridge HX-7731", "12"),
     ("Spindle belt HX-2210", "48"),
     ("Coolant pump HX-5100", "310"),
 ]
+# The parts list's page is numbered 9 and so is its heading: a heading, not a running title.
+PARTS_HEADING = "9 Spare parts"
+
+
+def _wrapped(text: str, words: int) -> list[str]:
+    """``text`` on two lines, the first of ``words`` words."""
+    split = text.split()
+    return [" ".join(split[:words]), " ".join(split[words:])]
 
 
 def manual() -> bytes:
-    """Page 1: contents (entries with dot leaders and page numbers); pages 2-7: one section
-    each, under a running title with the page number; page 8: a parts list with leaders."""
+    """Pages i-ii: contents (entries with dot leaders and page numbers; the long entry wrapped
+    later than its heading is); pages 1-8: one section each, under a running title with the
+    page number; page 9: a parts list with leaders."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -63,16 +82,23 @@ def manual() -> bytes:
         page.setFont("HeiseiKakuGo-W5", size)
         page.drawString(60, y, text)
 
-    line(height - 80, "目次 Contents", 16)
-    y, number = height - 120, 2
-    for chapter, _, sections in CHAPTERS:
-        line(y, f"{chapter} " + ". " * 30 + str(number))
-        y -= 20
-        for heading, _ in sections:
-            line(y, f"{heading} " + ". " * 28 + str(number))
-            y, number = y - 20, number + 1
-    page.showPage()
-    number = 2
+    number = 1
+    for folio, chapters in (("i", CHAPTERS[:2]), ("ii", CHAPTERS[2:])):
+        line(height - 80, "目次 Contents", 16)
+        y = height - 120
+        for chapter, _, sections in chapters:
+            line(y, f"{chapter} " + ". " * 30 + str(number))
+            y -= 20
+            for heading, _ in sections:
+                first, rest = _wrapped(heading, 11) if heading == LONG_HEADING else ("", heading)
+                if first:
+                    line(y, first)
+                    y -= 20
+                line(y, f"{rest} " + ". " * 28 + str(number))
+                y, number = y - 20, number + 1
+        line(40, folio, 9)
+        page.showPage()
+    number = 1
     for chapter, running, sections in CHAPTERS:
         for n, (heading, body) in enumerate(sections):
             line(height - 40, f"{running} {number}", 9)
@@ -80,11 +106,13 @@ def manual() -> bytes:
             if n == 0:
                 line(y, chapter, 16)
                 y -= 30
-            line(y, heading, 13)
-            line(y - 25, body)
+            for part in _wrapped(heading, 8) if heading == LONG_HEADING else [heading]:
+                line(y, part, 13)
+                y -= 18
+            line(y - 7, body)
             page.showPage()
             number += 1
-    line(height - 80, "3 Spare parts", 16)
+    line(height - 40, PARTS_HEADING, 16)
     for n, (part, price) in enumerate(PARTS):
         line(height - 120 - 20 * n, f"{part} " + ". " * 20 + f"{price} EUR")
     page.showPage()
@@ -115,11 +143,39 @@ def test_running_chapter_titles_are_not_headings(parsed) -> None:
     assert power.section == ("1 設置", "1.3 電源の接続")
 
 
+def test_a_chapter_of_one_page_loses_its_running_title_too(parsed) -> None:
+    """Its title is on one page only: the longer chapters' titles ending in their page's
+    number show how pages are numbered, and so find it."""
+    text = "\n".join(b.text for b in parsed.blocks)
+    assert "第3章 保守" not in text
+    assert "Chapter 4: Troubleshooting" not in text
+    cleaning = next(b for b in parsed.blocks if "切りくず" in b.text)
+    assert cleaning.section == ("3 保守", "3.1 清掃")
+    breaker = next(b for b in parsed.blocks if "breaker" in b.text)
+    assert breaker.section[0] == "4 Troubleshooting"
+    assert breaker.section[1].startswith("4.1 What to do when the spindle stops")
+
+
+def test_front_matter_page_numbers_are_not_content(parsed) -> None:
+    assert not [b for b in parsed.blocks if b.text.strip() in ("i", "ii")]
+
+
+def test_an_entry_wrapped_later_than_its_heading_is_contents_too(parsed) -> None:
+    on_contents = [b.text for b in parsed.blocks if b.page in (1, 2)]
+    assert not [t for t in on_contents if "spindle stops" in t]
+    headings = [b.text for b in parsed.blocks if b.category == "Title"]
+    assert sum("4.1 What to do" in h for h in headings) == 1
+
+
+def test_a_heading_that_opens_with_its_page_number_stays(parsed) -> None:
+    assert PARTS_HEADING in [b.text for b in parsed.blocks if b.category == "Title"]
+
+
 def test_a_parts_list_with_dot_leaders_stays(parsed) -> None:
     chunks = chunk_blocks(
         parsed.blocks, chunk_size=256, overlap=0, count_tokens=len, max_tokens=512
     )
-    parts = "\n".join(c.text for c in chunks if c.section == ("3 Spare parts",))
+    parts = "\n".join(c.text for c in chunks if c.section == (PARTS_HEADING,))
     for part, price in PARTS:
         assert part in parts
         assert f"{price} EUR" in parts
