@@ -14,17 +14,31 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
+
+from ingest.text import NO_SPACE
 
 # Four or more leaders, spaced or not: ". . . .", "....", "…………", "・・・・".
 _LEADERS = re.compile(r"(?:[.．・·…‥]\s*){4,}")
 _TRAILING = re.compile(r"[\s.．・·…‥]+$")
 
 
+# A caption's label before its number: a list of tables names "Table 12.9: Dialog programs"
+# (図 3.1, Figure 2-4) by the number and title alone.
+_CAPTION = re.compile(r"^\S{1,12} ([0-9]+(?:[.-][0-9]+)*)[:.]?(?= )")
+# An entry without leaders: a chapter's title and its page ("2 Debian パッケージ管理 38").
+_PAGE = re.compile(r"\s+[0-9]{1,4}\s*$")
+
+
+# A number set against its title, as narrow columns print it ("11.10List of XML tools").
+_TIGHT_NUMBER = re.compile(r"^(\d+(?:\.\d+)+)(?=[^\W\d_])")
+
+
 def _key(text: str) -> str:
     """A heading as entries and headings are compared: no trailing leaders, spaces squeezed,
-    case folded."""
-    return " ".join(_TRAILING.sub("", text).split()).casefold()
+    a space after its number, case folded."""
+    return " ".join(_TIGHT_NUMBER.sub(r"\1 ", _TRAILING.sub("", text)).split()).casefold()
 
 
 def entry_title(text: str) -> str | None:
@@ -39,13 +53,22 @@ def entry_title(text: str) -> str | None:
 # their first words must cost a million look-ups, not a million squared).
 PREFIX_WORDS = 12
 
+# Japanese is written without spaces: each of its characters counts as a word.
+_WORD = re.compile(f"[{NO_SPACE}]|[^\\s{NO_SPACE}]+")
+
+
+def _words(key: str) -> list[str]:
+    """The first words of a key, as prefixes are compared."""
+    return [m.group() for m in islice(_WORD.finditer(key), PREFIX_WORDS)]
+
 
 def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     """The indexes of the elements of ``texts`` ((page, text) each, in order) that are a
     table of contents: on a page where most elements have leaders and most of those entries
-    name text that opens an element of another page (its heading, or a paragraph it opens),
-    each entry, line of leaders, or entry title whose leaders went to the next line ("1.1
-    Legalese ."). Other text there stays."""
+    name text that opens an element of another page (its heading, a paragraph it opens, or a
+    caption it names by number and title), each entry, line of leaders, entry title whose
+    leaders went to the next line ("1.1 Legalese ."), or entry set without leaders ("2 Debian
+    パッケージ管理 38"). Other text there stays."""
     titles = [entry_title(text) for _, text in texts]
     counts = Counter(page for page, _ in texts)
     entries: dict[Any, list[str]] = {}
@@ -60,20 +83,21 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     for (page, text), title in zip(texts, titles, strict=True):
         if title is not None:
             continue
-        words = _key(text).split()[:PREFIX_WORDS]
-        for n in range(1, len(words) + 1):
-            _add(opened, " ".join(words[:n]), page)
-        _add(whole, " ".join(words), page)
+        for key in {_key(text), _CAPTION.sub(r"\1", _key(text), count=1)}:
+            words = _words(key)
+            for n in range(1, len(words) + 1):
+                _add(opened, " ".join(words[:n]), page)
+            _add(whole, " ".join(words), page)
 
     def elsewhere(title: str, page: Any) -> bool:
-        prefix = " ".join(title.split()[:PREFIX_WORDS])
+        prefix = " ".join(_words(title))
         return bool(opened.get(prefix, set()) - {page})
 
     def wraps_heading(text: str, page: Any) -> bool:
         """An entry's first line, wrapped later than the heading it names ("7.36 Why are
         there unwanted borders, lines or grid-like artifacts when" for a heading that ends
         at "grid-like"): it opens with the whole text of an element of another page."""
-        words = _key(text).split()[:PREFIX_WORDS]
+        words = _words(_key(text))
         return any(whole.get(" ".join(words[:n]), set()) - {page} for n in range(2, len(words)))
 
     pages = set()
@@ -85,7 +109,12 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
         n
         for n, ((page, text), title) in enumerate(zip(texts, titles, strict=True))
         if page in pages
-        and (title is not None or elsewhere(_key(text), page) or wraps_heading(text, page))
+        and (
+            title is not None
+            or elsewhere(_key(text), page)
+            or elsewhere(_key(_PAGE.sub("", text)), page)
+            or wraps_heading(text, page)
+        )
     }
 
 

@@ -15,6 +15,7 @@ from ingest.contents import contents_entries
 from ingest.defaults import from_setting
 from ingest.detect import DocType, decode_text
 from ingest.errors import CorruptDocument, DocumentError, EmptyDocument, PasswordProtected
+from ingest.headings import heading_depth, heading_number, list_numbers
 from ingest.offline import make_unstructured_offline
 from ingest.text import WRAPPED
 from ingest.webpage import without_furniture
@@ -64,56 +65,12 @@ class ParsedDocument:
 # PDF line wraps leave a space or newline between two Japanese characters ("ス タイル").
 _CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 
-# Numbered headings: "1.6.3 Replacement expressions", "Chapter 2", "Article 12", "第3条(定義)".
-# A part has at most three digits ("1970 年 1 月 1 日から…" opens with a year, not a section),
-# and the title opens with a letter or a bracket, not a number or a sign ("3 3.141593" and
-# "2 * x" are a program's output). "Chapter 2", "Section 12 Confidentiality": the word and its
-# number end the line or a capitalised title follows; a line a PDF wrapped mid-sentence that
-# opens with a cross-reference ("Section 1.4.8.", "Section 2.1.5).", "Section 1.1.4 and
-# Section 7.8.") is none.
-_NUMBERED_HEADING = re.compile(
-    r"^(?:(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+(?:[^\W\d_]|[(\[「『“\"'])"
-    r"|(?:chapter|section|article|part)\s+[\dIVXivx]+(?:\.\d+)*"
-    r"(?:$|[.:]?\s*(?-i:[^\W\d_a-z]|[(\[「『“\"']))"
-    r"|第[0-9一二三四五六七八九十百千]+[編章節条款])",
-    re.IGNORECASE,
-)
-_SENTENCE_END = tuple(".。!?！？:：;；,、")
-
 
 def clean_text(text: str) -> str:
     """Normalise width and compatibility forms (ＡＢＣ１２３ -> ABC123) and squeeze whitespace."""
     text = unicodedata.normalize("NFKC", text)
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return _CJK_GAP.sub("", "\n".join(line for line in lines if line))
-
-
-def heading_depth(text: str) -> int | None:
-    """Depth of a numbered heading (``1`` -> 0, ``1.6.3`` -> 2), None if ``text`` is not one.
-
-    Used for formats without heading markup (plain text, PDF text layers, e-mail), where
-    unstructured's title guesses are unreliable, above all for Japanese.
-    """
-    if len(text) > 120 or "\n" in text:
-        return None
-    if text.count(")") > text.count("("):
-        # a bracket closed that the line never opened: the end of a sentence a PDF wrapped
-        # ("Section 2.10 [What is CRAN?], page 9).")
-        return None
-    # "1. Definitions." is a heading; "1. The Licensor grants ... ." is a clause body.
-    short = len(text.split()) <= 8 and not text.endswith(_SENTENCE_END[1:])
-    question = text.endswith(("?", "？"))
-    if text.endswith(_SENTENCE_END) and not short and not question:
-        return None
-    match = _NUMBERED_HEADING.match(text)
-    if match is None:
-        return None
-    number = match.group("num")
-    if question and not short and "." not in (number or "").strip("."):
-        # "2.11 Can I use R for commercial purposes?" heads a FAQ's section; "1. Is the
-        # power on?" is a step of a checklist
-        return None
-    return number.count(".") if number else 0
 
 
 # Formats whose headings are marked up (h1-h6, heading styles, slide titles): trust
@@ -168,7 +125,9 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     headings: list[tuple[int, str]] = []  # (depth, heading text), outermost first
     title = ""
     has_pages = False
-    for element, category, text in _content(elements):
+    content = _content(elements)
+    listed = set() if trust_titles else list_numbers([_number(text) for _, _, text in content])
+    for n, (element, category, text) in enumerate(content):
         meta = element.metadata
         title = title or clean_text(getattr(meta, "subject", None) or "")
         page = getattr(meta, "page_number", None)
@@ -179,9 +138,10 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
         elif trust_titles and category == "ListItem":
             depth = None  # marked up as an item of a list: never a heading, numbered or not
         else:
-            depth = heading_depth(text) if category != "Table" else None
+            depth = heading_depth(text) if category != "Table" and n not in listed else None
             category = "Title" if depth is not None else _demote(category)
-        if depth is None and category != "Table" and (inline := _inline_heading(text)):
+        inline = _inline_heading(text) if depth is None and category != "Table" else None
+        if inline and n not in listed:
             # "4. Redistribution. You may ..." opens clause 4: its heading, then its body.
             head, text, depth = inline
             headings = [*(h for h in headings if h[0] < depth), (depth, head)]
@@ -215,16 +175,26 @@ def _content(elements: Sequence[Any]) -> list[tuple[Any, str, str]]:
         text = clean_text(str(element.text or "")) if category not in _SKIP else ""
         if text:
             kept.append((element, category, text))
-    pages = [(getattr(e.metadata, "page_number", None), text) for e, _, text in kept]
+    # A table opens with its caption, which is what a list of tables names.
+    pages = [
+        (getattr(e.metadata, "page_number", None), _opening(e, c, text)) for e, c, text in kept
+    ]
     contents = contents_entries(pages)
     return [entry for n, entry in enumerate(kept) if n not in contents]
+
+
+def _opening(element: Any, category: str, text: str) -> str:
+    if category != "Table":
+        return text
+    caption = _table_rows(getattr(element.metadata, "text_as_html", None) or "")[1]
+    return f"{caption}\n{text}" if caption else text
 
 
 # A clause heading run into its body: "2. Grant of Copyright License. Subject to ...",
 # "Section 12.3 Confidentiality. The parties ...", "第5条（秘密保持）甲及び乙は…".
 _INLINE_HEADING = re.compile(
     r"(?P<head>(?:(?:section|article|clause)\s+)?(?P<num>\d{1,3}(?:\.\d{1,3})*)\.?\s+"
-    r"(?P<words>[A-Z][^.。:\n]{0,60}?)[.:]"
+    r"(?P<words>[A-Z][^.。:\n]{0,60}?)[.:](?=\s|$)"
     r"|第[0-9一二三四五六七八九十百]+条(?:の\d+)?\s*[（(][^）)\n]{1,30}[）)])"
     r"\s*(?P<body>.*)",
     re.IGNORECASE | re.DOTALL,
@@ -244,6 +214,15 @@ def _inline_heading(text: str) -> tuple[str, str, int] | None:
             return None
     number = match["num"]
     return match["head"].strip(), match["body"].strip(), number.count(".") if number else 0
+
+
+def _number(text: str) -> str | None:
+    """The section number ``text`` opens with as a heading, or as a clause heading run into
+    its body."""
+    if (number := heading_number(text)) is not None:
+        return number
+    inline = _INLINE_HEADING.match(text)
+    return inline["num"] if inline and _inline_heading(text) else None
 
 
 def _path(headings: list[tuple[int, str]]) -> tuple[str, ...]:

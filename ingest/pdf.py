@@ -30,8 +30,9 @@ from unstructured.documents.elements import (
 )
 
 from ingest import native
+from ingest.contents import entry_title
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
-from ingest.parse import heading_depth
+from ingest.headings import BARE_CHAPTER, heading_depth
 from ingest.pdf_rules import has_rules
 from ingest.pdf_tables import (
     PdfTable,
@@ -70,7 +71,7 @@ def _page_lines(text: str) -> list[str]:
 
 
 def _running_lines(pages: list[list[str]]) -> set[str]:
-    """Header and footer lines, at a page edge: the same (digits aside) on most pages, or on
+    """Header and footer lines, at a page edge: the same (numbers aside) on most pages, or on
     three pages or more carrying the page's number (a chapter's running title, "Chapter 2: R
     Basics 8", changes by chapter: its number minus the page's index is the same on each).
     Once titles ending in the page's number show how the pages are numbered, an edge line
@@ -82,7 +83,7 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     offsets: dict[str, set[int | None]] = {}
     for index, lines in enumerate(pages):
         for line in _edge_lines(lines):
-            key = _DIGITS.sub("#", line)
+            key = _shape(line)
             edges[key] += 1
             offsets.setdefault(key, set()).add(_page_offset(line, index))
 
@@ -101,7 +102,7 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     for index, lines in enumerate(pages):
         for line in _edge_lines(lines):
             if line[-1].isdigit() and _page_offset(line, index) in numbering:
-                running.add(_DIGITS.sub("#", line))
+                running.add(_shape(line))
             elif _ROMAN.fullmatch(line):
                 roman.setdefault(_roman_value(line) - index, set()).add(line)
     running.update(*(lines for lines in roman.values() if len(lines) >= 2))
@@ -118,20 +119,36 @@ def _roman_value(numeral: str) -> int:
     return sum(-v if v < after else v for v, after in zip(values, [*values[1:], 0], strict=True))
 
 
+def _shape(line: str) -> str:
+    """A line as running lines are compared: its numbers as #, a roman folio at either end
+    too ("Debian リファレンス xvii" in the front matter, "Debian リファレンス 12" after)."""
+    shaped = _DIGITS.sub("#", line)
+    head, _, rest = shaped.partition(" ")
+    if rest and _ROMAN.fullmatch(head):
+        shaped = f"# {rest}"
+    body, _, tail = shaped.rpartition(" ")
+    return f"{body} #" if body and _ROMAN.fullmatch(tail) else shaped
+
+
 def _edge_lines(lines: list[str]) -> set[str]:
     return {*lines[:2], *lines[-2:]}
 
 
 def _page_offset(line: str, index: int) -> int | None:
-    """The line's last number minus the page's index (None: no number). Only the last digits
-    are read: a hostile line of 5,000 digits is no integer to Python."""
+    """The line's last number (or, with none, a roman folio at either end) minus the page's
+    index; None: no number. Only the last digits are read: a hostile line of 5,000 digits is
+    no integer to Python."""
     numbers = _DIGITS.findall(line)
-    return int(numbers[-1][-6:]) - index if numbers else None
+    if numbers:
+        return int(numbers[-1][-6:]) - index
+    words = line.split()
+    folio = next((w for w in (words[-1], words[0]) if _ROMAN.fullmatch(w)), None)
+    return None if folio is None or len(words) < 2 else _roman_value(folio) - index
 
 
 def _without(pieces: list[Piece], running: set[str]) -> list[Piece]:
     return [
-        [line for line in piece if _DIGITS.sub("#", line) not in running]
+        [line for line in piece if _shape(line) not in running]
         if isinstance(piece, list)
         else piece
         for piece in pieces
@@ -160,16 +177,35 @@ def _elements(lines: list[str], page: int) -> Iterator[Element]:
         if paragraph:
             yield kind(text=paragraph, metadata=metadata)
 
+    chapter: str | None = None  # "Chapter 2" alone: its title is the next line
+
+    def title(text: str, depth: int) -> Title:
+        return Title(text=text, metadata=ElementMetadata(page_number=page, category_depth=depth))
+
     for line in lines:
         depth = heading_depth(line)
+        if chapter is not None:
+            named = depth is None and len(line) <= 80 and not line.endswith(_SENTENCE_END)
+            yield title(f"{chapter} {line}" if named else chapter, 0)
+            chapter = None
+            if named:  # "Chapter 2 Debian パッケージ管理"
+                continue
         if depth is not None and not _BULLET.match(line.split(" ", 1)[0] + " "):
             yield from flush()
             paragraph = None
-            yield Title(text=line, metadata=ElementMetadata(page_number=page, category_depth=depth))
+            if BARE_CHAPTER.match(line):
+                chapter = line
+            else:
+                yield title(line, depth)
             continue
         if _BULLET.match(line):
             yield from flush()
             paragraph, kind = line, ListItem
+            continue
+        if entry_title(line) is not None:  # a contents entry is a line of its own
+            yield from flush()
+            paragraph = None
+            yield NarrativeText(text=line, metadata=metadata)
             continue
         if paragraph is None:
             paragraph, kind = line, NarrativeText
@@ -180,6 +216,8 @@ def _elements(lines: list[str], page: int) -> Iterator[Element]:
             # A Japanese wrap gets no space: clean_text drops gaps between Japanese characters.
             paragraph = f"{paragraph} {line}"
     yield from flush()
+    if chapter is not None:
+        yield title(chapter, 0)
 
 
 def ocr_scale(width: float, height: float, dpi: int) -> float:

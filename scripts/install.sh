@@ -13,8 +13,10 @@ ldconfig -p 2>/dev/null | grep -q libmagic.so.1 || missing+=(libmagic1)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [[ -e /usr/share/tesseract-ocr/5/tessdata/jpn.traineddata ]] || missing+=(tesseract-ocr-jpn)
 if [[ -n "$extras" ]]; then
-  # Tests read real manuals: Debian Reference as PDF (tables).
+  # Tests read real manuals: Debian Reference as PDF, in English (tables) and Japanese (its
+  # outline and front matter).
   [[ -e /usr/share/debian-reference/debian-reference.en.pdf ]] || missing+=(debian-reference-en)
+  [[ -e /usr/share/debian-reference/debian-reference.ja.pdf ]] || missing+=(debian-reference-ja)
   # Browser tests: Debian's chromium (Playwright's own browser download does not work offline)
   # and CJK fonts so Japanese renders.
   command -v chromium >/dev/null || missing+=(chromium)

@@ -17,7 +17,7 @@ from app.policy import may_write, reader_groups, sees_document
 from app.settings import AppSettings
 from ingest.components import Components
 from ingest.filters import all_of, condition, document
-from ingest.parse import heading_depth
+from ingest.headings import heading_depth
 from ingest.pipeline import Indexer
 from ingest.registry import CollectionConfig
 from ingest.uploads import remove_version

@@ -7,7 +7,8 @@ import itertools
 import pytest
 
 from ingest.chunk import chunk_blocks
-from ingest.parse import Block, clean_text, heading_depth
+from ingest.headings import heading_depth
+from ingest.parse import Block, clean_text
 from ingest.text import detect_language, split_sentences
 
 pytestmark = pytest.mark.unit

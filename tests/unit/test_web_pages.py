@@ -9,7 +9,8 @@ import pytest
 from ingest.chunk import Chunk, chunk_blocks
 from ingest.detect import DocType
 from ingest.errors import EmptyDocument
-from ingest.parse import heading_depth, parse_document
+from ingest.headings import heading_depth
+from ingest.parse import parse_document
 
 # A Sphinx page (the Python docs): a navigation bar above and below, a sidebar with the
 # page's own table of contents and "This Page / Show Source", a search box.
