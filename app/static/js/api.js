@@ -1,13 +1,16 @@
 // kura's HTTP API as the page calls it: the saved key on every request, errors as ApiError.
 
+import { msg } from "./i18n.js";
 import { markKeyInvalid, showNotice, showWelcome } from "./notices.js";
 
 export const KEY_STORAGE = "kura.apiKey";
 
+// detail: the server's own text, shown as sent, or the page's Message when it says it itself.
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(detail);
+    super(String(detail));
     this.status = status;
+    this.detail = detail;
   }
 }
 
@@ -28,7 +31,7 @@ function detailText(body, status) {
     return detail.map((d) => (d && d.msg ? d.msg : JSON.stringify(d))).join("; ");
   }
   if (detail) return JSON.stringify(detail);
-  return `The server answered HTTP ${status}.`;
+  return msg("error.http", { status: String(status) });
 }
 
 export async function errorFrom(response) {
@@ -42,10 +45,10 @@ export async function errorFrom(response) {
     // No key yet is a first visit, not a mistake: the welcome panel says how to get one.
     if (!apiKey()) {
       showWelcome();
-      return new ApiError(401, "kura needs an API key: ask your administrator for one.");
+      return new ApiError(401, msg("error.key_needed"));
     }
     markKeyInvalid();
-    return new ApiError(401, "This API key was rejected. Enter a valid API key.");
+    return new ApiError(401, msg("error.key_rejected"));
   }
   return new ApiError(response.status, detailText(body, response.status));
 }
@@ -55,14 +58,20 @@ export async function api(path, options = {}) {
   try {
     response = await fetch(path, { ...options, headers: headers(options.headers || {}) });
   } catch {
-    throw new ApiError(0, "Cannot reach kura. Is the server running?");
+    throw new ApiError(0, msg("error.unreachable"));
   }
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return null;
   return response.json();
 }
 
+// What the page shows for an error: the server's text or the page's message, or its own
+// framing around anything else.
+export function errorText(error) {
+  return error instanceof ApiError ? error.detail : msg("error.unexpected", { error: String(error) });
+}
+
 export function reportError(error) {
   if (error instanceof ApiError && error.status === 401 && !apiKey()) return; // the welcome panel
-  showNotice(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
+  showNotice(errorText(error));
 }

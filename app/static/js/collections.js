@@ -3,6 +3,7 @@
 import { api, reportError } from "./api.js";
 import { loadDocuments } from "./documents.js";
 import { $, el } from "./dom.js";
+import { msg, setText } from "./i18n.js";
 import { hideWelcome } from "./notices.js";
 
 export const COLLECTION_STORAGE = "kura.collection";
@@ -28,10 +29,10 @@ export async function loadCollections() {
   const wanted = select.value || localStorage.getItem(COLLECTION_STORAGE);
   select.replaceChildren();
   for (const c of collections) {
-    const label = `${c.name} (${c.documents ?? 0} documents)`;
+    const label = msg("collection.option", { name: c.name, count: c.documents ?? 0 });
     select.append(el("option", { value: c.name, text: label, title: c.description || null }));
   }
-  select.append(el("option", { value: NEW_COLLECTION, text: "New collection…" }));
+  select.append(el("option", { value: NEW_COLLECTION, text: msg("collection.new") }));
   const names = collections.map((c) => c.name);
   if (wanted === NEW_COLLECTION || names.includes(wanted)) select.value = wanted;
   else select.value = names.length ? names[0] : NEW_COLLECTION;
@@ -45,13 +46,9 @@ export function collectionChanged(collections) {
   if (!creating) localStorage.setItem(COLLECTION_STORAGE, select.value);
   const info = $("collection-info");
   const known = (collections || []).find((c) => c.name === select.value);
-  if (creating) {
-    info.textContent = "Upload documents to create it.";
-  } else if (known) {
-    info.textContent = known.description || `${known.chunks ?? 0} passages indexed.`;
-  } else {
-    info.textContent = "";
-  }
+  if (creating) setText(info, msg("collection.create_hint"));
+  else if (known) setText(info, known.description || msg("collection.passages", { count: known.chunks ?? 0 }));
+  else setText(info, "");
   loadDocuments();
 }
 

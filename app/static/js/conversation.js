@@ -1,10 +1,11 @@
 // The conversation: asking (the answer streams as server-sent events), follow-ups, stopping,
 // regenerating or editing a question, and keeping it in the browser after each answer.
 
-import { ApiError, errorFrom, headers } from "./api.js";
+import { ApiError, errorFrom, errorText, headers } from "./api.js";
 import { currentCollection } from "./collections.js";
 import { $ } from "./dom.js";
 import { refreshList } from "./history.js";
+import { msg, revive } from "./i18n.js";
 import { clearNotice, showNotice } from "./notices.js";
 import { readEvents } from "./sse.js";
 import * as store from "./store.js";
@@ -54,17 +55,18 @@ function dropFrom(record) {
   $("empty-conversation").hidden = state.records.length > 0;
 }
 
+// The headline is the page's message or the server's text; the detail is the server's.
 function failure(data) {
   if (UNAVAILABLE.has(data.error)) {
-    return { headline: "Answers are unavailable right now; here are the passages.", detail: data.detail || "" };
+    return { headline: msg("answer.unavailable"), detail: data.detail || "" };
   }
-  return { headline: data.detail || data.error || "The answer failed.", detail: "" };
+  return { headline: data.detail || data.error || msg("answer.failed"), detail: "" };
 }
 
 export async function ask(question) {
   const collection = currentCollection();
   if (!collection) {
-    showNotice("Pick a collection first.");
+    showNotice(msg("ask.pick_collection"));
     return;
   }
   clearNotice();
@@ -78,7 +80,7 @@ export async function ask(question) {
   state.controller = controller;
   setBusy(true);
   const fail = (headline, detail = "") => {
-    record.error = detail ? `${headline}\n${detail}` : headline;
+    record.error = { headline, detail };
     turn.fail(headline, detail);
   };
   try {
@@ -92,7 +94,7 @@ export async function ask(question) {
       });
     } catch (error) {
       if (error.name === "AbortError") throw error;
-      throw new ApiError(0, "Cannot reach kura. Is the server running?");
+      throw new ApiError(0, msg("error.unreachable"));
     }
     if (!response.ok) throw await errorFrom(response);
     const type = response.headers.get("Content-Type") || "";
@@ -117,11 +119,11 @@ export async function ask(question) {
           fail(headline, detail);
         }
       });
-      if (!record.answer && !record.error) fail("The answer stopped before it was complete.");
+      if (!record.answer && !record.error) fail(msg("answer.incomplete"));
     }
   } catch (error) {
-    if (error.name === "AbortError") fail("Stopped.");
-    else fail(error instanceof ApiError ? error.message : `Something went wrong: ${error}`);
+    if (error.name === "AbortError") fail(msg("answer.stopped"));
+    else fail(errorText(error));
   } finally {
     state.controller = null;
     setBusy(false);
@@ -143,7 +145,7 @@ async function keep(collection) {
   try {
     await store.put({ id: state.id, title: records[0].question.slice(0, 80), collection, updated: Date.now(), records });
   } catch (error) {
-    showNotice(`This conversation could not be kept in the browser: ${error}`);
+    showNotice(msg("history.keep_failed", { error: String(error) }));
   }
   await refreshList();
 }
@@ -188,8 +190,18 @@ export function openConversation(conversation) {
     if (record.passages && record.passages.length) turn.showPassages(record.passages);
     if (record.answer) turn.finish(record.answer);
     else if (record.error) {
-      const [headline, ...detail] = record.error.split("\n");
-      turn.fail(headline, detail.join("\n"));
+      const { headline, detail } = kept(record.error);
+      turn.fail(headline, detail);
     }
   }
+}
+
+// A kept error: {headline, detail} (its headline a message kept as JSON, or text), or, as
+// kept before the page spoke Japanese, "headline\ndetail".
+function kept(error) {
+  if (typeof error === "string") {
+    const [headline, ...detail] = error.split("\n");
+    return { headline, detail: detail.join("\n") };
+  }
+  return { headline: revive(error.headline), detail: error.detail || "" };
 }

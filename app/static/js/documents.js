@@ -1,6 +1,6 @@
 // Uploads followed until indexed, and the collection's documents table.
 
-import { api, ApiError, reportError } from "./api.js";
+import { api, errorText, reportError } from "./api.js";
 import {
   COLLECTION_STORAGE,
   createCollection,
@@ -8,19 +8,33 @@ import {
   loadCollections,
   NEW_COLLECTION,
 } from "./collections.js";
-import { $, basename, el, formatDate, langOf, sleep } from "./dom.js";
+import { $, asDate, basename, el, joined, langOf, sleep } from "./dom.js";
+import { msg, t } from "./i18n.js";
 import { clearNotice, showNotice } from "./notices.js";
+import { versionText } from "./passages.js";
 
 const POLL_MS = 1000;
 
+// A status from the server: its badge's colour and its words (one the page does not know
+// shows as sent).
+const STATUSES = {
+  indexed: ["ok", () => msg("status.indexed")],
+  unchanged: ["muted", () => msg("status.unchanged")],
+  done: ["ok", () => msg("status.done")],
+  failed: ["bad", () => msg("status.failed")],
+  running: ["info", () => msg("status.running")],
+  queued: ["muted", () => msg("status.queued")],
+};
+
 function statusBadge(status) {
-  const cls = { indexed: "ok", unchanged: "muted", done: "ok", failed: "bad", running: "info", queued: "muted" }[status] || "muted";
-  return el("span", { class: `badge ${cls}`, text: status });
+  const [cls, words] = Object.hasOwn(STATUSES, status) ? STATUSES[status] : ["muted", () => status];
+  return el("span", { class: `badge ${cls}`, text: words() });
 }
 
 function renderJob(box, job, upload) {
   box.replaceChildren();
-  const title = el("p", { class: "job-title" }, `Upload to ${upload.collection}: `, statusBadge(job.status || "queued"));
+  const title = el("p", { class: "job-title" }, msg("upload.to", { collection: upload.collection }), " ",
+    statusBadge(job.status || "queued"));
   box.append(title);
   const list = el("ul", { class: "job-files" });
   for (const f of job.files || []) {
@@ -29,7 +43,7 @@ function renderJob(box, job, upload) {
       statusBadge(f.status));
     if (f.status === "indexed" || f.status === "unchanged") {
       if (f.chunks != null) {
-        item.append(el("span", { class: "hint", text: ` ${f.chunks} passage${f.chunks === 1 ? "" : "s"}` }));
+        item.append(" ", el("span", { class: "hint", text: msg("upload.passages", { count: f.chunks }) }));
       }
     }
     if (f.reason) item.append(el("span", { class: "reason", text: ` ${f.reason}` }));
@@ -48,11 +62,11 @@ export async function upload(event) {
   const collection = currentCollection();
   const files = $("files").files;
   if (!collection) {
-    showNotice("Pick a collection, or name a new one, first.");
+    showNotice(msg("upload.pick_collection"));
     return;
   }
   if (!files.length) {
-    showNotice("Choose one or more files to upload.");
+    showNotice(msg("upload.choose_files"));
     return;
   }
   clearNotice();
@@ -62,7 +76,8 @@ export async function upload(event) {
   if (groups) form.append("groups", groups);
   const button = $("upload-button");
   button.disabled = true;
-  const box = el("div", { class: "job" }, el("p", { class: "hint", text: `Uploading ${files.length} file(s)…` }));
+  const uploading = msg("upload.uploading", { count: files.length });
+  const box = el("div", { class: "job" }, el("p", { class: "hint", text: uploading }));
   $("jobs").prepend(box);
   try {
     if ($("collection").value === NEW_COLLECTION) await createCollection(collection);
@@ -97,7 +112,7 @@ export async function upload(event) {
     }
     await loadCollections(); // counts changed; it reloads the documents table too
   } catch (error) {
-    box.append(el("p", { class: "error", role: "alert", text: error instanceof ApiError ? error.message : String(error) }));
+    box.append(el("p", { class: "error", role: "alert", text: errorText(error) }));
   } finally {
     button.disabled = false;
   }
@@ -129,8 +144,10 @@ export async function loadDocuments() {
 
 async function deleteDocument(d, collection, button) {
   const name = basename(d.source);
-  const what = d.status === "failed" ? `the failed entry for ${name}` : `${name} (every version)`;
-  if (!window.confirm(`Delete ${what} from ${collection}?`)) return;
+  const question = d.status === "failed"
+    ? t("document.confirm_delete_failed", { name, collection })
+    : t("document.confirm_delete", { name, collection });
+  if (!window.confirm(question)) return;
   button.disabled = true;
   try {
     await api(`/v1/collections/${encodeURIComponent(collection)}/documents/${encodeURIComponent(d.document_id)}`, {
@@ -153,19 +170,17 @@ function documentRow(d, collection, writable) {
   }
   const versions = (d.versions || []).length;
   const about = [
-    d.version_label,
-    d.effective_date && `effective ${d.effective_date}`,
-    versions > 1 && `${versions} versions`,
-    d.ingested_at && `added ${formatDate(d.ingested_at)}`,
-  ].filter(Boolean).join(" · ");
-  if (about) doc.append(el("span", { class: "doc-about hint", text: about }));
+    versionText(d.version_label, d.effective_date),
+    versions > 1 && msg("document.versions", { count: versions }),
+    d.ingested_at && msg("document.added", { date: asDate(d.ingested_at) }),
+  ].filter(Boolean);
+  if (about.length) doc.append(el("span", { class: "doc-about hint" }, ...joined(about)));
   for (const flag of d.flags || []) {
+    const known = flag === "instructions";
     doc.append(el("span", {
       class: "badge warn",
-      title: flag === "instructions"
-        ? "Parts of this document read like instructions to the model; kura treats them as text only."
-        : null,
-      text: `⚠ ${flag}`,
+      title: known ? msg("document.flag_instructions_title") : null,
+      text: known ? msg("document.flag_instructions") : `⚠ ${flag}`,
     }), " ");
   }
   if (d.reason) doc.append(el("span", { class: "reason doc-reason", text: d.reason }));
@@ -174,8 +189,8 @@ function documentRow(d, collection, writable) {
     actions.append(el("button", {
       type: "button",
       class: "link danger",
-      "aria-label": `Delete ${name}`,
-      text: "Delete",
+      "aria-label": msg("document.delete_label", { name }),
+      text: msg("document.delete"),
       onclick: (event) => deleteDocument(d, collection, event.currentTarget),
     }));
   }

@@ -1,36 +1,36 @@
 // The list of conversations kept in this browser for the current key: reopen, delete.
 
 import { openConversation, state } from "./conversation.js";
-import { $, el, formatDate, langOf } from "./dom.js";
+import { $, asDate, el, langOf } from "./dom.js";
+import { msg, setText } from "./i18n.js";
 import * as store from "./store.js";
 
 export async function refreshList() {
   const list = $("conversation-list");
   if (!store.canKeep()) {
     list.replaceChildren();
-    $("history-count").textContent = "";
-    $("history-hint").textContent =
-      "Conversations are kept only when kura is opened over https (or on localhost).";
+    setText($("history-count"), "");
+    setText($("history-hint"), msg("history.not_kept"));
     return;
   }
   const db = await store.load();
-  $("history-count").textContent = db.conversations.length ? `(${db.conversations.length})` : "";
-  $("history-hint").textContent = db.conversations.length
-    ? "Kept in this browser for this API key only."
-    : "No conversations kept yet.";
+  const count = db.conversations.length;
+  setText($("history-count"), count ? msg("history.count", { count }) : "");
+  setText($("history-hint"), count ? msg("history.kept") : msg("history.none"));
   list.replaceChildren(...db.conversations.map((c) => {
+    const where = msg("history.item", { collection: c.collection, date: asDate(c.updated) });
     const open = el("button", {
       type: "button",
       class: "link conversation-open",
       "aria-current": c.id === state.id ? "true" : null,
       onclick: () => reopen(c.id),
     }, el("span", { class: "conversation-title", lang: langOf(c.title), text: c.title }),
-    el("span", { class: "hint", text: ` ${c.collection} · ${formatDate(c.updated)}` }));
+    " ", el("span", { class: "hint", text: where }));
     const remove = el("button", {
       type: "button",
       class: "link danger",
-      "aria-label": `Delete conversation: ${c.title}`,
-      text: "Delete",
+      "aria-label": msg("history.delete_label", { title: c.title }),
+      text: msg("history.delete"),
       onclick: () => forget(c.id),
     });
     return el("li", { "data-id": c.id }, open, " ", remove);

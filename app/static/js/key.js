@@ -4,15 +4,14 @@ import { apiKey, KEY_STORAGE } from "./api.js";
 import { loadCollections } from "./collections.js";
 import { $ } from "./dom.js";
 import { restore } from "./history.js";
+import { msg, setText } from "./i18n.js";
 import { clearNotice } from "./notices.js";
 
 export function showKeyState() {
   const input = $("api-key");
   input.removeAttribute("aria-invalid");
   $("key-status").classList.remove("error-text");
-  $("key-status").textContent = apiKey()
-    ? "Key saved in this browser."
-    : "No key saved (fine when kura runs without authentication).";
+  setText($("key-status"), apiKey() ? msg("key.saved") : msg("key.none"));
 }
 
 export function saveKey() {

@@ -9,10 +9,15 @@ import { ask, newConversation, state } from "./conversation.js";
 import { loadDocuments, upload } from "./documents.js";
 import { $ } from "./dom.js";
 import { restore } from "./history.js";
+import { applyLanguage, setLanguage } from "./i18n.js";
 import { saveKey, showKeyState } from "./key.js";
 import { passageClosed } from "./passages.js";
 
 function init() {
+  applyLanguage();
+  for (const button of document.querySelectorAll("[data-language]")) {
+    button.addEventListener("click", () => setLanguage(button.dataset.language));
+  }
   $("api-key").value = apiKey();
   showKeyState();
   $("settings").addEventListener("submit", (event) => {

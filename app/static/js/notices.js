@@ -1,16 +1,18 @@
 // The notice line under the header, and the API key field's error state.
 
 import { $ } from "./dom.js";
+import { msg, setText } from "./i18n.js";
 
+// message: the page's own (a Message) or the server's text.
 export function showNotice(message) {
   const notice = $("notice");
-  notice.textContent = message;
+  setText(notice, message);
   notice.hidden = false;
 }
 
 export function clearNotice() {
   $("notice").hidden = true;
-  $("notice").textContent = "";
+  setText($("notice"), "");
 }
 
 export function showWelcome() {
@@ -25,6 +27,6 @@ export function hideWelcome() {
 export function markKeyInvalid() {
   const input = $("api-key");
   input.setAttribute("aria-invalid", "true");
-  $("key-status").textContent = "Enter a valid API key.";
+  setText($("key-status"), msg("key.invalid"));
   $("key-status").classList.add("error-text");
 }
