@@ -20,6 +20,7 @@ from tests.support.sse import wait_for
 pytestmark = pytest.mark.browser
 
 Opener = Callable[[str], Page]
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -155,11 +156,18 @@ def test_an_english_browser_gets_the_english_page(open_in: Opener, kura: Kura) -
     expect(turn.get_by_role("button", name="Copy")).to_be_visible()
 
 
-def test_the_first_visit_in_japanese_points_to_english(open_in: Opener, kura: Kura) -> None:
+def test_the_first_visit_in_japanese_points_to_english(
+    open_in: Opener, kura: Kura, artifacts: Path
+) -> None:
     page = open_in("ja-JP")
+    page.set_viewport_size(PHONE)
     page.goto(kura.url)
     welcome = page.locator("#welcome")
     expect(welcome.locator("h2")).to_have_text("kura へようこそ")
+    header = page.locator("header.top").bounding_box()
+    assert header is not None
+    assert header["height"] <= 200, header  # the switch keeps the phone's header compact
+    page.screenshot(path=artifacts / "first-run-390-ja.png")
     expect(welcome).to_contain_text("管理者に API キーの発行を依頼してください")
     expect(welcome.locator('[lang="en"]')).to_contain_text("also available in English")
     page.fill("#api-key", "kura_000000000000_" + "x" * 43)

@@ -18,17 +18,17 @@ const POLL_MS = 1000;
 // A status from the server: its badge's colour and its words (one the page does not know
 // shows as sent).
 const STATUSES = {
-  indexed: ["ok", () => msg("status.indexed")],
-  unchanged: ["muted", () => msg("status.unchanged")],
-  done: ["ok", () => msg("status.done")],
-  failed: ["bad", () => msg("status.failed")],
-  running: ["info", () => msg("status.running")],
-  queued: ["muted", () => msg("status.queued")],
+  indexed: ["ok", msg("status.indexed")],
+  unchanged: ["muted", msg("status.unchanged")],
+  done: ["ok", msg("status.done")],
+  failed: ["bad", msg("status.failed")],
+  running: ["info", msg("status.running")],
+  queued: ["muted", msg("status.queued")],
 };
 
 function statusBadge(status) {
-  const [cls, words] = Object.hasOwn(STATUSES, status) ? STATUSES[status] : ["muted", () => status];
-  return el("span", { class: `badge ${cls}`, text: words() });
+  const [cls, words] = Object.hasOwn(STATUSES, status) ? STATUSES[status] : ["muted", status];
+  return el("span", { class: `badge ${cls}`, text: words });
 }
 
 function renderJob(box, job, upload) {

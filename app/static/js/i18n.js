@@ -8,7 +8,7 @@ import en from "./messages-en.js";
 import ja from "./messages-ja.js";
 
 const CATALOGUES = { en, ja };
-export const LANGUAGE_STORAGE = "kura.language";
+const LANGUAGE_STORAGE = "kura.language";
 // Where a node keeps the key of its translated text or attribute.
 const DATA = {
   text: "data-i18n",
@@ -26,10 +26,6 @@ function chosen() {
   const wanted = navigator.languages?.length ? navigator.languages : [navigator.language || ""];
   const bases = wanted.map((tag) => tag.toLowerCase().split("-")[0]);
   return bases.find((base) => Object.hasOwn(CATALOGUES, base)) || "en";
-}
-
-export function currentLanguage() {
-  return language;
 }
 
 // A message that knows its key: shown through setText (or el()), it follows the language.
@@ -71,7 +67,9 @@ function format(value) {
 // has them ({"one": ..., "other": ...}), and numbers and dates are written the language's way.
 export function t(key, params = {}) {
   let text = CATALOGUES[language][key] ?? CATALOGUES.en[key] ?? key;
-  if (typeof text === "object") text = text[new Intl.PluralRules(language).select(params.count ?? 0)] ?? text.other;
+  if (typeof text === "object") {
+    text = text[new Intl.PluralRules(language).select(params.count ?? 0)] ?? text.other;
+  }
   return text.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(params, name) ? format(params[name]) : whole));
 }
 

@@ -28,7 +28,7 @@ export default {
   },
   "welcome.title": "Welcome to kura",
   "welcome.about": "kura answers questions from your organisation's own documents (manuals, contracts, policies) and shows the passages each answer comes from. Nothing leaves your network.",
-  "welcome.other_language": "この画面は日本語でも表示できます。右上の「日本語」を押してください。",
+  "welcome.other_language": "この画面は日本語でも表示できます。ページ上部の「日本語」を押してください。",
   "welcome.need_key": "To start, you need an API key",
   "welcome.ask_admin": "Ask your kura administrator for a key.",
   "welcome.paste": "Paste it into “API key” above and press “Save”. It stays in this browser.",

@@ -26,7 +26,7 @@ export default {
   },
   "welcome.title": "kura へようこそ",
   "welcome.about": "kura は社内の文書（マニュアル、契約書、規程など）から質問に回答し、根拠となった箇所を示します。データが社外に出ることはありません。",
-  "welcome.other_language": "This page is also available in English: choose “English” at the top right.",
+  "welcome.other_language": "This page is also available in English: choose “English” at the top of the page.",
   "welcome.need_key": "ご利用には API キーが必要です",
   "welcome.ask_admin": "kura の管理者に API キーの発行を依頼してください。",
   "welcome.paste": "上の「API キー」欄に貼り付けて「保存」を押してください。キーはこのブラウザにのみ保存されます。",
