@@ -18,6 +18,7 @@ import ctypes
 import html
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -86,6 +87,45 @@ def _caption(textpage: pdfium.PdfTextPage, box: Box, width: float) -> str:
     return found[0]
 
 
+class _Centres:
+    """The centre of each character of a page, sorted by height, so that a row's characters
+    are found by bisection: a page ruled into thousands of cells costs characters x columns,
+    not characters x cells."""
+
+    def __init__(self, textpage: pdfium.PdfTextPage) -> None:
+        left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+        get_box, raw = pdfium_c.FPDFText_GetCharBox, textpage.raw
+        centres = []
+        for index in range(textpage.count_chars()):
+            if get_box(raw, index, left, right, bottom, top):
+                y = (bottom.value + top.value) / 2
+                centres.append((y, (left.value + right.value) / 2, index))
+        centres.sort()
+        self.heights = [c[0] for c in centres]
+        self.centres = centres
+
+    def between(self, bottom: float, top: float) -> list[tuple[float, float, int]]:
+        """(y, x, index) of the characters whose centre is at a height in [bottom, top]."""
+        return self.centres[bisect_left(self.heights, bottom) : bisect_right(self.heights, top)]
+
+
+def _cell_text(
+    textpage: pdfium.PdfTextPage, row: Sequence[tuple[float, float, int]], x0: float, x1: float
+) -> str:
+    """The text of the characters of ``row`` whose centre lies between ``x0`` and ``x1``.
+    PDFium's own bounded read takes every character whose box touches the cell, and a
+    Japanese glyph's box reaches past a tightly ruled row: the next row's 在ザ名表 ended up in
+    the cell above."""
+    inside = sorted(i for _, x, i in row if x0 <= x <= x1)
+    runs: list[list[int]] = []  # [first, last] index of each run of consecutive characters
+    for index in inside:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return _clean(" ".join(textpage.get_text_range(a, b - a + 1) for a, b in runs))
+
+
 def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> list[PdfTable]:
     """Ruled tables on one page (1-based ``number``), top to bottom."""
     from pdfplumber.table import TableFinder, merge_edges
@@ -114,6 +154,9 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
     finder = TableFinder(None, settings)  # type: ignore[arg-type]
     top_y = page.get_mediabox()[3]
     width = page.get_width()
+    if not finder.tables:
+        return []
+    centres = _Centres(textpage)
     tables = []
     for found in finder.tables:
         rows = []
@@ -124,8 +167,8 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
                     cells.append("")
                     continue
                 x0, cell_top, x1, cell_bottom = cell
-                text = textpage.get_text_bounded(x0, top_y - cell_bottom, x1, top_y - cell_top)
-                cells.append(_clean(text))
+                inside = centres.between(top_y - cell_bottom, top_y - cell_top)
+                cells.append(_cell_text(textpage, inside, x0, x1))
             if any(cells):
                 rows.append(tuple(cells))
         if len(rows) < 2 or max(len(r) for r in rows) < 2:

@@ -170,3 +170,59 @@ def test_real_tables_on_consecutive_pages_with_the_same_header_stay_apart(
     assert rows_36[0] == rows_37[0] == ("Operation", "Command snippets")
     assert len(rows_36) == 37
     assert len(rows_37) == 9
+
+
+TIGHT_ROWS = [
+    ("コマンド", "説明"),
+    ("pwd", "現在のディレクトリーの名前を表示"),
+    ("whoami", "現在のユーザー名を表示"),
+    ("id", "ユーザーの識別子と所属グループを表示"),
+]
+
+
+def tight_table() -> bytes:
+    """A table ruled as tightly as DocBook sets Debian Reference's: rows 11 pt high for 10 pt
+    Japanese text, whose glyph boxes reach into the row above."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import SimpleDocTemplate, Table, TableStyle
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    style = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+            ("FONTNAME", (0, 0), (-1, -1), "HeiseiKakuGo-W5"),
+            ("FONTSIZE", (0, 0), (-1, -1), 10),
+            ("TOPPADDING", (0, 0), (-1, -1), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+        ]
+    )
+    table = Table(TIGHT_ROWS, rowHeights=[11] * len(TIGHT_ROWS), style=style)
+    out = io.BytesIO()
+    SimpleDocTemplate(out, pagesize=A4).build([table])
+    return out.getvalue()
+
+
+def test_a_cell_holds_only_the_characters_inside_it() -> None:
+    """Each character belongs to the cell its centre lies in: the next row's 在ザ名表 and "hi"
+    of "whoami" stayed out of the cells above."""
+    blocks = parse_document(tight_table(), DocType.PDF, "commands.pdf").blocks
+    assert [b.rows for b in blocks if b.category == "Table"] == [tuple(TIGHT_ROWS)]
+
+
+DEBIAN_REFERENCE_JA = Path("/usr/share/debian-reference/debian-reference.ja.pdf")
+
+
+@pytest.mark.skipif(
+    not DEBIAN_REFERENCE_JA.exists(), reason="debian-reference-ja: scripts/install.sh --dev"
+)
+def test_a_real_japanese_table_reads_cell_by_cell() -> None:
+    document = parse_document(DEBIAN_REFERENCE_JA.read_bytes(), DocType.PDF, "ref-ja.pdf")
+    commands = next(b for b in document.blocks if b.rows and b.rows[1][0] == "pwd")
+    assert commands.rows[:3] == (
+        ("コマンド", "説明"),
+        ("pwd", "カレント / ワーキングディレクトリーの名前を表示"),
+        ("whoami", "現在のユーザー名を表示"),
+    )
