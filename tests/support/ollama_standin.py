@@ -16,7 +16,8 @@ from /api/show caps num_ctx; an oversize prompt is cut as that version cuts it (
 dropped, then num_keep tokens and the tail kept, or refused with 400) and nothing says so but
 prompt_eval_count, counted as that version counts it; num_predict ends a generation with
 done_reason "length", reasoning counted in eval_count; a slow, blocking model load; a
-mid-stream ``{"error": ...}`` line; a host that hangs (``hang``); 400 for ``think`` sent to a
+mid-stream ``{"error": ...}`` line; a host that hangs, every request accepted and never
+answered (``hang``); 400 for ``think`` sent to a
 model that cannot think, and for a keep_alive it cannot parse. A model that is not listed gets
 404, as from Ollama when a model is not pulled.
 
@@ -193,8 +194,10 @@ class StandinState:
     # The host dies (as a killed `ollama serve`: its port refuses connections) right after
     # answering this many /api/embed requests.
     embed_dies_after: int | None = None
-    # The host hangs (a stuck GPU box, a firewall dropping packets): /api/embed and /api/show
-    # are accepted and read, and never answered while this is set; the client times out.
+    # The host hangs (a stuck box, a firewall dropping packets): every request (/api/chat,
+    # /api/embed, /api/show, /api/tags, /api/ps...) is accepted and read, and never answered
+    # while this is set; the client times out. A slow first byte that then streams, as from a
+    # cold load, is ``load_seconds``.
     hang: bool = False
     delay_per_token: float = 0.0
     # Streamed answers wait for this to be set before their first piece (a generation held,
@@ -203,6 +206,7 @@ class StandinState:
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
     loaded: bool = False
+    loading: bool = False  # a load is in progress now
     requests: list[dict[str, Any]] = field(default_factory=list)
     # One record per generation: num_ctx, counts, done_reason, cancelled.
     generations: list[dict[str, Any]] = field(default_factory=list)
@@ -271,6 +275,12 @@ def drop_messages(
         if fits(system + messages[i:]) or i == last:
             return system + messages[i:]
     return messages
+
+
+def _ps_waits(version: str) -> bool:
+    """Whether /api/ps waits for a load in progress (v0.32.4 on, ollama commit 6cd40001a)."""
+    numbers = tuple(int(n) for n in version.split("-")[0].split("."))
+    return numbers >= (0, 32, 4)
 
 
 def _thinks(think: Any) -> bool:
@@ -347,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
+        if self._hangs():
+            return
         if self.path == "/api/version":
             self._send_json(200, {"version": state.version})
         elif self.path == "/api/tags":
@@ -365,7 +377,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"models": models})
         elif self.path == "/api/ps":
             # A model is listed from the moment it starts loading (sched.go:727 at v0.32.15
-            # puts the runner in s.loaded before it is ready).
+            # puts the runner in s.loaded before it is ready). From v0.32.4 /api/ps answers
+            # only once a load in progress ends: loadedModels (sched.go:1745 at v0.32.15) takes
+            # each runner's refMu, held from the start of its load until it runs (sched.go:716).
+            while state.loading and _ps_waits(state.version) and not self._gone():
+                time.sleep(0.05)
             listed = [{"name": m, "model": m} for m in state.models[:1]] if state.loaded else []
             self._send_json(200, {"models": listed})
         elif self.path == "/":
@@ -381,7 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         self.server.state.requests.append({"path": self.path, **body})
         state = self.server.state
-        if self.path in ("/api/embed", "/api/show") and self._hangs():
+        if self._hangs():
             return
         if self.path == "/api/show" and body.get("model") in state.embedding_models:
             model = body["model"]
@@ -501,7 +517,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.loaded = True
             started = time.perf_counter_ns()
             if state.load_seconds:
-                time.sleep(state.load_seconds)  # nothing is sent while the model loads
+                state.loading = True
+                try:
+                    time.sleep(state.load_seconds)  # nothing is sent while the model loads
+                finally:
+                    state.loading = False
             load_ns = time.perf_counter_ns() - started
         if self.server.model is not None:
             self._chat_real(body, model, options)
