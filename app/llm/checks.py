@@ -39,14 +39,28 @@ _FLOOR = 0.7
 
 
 def unavailable(llm: AnsweringModel, exc: Exception, url: str) -> LLMUnavailable:
-    """Ollama at ``url`` cannot answer: the model is not pulled, or it is not reachable."""
+    """Ollama at ``url`` cannot answer: the model is not pulled, the host hangs (it took the
+    connection and sent nothing), or it is not reachable."""
     if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
         return ModelNotFound(
             f"Ollama at {url} does not have the model {llm.model}: run `ollama pull {llm.model}`"
         )
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return LLMUnavailable(
+            f"Ollama at {url} took the connection and did not answer its check: the host "
+            "hangs (a stuck machine, or a firewall dropping packets)"
+        )
     return LLMUnavailable(
         f"cannot reach Ollama at {url}: start it (`ollama serve`, or "
         f"`docker compose up`) and pull the model (`ollama pull {llm.model}`)"
+    )
+
+
+def hung(llm: AnsweringModel, url: str) -> LLMTimeout:
+    """Ollama at ``url``, with the model in memory, sent nothing for the hang timeout."""
+    return LLMTimeout(
+        f"Ollama at {url} sent nothing for {llm.settings.llm_hang_timeout:g} s "
+        f"(KURA_LLM_HANG_TIMEOUT) with {llm.model} in memory: the host hangs"
     )
 
 

@@ -1,5 +1,16 @@
 """gpt-oss through Ollama's native /api/chat: num_ctx and keep_alive always sent, the model's
-facts read from /api/show and /api/version."""
+facts read from /api/show and /api/version.
+
+A host with the model in memory that sends nothing for KURA_LLM_HANG_TIMEOUT, while another
+host is up, is hung: kura drops the request and the question goes to another host. Ollama sends
+nothing, not even the headers, until the first piece of an answer (server/routes.go ChatHandler
+loads the model, then streamResponse writes at the first piece) and, with stream=false, nothing
+until the answer is finished; so while a host may be given up on, a whole answer is streamed
+too, the only way to tell a host that hangs from one writing a long answer. A host loading the
+model is left to load (a cold gpt-oss:20b takes tens of seconds, and Ollama aborts a load whose
+request went away: server/sched.go, WaitUntilRunning(req.ctx)), and so is the only host up:
+both wait KURA_REQUEST_TIMEOUT, as they always did.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +22,7 @@ from typing import Any
 import httpx
 import ollama
 
-from app.llm.checks import error_for, unavailable
+from app.llm.checks import error_for, hung, unavailable
 from app.llm.generation import Generation, ModelFacts, Piece, Sampling
 from app.llm.hosts import Host
 from app.llm.model import AnsweringModel, HostDown, cut_short
@@ -22,17 +33,57 @@ logger = logging.getLogger(__name__)
 
 _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.TransportError)
 CONNECT_TIMEOUT = 10.0  # seconds: a host that does not accept a connection is down
+PROBE_TIMEOUT = 5.0  # seconds for the checks (/api/tags, /api/ps, /api/show): nothing loads
+
+
+def _limits(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
 
 
 class _Clients:
-    """The clients toward one Ollama host."""
+    """The clients toward one Ollama host: patient ones, and eager ones that give up on a host
+    silent for the hang timeout (each read waits at most that long)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
-        limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
-        self.client = ollama.Client(host=url, timeout=limits)
-        self.async_client = ollama.AsyncClient(host=url, timeout=limits)
-        # Readiness checks must answer quickly even when Ollama hangs.
-        self.probe = ollama.Client(host=url, timeout=5)
+    def __init__(self, url: str, settings: AppSettings) -> None:
+        hang = min(settings.llm_hang_timeout, settings.request_timeout)
+        self.client = ollama.Client(host=url, timeout=_limits(settings.request_timeout))
+        self.async_client = ollama.AsyncClient(host=url, timeout=_limits(settings.request_timeout))
+        self.eager = ollama.Client(host=url, timeout=_limits(hang))
+        self.async_eager = ollama.AsyncClient(host=url, timeout=_limits(hang))
+        # Checks must answer quickly even when Ollama hangs, and cost a question no more than
+        # the hang it looks for.
+        self.probe_timeout = min(PROBE_TIMEOUT, hang)
+        self.probe = ollama.Client(host=url, timeout=self.probe_timeout)
+
+
+class _Collected:
+    """An answer read piece by piece from Ollama's stream, into ``stats``."""
+
+    def __init__(self, stats: Generation, model: str) -> None:
+        self.stats, self.model = stats, model
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+        self.done = False
+
+    def add(self, part: Any) -> Piece:
+        """Take one streamed part; what it adds to the answer."""
+        piece = Piece(part.message.content or "", part.message.thinking or "")
+        self.content.append(piece.content)
+        self.thinking.append(piece.thinking)
+        if part.done:
+            self.done = True
+            self.stats.model = part.model or self.model
+            self.stats.prompt_tokens = part.prompt_eval_count or 0
+            self.stats.completion_tokens = part.eval_count or 0
+            self.stats.done_reason = part.done_reason or ""
+        return piece
+
+    def finish(self, host: Host) -> Generation:
+        """The whole answer; HostDown when the stream ended before Ollama said it was done."""
+        if not self.done:
+            raise cut_short(host)
+        self.stats.content, self.stats.thinking = "".join(self.content), "".join(self.thinking)
+        return self.stats
 
 
 class OllamaLLM(AnsweringModel):
@@ -44,7 +95,7 @@ class OllamaLLM(AnsweringModel):
     def __init__(
         self, settings: AppSettings, on_change: Callable[[int, int], None] | None = None
     ) -> None:
-        self._clients = {url: _Clients(url, settings.request_timeout) for url in settings.llm_hosts}
+        self._clients = {url: _Clients(url, settings) for url in settings.llm_hosts}
         super().__init__(settings, on_change)
 
     def _describe(self, host: Host) -> ModelFacts | None:
@@ -107,30 +158,38 @@ class OllamaLLM(AnsweringModel):
             "options": options,
         }
 
-    def _down(self, host: Host, exc: Exception, loaded: bool | None) -> KuraError | HostDown:
+    def _down(
+        self, host: Host, exc: Exception, loaded: bool | None, eager: bool
+    ) -> KuraError | HostDown:
+        silent = isinstance(exc, httpx.TimeoutException)
+        if eager and silent and not isinstance(exc, httpx.ConnectTimeout):
+            return HostDown(hung(self, host.url))
         error, down = error_for(self, exc, host.url, loaded)
         connect = isinstance(exc, ConnectionError | httpx.ConnectError)
         return HostDown(error, retry_same=connect) if down else error
+
+    def _eager(self, host: Host, loaded: bool | None) -> bool:
+        """Whether ``host`` is given up on when silent for the hang timeout: the model is in
+        memory (or Ollama cannot say) and another host is up to take the question."""
+        return loaded is not False and any(h.up for h in self.hosts.hosts if h is not host)
 
     def _send(
         self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
     ) -> Generation:
         loaded = self._loaded(host)
+        eager = self._eager(host, loaded)
+        clients = self._clients[host.url]
+        answer = _Collected(Generation("", "", self.model, 0, 0, "", 0.0), self.model)
+        request = self._request(messages, think, sampling)
         try:
-            response = self._clients[host.url].client.chat(
-                **self._request(messages, think, sampling), stream=False
-            )
+            if eager:
+                for part in clients.eager.chat(**request, stream=True):
+                    answer.add(part)
+            else:  # waiting KURA_REQUEST_TIMEOUT in any case: the answer whole, as one part
+                answer.add(clients.client.chat(**request, stream=False))
         except _CALL_ERRORS as exc:
-            raise self._down(host, exc, loaded) from exc
-        return Generation(
-            content=response.message.content or "",
-            thinking=response.message.thinking or "",
-            model=response.model or self.model,
-            prompt_tokens=response.prompt_eval_count or 0,
-            completion_tokens=response.eval_count or 0,
-            done_reason=response.done_reason or "",
-            seconds=0.0,
-        )
+            raise self._down(host, exc, loaded, eager) from exc
+        return answer.finish(host)
 
     async def _open(
         self,
@@ -141,41 +200,46 @@ class OllamaLLM(AnsweringModel):
         stats: Generation,
     ) -> AsyncGenerator[Piece, None]:
         loaded = await asyncio.to_thread(self._loaded, host)
+        eager = self._eager(host, loaded)
         request = await asyncio.to_thread(self._request, messages, think, sampling)
+        clients = self._clients[host.url]
         # The request is sent at the first read.
-        response: Any = await self._clients[host.url].async_client.chat(**request, stream=True)
-        content: list[str] = []
-        thinking: list[str] = []
-        done = False
+        client = clients.async_eager if eager else clients.async_client
+        response: Any = await client.chat(**request, stream=True)
+        answer = _Collected(stats, self.model)
         try:
             async for part in response:
-                piece = Piece(part.message.content or "", part.message.thinking or "")
-                content.append(piece.content)
-                thinking.append(piece.thinking)
-                if part.done:
-                    done = True
-                    stats.model = part.model or self.model
-                    stats.prompt_tokens = part.prompt_eval_count or 0
-                    stats.completion_tokens = part.eval_count or 0
-                    stats.done_reason = part.done_reason or ""
+                piece = answer.add(part)
                 if piece.content or piece.thinking:
                     yield piece
         except _CALL_ERRORS as exc:
-            raise self._down(host, exc, loaded) from exc
+            raise self._down(host, exc, loaded, eager) from exc
         finally:
             await response.aclose()
-        if not done:
-            raise cut_short(host)
-        stats.content, stats.thinking = "".join(content), "".join(thinking)
+        answer.finish(host)
 
     def _loaded(self, host: Host) -> bool | None:
-        """Whether Ollama has the model in memory now (None: cannot tell). Asked before each
-        request, so a timeout can be told apart: a model that was not loaded was loading."""
+        """Whether Ollama has the model in memory now, False while it loads (None: cannot
+        tell, the host does not answer). Asked before each request, so a timeout can be told
+        apart and a load is not taken for a hang: a model that was not loaded was loading."""
+        clients = self._clients[host.url]
         try:
-            running = self._clients[host.url].probe.ps().models
+            running = clients.probe.ps().models
+        except httpx.TimeoutException:
+            # Since v0.32.4 /api/ps waits for a load in progress (server/sched.go loadedModels
+            # takes each runner's refMu, held until it runs); before, it listed the model at
+            # once. A host that answers /api/version meanwhile is loading, not hung.
+            return False if self._answers(host) else None
         except (ConnectionError, httpx.HTTPError, ollama.ResponseError):
             return None
         return any(m.model in (self.model, f"{self.model}:latest") for m in running)
+
+    def _answers(self, host: Host) -> bool:
+        try:
+            httpx.get(f"{host.url}/api/version", timeout=self._clients[host.url].probe_timeout)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def check_host(self, host: Host) -> dict[str, Any]:
         """Whether Ollama at ``host`` answers and has the model."""
