@@ -119,7 +119,14 @@ class IndexSettings(BaseSettings):
         120.0,
         gt=0,
         description="Seconds one /api/embed request (one batch) may take, the model's load "
-        "included, before ingestion or search reports Ollama as too slow.",
+        "included, before ingestion reports Ollama as too slow.",
+    )
+    embed_query_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds the embedding of a search's question through Ollama may take, the "
+        "model's load included, before the search answers 503 (a host that hangs); "
+        "KURA_EMBED_TIMEOUT is for ingestion's batches.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
     embed_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(

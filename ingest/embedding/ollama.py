@@ -54,9 +54,12 @@ def _not_embedding(model: str, host: str, detail: str) -> str:
     )
 
 
-def explain(exc: Exception, model: str, host: str, timeout: float) -> EmbedderUnavailable:
-    """An Ollama or transport failure as kura's error, naming the host, the model and the fix:
-    EmbedderUnreachable when it may pass (down, too slow, 5xx), else EmbedderUnavailable."""
+def explain(
+    exc: Exception, model: str, host: str, timeout: float, setting: str = "KURA_EMBED_TIMEOUT"
+) -> EmbedderUnavailable:
+    """An Ollama or transport failure as kura's error, naming the host, the model and the fix
+    (``setting``: what bounds the wait): EmbedderUnreachable when it may pass (down, too slow,
+    5xx), else EmbedderUnavailable."""
     if isinstance(exc, ollama.ResponseError):
         message = str(exc.error)
         if exc.status_code == 404:
@@ -73,7 +76,7 @@ def explain(exc: Exception, model: str, host: str, timeout: float) -> EmbedderUn
     if isinstance(exc, httpx.TimeoutException):
         return EmbedderUnreachable(
             f"Ollama at {host} did not embed with {model!r} within {timeout:g} s "
-            "(KURA_EMBED_TIMEOUT; the first request also loads the model)",
+            f"({setting}; the first request also loads the model)",
             host,
         )
     return EmbedderUnreachable(_unreachable(host), host)
@@ -84,17 +87,22 @@ _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
 
 class OllamaEmbedding(BaseEmbedding):
     """Dense vectors from an Ollama embedding model; ``max_length`` is what it reads of a text.
-    Its requests go through ``breaker``: refused at once while the host is known to be down."""
+    Its requests go through ``breaker``: refused at once while the host is known to be down.
+    A search's question waits ``query_timeout``, a batch of chunks ``timeout``: a host that
+    hangs must not hold a search for as long as a large batch may take."""
 
     host: str
     query_prefix: str = ""
     document_prefix: str = ""
     dimensions: int | None = None
     timeout: float = 120.0
+    query_timeout: float = 30.0
     max_length: int = OLLAMA_DEFAULT_NUM_CTX
 
     _client: Any = PrivateAttr(default=None)
     _async_client: Any = PrivateAttr(default=None)
+    _query_client: Any = PrivateAttr(default=None)
+    _async_query_client: Any = PrivateAttr(default=None)
     _breaker: HostBreaker = PrivateAttr()
 
     def __init__(self, breaker: HostBreaker | None = None, **kwargs: Any) -> None:
@@ -102,6 +110,8 @@ class OllamaEmbedding(BaseEmbedding):
         self._breaker = breaker or HostBreaker(_REMEMBERED)
         self._client = ollama.Client(host=self.host, timeout=self.timeout)
         self._async_client = ollama.AsyncClient(host=self.host, timeout=self.timeout)
+        self._query_client = ollama.Client(host=self.host, timeout=self.query_timeout)
+        self._async_query_client = ollama.AsyncClient(host=self.host, timeout=self.query_timeout)
 
     @classmethod
     def class_name(cls) -> str:
@@ -126,33 +136,42 @@ class OllamaEmbedding(BaseEmbedding):
             )
         return vectors
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One /api/embed request for ``texts`` (as they are: prefixes already applied)."""
+    def embed(self, texts: list[str], *, query: bool = False) -> list[list[float]]:
+        """One /api/embed request for ``texts`` (as they are: prefixes already applied);
+        ``query``: a search's question, which waits ``query_timeout``."""
         if not texts:
             return []
+        client = self._query_client if query else self._client
         with self._breaker.attempt():
             try:
-                answer = self._client.embed(**self._request(texts))
+                answer = client.embed(**self._request(texts))
             except _CALL_ERRORS as exc:
-                raise explain(exc, self.model_name, self.host, self.timeout) from exc
+                raise self._explain(exc, query) from exc
         return self._vectors(texts, answer)
 
-    async def aembed(self, texts: list[str]) -> list[list[float]]:
+    async def aembed(self, texts: list[str], *, query: bool = False) -> list[list[float]]:
         """``embed``, without blocking the event loop."""
         if not texts:
             return []
+        client = self._async_query_client if query else self._async_client
         with self._breaker.attempt():
             try:
-                answer = await self._async_client.embed(**self._request(texts))
+                answer = await client.embed(**self._request(texts))
             except _CALL_ERRORS as exc:
-                raise explain(exc, self.model_name, self.host, self.timeout) from exc
+                raise self._explain(exc, query) from exc
         return self._vectors(texts, answer)
 
+    def _explain(self, exc: Exception, query: bool) -> EmbedderUnavailable:
+        if query:
+            setting = "KURA_EMBED_QUERY_TIMEOUT"
+            return explain(exc, self.model_name, self.host, self.query_timeout, setting)
+        return explain(exc, self.model_name, self.host, self.timeout)
+
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self.embed([self.query_prefix + query])[0]
+        return self.embed([self.query_prefix + query], query=True)[0]
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return (await self.aembed([self.query_prefix + query]))[0]
+        return (await self.aembed([self.query_prefix + query], query=True))[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self.embed([self.document_prefix + text])[0]
@@ -219,6 +238,7 @@ def build_ollama_embedder(
         document_prefix=settings.embed_document_prefix,
         dimensions=settings.embed_dimensions,
         timeout=settings.embed_timeout,
+        query_timeout=settings.embed_query_timeout,
         embed_batch_size=settings.embed_batch_size,
         max_length=min(trained or OLLAMA_DEFAULT_NUM_CTX, OLLAMA_DEFAULT_NUM_CTX),
         breaker=breaker,
