@@ -19,7 +19,7 @@ from app.reindex_cli import reindex_command
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest import database_cli, models_cli
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
-from ingest.cli_support import open_components
+from ingest.cli_support import KuraGroup, open_components
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 cli = typer.Typer(
     name="kura",
+    cls=KuraGroup,  # a setting that cannot be used: one error line, not a traceback
     help="kura (蔵): private document RAG. Settings come from KURA_* environment variables.",
     no_args_is_help=True,
     add_completion=False,

@@ -312,9 +312,14 @@ class AppSettings(IndexSettings):
             raise ValueError(
                 "KURA_LLM_BACKEND=openai needs KURA_OPENAI_BASE_URL (e.g. http://vllm:8000/v1)"
             )
+        named_by = "KURA_OLLAMA_HOSTS" if self.ollama_hosts.strip() else "KURA_OLLAMA_HOST"
+        if self.llm_backend == "openai":
+            named_by = "KURA_OPENAI_BASE_URL"
         for url in self.llm_hosts:
             if not re.match(r"^https?://[^/\s]+", url):
-                raise ValueError(f"LLM host {url!r} is not an http:// or https:// URL")
+                raise ValueError(
+                    f"{named_by} names LLM host {url!r}, which is not an http:// or https:// URL"
+                )
         return self
 
     @model_validator(mode="after")

@@ -36,7 +36,8 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
     """Write a tar.gz of kura's data to ``destination``; returns the names it holds."""
     if settings.database_url is not None:
         raise KuraError(_PG_DUMP.format(uploads=uploads_dir(settings.data_dir)))
-    components = build_components(settings)  # takes the embedded store's locks below
+    # Takes the embedded store's locks below; embeds nothing, so a broken model stops no backup.
+    components = build_components(settings, lazy_embedder=True)
     try:
         stores = []
         for name in components.collections():

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.access import ACCESS_FILE, AccessMap
-from ingest.cli_support import EXIT_ERROR, open_components
+from ingest.cli_support import EXIT_ERROR, check_store, open_components
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
 from ingest.walk import walk
@@ -259,8 +259,10 @@ def backup_command(
     """Back up the embedded store, kura.db and uploads (stop `kura serve` first)."""
     from ingest.backup import backup
 
+    settings = IndexSettings()
+    check_store(settings)
     try:
-        names = backup(IndexSettings(), destination)
+        names = backup(settings, destination)
     except KuraError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc

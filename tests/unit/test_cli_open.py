@@ -24,5 +24,8 @@ def test_an_unusable_store_is_one_error_line_and_exit_1(
     monkeypatch.setenv("KURA_DATA_DIR", str(data))
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
-    assert result.stderr == f"error: data folder unusable: File exists: {data / 'qdrant'}\n"
+    assert result.stderr == (
+        f"error: KURA_DATA_DIR={data} cannot be used: {data / 'qdrant'} is a file, not a folder; "
+        "set KURA_DATA_DIR to a folder kura can write (it is created if missing)\n"
+    )
     assert result.stdout == ""
