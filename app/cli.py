@@ -168,11 +168,13 @@ def search(
     # The model loads only if the search embeds: a keywords-only one (--mode sparse, or a
     # question in a language the model cannot read) skips sentence-transformers and torch.
     components = open_components(settings, lazy_embedder=True)
+    retriever = Retriever(components, settings)
     try:
-        passages = search_passages(Retriever(components, settings), scope, query).passages
+        passages = search_passages(retriever, scope, query).passages
     except KuraError as exc:
         _fail(exc, components, as_json=as_json)
     finally:
+        retriever.close()
         components.close()
     if as_json:
         out.print_json(json.dumps([p.model_dump() for p in passages], ensure_ascii=False))
@@ -247,6 +249,7 @@ def ask(
     except KuraError as exc:
         _fail(exc, components, as_json=as_json)
     finally:
+        retriever.close()
         llm.close()
         components.close()
     if as_json:
@@ -364,9 +367,10 @@ def eval_command(
         raise typer.Exit(EXIT_ERROR) from exc
     settings = AppSettings()
     components = open_components(settings)
+    retriever = Retriever(components, settings)
     try:
         results = evaluate(
-            Retriever(components, settings),
+            retriever,
             Scope.of(settings, collection=collection).collection,
             questions,
             wanted,  # type: ignore[arg-type]
@@ -375,6 +379,7 @@ def eval_command(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from exc
     finally:
+        retriever.close()
         components.close()
     data = report(results, questions)
     if as_json:

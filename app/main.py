@@ -80,6 +80,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
             app.state.jobs.close()
             app.state.keys.close()
             app.state.llm.close()
+            app.state.retriever.close()
             app.state.audit.close()
             components.close()
 

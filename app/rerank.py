@@ -14,6 +14,11 @@ then marked down for answers too) or the model is not pulled there. They are cou
 host's requests in flight, which steers answers to the less busy host, but take no turn from
 the answers' gate: Ollama runs the reranker as a second model with its own OLLAMA_NUM_PARALLEL
 slots, and a search must not wait for answers being written.
+
+Where there is no such pool (`kura search`, `kura eval`, the `openai` backend) the reranker
+keeps one of its own over the same Ollama hosts (KURA_OLLAMA_HOSTS, else KURA_OLLAMA_HOST),
+with the same failover: a host whose connection fails is passed over until a check finds it
+back. Its pool has no answers to steer, so every host counts as one slot.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from typing import Any
 import httpx
 import ollama
 
+from app.llm.gate import Gate
 from app.llm.hosts import Host, HostPool
 from app.passages import Passage
-from app.settings import AppSettings
+from app.settings import AppSettings, host_url
 
 logger = logging.getLogger(__name__)
 
@@ -95,28 +101,41 @@ def _elsewhere(exc: Exception) -> bool:
     return isinstance(exc, ConnectionError | httpx.TransportError) and not slow
 
 
+def ollama_hosts(settings: AppSettings) -> list[str]:
+    """The Ollama hosts configured, whichever backend answers: KURA_OLLAMA_HOSTS, else
+    KURA_OLLAMA_HOST."""
+    listed = (host_url(u) for u in settings.ollama_hosts.split(",") if u.strip())
+    return list(dict.fromkeys(listed)) or [host_url(settings.ollama_host)]
+
+
 class OllamaReranker:
-    """Scores passages with a yes/no reranker model on the Ollama hosts of ``hosts`` (None:
-    on ``ollama_host`` alone, as a one-shot command or the OpenAI backend has it)."""
+    """Scores passages with a yes/no reranker model on the Ollama hosts of ``hosts`` (the
+    answering model's; None: a pool of its own over ``ollama_hosts``). Close it after use."""
 
     def __init__(self, settings: AppSettings, hosts: HostPool | None = None) -> None:
         if not settings.rerank_model:
             raise ValueError("KURA_RERANK_BACKEND=ollama needs KURA_RERANK_MODEL (a model name)")
         self.model = settings.rerank_model
         self.parallel = settings.rerank_parallel
-        self.hosts = hosts
-        self._only = Host(settings.ollama_host, 1)
-        urls = [h.url for h in hosts.hosts] if hosts else [settings.ollama_host]
+        self._own = hosts is None
+        urls = [h.url for h in hosts.hosts] if hosts else ollama_hosts(settings)
         self.clients = {u: ollama.Client(host=u, timeout=settings.rerank_timeout) for u in urls}
+        self.hosts = hosts or HostPool(
+            dict.fromkeys(urls, 1), Gate(len(urls), 0, 0), self._check, settings.llm_retry_after
+        )
 
-    def _pick(self, tried: list[Host]) -> Host | None:
-        if self.hosts is None:
-            return None if tried else self._only
-        return self.hosts.pick(exclude=tried)
+    def _check(self, host: Host) -> str | None:
+        """None when ``host`` answers (its pool's check of a host marked down), else why not."""
+        try:
+            self.clients[host.url].ps()
+        except _ERRORS as exc:
+            return f"the reranker could not connect: {exc}"
+        return None
 
-    def _done(self, host: Host, answered: bool | None) -> None:
-        if self.hosts is not None:
-            self.hosts.done(host, answered)
+    def close(self) -> None:
+        """Stop checking hosts that are down, if the pool is the reranker's own."""
+        if self._own:
+            self.hosts.close()
 
     def _ask(self, host: Host, query: str, text: str) -> float:
         reply = self.clients[host.url].generate(
@@ -135,22 +154,22 @@ class OllamaReranker:
         raises RerankFailed."""
         tried: list[Host] = []
         failure = "no Ollama host"
-        while (host := self._pick(tried)) is not None:
+        while (host := self.hosts.pick(exclude=tried)) is not None:
             tried.append(host)
             try:
                 score = self._ask(host, query, text)
             except _ERRORS as exc:
-                self._done(host, answered=False)
+                self.hosts.done(host, answered=False)
                 failure = f"at {host.url}: {exc}"
                 if not _elsewhere(exc):
                     raise RerankFailed(failure) from exc
-                if self.hosts is not None and not isinstance(exc, ollama.ResponseError):
+                if not isinstance(exc, ollama.ResponseError):
                     self.hosts.mark_down(host, f"the reranker could not connect: {exc}")
                 continue
             except BaseException:
-                self._done(host, answered=None)
+                self.hosts.done(host, answered=None)
                 raise
-            self._done(host, answered=True)
+            self.hosts.done(host, answered=True)
             return score
         raise RerankFailed(failure)
 

@@ -183,7 +183,7 @@ class Retriever:
         self, components: Components, settings: AppSettings, llm: AnsweringModel | None = None
     ) -> None:
         """``llm``: the answering model, whose Ollama hosts an Ollama reranker shares (None, or
-        the OpenAI backend: the reranker asks KURA_OLLAMA_HOST alone)."""
+        the OpenAI backend: the reranker keeps a pool of its own over the Ollama hosts)."""
         self.components = components
         self.settings = settings
         self.reranker: Any = None
@@ -192,6 +192,11 @@ class Retriever:
             self.reranker = OllamaReranker(settings, hosts)
         elif settings.rerank_model:
             self.reranker = build_reranker(settings.rerank_model)
+
+    def close(self) -> None:
+        """Stop the checks of an Ollama reranker's own hosts (the answering model's are its)."""
+        if isinstance(self.reranker, OllamaReranker):
+            self.reranker.close()
 
     def reads(self, query: str) -> bool:
         """Whether the dense model reads the question's language (``embed_languages``).

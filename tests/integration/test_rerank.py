@@ -107,7 +107,11 @@ def test_the_request_is_ollamas_generate_with_logprobs(
 def test_a_down_host_keeps_the_fused_order_and_says_why(tmp_path: Path) -> None:
     query, passages = ENGLISH
     host = f"http://127.0.0.1:{free_port()}"
-    outcome = ollama_reranker(tmp_path, host).rerank(query, passages, 2)
+    reranker = ollama_reranker(tmp_path, host)
+    try:
+        outcome = reranker.rerank(query, passages, 2)
+    finally:
+        reranker.close()  # its own pool checks the host it marked down
     assert [p.chunk_id for p in outcome.passages] == ["c1", "c2"]
     assert [p.score for p in outcome.passages] == [1.0, 0.5]
     assert outcome.error is not None
@@ -200,7 +204,11 @@ def test_the_retriever_keeps_the_fused_order_when_the_reranker_is_down(
         rerank_model=RERANKER,
         rerank_candidates=8,
     )
-    found = Retriever(components, settings).find(COLLECTION, query, 3, mode="hybrid")
+    retriever = Retriever(components, settings)
+    try:
+        found = retriever.find(COLLECTION, query, 3, mode="hybrid")
+    finally:
+        retriever.close()
     assert found.rerank_error is not None
     assert RERANKER in found.rerank_error
     assert len(plain) > 1
