@@ -19,7 +19,13 @@ from app.reindex_cli import reindex_command
 from app.settings import AppSettings, ReasoningEffort, RetrievalMode
 from ingest import database_cli, models_cli
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
-from ingest.cli_support import KuraGroup, open_components
+from ingest.cli_support import (
+    KuraGroup,
+    check_folders,
+    check_model,
+    check_qdrant_url,
+    open_components,
+)
 from ingest.errors import CollectionNotFound, KuraError
 from ingest.private import PRIVATE_UMASK
 
@@ -310,6 +316,11 @@ def serve(
         for error in exc.errors():
             err.print(f"[red]error:[/red] {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from exc
+    # What would fail the start with a traceback in the log; a store or an embedding host
+    # that is down does not: the server starts and answers 503 until they are back.
+    check_qdrant_url(settings)
+    check_folders(settings)
+    check_model(settings)
     bind = settings.api_host
     configure_logging(settings.log_level, json=settings.log_json)
     uvicorn.run(

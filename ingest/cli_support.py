@@ -79,14 +79,38 @@ def check_folders(settings: IndexSettings) -> None:
 
 def check_store(settings: IndexSettings) -> None:
     """Exit with the reason and the fix when the store's settings cannot work (a malformed
-    KURA_QDRANT_URL, a folder that cannot be one): checked before anything is opened."""
+    KURA_QDRANT_URL or a server that does not answer, a folder that cannot be one): checked
+    before anything is opened."""
+    check_qdrant_url(settings)
+    if settings.qdrant_url and settings.qdrant_url != ":memory:":
+        _answering(settings, settings.qdrant_url)
+    check_folders(settings)
+
+
+def check_qdrant_url(settings: IndexSettings) -> None:
+    """Exit unless KURA_QDRANT_URL, when set, is an http(s):// URL (or ``:memory:``)."""
     url = settings.qdrant_url
     if url and url != ":memory:" and not _URL.match(url):
         fail(
             f"KURA_QDRANT_URL={url!r} is not an http:// or https:// URL; set it to the Qdrant "
             "server's (e.g. http://qdrant:6333), or unset it for the embedded store"
         )
-    check_folders(settings)
+
+
+def _answering(settings: IndexSettings, url: str) -> None:
+    """Exit unless the Qdrant server at ``url`` answers."""
+    from ingest.stores import build_backend
+
+    backend = build_backend(settings)
+    try:
+        backend.ping()
+    except StoreUnavailable as exc:
+        fail(
+            f"the Qdrant server at {url} (KURA_QDRANT_URL) does not answer: "
+            f"{exc.__cause__ or exc}; start it, or fix KURA_QDRANT_URL"
+        )
+    finally:
+        backend.close()
 
 
 _MODEL_FIX = (
@@ -118,27 +142,13 @@ def open_components(settings: IndexSettings, *, lazy_embedder: bool = False) -> 
         components = build_components(settings, lazy_embedder=True)
     except KuraError as exc:
         fail(str(exc))
-    try:
-        _answering(components, settings)
-        if not lazy_embedder:
+    if not lazy_embedder:
+        try:
             _load_model(components, settings)
-    except BaseException:
-        components.close()
-        raise
+        except BaseException:
+            components.close()
+            raise
     return components
-
-
-def _answering(components: Components, settings: IndexSettings) -> None:
-    """Exit unless the Qdrant server answers (the embedded store was opened already)."""
-    if not settings.qdrant_url or settings.qdrant_url == ":memory:":
-        return
-    try:
-        components.ping()
-    except StoreUnavailable as exc:
-        fail(
-            f"the Qdrant server at {settings.qdrant_url} (KURA_QDRANT_URL) does not answer: "
-            f"{exc.__cause__ or exc}; start it, or fix KURA_QDRANT_URL"
-        )
 
 
 def _load_model(components: Components, settings: IndexSettings) -> None:

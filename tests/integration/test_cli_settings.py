@@ -126,7 +126,7 @@ def test_a_malformed_qdrant_url(args: list[str], tmp_path: Path) -> None:
     assert line.startswith("error: KURA_QDRANT_URL='qdrant:6333' is not an http:// or https://")
 
 
-@pytest.mark.parametrize("args", STORE_COMMANDS[:5], ids=ids)
+@pytest.mark.parametrize("args", STORE_COMMANDS, ids=ids)
 def test_a_qdrant_server_that_does_not_answer(args: list[str], tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     line = one_error(kura(args, tmp_path, KURA_QDRANT_URL=url))
@@ -144,3 +144,19 @@ def test_a_setting_out_of_range_is_named(tmp_path: Path) -> None:
     line = one_error(kura(["documents"], tmp_path, KURA_CHUNK_SIZE="十"), code=2)
     assert line.startswith("error: KURA_CHUNK_SIZE: ")
     assert "十" not in line  # a value is never echoed: it may be a secret
+
+
+def test_kura_serve_does_not_start_on_a_data_folder_that_is_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "データ"
+    data.write_text("not a folder")
+    args = ["serve", "--port", str(free_port())]
+    line = one_error(kura(args, tmp_path, KURA_DATA_DIR=str(data)))  # not a logged traceback
+    assert line.startswith(f"error: KURA_DATA_DIR={data} cannot be used: {data} is a file")
+
+
+def test_kura_serve_does_not_start_on_a_missing_model(tmp_path: Path) -> None:
+    model = tmp_path / "モデル"
+    line = one_error(
+        kura(["serve", "--port", str(free_port())], tmp_path, KURA_EMBED_MODEL=str(model))
+    )
+    assert f"KURA_EMBED_MODEL={str(model)!r} is not a local" in line
