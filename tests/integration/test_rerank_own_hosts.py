@@ -14,24 +14,10 @@ import pytest
 
 from tests.support.generate_standin import yes_probability as standin_yes
 from tests.support.ollama_standin import OllamaStandin, StandinState
-from tests.support.server import COLLECTION, LiveServer, free_port, index_texts, make_settings
+from tests.support.rerank_cases import CANDIDATES, DOCS, QUESTIONS, RERANKER, rerank_settings
+from tests.support.server import COLLECTION, LiveServer, free_port, index_texts
 
 pytestmark = pytest.mark.integration
-RERANKER = "dengcao/Qwen3-Reranker-0.6B:Q8_0"
-CANDIDATES = 6
-
-DOCS = {
-    "invoices.txt": "Invoices are payable within thirty days of receipt.",
-    "holidays.txt": "The office is closed on public holidays.",
-    "termination.txt": "Termination of this agreement needs ninety days written notice.",
-    "yachin.txt": "賃料は毎月末日までに支払うものとする。",
-    "kaiyaku.txt": "本契約の解約は、九十日前までに書面で通知するものとする。",
-    "kyugyo.txt": "事務所は祝日に休業する。",
-}
-QUESTIONS = {
-    "How many days notice does termination need?": "termination.txt",
-    "解約の通知期間は何日ですか": "kaiyaku.txt",
-}
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +65,12 @@ def test_kura_search_reranks_on_the_ollama_host_that_is_up(data_dir: Path, quest
 def test_the_openai_backend_reranks_on_the_ollama_host_that_is_up(data_dir: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     with OllamaStandin(StandinState(models=[RERANKER])) as up:
-        settings = make_settings(
+        settings = rerank_settings(
             data_dir,
+            down,
+            up.url,
             llm_backend="openai",
             openai_base_url=f"http://127.0.0.1:{free_port()}/v1",  # answers: not needed here
-            ollama_host=down,
-            ollama_hosts=f"{down},{up.url}",
-            rerank_backend="ollama",
-            rerank_model=RERANKER,
-            rerank_candidates=CANDIDATES,
-            rerank_timeout=5,
         )
         with LiveServer(settings) as client:
             for question in QUESTIONS:
