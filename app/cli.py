@@ -6,17 +6,19 @@ import asyncio
 import json
 import logging
 import os
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from app.cli_options import CollectionOpt, JsonOpt, ModeOpt, TopKOpt
+from app.eval_cli import eval_command
 from app.keys_cli import keys
 from app.observability import configure_cli_logging
 from app.reindex_cli import reindex_command
-from app.settings import AppSettings, ReasoningEffort, RetrievalMode
+from app.settings import AppSettings, ReasoningEffort
 from ingest import database_cli, models_cli
 from ingest.cli import backup_command, documents_command, ingest_command, restore_command
 from ingest.cli_support import (
@@ -52,6 +54,7 @@ cli.command("documents")(documents_command)
 cli.command("backup")(backup_command)
 cli.command("restore")(restore_command)
 cli.command("reindex")(reindex_command)
+cli.command("eval")(eval_command)
 for name, group in (("keys", keys), ("db", database_cli.db), ("models", models_cli.models)):
     cli.add_typer(group, name=name)
 out = Console()
@@ -62,34 +65,6 @@ err = Console(stderr=True, soft_wrap=True)
 # Exit codes (the README's table): usage errors are click's 2, as POSIX tools do.
 EXIT_ERROR = 1  # nothing done: store unavailable, collection missing, ...
 EXIT_PARTIAL = 3  # part done: some files failed, or passages without an answer
-
-CollectionOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--collection",
-        "-c",
-        help="Collection to use.  [default: KURA_COLLECTION, else documents]",
-        show_default=False,
-    ),
-]
-TopKOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--top-k",
-        "-k",
-        help="Passages to retrieve.  [default: KURA_TOP_K, else 6]",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-ModeOpt = Annotated[
-    RetrievalMode | None,
-    typer.Option(
-        "--mode",
-        help="hybrid, dense or sparse.  [default: KURA_RETRIEVAL_MODE, else hybrid]",
-        show_default=False,
-    ),
-]
 
 
 @cli.callback()
@@ -346,61 +321,3 @@ def main() -> None:
     # Everything kura writes (store, uploads, backups) is private to its user.
     os.umask(PRIVATE_UMASK)
     cli()
-
-
-@cli.command("eval")
-def eval_command(
-    questions_file: Annotated[
-        Path, typer.Argument(help="JSONL: question, expected_source and/or expected_snippet.")
-    ],
-    collection: CollectionOpt = None,
-    modes: Annotated[
-        str, typer.Option("--modes", help="Comma-separated retrieval modes to compare.")
-    ] = "hybrid,dense,sparse",
-    as_json: JsonOpt = False,
-) -> None:
-    """Measure retrieval on labelled questions: hit@1/3/5/10, MRR, nDCG@10 per mode."""
-    from rich.table import Table
-
-    from app.evaluate import CUTOFFS, evaluate, load_questions, report
-    from app.retrieve import Retriever
-    from app.services.search import Scope
-
-    wanted = [m.strip() for m in modes.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in ("hybrid", "dense", "sparse")]
-    if unknown or not wanted:
-        err.print(f"[red]error:[/red] unknown retrieval modes: {unknown or modes!r}")
-        raise typer.Exit(2)  # a usage error, as click's own
-    try:
-        questions = load_questions(questions_file)
-    except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
-    settings = AppSettings()
-    components = open_components(settings)
-    retriever = Retriever(components, settings)
-    try:
-        results = evaluate(
-            retriever,
-            Scope.of(settings, collection=collection).collection,
-            questions,
-            wanted,  # type: ignore[arg-type]
-        )
-    except KuraError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_ERROR) from exc
-    finally:
-        retriever.close()
-        components.close()
-    data = report(results, questions)
-    if as_json:
-        out.print_json(json.dumps(data, ensure_ascii=False))
-        return
-    columns = [f"hit@{k}" for k in CUTOFFS] + ["mrr", "ndcg@10"]
-    table = Table(title=f"{questions_file.name}: {len(questions)} questions")
-    table.add_column("mode")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for mode, metrics in data["metrics"].items():
-        table.add_row(mode, *(f"{metrics[c]:.3f}" for c in columns))
-    out.print(table)
