@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,11 +60,18 @@ def reranker_host() -> Iterator[OllamaStandin]:
         yield server
 
 
-def ollama_reranker(tmp_path: Path, host: str, model: str = RERANKER) -> OllamaReranker:
+@contextmanager
+def ollama_reranker(tmp_path: Path, host: str, model: str = RERANKER) -> Iterator[OllamaReranker]:
+    """A reranker on ``host``, closed after: its own host pool goes on checking a host it
+    marked down (one that failed or timed out) until closed."""
     settings = make_settings(
         tmp_path, ollama_host=host, rerank_backend="ollama", rerank_model=model, rerank_timeout=5
     )
-    return OllamaReranker(settings)
+    reranker = OllamaReranker(settings)
+    try:
+        yield reranker
+    finally:
+        reranker.close()
 
 
 @pytest.mark.parametrize(("query", "passages"), [ENGLISH, JAPANESE], ids=["en", "ja"])
@@ -71,7 +79,8 @@ def test_reranking_puts_the_relevant_passage_first(
     reranker_host: OllamaStandin, tmp_path: Path, query: str, passages: list[Passage]
 ) -> None:
     relevant = next(p for p in passages if p.n != 1 and standin_yes(query, p.text) > 0.1)
-    outcome = ollama_reranker(tmp_path, reranker_host.url).rerank(query, passages, 2)
+    with ollama_reranker(tmp_path, reranker_host.url) as reranker:
+        outcome = reranker.rerank(query, passages, 2)
     assert outcome.error is None
     assert next(p.chunk_id for p in outcome.passages) == relevant.chunk_id
     assert [p.n for p in outcome.passages] == [1, 2]
@@ -83,7 +92,8 @@ def test_the_request_is_ollamas_generate_with_logprobs(
     reranker_host: OllamaStandin, tmp_path: Path
 ) -> None:
     query, passages = JAPANESE
-    ollama_reranker(tmp_path, reranker_host.url).rerank(query, passages, 3)
+    with ollama_reranker(tmp_path, reranker_host.url) as reranker:
+        reranker.rerank(query, passages, 3)
     sent = [r for r in reranker_host.state.requests if r["path"] == "/api/generate"]
     assert sorted(r["prompt"] for r in sent) == sorted(
         rerank_prompt(query, p.text) for p in passages
@@ -107,11 +117,8 @@ def test_the_request_is_ollamas_generate_with_logprobs(
 def test_a_down_host_keeps_the_fused_order_and_says_why(tmp_path: Path) -> None:
     query, passages = ENGLISH
     host = f"http://127.0.0.1:{free_port()}"
-    reranker = ollama_reranker(tmp_path, host)
-    try:
+    with ollama_reranker(tmp_path, host) as reranker:
         outcome = reranker.rerank(query, passages, 2)
-    finally:
-        reranker.close()  # its own pool checks the host it marked down
     assert [p.chunk_id for p in outcome.passages] == ["c1", "c2"]
     assert [p.score for p in outcome.passages] == [1.0, 0.5]
     assert outcome.error is not None
@@ -123,9 +130,8 @@ def test_a_missing_model_keeps_the_fused_order(
     reranker_host: OllamaStandin, tmp_path: Path
 ) -> None:
     query, passages = JAPANESE
-    outcome = ollama_reranker(tmp_path, reranker_host.url, "qwen3-reranker:4b").rerank(
-        query, passages, 3
-    )
+    with ollama_reranker(tmp_path, reranker_host.url, "qwen3-reranker:4b") as reranker:
+        outcome = reranker.rerank(query, passages, 3)
     assert [p.chunk_id for p in outcome.passages] == ["c1", "c2", "c3"]
     assert outcome.error is not None
     assert "not found" in outcome.error
@@ -174,7 +180,8 @@ def test_the_retriever_reranks_through_ollama(
         rerank_model=RERANKER,
         rerank_candidates=8,
     )
-    found = Retriever(components, settings).find(COLLECTION, query, 3, mode="hybrid")
+    with closing(Retriever(components, settings)) as retriever:
+        found = retriever.find(COLLECTION, query, 3, mode="hybrid")
     expected = sorted(plain.passages, key=lambda p: -standin_yes(query, p.text))[:3]
     assert [p.chunk_id for p in expected] != [p.chunk_id for p in plain.passages[:3]]
     assert found.rerank_error is None
