@@ -35,6 +35,7 @@ from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.headings import BARE_CHAPTER, heading_depth
 from ingest.pdf_rules import has_rules
 from ingest.pdf_tables import (
+    PageChars,
     PdfTable,
     Piece,
     find_tables,
@@ -265,10 +266,11 @@ def _read_page(
                     return text, None, None
                 return text, None, _render(page, options)
             # The rule count is cheap; only pages that draw rules are searched for tables.
+            chars = PageChars(textpage)
             tables = (
-                find_tables(page, textpage, index + 1) if options.tables and has_rules(page) else []
+                find_tables(page, chars, index + 1) if options.tables and has_rules(page) else []
             )
-            return text, (split_text(textpage, tables) if tables else [_page_lines(text)]), None
+            return text, (split_text(chars, tables) if tables else [_page_lines(text)]), None
         finally:
             # Closed here, not by pypdfium2's finalizers, which may run on any thread.
             textpage.close()

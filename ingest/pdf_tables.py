@@ -21,6 +21,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -87,26 +88,35 @@ def _caption(textpage: pdfium.PdfTextPage, box: Box, width: float) -> str:
     return found[0]
 
 
-class _Centres:
-    """The centre of each character of a page, sorted by height, so that a row's characters
-    are found by bisection: a page ruled into thousands of cells costs characters x columns,
-    not characters x cells."""
+class PageChars:
+    """A page's text layer and the centre of each of its characters, read from PDFium once
+    (on first use) for both the cells of its tables and the split of its text around them."""
 
     def __init__(self, textpage: pdfium.PdfTextPage) -> None:
+        self.textpage = textpage
+
+    @cached_property
+    def centres(self) -> list[tuple[float, float]]:
+        """(x, y) of each character's centre, by index."""
         left, right, bottom, top = (ctypes.c_double() for _ in range(4))
-        get_box, raw = pdfium_c.FPDFText_GetCharBox, textpage.raw
+        get_box, raw = pdfium_c.FPDFText_GetCharBox, self.textpage.raw
         centres = []
-        for index in range(textpage.count_chars()):
-            if get_box(raw, index, left, right, bottom, top):
-                y = (bottom.value + top.value) / 2
-                centres.append((y, (left.value + right.value) / 2, index))
-        centres.sort()
-        self.heights = [c[0] for c in centres]
-        self.centres = centres
+        for index in range(self.textpage.count_chars()):
+            get_box(raw, index, left, right, bottom, top)
+            centres.append(((left.value + right.value) / 2, (bottom.value + top.value) / 2))
+        return centres
+
+    @cached_property
+    def _by_height(self) -> tuple[list[float], list[tuple[float, float, int]]]:
+        # sorted by height, so that a row's characters are found by bisection: a page ruled
+        # into thousands of cells costs characters x columns, not characters x cells
+        ordered = sorted((y, x, index) for index, (x, y) in enumerate(self.centres))
+        return [c[0] for c in ordered], ordered
 
     def between(self, bottom: float, top: float) -> list[tuple[float, float, int]]:
         """(y, x, index) of the characters whose centre is at a height in [bottom, top]."""
-        return self.centres[bisect_left(self.heights, bottom) : bisect_right(self.heights, top)]
+        heights, ordered = self._by_height
+        return ordered[bisect_left(heights, bottom) : bisect_right(heights, top)]
 
 
 def _cell_text(
@@ -126,7 +136,7 @@ def _cell_text(
     return _clean(" ".join(textpage.get_text_range(a, b - a + 1) for a, b in runs))
 
 
-def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> list[PdfTable]:
+def find_tables(page: pdfium.PdfPage, chars: PageChars, number: int) -> list[PdfTable]:
     """Ruled tables on one page (1-based ``number``), top to bottom."""
     from pdfplumber.table import TableFinder, merge_edges
 
@@ -154,9 +164,7 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
     finder = TableFinder(None, settings)  # type: ignore[arg-type]
     top_y = page.get_mediabox()[3]
     width = page.get_width()
-    if not finder.tables:
-        return []
-    centres = _Centres(textpage)
+    textpage = chars.textpage
     tables = []
     for found in finder.tables:
         rows = []
@@ -167,7 +175,7 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
                     cells.append("")
                     continue
                 x0, cell_top, x1, cell_bottom = cell
-                inside = centres.between(top_y - cell_bottom, top_y - cell_top)
+                inside = chars.between(top_y - cell_bottom, top_y - cell_top)
                 cells.append(_cell_text(textpage, inside, x0, x1))
             if any(cells):
                 rows.append(tuple(cells))
@@ -187,7 +195,7 @@ def find_tables(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int)
     return sorted(tables, key=lambda t: -t.bbox[3])
 
 
-def split_text(textpage: pdfium.PdfTextPage, tables: Sequence[PdfTable]) -> list[Piece]:
+def split_text(chars: PageChars, tables: Sequence[PdfTable]) -> list[Piece]:
     """The page's text with each table's text replaced by the table, where its text began.
 
     Text that overflows a cell past the table's side stays with the table; each table's
@@ -196,8 +204,8 @@ def split_text(textpage: pdfium.PdfTextPage, tables: Sequence[PdfTable]) -> list
     pieces: list[Piece] = []
     placed: set[int] = set()
     run_start = 0
-    count = textpage.count_chars()
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    textpage = chars.textpage
+    count = len(chars.centres)
     current: int | None = None  # the table the previous character belonged to
 
     def flush(end: int) -> None:
@@ -207,14 +215,8 @@ def split_text(textpage: pdfium.PdfTextPage, tables: Sequence[PdfTable]) -> list
 
     # Per character, so kept lean: a page of prose has a few thousand characters.
     areas = [(t.bbox[0] - 1, t.bbox[1] - 1, t.bbox[2] + 1, t.bbox[3] + 1) for t in tables]
-    get_box, get_unicode, raw = (
-        pdfium_c.FPDFText_GetCharBox,
-        pdfium_c.FPDFText_GetUnicode,
-        textpage.raw,
-    )
-    for index in range(count):
-        get_box(raw, index, left, right, bottom, top)
-        x, y = (left.value + right.value) / 2, (bottom.value + top.value) / 2
+    get_unicode, raw = pdfium_c.FPDFText_GetUnicode, textpage.raw
+    for index, (x, y) in enumerate(chars.centres):
         beside = current is not None and areas[current][1] <= y <= areas[current][3]
         if beside and get_unicode(raw, index) not in (10, 13):
             run_start = index + 1  # a cell's text running on past the table's side
