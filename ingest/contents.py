@@ -29,8 +29,6 @@ _TRAILING = re.compile(r"[\s.．・·…‥]+$")
 _CAPTION = re.compile(r"^\S{1,12} ([0-9]+(?:[.-][0-9]+)*)[:.]?(?= )")
 # An entry without leaders: a chapter's title and its page ("2 Debian パッケージ管理 38").
 _PAGE = re.compile(r"\s+[0-9]{1,4}\s*$")
-
-
 # A number set against its title, as narrow columns print it ("11.10List of XML tools").
 _TIGHT_NUMBER = re.compile(r"^(\d+(?:\.\d+)+)(?=[^\W\d_])")
 
@@ -83,8 +81,9 @@ def contents_entries(texts: Sequence[tuple[Any, str]]) -> set[int]:
     for (page, text), title in zip(texts, titles, strict=True):
         if title is not None:
             continue
-        for key in {_key(text), _CAPTION.sub(r"\1", _key(text), count=1)}:
-            words = _words(key)
+        key = _key(text)
+        for variant in {key, _CAPTION.sub(r"\1", key, count=1)}:
+            words = _words(variant)
             for n in range(1, len(words) + 1):
                 _add(opened, " ".join(words[:n]), page)
             _add(whole, " ".join(words), page)

@@ -51,6 +51,19 @@ def heading_depth(text: str) -> int | None:
     Used for formats without heading markup (plain text, PDF text layers, e-mail), where
     unstructured's title guesses are unreliable, above all for Japanese.
     """
+    found = _numbered(text)
+    return None if found is None else found[0]
+
+
+def heading_number(text: str) -> str | None:
+    """The section number of a numbered heading ("2.1.8", "4"); None for other text and for
+    headings numbered by a word ("Chapter 2", "第3条")."""
+    found = _numbered(text)
+    return None if found is None else found[1]
+
+
+def _numbered(text: str) -> tuple[int, str | None] | None:
+    """(depth, section number) of a numbered heading, None if ``text`` is not one."""
     if len(text) > 120 or "\n" in text:
         return None
     if text.count(")") > text.count("("):
@@ -70,14 +83,7 @@ def heading_depth(text: str) -> int | None:
         # "2.11 Can I use R for commercial purposes?" heads a FAQ's section; "1. Is the
         # power on?" is a step of a checklist
         return None
-    return number.count(".") if number else 0
-
-
-def heading_number(text: str) -> str | None:
-    """The section number of a numbered heading ("2.1.8", "4"); None for other text and for
-    headings numbered by a word ("Chapter 2", "第3条")."""
-    match = _NUMBERED_HEADING.match(text)
-    return match.group("num") if match and heading_depth(text) is not None else None
+    return (number.count(".") if number else 0), number
 
 
 def list_numbers(numbers: Sequence[str | None]) -> set[int]:

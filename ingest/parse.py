@@ -9,7 +9,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.contents import contents_entries
 from ingest.defaults import from_setting
@@ -143,7 +143,7 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
         inline = _inline_heading(text) if depth is None and category != "Table" else None
         if inline and n not in listed:
             # "4. Redistribution. You may ..." opens clause 4: its heading, then its body.
-            head, text, depth = inline
+            head, text, depth, _ = inline
             headings = [*(h for h in headings if h[0] < depth), (depth, head)]
             blocks.append(Block(text=head, category="Title", page=page, section=_path(headings)))
             if not text:
@@ -202,8 +202,15 @@ _INLINE_HEADING = re.compile(
 _MINOR_WORDS = {"of", "and", "or", "the", "to", "for", "in", "on", "a", "an", "by", "with"}
 
 
-def _inline_heading(text: str) -> tuple[str, str, int] | None:
-    """(heading, body, depth) when ``text`` opens with a clause heading, else None."""
+class _Inline(NamedTuple):
+    head: str
+    body: str
+    depth: int
+    number: str | None  # None: a clause numbered by a word (第5条)
+
+
+def _inline_heading(text: str) -> _Inline | None:
+    """The heading and body when ``text`` opens with a clause heading, else None."""
     match = _INLINE_HEADING.match(text)
     if match is None:
         return None
@@ -213,7 +220,8 @@ def _inline_heading(text: str) -> tuple[str, str, int] | None:
         if len(words) > 8 or any(w[0].islower() and w not in _MINOR_WORDS for w in words):
             return None
     number = match["num"]
-    return match["head"].strip(), match["body"].strip(), number.count(".") if number else 0
+    depth = number.count(".") if number else 0
+    return _Inline(match["head"].strip(), match["body"].strip(), depth, number)
 
 
 def _number(text: str) -> str | None:
@@ -221,8 +229,8 @@ def _number(text: str) -> str | None:
     its body."""
     if (number := heading_number(text)) is not None:
         return number
-    inline = _INLINE_HEADING.match(text)
-    return inline["num"] if inline and _inline_heading(text) else None
+    inline = _inline_heading(text)
+    return inline.number if inline else None
 
 
 def _path(headings: list[tuple[int, str]]) -> tuple[str, ...]:

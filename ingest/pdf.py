@@ -80,13 +80,16 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
     fewer than three ("Chapter 6: R and Emacs 27")."""
     if len(pages) < 3:
         return set()
-    edges: Counter[str] = Counter()
+    # (line, its shape, its number minus the page's index) of each line at a page edge
+    edge = [
+        (line, _shape(line), _page_offset(line, index))
+        for index, lines in enumerate(pages)
+        for line in {*lines[:2], *lines[-2:]}
+    ]
+    edges = Counter(key for _, key, _ in edge)
     offsets: dict[str, set[int | None]] = {}
-    for index, lines in enumerate(pages):
-        for line in _edge_lines(lines):
-            key = _shape(line)
-            edges[key] += 1
-            offsets.setdefault(key, set()).add(_page_offset(line, index))
+    for _, key, offset in edge:
+        offsets.setdefault(key, set()).add(offset)
 
     def numbers_the_page(key: str) -> bool:
         return len(offsets[key]) == 1 and None not in offsets[key]
@@ -99,13 +102,12 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
         if key != "#" and key.endswith("#") and numbers_the_page(key)
         for offset in offsets[key]
     }
-    roman: dict[int, set[str]] = {}  # front matter's page numbers (ii, iii), by offset
-    for index, lines in enumerate(pages):
-        for line in _edge_lines(lines):
-            if line[-1].isdigit() and _page_offset(line, index) in numbering:
-                running.add(_shape(line))
-            elif _ROMAN.fullmatch(line):
-                roman.setdefault(_roman_value(line) - index, set()).add(line)
+    roman: dict[int | None, set[str]] = {}  # front matter's page numbers (ii, iii), by offset
+    for line, key, offset in edge:
+        if line[-1].isdigit() and offset in numbering:
+            running.add(key)
+        elif _ROMAN.fullmatch(line):
+            roman.setdefault(offset, set()).add(line)
     running.update(*(lines for lines in roman.values() if len(lines) >= 2))
     return running
 
@@ -131,20 +133,16 @@ def _shape(line: str) -> str:
     return f"{body} #" if body and _ROMAN.fullmatch(tail) else shaped
 
 
-def _edge_lines(lines: list[str]) -> set[str]:
-    return {*lines[:2], *lines[-2:]}
-
-
 def _page_offset(line: str, index: int) -> int | None:
-    """The line's last number (or, with none, a roman folio at either end) minus the page's
-    index; None: no number. Only the last digits are read: a hostile line of 5,000 digits is
-    no integer to Python."""
+    """The line's last number (or, with none, a roman folio at either end or alone) minus the
+    page's index; None: no number. Only the last digits are read: a hostile line of 5,000
+    digits is no integer to Python."""
     numbers = _DIGITS.findall(line)
     if numbers:
         return int(numbers[-1][-6:]) - index
     words = line.split()
     folio = next((w for w in (words[-1], words[0]) if _ROMAN.fullmatch(w)), None)
-    return None if folio is None or len(words) < 2 else _roman_value(folio) - index
+    return None if folio is None else _roman_value(folio) - index
 
 
 def _without(pieces: list[Piece], running: set[str]) -> list[Piece]:
