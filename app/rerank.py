@@ -36,7 +36,7 @@ import ollama
 from app.llm.gate import Gate
 from app.llm.hosts import Host, HostPool
 from app.passages import Passage
-from app.settings import AppSettings, host_url
+from app.settings import AppSettings
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +101,10 @@ def _elsewhere(exc: Exception) -> bool:
     return isinstance(exc, ConnectionError | httpx.TransportError) and not slow
 
 
-def ollama_hosts(settings: AppSettings) -> list[str]:
-    """The Ollama hosts configured, whichever backend answers: KURA_OLLAMA_HOSTS, else
-    KURA_OLLAMA_HOST."""
-    listed = (host_url(u) for u in settings.ollama_hosts.split(",") if u.strip())
-    return list(dict.fromkeys(listed)) or [host_url(settings.ollama_host)]
-
-
 class OllamaReranker:
     """Scores passages with a yes/no reranker model on the Ollama hosts of ``hosts`` (the
-    answering model's; None: a pool of its own over ``ollama_hosts``). Close it after use."""
+    answering model's; None: a pool of its own over ``settings.ollama_urls``). Close it
+    after use."""
 
     def __init__(self, settings: AppSettings, hosts: HostPool | None = None) -> None:
         if not settings.rerank_model:
@@ -118,7 +112,7 @@ class OllamaReranker:
         self.model = settings.rerank_model
         self.parallel = settings.rerank_parallel
         self._own = hosts is None
-        urls = [h.url for h in hosts.hosts] if hosts else ollama_hosts(settings)
+        urls = [h.url for h in hosts.hosts] if hosts else settings.ollama_urls
         self.clients = {u: ollama.Client(host=u, timeout=settings.rerank_timeout) for u in urls}
         self.hosts = hosts or HostPool(
             dict.fromkeys(urls, 1), Gate(len(urls), 0, 0), self._check, settings.llm_retry_after

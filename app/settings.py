@@ -26,6 +26,11 @@ def host_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def _urls(listed: str) -> list[str]:
+    """The comma-separated URLs of ``listed``, each once, in order."""
+    return list(dict.fromkeys(host_url(u) for u in listed.split(",") if u.strip()))
+
+
 def _slot_count(text: str, what: str) -> int:
     try:
         count = int(text)
@@ -291,12 +296,16 @@ class AppSettings(IndexSettings):
         return [h.strip() for h in self.proxy_user_headers.split(",") if h.strip()]
 
     @property
+    def ollama_urls(self) -> list[str]:
+        """The Ollama hosts configured, whichever backend answers: KURA_OLLAMA_HOSTS, else
+        KURA_OLLAMA_HOST (an Ollama reranker asks them under the openai backend too)."""
+        return _urls(self.ollama_hosts) or [host_url(self.ollama_host)]
+
+    @property
     def llm_hosts(self) -> dict[str, int]:
         """The LLM hosts of the chosen backend, each with its slots (requests at once)."""
-        listed = self.openai_base_url if self.llm_backend == "openai" else self.ollama_hosts
-        hosts = list(dict.fromkeys(host_url(u) for u in listed.split(",") if u.strip()))
-        if not hosts and self.llm_backend == "ollama":
-            hosts = [host_url(self.ollama_host)]
+        openai = self.llm_backend == "openai"
+        hosts = _urls(self.openai_base_url) if openai else self.ollama_urls
         return parse_parallel(self.ollama_parallel, hosts, self.ollama_concurrency)
 
     @field_validator("metrics_token")
