@@ -23,6 +23,7 @@ from app.llm import DEFAULT_SAMPLING, AnsweringModel, Generation, Sampling
 from app.observability import log_exchange
 from app.passages import Passage
 from app.prompt import build_messages, cited_numbers, condense_messages, no_answer_text
+from app.relevance import covers
 from app.retrieve import Retriever, SearchFilters
 from app.settings import ReasoningEffort, RetrievalMode
 from app.tokens import budget_tokens
@@ -161,7 +162,7 @@ def draft(retriever: Retriever, llm: AnsweringModel, ask: Ask) -> Draft:
         groups=ask.groups,
     )
     passages = found.passages
-    covered = bool(passages) and retriever.covers(found)
+    covered = bool(passages) and covers(retriever, found)
     messages: list[dict[str, str]] = []
     included: list[Passage] = []
     if covered:

@@ -24,7 +24,6 @@ from app.rerank import OllamaReranker
 from app.settings import AppSettings, RetrievalMode
 from ingest.components import Components
 from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
-from ingest.sparse import terms
 from ingest.stores.fusion import LanguageWeights, reads
 from ingest.text import detect_language
 
@@ -36,8 +35,8 @@ _MODES = {
     "dense": VectorStoreQueryMode.DEFAULT,
     "sparse": VectorStoreQueryMode.SPARSE,
 }
-# Passages a keywords-only question's relevance check reads (see ``Retriever.covers``).
-_KEYWORD_CHECK = 3
+# Passages a keywords-only question's relevance check reads (see app/relevance.py).
+KEYWORD_CHECK = 3
 
 
 class SearchFilters(BaseModel):
@@ -149,12 +148,6 @@ def retrieve(
     return [hit.passage for hit in found]
 
 
-def keyword_coverage(query: str, text: str) -> float:
-    """The share of the query's keywords (as the sparse index reads them) found in ``text``."""
-    wanted = set(terms(query))
-    return len(wanted & set(terms(text))) / len(wanted) if wanted else 0.0
-
-
 @dataclass
 class Retrieval:
     """One search for a question: the passages to use, each with its chunk's payload, and
@@ -166,8 +159,9 @@ class Retrieval:
     filters: SearchFilters | None
     groups: list[str] | None
     dense: bool  # whether the dense model's vector was searched (not keywords only)
+    multi: bool  # whether the multilingual model's vector was searched
     hits: list[Hit]  # in rank order, reranked, scored and widened as the caller sees them
-    ranked: list[Passage]  # as the store ranked them, with the store's scores
+    ranked: list[Hit]  # as the store ranked them, with the store's scores
     rerank_error: str | None = None  # why the reranker failed (hits then keep the fused order)
 
     @property
@@ -236,35 +230,6 @@ class Retriever:
             return ("hybrid" if reads or multi else "sparse"), reads, multi
         return mode, reads or not multi, multi and not reads
 
-    def covers(self, found: Retrieval) -> bool:
-        """Whether the collection holds anything relevant enough to answer from: the best
-        dense match reaches ``min_relevance``; for a question in a language the dense model
-        cannot read (searched by keywords, and by the multilingual model when there is one),
-        one of the top passages holds at least ``min_keyword_coverage`` of its keywords.
-
-        Dense and keyword searches are judged on what the search returned. A hybrid search's
-        fused scores are not cosines, so the best dense match is asked for (the query embedded
-        again by the copy serving then, remembered when it is the same copy)."""
-        if found.mode == "sparse" or not found.dense:
-            # no dense model's cosine to judge by (keywords only, or the multilingual model
-            # alone), and the multilingual model's cosines are on another scale
-            wanted = self.settings.min_keyword_coverage
-            top = found.ranked[:_KEYWORD_CHECK]
-            return any(keyword_coverage(found.query, p.text) >= wanted for p in top)
-        best = found.ranked[:1]
-        if found.mode == "hybrid":
-            dense = retrieve_hits(
-                self.components,
-                found.collection,
-                found.query,
-                1,
-                mode="dense",
-                filters=found.filters,
-                groups=found.groups,
-            )
-            best = [hit.passage for hit in dense]
-        return bool(best) and best[0].score >= self.settings.min_relevance
-
     def find(
         self,
         collection: str,
@@ -282,8 +247,8 @@ class Retriever:
         candidates = max(top_k, self.settings.rerank_candidates) if self.reranker else top_k
         effective, use_dense, use_multi = self.plan(query, mode, collection)
         # A keywords-only relevance check reads the top three: fetched by the same query.
-        keywords_judge = effective == "sparse" or not use_dense
-        limit = max(candidates, _KEYWORD_CHECK) if keywords_judge else candidates
+        keywords_judge = effective == "sparse" or not (use_dense or use_multi)
+        limit = max(candidates, KEYWORD_CHECK) if keywords_judge else candidates
         multi = self.components.embedders.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,
@@ -318,8 +283,9 @@ class Retriever:
             filters=filters,
             groups=groups,
             dense=use_dense,
+            multi=use_multi,
             hits=[Hit(p, payloads[p.chunk_id]) for p in passages],
-            ranked=[hit.passage.model_copy() for hit in ranked],
+            ranked=[Hit(hit.passage.model_copy(), hit.payload) for hit in ranked],
             rerank_error=rerank_error,
         )
 

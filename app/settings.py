@@ -220,15 +220,24 @@ class AppSettings(IndexSettings):
         ge=-1,
         le=1,
         description="Below this cosine similarity between the question and the best passage "
-        "(dense search), kura says the documents do not cover the question, without asking the "
-        "model. Questions searched by keywords only need one matching passage.",
+        "the dense model reads (dense search), and without a multilingual match "
+        "(KURA_MIN_MULTILINGUAL_RELEVANCE), kura says the documents do not cover the question, "
+        "without asking the model.",
+    )
+    min_multilingual_relevance: float = Field(
+        0.25,
+        ge=-1,
+        le=1,
+        description="The same for the multilingual vector's cosine, which judges the pairs of "
+        "question and passage the dense model cannot read both of (a Japanese question, an "
+        "English question over Japanese text).",
     )
     min_keyword_coverage: float = Field(
         0.25,
         ge=0,
         le=1,
-        description="For questions searched by keywords only (a language the embedding model "
-        "cannot read): the share of the question's keywords one of the top passages must hold.",
+        description="For questions searched by keywords only (a language no embedding model "
+        "reads): the share of the question's keywords one of the top passages must hold.",
     )
     auth: Literal["keys", "off"] = Field(
         "keys",
