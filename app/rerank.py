@@ -115,7 +115,11 @@ class OllamaReranker:
         urls = [h.url for h in hosts.hosts] if hosts else settings.ollama_urls
         self.clients = {u: ollama.Client(host=u, timeout=settings.rerank_timeout) for u in urls}
         self.hosts = hosts or HostPool(
-            dict.fromkeys(urls, 1), Gate(len(urls), 0, 0), self._check, settings.llm_retry_after
+            dict.fromkeys(urls, 1),
+            Gate(len(urls), 0, 0),
+            self._check,
+            settings.llm_retry_after,
+            role="reranking host",
         )
 
     def _check(self, host: Host) -> str | None:

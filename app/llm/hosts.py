@@ -50,8 +50,17 @@ class HostPool:
     each question tries them all, so the error it gets says what is wrong now.
     """
 
-    def __init__(self, slots: dict[str, int], gate: Gate, check: Check, retry_after: float):
+    def __init__(
+        self,
+        slots: dict[str, int],
+        gate: Gate,
+        check: Check,
+        retry_after: float,
+        role: str = "LLM host",
+    ):
+        """``role``: what the hosts are called in the log ("LLM host", "reranking host")."""
         self.hosts = [Host(url, n) for url, n in slots.items()]
+        self.role = role
         self.gate = gate
         self._check = check
         self._retry_after = retry_after
@@ -107,7 +116,11 @@ class HostPool:
                 self._checker.start()
             self._wake.notify_all()
         logger.warning(
-            "LLM host %s is down (%s); checking it again in %gs", host.url, reason, host.backoff
+            "%s %s is down (%s); checking it again in %gs",
+            self.role,
+            host.url,
+            reason,
+            host.backoff,
         )
         self.gate.resize(capacity)
 
@@ -118,7 +131,7 @@ class HostPool:
                 return
             host.up, host.reason, host.backoff = True, "", 0.0
             capacity = self._capacity()
-        logger.warning("LLM host %s is up again", host.url)
+        logger.warning("%s %s is up again", self.role, host.url)
         self.gate.resize(capacity)
 
     def _check_down_hosts(self) -> None:

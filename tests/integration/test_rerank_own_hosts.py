@@ -62,7 +62,9 @@ def test_kura_search_reranks_on_the_ollama_host_that_is_up(data_dir: Path, quest
         reranked_on(up, question, json.loads(done.stdout))
 
 
-def test_the_openai_backend_reranks_on_the_ollama_host_that_is_up(data_dir: Path) -> None:
+def test_the_openai_backend_reranks_on_the_ollama_host_that_is_up(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     with OllamaStandin(StandinState(models=[RERANKER])) as up:
         settings = rerank_settings(
@@ -77,3 +79,7 @@ def test_the_openai_backend_reranks_on_the_ollama_host_that_is_up(data_dir: Path
                 found = client.post("/v1/search", json={"query": question, "top_k": 3})
                 assert found.status_code == 200, found.text
                 reranked_on(up, question, found.json()["passages"])
+    # the log names the down host for what it does here: no answering model uses it
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"reranking host {down} is down") for m in logged), logged
+    assert not any("LLM host" in m for m in logged), logged
