@@ -98,6 +98,10 @@ class Components:
         """The copy serving ``collection`` now, held until the block ends (ingest/serving.py).
         ``embeds`` (a search by meaning): its embedder checked (EmbedderMismatch) and its
         runtime given, from the same look-up as its store."""
+        if embeds:
+            # Measured before the lock, not under it: an Ollama model's dimension costs an
+            # /api/embed, and a host slow to answer it must hold up no other search.
+            _ = self.dimension
         with self._lock:  # a swap waits: the record checked is this copy's
             physical, store = self._open(collection, create=False, check=embeds)
             if store is None:
