@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ingest.errors import KuraError
-from ingest.settings import IndexSettings
+from ingest.settings import KEEP_ALIVE_PATTERN, IndexSettings
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 RerankBackend = Literal["local", "ollama"]
@@ -97,7 +97,7 @@ class AppSettings(IndexSettings):
     ollama_model: str = Field("gpt-oss:20b", description="Model that writes the answers.")
     ollama_keep_alive: str = Field(
         "-1",
-        pattern=r"^-?\d+(\.\d+)?$|^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$",
+        pattern=KEEP_ALIVE_PATTERN,
         description="How long Ollama keeps the model in memory after a request, sent with "
         "every request as keep_alive: seconds (-1: for good, 0: unload at once) or a duration "
         "such as 30m or 24h. Ollama's own default unloads it after 5 idle minutes, and the "

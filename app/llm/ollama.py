@@ -28,6 +28,7 @@ from app.llm.hosts import Host
 from app.llm.model import AnsweringModel, HostDown, cut_short
 from app.settings import AppSettings, ReasoningEffort
 from ingest.errors import KuraError
+from ingest.ollama_memory import in_memory, keep_alive
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +132,7 @@ class OllamaLLM(AnsweringModel):
     @property
     def keep_alive(self) -> float | str:
         """keep_alive as Ollama reads it: a number is seconds, a string a Go duration."""
-        value = self.settings.ollama_keep_alive
-        try:
-            seconds = float(value)
-        except ValueError:
-            return value
-        return int(seconds) if seconds.is_integer() else seconds
+        return keep_alive(self.settings.ollama_keep_alive)
 
     def _request(
         self, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
@@ -223,23 +219,7 @@ class OllamaLLM(AnsweringModel):
         tell, the host does not answer). Asked before each request, so a timeout can be told
         apart and a load is not taken for a hang: a model that was not loaded was loading."""
         clients = self._clients[host.url]
-        try:
-            running = clients.probe.ps().models
-        except httpx.TimeoutException:
-            # Since v0.32.4 /api/ps waits for a load in progress (server/sched.go loadedModels
-            # takes each runner's refMu, held until it runs); before, it listed the model at
-            # once. A host that answers /api/version meanwhile is loading, not hung.
-            return False if self._answers(host) else None
-        except (ConnectionError, httpx.HTTPError, ollama.ResponseError):
-            return None
-        return any(m.model in (self.model, f"{self.model}:latest") for m in running)
-
-    def _answers(self, host: Host) -> bool:
-        try:
-            httpx.get(f"{host.url}/api/version", timeout=self._clients[host.url].probe_timeout)
-        except httpx.HTTPError:
-            return False
-        return True
+        return in_memory(clients.probe, host.url, self.model, clients.probe_timeout)
 
     def check_host(self, host: Host) -> dict[str, Any]:
         """Whether Ollama at ``host`` answers and has the model."""
