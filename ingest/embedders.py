@@ -69,7 +69,8 @@ class Embedders:
     def _warmed(self, runtime: str | None) -> BaseEmbedding:
         built = build_embedder(self.settings, runtime, self.host)
         # One embedding before it is shared: a tokenizer sets its truncation on its first
-        # call, which must not race a concurrent first call (architecture.md).
+        # call, which must not race a concurrent first call (architecture.md). Through Ollama
+        # it loads the model, waited for as a load (KURA_EMBED_TIMEOUT), not as a question.
         built.get_query_embedding("warm-up")
         return built
 

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ingest.parse import ParseOptions
 
 PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+# Ollama's keep_alive: seconds, or a Go duration (api.Duration, time.ParseDuration)
+KEEP_ALIVE_PATTERN = r"^-?\d+(\.\d+)?$|^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,25 @@ class IndexSettings(BaseSettings):
         120.0,
         gt=0,
         description="Seconds one /api/embed request (one batch) may take, the model's load "
-        "included, before ingestion reports Ollama as too slow.",
+        "included, before ingestion reports Ollama as too slow; also what the first embedding "
+        "at start, and a question that finds the model not loaded, wait for its load.",
     )
     embed_query_timeout: float = Field(
         30.0,
         gt=0,
-        description="Seconds the embedding of a search's question through Ollama may take, the "
-        "model's load included, before the search answers 503 (a host that hangs); "
-        "KURA_EMBED_TIMEOUT is for ingestion's batches.",
+        description="Seconds the embedding of a search's question through Ollama may take once "
+        "the model is loaded, before the search answers 503 (a host that hangs); a question "
+        "that finds the model loading waits KURA_EMBED_TIMEOUT.",
+    )
+    embed_keep_alive: str = Field(
+        "-1",
+        pattern=KEEP_ALIVE_PATTERN,
+        validation_alias=AliasChoices("KURA_EMBED_KEEP_ALIVE", "KURA_OLLAMA_KEEP_ALIVE"),
+        description="How long Ollama keeps the embedding model in memory after a request, sent "
+        "with every /api/embed as keep_alive (KURA_EMBED_KEEP_ALIVE; unset: "
+        "KURA_OLLAMA_KEEP_ALIVE): seconds (-1: for good, 0: unload at once) or a duration such "
+        "as 30m. Ollama's own default unloads it after 5 idle minutes, and the next question "
+        "waits for it to load again.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
     embed_runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(

@@ -8,11 +8,19 @@ again. A model that is not pulled answers 404 ``model "x" not found, try pulling
 model that does not embed (gpt-oss) is loaded first and then refused (v0.12: 500 "this model
 does not support embeddings"; llama-server based versions: 501 "This server does not support
 embeddings ..."), so the model's /api/show capabilities are checked once, up front.
+
+Every request sends keep_alive (KURA_EMBED_KEEP_ALIVE): without it Ollama unloads the model
+after 5 idle minutes (OLLAMA_KEEP_ALIVE) and a question every ten minutes pays a cold load each
+time. A question waits KURA_EMBED_QUERY_TIMEOUT for a model in memory, KURA_EMBED_TIMEOUT for
+one that loads (at start, after Ollama restarted or evicted it): /api/ps is asked only when the
+model is not known to be in memory, or after a question timed out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -22,6 +30,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 
 from ingest.embedding.breaker import HostBreaker
 from ingest.errors import EmbedderUnavailable, EmbedderUnreachable
+from ingest.ollama_memory import in_memory, keep_alive, keep_alive_seconds
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 logger = logging.getLogger(__name__)
@@ -30,6 +39,7 @@ logger = logging.getLogger(__name__)
 # embedding model reads of one text, whatever longer context it was trained for.
 OLLAMA_DEFAULT_NUM_CTX = 4096
 _PROBE_TIMEOUT = 10.0  # seconds for /api/show: it reads a manifest, loads nothing
+_PS_TIMEOUT = 5.0  # seconds for /api/ps and /api/version, asked before or after a question
 _REMEMBERED = 10.0  # seconds a stand-alone embedder remembers its host is down (as by default)
 
 
@@ -88,8 +98,9 @@ _CALL_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
 class OllamaEmbedding(BaseEmbedding):
     """Dense vectors from an Ollama embedding model; ``max_length`` is what it reads of a text.
     Its requests go through ``breaker``: refused at once while the host is known to be down.
-    A search's question waits ``query_timeout``, a batch of chunks ``timeout``: a host that
-    hangs must not hold a search for as long as a large batch may take."""
+    A search's question waits ``query_timeout`` for a model in memory, a batch of chunks (and a
+    question while the model loads) ``timeout``: a host that hangs must not hold a search for as
+    long as a large batch or a cold load may take."""
 
     host: str
     query_prefix: str = ""
@@ -98,12 +109,17 @@ class OllamaEmbedding(BaseEmbedding):
     timeout: float = 120.0
     query_timeout: float = 30.0
     max_length: int = OLLAMA_DEFAULT_NUM_CTX
+    keep_alive: str = "-1"  # a KEEP_ALIVE_PATTERN value
 
     _client: Any = PrivateAttr(default=None)
     _async_client: Any = PrivateAttr(default=None)
     _query_client: Any = PrivateAttr(default=None)
     _async_query_client: Any = PrivateAttr(default=None)
+    _probe: Any = PrivateAttr(default=None)
     _breaker: HostBreaker = PrivateAttr()
+    # Until when (time.monotonic) the model is known to be in memory: the last answer plus
+    # keep_alive; 0 after a failure.
+    _loaded_until: float = PrivateAttr(default=0.0)
 
     def __init__(self, breaker: HostBreaker | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -112,6 +128,7 @@ class OllamaEmbedding(BaseEmbedding):
         self._async_client = ollama.AsyncClient(host=self.host, timeout=self.timeout)
         self._query_client = ollama.Client(host=self.host, timeout=self.query_timeout)
         self._async_query_client = ollama.AsyncClient(host=self.host, timeout=self.query_timeout)
+        self._probe = ollama.Client(host=self.host, timeout=self._probe_timeout)
 
     @classmethod
     def class_name(cls) -> str:
@@ -124,6 +141,7 @@ class OllamaEmbedding(BaseEmbedding):
             "input": texts,
             "truncate": True,
             "dimensions": self.dimensions,
+            "keep_alive": keep_alive(self.keep_alive),
         }
 
     def _vectors(self, texts: list[str], answer: Any) -> list[list[float]]:
@@ -138,31 +156,90 @@ class OllamaEmbedding(BaseEmbedding):
 
     def embed(self, texts: list[str], *, query: bool = False) -> list[list[float]]:
         """One /api/embed request for ``texts`` (as they are: prefixes already applied);
-        ``query``: a search's question, which waits ``query_timeout``."""
+        ``query``: a search's question, which waits ``query_timeout`` unless the model loads."""
         if not texts:
             return []
-        client = self._query_client if query else self._client
+        request = self._request(texts)
         with self._breaker.attempt():
+            eager = query and self._eager()
             try:
-                answer = client.embed(**self._request(texts))
-            except _CALL_ERRORS as exc:
-                raise self._explain(exc, query) from exc
+                answer = self._call(request, eager)
+            except EmbedderUnreachable as exc:
+                if not (eager and self._was_loading(exc)):
+                    raise
+                answer = self._call(request, eager=False)
         return self._vectors(texts, answer)
 
     async def aembed(self, texts: list[str], *, query: bool = False) -> list[list[float]]:
         """``embed``, without blocking the event loop."""
         if not texts:
             return []
-        client = self._async_query_client if query else self._async_client
+        request = self._request(texts)
         with self._breaker.attempt():
+            eager = query and await asyncio.to_thread(self._eager)
             try:
-                answer = await client.embed(**self._request(texts))
-            except _CALL_ERRORS as exc:
-                raise self._explain(exc, query) from exc
+                answer = await self._acall(request, eager)
+            except EmbedderUnreachable as exc:
+                if not (eager and await asyncio.to_thread(self._was_loading, exc)):
+                    raise
+                answer = await self._acall(request, eager=False)
         return self._vectors(texts, answer)
 
-    def _explain(self, exc: Exception, query: bool) -> EmbedderUnavailable:
-        if query:
+    def _call(self, request: dict[str, Any], eager: bool) -> Any:
+        """``request`` sent, waiting ``query_timeout`` when ``eager``, else ``timeout``."""
+        client = self._query_client if eager else self._client
+        try:
+            answer = client.embed(**request)
+        except _CALL_ERRORS as exc:
+            self._loaded_until = 0.0
+            raise self._explain(exc, eager) from exc
+        self._answered()
+        return answer
+
+    async def _acall(self, request: dict[str, Any], eager: bool) -> Any:
+        client = self._async_query_client if eager else self._async_client
+        try:
+            answer = await client.embed(**request)
+        except _CALL_ERRORS as exc:
+            self._loaded_until = 0.0
+            raise self._explain(exc, eager) from exc
+        self._answered()
+        return answer
+
+    def _answered(self) -> None:
+        # Ollama keeps the model keep_alive seconds from the end of this request.
+        self._loaded_until = time.monotonic() + keep_alive_seconds(self.keep_alive)
+
+    @property
+    def _probe_timeout(self) -> float:
+        # A check costs a question no more than the hang it looks for.
+        return min(_PS_TIMEOUT, self.query_timeout)
+
+    def _in_memory(self) -> bool | None:
+        return in_memory(self._probe, self.host, self.model_name, self._probe_timeout)
+
+    def _eager(self) -> bool:
+        """Whether a question waits only ``query_timeout``: the model is known to be in memory,
+        is (/api/ps), or the host does not say (a host that hangs fails as it always did)."""
+        if time.monotonic() < self._loaded_until:
+            return True
+        return self._in_memory() is not False
+
+    def _was_loading(self, failure: EmbedderUnreachable) -> bool:
+        """Whether a question that timed out found the model not in memory: evicted, or Ollama
+        restarted, since the last answer. Ollama drops a load whose request went away
+        (server/sched.go, WaitUntilRunning(req.ctx)), so it is asked again, patiently."""
+        cause = failure.__cause__
+        silent = isinstance(cause, httpx.TimeoutException)
+        if not silent or isinstance(cause, httpx.ConnectTimeout) or self._in_memory() is not False:
+            return False
+        logger.info(
+            "%s was not in memory on Ollama at %s: waiting for its load", self.model_name, self.host
+        )
+        return True
+
+    def _explain(self, exc: Exception, eager: bool) -> EmbedderUnavailable:
+        if eager:
             setting = "KURA_EMBED_QUERY_TIMEOUT"
             return explain(exc, self.model_name, self.host, self.query_timeout, setting)
         return explain(exc, self.model_name, self.host, self.timeout)
@@ -240,6 +317,7 @@ def build_ollama_embedder(
         timeout=settings.embed_timeout,
         query_timeout=settings.embed_query_timeout,
         embed_batch_size=settings.embed_batch_size,
+        keep_alive=settings.embed_keep_alive,
         max_length=min(trained or OLLAMA_DEFAULT_NUM_CTX, OLLAMA_DEFAULT_NUM_CTX),
         breaker=breaker,
     )
