@@ -2,11 +2,12 @@
 
 It serves /api/version, /api/tags, /api/show, /api/ps, /api/chat (NDJSON streaming and not),
 /api/embed (``tests.support.ollama_embed``: deterministic vectors for the embedding models
-in ``StandinState.embedding_models``) and /api/generate (``tests.support.generate_standin``: a
-yes/no reranker with logprobs) like Ollama does, so kura's production client code
-talks to it unchanged. Its "model" is deterministic: it reads the numbered passages in the
-prompt, picks the one that shares the most words with the question, and answers with that
-passage's first sentence and its citation [n].
+in ``StandinState.embedding_models``, loaded and unloaded by keep_alive as Ollama does) and
+/api/generate (``tests.support.generate_standin``: a yes/no reranker with logprobs) like
+Ollama does, so kura's production client code talks to it unchanged. Its "model" is
+deterministic: it reads the numbered passages in the prompt, picks the one that shares the
+most words with the question, and answers with that passage's first sentence and its
+citation [n].
 With ``think`` set it also fills ``message.thinking``.
 
 It behaves as real Ollama does, with switches taken from Ollama's source (file and line cited
@@ -205,6 +206,11 @@ class StandinState:
     hold: threading.Event | None = None
     # Seconds the first request waits while the model loads (then it stays loaded).
     load_seconds: float = 0.0
+    # The embedding models' loads and unloads (ollama_embed.Runners): seconds a load takes,
+    # OLLAMA_KEEP_ALIVE in seconds, and what every keep_alive is multiplied by (tests: seconds).
+    embed_load_seconds: float = 0.0
+    default_keep_alive: float = 300.0
+    keep_alive_scale: float = 1.0
     loaded: bool = False
     loading: bool = False  # a load is in progress now
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -380,9 +386,13 @@ class _Handler(BaseHTTPRequestHandler):
             # puts the runner in s.loaded before it is ready). From v0.32.4 /api/ps answers
             # only once a load in progress ends: loadedModels (sched.go:1745 at v0.32.15) takes
             # each runner's refMu, held from the start of its load until it runs (sched.go:716).
-            while state.loading and _ps_waits(state.version) and not self._gone():
+            runners = self.server.runners
+            loading = state.loading or runners.loading()
+            while loading and _ps_waits(state.version) and not self._gone():
                 time.sleep(0.05)
+                loading = state.loading or runners.loading()
             listed = [{"name": m, "model": m} for m in state.models[:1]] if state.loaded else []
+            listed += runners.listed({m: self._shown(m) for m in state.embedding_models})
             self._send_json(200, {"models": listed})
         elif self.path == "/":
             body = b"Ollama is running"
@@ -400,24 +410,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._hangs():
             return
         if self.path == "/api/show" and body.get("model") in state.embedding_models:
-            model = body["model"]
-            shown = ollama_embed.show(model, state.embedding_models[model], state.embedding_context)
-            self._send_json(200, shown)
+            self._send_json(200, self._shown(body["model"]))
         elif self.path == "/api/embed":
-            status, answer = ollama_embed.embed(
-                body,
-                dimensions=state.embedding_models,
-                chat_models=state.models,
-                context_length=state.embedding_context,
-                version=state.version,
-            )
-            embeds = sum(r["path"] == "/api/embed" for r in state.requests)
-            if state.embed_dies_after is not None and embeds >= state.embed_dies_after:
-                self.close_connection = True  # no kept-alive connection outlives the host
-                self._send_json(status, answer)
-                self.server.die()
-                return
-            self._send_json(status, answer)
+            self._embed(body)
         elif self.path == "/api/show":
             if not self._missing(body.get("model", "")):
                 family = self._details()["family"]
@@ -442,6 +437,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._generate(body)
         else:
             self._send_json(404, {"error": "not found"})
+
+    def _shown(self, model: str) -> dict[str, Any]:
+        state = self.server.state
+        return ollama_embed.show(model, state.embedding_models[model], state.embedding_context)
+
+    def _embed(self, body: dict[str, Any]) -> None:
+        """/api/embed: a valid request for an embedding model runs it (``server.runners``:
+        loaded first unless in memory, kept for its keep_alive), then is answered."""
+        state = self.server.state
+        model, keep_alive = body.get("model"), body.get("keep_alive")
+        if isinstance(keep_alive, str) and not _GO_DURATION.match(keep_alive):
+            self._send_json(400, {"error": f'time: invalid duration "{keep_alive}"'})
+            return
+        runs = model in state.embedding_models
+        runs = runs and not isinstance(ollama_embed.inputs(body.get("input")), ollama_embed.Refusal)
+        if runs:
+            load_ns = self.server.runners.acquire(str(model), keep_alive, self._gone)
+            if load_ns is None:
+                self.close_connection = True  # the client went away during the load
+                return
+        try:
+            status, answer = ollama_embed.embed(
+                body,
+                dimensions=state.embedding_models,
+                chat_models=state.models,
+                context_length=state.embedding_context,
+                version=state.version,
+            )
+        finally:
+            if runs:
+                self.server.runners.release(str(model))
+        if runs and load_ns and status == 200:
+            answer["load_duration"] = load_ns
+        embeds = sum(r["path"] == "/api/embed" for r in state.requests)
+        if state.embed_dies_after is not None and embeds >= state.embed_dies_after:
+            self.close_connection = True  # no kept-alive connection outlives the host
+            self._send_json(status, answer)
+            self.server.die()
+            return
+        self._send_json(status, answer)
 
     def _refuse(self, body: dict[str, Any]) -> bool:
         """Ollama's refusals before a model runs: unknown model, ``think`` for a model that
@@ -743,6 +778,9 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         # Requests generated at once (OLLAMA_NUM_PARALLEL); the others wait their turn.
         self.turns = threading.Semaphore(state.parallel)
+        self.runners = ollama_embed.Runners(
+            state.embed_load_seconds, state.default_keep_alive, state.keep_alive_scale
+        )
         self._cache: list[Any] = []  # the last prompt evaluated (llama-server's prompt cache)
         self._open: set[socket.socket] = set()  # connections not closed yet (keep-alive)
         self._open_lock = threading.Lock()
@@ -822,6 +860,11 @@ class OllamaStandin:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def runners(self) -> ollama_embed.Runners:
+        """The embedding models in memory (loads counted in ``runners.loads``)."""
+        return self._server.runners
 
     def __enter__(self) -> OllamaStandin:
         self._thread.start()
