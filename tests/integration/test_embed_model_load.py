@@ -6,6 +6,7 @@ English and Japanese questions throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,13 @@ def test_the_embedders_keep_alive_is_the_answering_models_unless_set_apart(
         assert listed(ollama) == []  # keep_alive 0: unloaded once answered
     sent = [r.get("keep_alive") for r in ollama.state.requests if r["path"] == "/api/embed"]
     assert sent == ["30m", 0]
+
+
+def test_an_async_question_waits_for_a_cold_load_too(tmp_path: Path) -> None:
+    """The embedder's async path (llama-index's aget_query_embedding) decides as the other."""
+    with standin(0, embed_load_seconds=LOAD) as ollama:
+        settings = ollama_settings(tmp_path, "edge", ollama.url, embed_query_timeout=QUERY_TIMEOUT)
+        embedder = build_embedder(settings)
+        for query, _ in QUESTIONS:
+            assert len(asyncio.run(embedder.aget_query_embedding(query))) == 1024
+        assert ollama.runners.loads == 1
