@@ -174,3 +174,29 @@ def test_keep_alive_is_parsed_as_ollama_parses_it() -> None:
             client.chat(model=MODEL, messages=hello, keep_alive="forever")
         client.chat(model=MODEL, messages=hello, keep_alive=0)
         assert client.ps().models == []  # keep_alive 0 unloads at once
+
+
+def test_an_embedding_model_loads_and_unloads_by_keep_alive() -> None:
+    # Ollama's default keep_alive, 5 minutes, scaled to 0.6 s
+    state = StandinState(
+        embedding_models={"bge-m3": 1024}, embed_load_seconds=0.5, keep_alive_scale=0.002
+    )
+    with OllamaStandin(state) as server:
+        client = ollama.Client(host=server.url)
+        answer = client.embed(model="bge-m3", input=["ログの保存場所は？"])
+        assert answer.load_duration >= 500_000_000  # a cold load
+        running = client.ps().models
+        assert [(m.name, m.model) for m in running] == [("bge-m3:latest", "bge-m3:latest")]
+        assert running[0].size_vram == running[0].size  # all on the GPU
+        assert running[0].details is not None
+        assert running[0].details.family == "bert"
+        time.sleep(1.0)
+        assert client.ps().models == []  # unloaded after the server's default
+        client.embed(model="bge-m3", input="pump pressure", keep_alive="10m")  # 1.2 s
+        time.sleep(0.6)
+        assert [m.model for m in client.ps().models] == ["bge-m3:latest"]
+        client.embed(model="bge-m3", input="pump pressure", keep_alive=-1)
+        assert client.ps().models[0].expires_at.year > 2200  # for good
+        client.embed(model="bge-m3", input=[], keep_alive=0)
+        assert client.ps().models == []  # 0: unloaded once answered
+        assert server.runners.loads == 2
