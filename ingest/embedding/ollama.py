@@ -28,9 +28,9 @@ import ollama
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+from ingest import ollama_memory
 from ingest.embedding.breaker import HostBreaker
 from ingest.errors import EmbedderUnavailable, EmbedderUnreachable
-from ingest.ollama_memory import in_memory, keep_alive, keep_alive_seconds
 from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class OllamaEmbedding(BaseEmbedding):
             "input": texts,
             "truncate": True,
             "dimensions": self.dimensions,
-            "keep_alive": keep_alive(self.keep_alive),
+            "keep_alive": ollama_memory.keep_alive(self.keep_alive),
         }
 
     def _vectors(self, texts: list[str], answer: Any) -> list[list[float]]:
@@ -208,7 +208,7 @@ class OllamaEmbedding(BaseEmbedding):
 
     def _answered(self) -> None:
         # Ollama keeps the model keep_alive seconds from the end of this request.
-        self._loaded_until = time.monotonic() + keep_alive_seconds(self.keep_alive)
+        self._loaded_until = time.monotonic() + ollama_memory.keep_alive_seconds(self.keep_alive)
 
     @property
     def _probe_timeout(self) -> float:
@@ -216,7 +216,7 @@ class OllamaEmbedding(BaseEmbedding):
         return min(_PS_TIMEOUT, self.query_timeout)
 
     def _in_memory(self) -> bool | None:
-        return in_memory(self._probe, self.host, self.model_name, self._probe_timeout)
+        return ollama_memory.in_memory(self._probe, self.host, self.model_name, self._probe_timeout)
 
     def _eager(self) -> bool:
         """Whether a question waits only ``query_timeout``: the model is known to be in memory,
