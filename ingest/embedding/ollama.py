@@ -161,11 +161,11 @@ class OllamaEmbedding(BaseEmbedding):
             return []
         request = self._request(texts)
         with self._breaker.attempt():
-            eager = query and self._eager()
+            loaded = self._loaded() if query else False
             try:
-                answer = self._call(request, eager)
+                answer = self._call(request, eager=loaded is not False)
             except EmbedderUnreachable as exc:
-                if not (eager and self._was_loading(exc)):
+                if not (loaded and self._was_loading(exc)):
                     raise
                 answer = self._call(request, eager=False)
         return self._vectors(texts, answer)
@@ -176,11 +176,11 @@ class OllamaEmbedding(BaseEmbedding):
             return []
         request = self._request(texts)
         with self._breaker.attempt():
-            eager = query and await asyncio.to_thread(self._eager)
+            loaded = await asyncio.to_thread(self._loaded) if query else False
             try:
-                answer = await self._acall(request, eager)
+                answer = await self._acall(request, eager=loaded is not False)
             except EmbedderUnreachable as exc:
-                if not (eager and await asyncio.to_thread(self._was_loading, exc)):
+                if not (loaded and await asyncio.to_thread(self._was_loading, exc)):
                     raise
                 answer = await self._acall(request, eager=False)
         return self._vectors(texts, answer)
@@ -218,12 +218,14 @@ class OllamaEmbedding(BaseEmbedding):
     def _in_memory(self) -> bool | None:
         return ollama_memory.in_memory(self._probe, self.host, self.model_name, self._probe_timeout)
 
-    def _eager(self) -> bool:
-        """Whether a question waits only ``query_timeout``: the model is known to be in memory,
-        is (/api/ps), or the host does not say (a host that hangs fails as it always did)."""
+    def _loaded(self) -> bool | None:
+        """Whether the model is in memory, known or asked (/api/ps), before a question: it
+        waits ``query_timeout`` unless False (loading, or not loaded). None: the host does not
+        say; the question goes as it always did, and a timeout is not checked again (a host
+        that hangs fails at the question timeout and one check)."""
         if time.monotonic() < self._loaded_until:
             return True
-        return self._in_memory() is not False
+        return self._in_memory()
 
     def _was_loading(self, failure: EmbedderUnreachable) -> bool:
         """Whether a question that timed out found the model not in memory: evicted, or Ollama
