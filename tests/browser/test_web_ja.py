@@ -201,3 +201,34 @@ def test_the_model_down_notice_in_japanese_keeps_the_servers_words(
     expect(page.locator(".turn .error")).to_contain_text("Answers are unavailable right now")
     page.get_by_role("button", name="日本語").click()
     expect(page.locator(".turn .error")).to_contain_text("現在、回答を作成できません")
+
+
+def test_the_file_picker_speaks_the_pages_language_not_the_browsers(
+    open_in: Opener, kura: Kura, artifacts: Path
+) -> None:
+    page = open_in("en-US")  # the browser's own file button would say "Choose Files"
+    visit(page, kura)
+    page.get_by_role("button", name="日本語").click()
+    picker = page.locator(".file-picker")
+    expect(picker.locator("label")).to_have_text("ファイルを選択…")
+    expect(page.locator("#files-chosen")).to_have_text("ファイルが選択されていません")
+    shown = page.locator("#files").bounding_box()  # the browser's button: not to be seen
+    assert shown is not None and shown["width"] <= 1 and shown["height"] <= 1
+    page.locator("#upload-button").click()  # nothing chosen: the page says so, in its words
+    expect(page.locator("#notice")).to_have_text("アップロードするファイルを選んでください。")
+    with page.expect_file_chooser() as chooser:  # the page's label opens the browser's chooser
+        picker.locator("label").click()
+    chooser.value.set_files(
+        [
+            {"name": "点検手順.txt", "mimeType": "text/plain", "buffer": "冷却水".encode()},
+            {"name": "保守契約.txt", "mimeType": "text/plain", "buffer": "契約".encode()},
+        ]
+    )
+    expect(page.locator("#files-chosen")).to_have_text(
+        "2 個のファイル: 点検手順.txt · 保守契約.txt"
+    )
+    expect(page.get_by_label("追加するファイル")).to_have_count(1)  # the input keeps its name
+    page.screenshot(path=artifacts / "file-picker-ja.png")
+    page.get_by_role("button", name="English").click()
+    expect(picker.locator("label")).to_have_text("Choose files…")
+    expect(page.locator("#files-chosen")).to_have_text("2 files: 点検手順.txt · 保守契約.txt")

@@ -9,7 +9,7 @@ import {
   NEW_COLLECTION,
 } from "./collections.js";
 import { $, asDate, basename, el, joined, langOf, sleep } from "./dom.js";
-import { msg, t } from "./i18n.js";
+import { msg, setText, t } from "./i18n.js";
 import { clearNotice, showNotice } from "./notices.js";
 import { versionText } from "./passages.js";
 
@@ -57,6 +57,15 @@ function renderJob(box, job, upload) {
   box.append(list);
 }
 
+// The chosen files in the page's words (the browser's own button is hidden: index.html).
+export function showChosen() {
+  const names = [...$("files").files].map((file) => file.name);
+  const chosen = names.length
+    ? msg("upload.chosen", { count: names.length, names })
+    : msg("upload.none_chosen");
+  setText($("files-chosen"), chosen);
+}
+
 export async function upload(event) {
   event.preventDefault();
   const collection = currentCollection();
@@ -86,6 +95,7 @@ export async function upload(event) {
       body: form,
     });
     $("upload-form").reset();
+    showChosen();
     const upload = { collection, rejected: accepted.rejected || [] };
     let job = {
       status: accepted.job_id ? "queued" : "done",

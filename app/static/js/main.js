@@ -6,7 +6,7 @@
 import { apiKey } from "./api.js";
 import { collectionChanged, loadCollections } from "./collections.js";
 import { ask, newConversation, state } from "./conversation.js";
-import { loadDocuments, upload } from "./documents.js";
+import { loadDocuments, showChosen, upload } from "./documents.js";
 import { $ } from "./dom.js";
 import { restore } from "./history.js";
 import { applyLanguage, setLanguage } from "./i18n.js";
@@ -52,6 +52,7 @@ function init() {
   });
 
   $("upload-form").addEventListener("submit", upload);
+  $("files").addEventListener("change", showChosen);
   const dialog = $("passage-dialog");
   $("passage-close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", passageClosed);

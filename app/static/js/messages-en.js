@@ -145,6 +145,12 @@ export default {
   "status.running": "running",
   "status.queued": "queued",
   "upload.files": "Files to add",
+  "upload.choose": "Choose files…",
+  "upload.none_chosen": "No files chosen",
+  "upload.chosen": {
+    "one": "{count} file: {names}",
+    "other": "{count} files: {names}"
+  },
   "upload.groups": "Groups that may read them",
   "upload.groups_optional": "(optional, comma-separated)",
   "upload.groups_placeholder": "e.g. legal, engineering",

@@ -138,6 +138,11 @@ export default {
   "status.running": "処理中",
   "status.queued": "待機中",
   "upload.files": "追加するファイル",
+  "upload.choose": "ファイルを選択…",
+  "upload.none_chosen": "ファイルが選択されていません",
+  "upload.chosen": {
+    "other": "{count} 個のファイル: {names}"
+  },
   "upload.groups": "閲覧できるグループ",
   "upload.groups_optional": "（任意、カンマ区切り）",
   "upload.groups_placeholder": "例: legal, engineering",
