@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ingest.errors import KuraError
-from ingest.settings import KEEP_ALIVE_PATTERN, IndexSettings
+from ingest.settings import HTTP_URL, KEEP_ALIVE_PATTERN, IndexSettings
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
 RerankBackend = Literal["local", "ollama"]
@@ -334,7 +333,7 @@ class AppSettings(IndexSettings):
         if self.llm_backend == "openai":
             named_by = "KURA_OPENAI_BASE_URL"
         for url in self.llm_hosts:
-            if not re.match(r"^https?://[^/\s]+", url):
+            if not HTTP_URL.match(url):
                 raise ValueError(
                     f"{named_by} names LLM host {url!r}, which is not an http:// or https:// URL"
                 )

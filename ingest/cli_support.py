@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,7 +17,7 @@ from typer.core import TyperGroup
 
 from ingest.errors import KuraError, StoreUnavailable
 from ingest.private import private_dir
-from ingest.settings import PACKAGED_EMBED_MODEL, IndexSettings
+from ingest.settings import HTTP_URL, PACKAGED_EMBED_MODEL, IndexSettings
 
 # The store and the embedding stack take 10+ s to import: only when a command opens them.
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ EXIT_ERROR = 1  # nothing done (the README's table of exit codes)
 EXIT_USAGE = 2  # a setting with an invalid value, as click's own usage errors
 
 _console = Console(stderr=True, soft_wrap=True)
-_URL = re.compile(r"^https?://[^/\s]+")
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
@@ -90,7 +88,7 @@ def check_store(settings: IndexSettings) -> None:
 def check_qdrant_url(settings: IndexSettings) -> None:
     """Exit unless KURA_QDRANT_URL, when set, is an http(s):// URL (or ``:memory:``)."""
     url = settings.qdrant_url
-    if url and url != ":memory:" and not _URL.match(url):
+    if url and url != ":memory:" and not HTTP_URL.match(url):
         fail(
             f"KURA_QDRANT_URL={url!r} is not an http:// or https:// URL; set it to the Qdrant "
             "server's (e.g. http://qdrant:6333), or unset it for the embedded store"

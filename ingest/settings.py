@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ingest.parse import ParseOptions
 
 PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+# A server's address as the settings name one (KURA_QDRANT_URL, the LLM hosts)
+HTTP_URL = re.compile(r"^https?://[^/\s]+")
 # Ollama's keep_alive: seconds, or a Go duration (api.Duration, time.ParseDuration)
 KEEP_ALIVE_PATTERN = r"^-?\d+(\.\d+)?$|^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$"
 
