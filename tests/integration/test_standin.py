@@ -9,12 +9,12 @@ import time
 import ollama
 import pytest
 
+from tests.support.ollama_context import drop_messages
 from tests.support.ollama_standin import (
     MAX_QUEUE_ERROR,
     REFUSE_ERROR,
     OllamaStandin,
     StandinState,
-    drop_messages,
 )
 
 pytestmark = pytest.mark.integration

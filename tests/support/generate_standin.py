@@ -17,15 +17,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.support.standin_answers import STOP, terms
+
 _QUERY = re.compile(r"<Query>: (.*?)\n<Document>: (.*?)(?:<\|im_end\|>|$)", re.DOTALL)
 
 
 def yes_probability(query: str, document: str) -> float:
     """The fake model's P(yes): 0.02 to 0.98 with the share of query terms in the document."""
-    from tests.support.ollama_standin import _STOP, _terms
-
-    wanted = _terms(query) - _STOP
-    share = len(wanted & _terms(document)) / len(wanted) if wanted else 0.0
+    wanted = terms(query) - STOP
+    share = len(wanted & terms(document)) / len(wanted) if wanted else 0.0
     return 0.02 + 0.96 * share
 
 

@@ -43,120 +43,29 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from tests.support import ollama_embed
+from tests.support.ollama_context import (
+    DEFAULT_NUM_CTX,
+    NUM_KEEP,
+    VERSIONS,
+    PromptCounts,
+    Truncation,
+    cut_prompt,
+    drop_messages,
+)
+from tests.support.standin_answers import compose_answer, condense, tokens
 
 if TYPE_CHECKING:
     from tests.support.llm_backend import SmolLM2Backend
 
-_PASSAGE = re.compile(r'<passage n="(\d+)"[^\n]*\n(.*?)\n</passage>', re.DOTALL)
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_SENTENCE = re.compile(r"(?<=[。！？])|(?<=[.!?])\s+")
 _JSON_FORMAT = re.compile(r"^JSON format: (\{.*\})\s*$", re.MULTILINE)
-DEFAULT_NUM_CTX = 4096  # what Ollama uses when a request sends no num_ctx
 Backend = Literal["fake", "smollm2"]
-_T = TypeVar("_T")
 
-
-def tokens(text: str) -> list[str]:
-    """The stand-in's tokenizer: words, single CJK characters and punctuation."""
-    return _TOKEN.findall(text)
-
-
-def _terms(text: str) -> set[str]:
-    # Words for Latin text, character bigrams for Japanese (no spaces between words).
-    words = {w.lower() for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]+", text)}
-    cjk = re.findall(r"[\u3040-\u30ff\u3400-\u9fff]+", text)
-    bigrams = {run[i : i + 2] for run in cjk for i in range(len(run) - 1)}
-    return words | bigrams
-
-
-_STOP = {
-    "what",
-    "does",
-    "the",
-    "is",
-    "are",
-    "how",
-    "which",
-    "who",
-    "when",
-    "where",
-    "why",
-    "a",
-    "an",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "and",
-    "or",
-    "do",
-    "it",
-    "this",
-    "that",
-}
-
-
-def condense(prompt: str) -> str:
-    """The stand-in's self-contained question: the last user turn, then the follow-up."""
-    turns = re.findall(r"^User: (.*)$", prompt, re.MULTILINE)
-    follow_up = re.search(r"^Follow-up: (.*)$", prompt, re.MULTILINE)
-    return " ".join(x for x in (turns[-1] if turns else "", follow_up[1] if follow_up else "") if x)
-
-
-def compose_answer(prompt: str) -> tuple[str, str]:
-    """Answer and reasoning from the passages and question in ``prompt``."""
-    passages = [(int(n), text) for n, text in _PASSAGE.findall(prompt)]
-    question = prompt.rsplit("Question:", 1)[-1].strip()
-    japanese = bool(_KANA.search(question))
-    wanted = _terms(question) - _STOP
-    best, best_score = None, 0
-    for n, text in passages:
-        score = len(wanted & _terms(text))
-        if score > best_score:
-            best, best_score = (n, text), score
-    if best is None:
-        reasoning = "No passage shares terms with the question."
-        if japanese:
-            return "資料には記載がありません。", reasoning
-        return "The documents do not cover this question.", reasoning
-    n, text = best
-    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
-    # a sentence, not a heading line ("4. Redistribution.")
-    sentence = next((s for s in sentences if len(s.split()) > 3 or _KANA.search(s)), text)
-    reasoning = f"Passage {n} shares {best_score} terms with the question."
-    if japanese:
-        return f"資料によると、{sentence} [{n}]", reasoning
-    return f"According to the documents: {sentence} [{n}]", reasoning
-
-
-Truncation = Literal["cut", "shift", "refuse"]
-PromptCounts = Literal["full", "new"]
-
-# Ollama's behaviours by version, read from its source (github.com/ollama/ollama at the tags
-# named). "cut": v0.12-v0.30 keep num_keep tokens and the tail, exactly num_ctx in all
-# (runner/ollamarunner/runner.go:126-172 at v0.12.6; llm/llama_server.go:270-293 at v0.30.0).
-# "shift": v0.31+ keep num_keep and the tail up to num_ctx - (num_ctx - num_keep) / 2
-# (llm/llama_server.go:280-331 at v0.32.15). "refuse": v0.31+ with context shift off answer 400
-# (llm/llama_server.go:295-299 at v0.32.15). prompt_eval_count is the whole prompt, cache
-# included, except in v0.30.0, which counted only newly evaluated tokens (llama-server's
-# prompt_n, llm/llama_server.go:1470 and 1766 at v0.30.0; fixed in v0.30.1 by commit 35fa277,
-# cache_n + prompt_n).
-VERSIONS: dict[str, tuple[Truncation, PromptCounts]] = {
-    "0.12.6": ("cut", "full"),
-    "0.30.0": ("cut", "new"),
-    "0.30.1": ("cut", "full"),
-    "0.32.15": ("shift", "full"),
-}
-NUM_KEEP = 4  # api.DefaultOptions NumKeep (api/types.go:1102 at v0.32.15; :837 at v0.12.6)
 # sched.go:88 at v0.32.15 (ErrMaxQueue), answered 503 by routes.go:3113 (handleScheduleError)
 MAX_QUEUE_ERROR = "server busy, please try again.  maximum pending requests exceeded"
 REFUSE_ERROR = (
@@ -230,57 +139,6 @@ class StandinState:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def cut_prompt(
-    items: list[_T], num_ctx: int, num_keep: int, truncation: Truncation
-) -> list[_T] | None:
-    """The prompt the runner evaluates: whole if it fits, else num_keep tokens and the tail
-    (see VERSIONS); None when the runner refuses it."""
-    if truncation == "cut":
-        if len(items) <= num_ctx:
-            return items
-        keep = min(len(items) if num_keep < 0 else num_keep, num_ctx - 1)
-        discard = len(items) - num_ctx
-        return items[:keep] + items[keep + discard :]
-    if len(items) <= num_ctx - 1:  # fullPromptLimit
-        return items
-    if truncation == "refuse":
-        return None
-    keep = min(len(items) if num_keep < 0 else num_keep, num_ctx - 1)
-    limit = num_ctx - max((num_ctx - keep) // 2, 1)  # contextShiftPromptLimit
-    discard = len(items) - limit
-    return items[:keep] + items[keep + discard :]
-
-
-def drop_messages(
-    messages: list[dict[str, Any]],
-    fits: Callable[[list[dict[str, Any]]], bool],
-    truncation: Truncation,
-) -> list[dict[str, Any]]:
-    """The messages Ollama's chatPrompt keeps when the whole chat does not fit.
-
-    v0.12 (server/prompt.go:23-70 at v0.12.6) walks back from the last message and, for a chat
-    of a system prompt and one question too long together, keeps the question alone (the
-    system prompt is lost). Newer versions (server/prompt.go:36-70 at v0.32.15) drop messages
-    from the front but keep every system message.
-    """
-    last = len(messages) - 1
-    if truncation == "cut":
-        n, system = last, []
-        for i in range(last - 1, -1, -1):
-            system = [m for m in messages[:i] if m.get("role") == "system"]
-            if not fits(system + messages[i:]):
-                break
-            n = i
-        else:
-            system = []
-        return system + messages[n:]
-    for i in range(last + 1):
-        system = [m for m in messages[:i] if m.get("role") == "system"]
-        if fits(system + messages[i:]) or i == last:
-            return system + messages[i:]
-    return messages
 
 
 def _ps_waits(version: str) -> bool:
