@@ -6,14 +6,15 @@ Each question-passage pair is judged by a model that reads both, as fusion weigh
 passage's language (``min_relevance``), the multilingual model's cosine elsewhere
 (``min_multilingual_relevance``), keywords where no model reads the question
 (``min_keyword_coverage``). The multilingual model's cosines are on a scale of their own, and
-it does not judge a pair the dense model reads: on English questions over English text, its
-best cosine for an off-topic question (0.263) overlapped its worst for a real one (0.243),
-where the dense model's kept them apart (benchmarks/no_answer.py).
+it does not judge a pair the dense model reads: on the Python FAQ with benchmarks/
+no_answer.py's off-topic questions, its best cosine for an off-topic question (0.263)
+overlapped its worst for a real one (0.243), where the dense model kept them apart.
 
 Judging a Japanese question by its keywords alone declined a paraphrase that the
-multilingual vector had found at rank 1 (no keyword in common) and accepted six of eight
-off-topic questions that shared one word with some passage; judging an English question
-over Japanese text by the English model's cosine declined an answer found at rank 1.
+multilingual vector had found at rank 1 (no keyword in common) and, on the Debian Handbook,
+accepted five of eight off-topic questions (no_answer.py: 3 of 8 declined; 8 of 8 now);
+judging an English question over Japanese text by the English model's cosine declined an
+answer found at rank 1.
 """
 
 from __future__ import annotations
