@@ -57,10 +57,11 @@ def unavailable(llm: AnsweringModel, exc: Exception, url: str) -> LLMUnavailable
 
 
 def hung(llm: AnsweringModel, url: str) -> LLMTimeout:
-    """Ollama at ``url``, with the model in memory, sent nothing for the hang timeout."""
+    """The server at ``url`` (Ollama or OpenAI-compatible) sent nothing for the hang timeout
+    while another host was up."""
     return LLMTimeout(
-        f"Ollama at {url} sent nothing for {llm.settings.llm_hang_timeout:g} s "
-        f"(KURA_LLM_HANG_TIMEOUT) with {llm.model} in memory: the host hangs"
+        f"{llm.server} at {url} sent nothing for {llm.settings.llm_hang_timeout:g} s "
+        f"(KURA_LLM_HANG_TIMEOUT) answering with {llm.model}: the host hangs"
     )
 
 

@@ -96,6 +96,12 @@ class AnsweringModel:
         state = self.check_host(host)
         return None if state["ok"] else str(state["detail"])
 
+    def _eager(self, host: Host, loaded: bool | None = None) -> bool:
+        """Whether ``host`` is given up on when silent for KURA_LLM_HANG_TIMEOUT: the model is
+        in memory (``loaded``; None: the server cannot say, or always has it) and another host
+        is up to take the question. The only host up is waited for KURA_REQUEST_TIMEOUT."""
+        return loaded is not False and any(h.up for h in self.hosts.hosts if h is not host)
+
     # What every backend shares.
     def facts(self) -> ModelFacts:
         """The model's context length and capabilities, asked once of a host that is up;

@@ -164,11 +164,6 @@ class OllamaLLM(AnsweringModel):
         connect = isinstance(exc, ConnectionError | httpx.ConnectError)
         return HostDown(error, retry_same=connect) if down else error
 
-    def _eager(self, host: Host, loaded: bool | None) -> bool:
-        """Whether ``host`` is given up on when silent for the hang timeout: the model is in
-        memory (or Ollama cannot say) and another host is up to take the question."""
-        return loaded is not False and any(h.up for h in self.hosts.hosts if h is not host)
-
     def _send(
         self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
     ) -> Generation:
