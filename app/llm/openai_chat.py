@@ -14,6 +14,7 @@ import httpx2  # the `openai` client's HTTP library (httpx's successor)
 import openai
 
 from app.errors import Busy, ContextTruncated, LLMFailed, LLMTimeout, LLMUnavailable, ModelNotFound
+from app.llm.checks import hung
 from app.llm.generation import Generation, ModelFacts, Piece, Sampling
 from app.llm.hosts import Host
 from app.llm.model import AnsweringModel, HostDown, cut_short
@@ -80,6 +81,45 @@ def _reasoning(part: Any) -> str:
     return "".join(str(getattr(part, f, None) or extra.get(f) or "") for f in _REASONING_FIELDS)
 
 
+class _Answer:
+    """An answer read chunk by chunk from a streamed chat completion, into ``stats``."""
+
+    def __init__(self, stats: Generation, model: str) -> None:
+        self.stats, self.model = stats, model
+        self.split = ThinkSplitter()
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+        self.finished: str | None = None
+
+    def add(self, chunk: Any) -> Piece:
+        """Take one chunk; what it adds to the answer."""
+        if chunk.usage is not None:
+            self.stats.prompt_tokens = chunk.usage.prompt_tokens
+            self.stats.completion_tokens = chunk.usage.completion_tokens
+        self.stats.model = chunk.model or self.model
+        piece = Piece()
+        for choice in chunk.choices[:1]:
+            piece = self.split.feed(choice.delta.content or "")
+            piece.thinking = _reasoning(choice.delta) + piece.thinking
+            self.finished = choice.finish_reason or self.finished
+        return self._keep(piece)
+
+    def _keep(self, piece: Piece) -> Piece:
+        self.content.append(piece.content)
+        self.thinking.append(piece.thinking)
+        return piece
+
+    def finish(self, host: Host) -> Piece:
+        """What was held back to the end; HostDown when the stream ended before the server
+        gave a finish_reason."""
+        if self.finished is None:
+            raise cut_short(host)
+        rest = self._keep(self.split.flush())
+        self.stats.content, self.stats.thinking = "".join(self.content), "".join(self.thinking)
+        self.stats.done_reason = _done_reason(self.finished)
+        return rest
+
+
 class OpenAIChatLLM(AnsweringModel):
     """The answering model behind one or more OpenAI-compatible servers."""
 
@@ -92,9 +132,8 @@ class OpenAIChatLLM(AnsweringModel):
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         # The SDK insists on a key; servers that ask none (llama.cpp, LM Studio) ignore it.
         key = key or "none"
-        limits = httpx2.Timeout(
-            settings.request_timeout, connect=min(CONNECT_TIMEOUT, settings.request_timeout)
-        )
+        self._patient = limits = _limits(settings.request_timeout)
+        self._hang = _limits(min(settings.llm_hang_timeout, settings.request_timeout))
         self._clients = {
             url: (
                 openai.OpenAI(base_url=url, api_key=key, timeout=limits, max_retries=0),
@@ -142,9 +181,14 @@ class OpenAIChatLLM(AnsweringModel):
             request["stop"] = sampling.stop
         return request
 
-    def _error(self, host: Host, exc: openai.OpenAIError) -> KuraError | HostDown:
-        """The error for a failed call, or HostDown when another server may take it."""
+    def _error(
+        self, host: Host, exc: openai.OpenAIError, eager: bool = False
+    ) -> KuraError | HostDown:
+        """The error for a failed call, or HostDown when another server may take it (``eager``:
+        the call gave up after the hang timeout)."""
         if isinstance(exc, openai.APITimeoutError):
+            if eager and not isinstance(exc.__cause__, httpx2.ConnectTimeout):
+                return HostDown(hung(self, host.url))
             return LLMTimeout(
                 f"the OpenAI-compatible server at {host.url} did not answer within "
                 f"{self.settings.request_timeout:g} s (KURA_REQUEST_TIMEOUT): raise it, or lower "
@@ -186,9 +230,45 @@ class OpenAIChatLLM(AnsweringModel):
         failure = LLMUnavailable(f"{host.url} refused the request ({status}): {message}")
         return HostDown(failure) if status >= 500 else failure
 
+    def _streamed(
+        self,
+        messages: list[dict[str, str]],
+        think: ReasoningEffort,
+        sampling: Sampling,
+        eager: bool,
+    ) -> dict[str, Any]:
+        """The arguments of a streamed request; ``eager``: each read waits at most the hang
+        timeout (another host is up to take the question), else KURA_REQUEST_TIMEOUT."""
+        return {
+            **self._request(messages, think, sampling),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": self._hang if eager else self._patient,
+        }
+
     def _send(
         self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
     ) -> Generation:
+        if not self._eager(host):
+            return self._whole(host, messages, think, sampling)
+        # vLLM and llama.cpp send a whole answer only once it is finished: while a host may be
+        # given up on, the answer is streamed, the only way to tell a host that hangs from one
+        # writing a long answer.
+        answer = _Answer(Generation("", "", self.model, 0, 0, "", 0.0), self.model)
+        request = self._streamed(messages, think, sampling, eager=True)
+        try:
+            with self._clients[host.url][0].chat.completions.create(**request) as stream:
+                for chunk in stream:
+                    answer.add(chunk)
+        except openai.OpenAIError as exc:
+            raise self._error(host, exc, eager=True) from exc
+        answer.finish(host)
+        return answer.stats
+
+    def _whole(
+        self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
+    ) -> Generation:
+        """The answer asked whole, waiting KURA_REQUEST_TIMEOUT for it."""
         try:
             response = self._clients[host.url][0].chat.completions.create(
                 **self._request(messages, think, sampling), stream=False
@@ -220,45 +300,26 @@ class OpenAIChatLLM(AnsweringModel):
         sampling: Sampling,
         stats: Generation,
     ) -> AsyncGenerator[Piece, None]:
-        request = await asyncio.to_thread(self._request, messages, think, sampling)
+        eager = self._eager(host)
+        request = await asyncio.to_thread(self._streamed, messages, think, sampling, eager)
         client = self._clients[host.url][1]
         try:
-            stream = await client.chat.completions.create(
-                **request, stream=True, stream_options={"include_usage": True}
-            )
+            stream = await client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
-            raise self._error(host, exc) from exc
-        split = ThinkSplitter()
-        content: list[str] = []
-        thinking: list[str] = []
-        finished: str | None = None
+            raise self._error(host, exc, eager) from exc
+        answer = _Answer(stats, self.model)
         try:
             async for chunk in stream:
-                if chunk.usage is not None:
-                    stats.prompt_tokens = chunk.usage.prompt_tokens
-                    stats.completion_tokens = chunk.usage.completion_tokens
-                stats.model = chunk.model or self.model
-                for choice in chunk.choices[:1]:
-                    piece = split.feed(choice.delta.content or "")
-                    piece.thinking = _reasoning(choice.delta) + piece.thinking
-                    finished = choice.finish_reason or finished
-                    if piece.content or piece.thinking:
-                        content.append(piece.content)
-                        thinking.append(piece.thinking)
-                        yield piece
+                piece = answer.add(chunk)
+                if piece.content or piece.thinking:
+                    yield piece
         except openai.OpenAIError as exc:
-            raise self._error(host, exc) from exc
+            raise self._error(host, exc, eager) from exc
         finally:
             await stream.close()
-        if finished is None:
-            raise cut_short(host)
-        rest = split.flush()
+        rest = answer.finish(host)
         if rest.content or rest.thinking:
-            content.append(rest.content)
-            thinking.append(rest.thinking)
             yield rest
-        stats.content, stats.thinking = "".join(content), "".join(thinking)
-        stats.done_reason = _done_reason(finished)
 
     def check_host(self, host: Host) -> dict[str, Any]:
         """Whether the server at ``host`` answers and serves the model."""
@@ -277,6 +338,10 @@ class OpenAIChatLLM(AnsweringModel):
             "ready" if present else f"model missing: the server serves {', '.join(sorted(names))}"
         )
         return {"ok": present, "reachable": True, "model_present": present, "detail": detail}
+
+
+def _limits(seconds: float) -> httpx2.Timeout:
+    return httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
 
 
 def _message(exc: openai.APIStatusError) -> str:
