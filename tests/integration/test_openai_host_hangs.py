@@ -1,0 +1,186 @@
+"""An OpenAI-compatible server that hangs (takes the request, sends nothing) beside one that
+answers, over HTTP: the question goes to the one that answers within the hang timeout, whole or
+streamed, in English and Japanese, and the hung one is marked down and named in the log. A server
+that hangs mid-answer loses the question when none of the answer was shown, and ends a shown
+one with an error. Guards: the only host up is waited for KURA_REQUEST_TIMEOUT, and a slow
+server that keeps sending is never given up on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.errors import LLMFailed, LLMTimeout
+from app.llm import Generation, build_llm
+from app.llm.model import AnsweringModel
+from tests.support.openai_standin import MODEL, REASONING, OpenAIStandin, answer_to
+from tests.support.server import make_settings
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "What does error E-417 mean on the HX-400?"
+QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
+HANG = 1.0  # KURA_LLM_HANG_TIMEOUT in these tests
+PATIENCE = 20.0  # KURA_REQUEST_TIMEOUT: what a question would wait without the hang rule
+BOUND = 3 * HANG  # a generous upper bound for an answer that waited one hang timeout
+
+
+@contextlib.contextmanager
+def answering(tmp_path: Path, *hosts: OpenAIStandin, **extra: Any) -> Iterator[AnsweringModel]:
+    """kura's answering model on ``hosts``, closed at the end."""
+    settings = make_settings(
+        tmp_path,
+        llm_backend="openai",
+        openai_base_url=",".join(h.url for h in hosts),
+        ollama_model=MODEL,
+        llm_hang_timeout=HANG,
+        # no background check during a test: a hung vLLM still lists its models
+        **{"request_timeout": PATIENCE, "llm_retry_after": 60, **extra},
+    )
+    llm = build_llm(settings)
+    try:
+        yield llm
+    finally:
+        llm.close()
+
+
+def ask(llm: AnsweringModel, question: str, stream: bool) -> tuple[Generation, float]:
+    """The answer to ``question`` (streamed or whole) and the seconds it took."""
+    messages = [{"role": "user", "content": question}]
+    started = time.monotonic()
+    if not stream:
+        return llm.chat(messages, think="low"), time.monotonic() - started
+    stats = Generation("", "", "", 0, 0, "", 0.0)
+
+    async def read() -> None:
+        async for _ in llm.stream(messages, think="low", stats=stats):
+            pass
+
+    asyncio.run(read())
+    return stats, time.monotonic() - started
+
+
+def states(llm: AnsweringModel) -> dict[str, dict[str, Any]]:
+    return {h["url"]: h for h in llm.hosts_status()["hosts"]}
+
+
+ASKED = [(QUESTION, False), (QUESTION_JA, True), (QUESTION, True), (QUESTION_JA, False)]
+IDS = ["en-whole", "ja-streamed", "en-streamed", "ja-whole"]
+
+
+@pytest.mark.parametrize(("question", "stream"), ASKED, ids=IDS)
+def test_a_hung_server_hands_its_question_to_the_one_that_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, question: str, stream: bool
+) -> None:
+    with (
+        OpenAIStandin() as hung,
+        OpenAIStandin() as other,
+        answering(tmp_path, hung, other) as llm,
+        caplog.at_level(logging.WARNING),
+    ):
+        hung.hang = True
+        # Both hosts are idle: the first in the list takes the question.
+        answer, seconds = ask(llm, question, stream)
+        assert (answer.content, answer.thinking) == (answer_to(question), REASONING)
+        assert HANG <= seconds < BOUND  # on main: PATIENCE seconds, then LLMTimeout
+        assert (len(hung.requests), len(other.requests)) == (1, 1)
+        hosts = states(llm)
+        assert hosts[hung.url]["up"] is False
+        assert "KURA_LLM_HANG_TIMEOUT" in hosts[hung.url]["detail"]
+        assert "the host hangs" in hosts[hung.url]["detail"]
+        assert "OpenAI-compatible server" in hosts[hung.url]["detail"]
+        assert "Ollama" not in hosts[hung.url]["detail"]
+        assert (hosts[other.url]["up"], hosts[other.url]["answered"]) == (True, 1)
+        logged = caplog.text
+        assert f"LLM host {hung.url} is down" in logged
+        assert f"asking {other.url}" in logged
+        # The next question, the other way, goes straight to the host up.
+        later, seconds = ask(llm, question, not stream)
+        assert later.content == answer_to(question)
+        assert seconds < HANG
+        assert (len(hung.requests), len(other.requests)) == (1, 2)
+
+
+# Frames: 0 the role delta (no text), 1-10 the reasoning, 11 on the answer.
+STALLS = [
+    (QUESTION, False, 20),  # a whole answer: nothing of it was shown
+    (QUESTION_JA, True, 1),  # the role delta only: nothing shown
+    (QUESTION_JA, False, 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "stream", "frames"), STALLS, ids=["en-whole", "ja-role", "ja-whole"]
+)
+def test_a_server_that_stalls_before_anything_was_shown_loses_the_question(
+    tmp_path: Path, question: str, stream: bool, frames: int
+) -> None:
+    with (
+        OpenAIStandin() as stalled,
+        OpenAIStandin() as other,
+        answering(tmp_path, stalled, other) as llm,
+    ):
+        stalled.stall_after = frames  # headers and some frames sent, then nothing
+        answer, seconds = ask(llm, question, stream)
+        assert answer.content == answer_to(question)
+        assert HANG <= seconds < BOUND
+        assert (len(stalled.requests), len(other.requests)) == (1, 1)
+        assert "the host hangs" in states(llm)[stalled.url]["detail"]
+
+
+@pytest.mark.parametrize("question", [QUESTION, QUESTION_JA], ids=["en", "ja"])
+def test_a_streamed_answer_whose_server_stalls_ends_with_an_error(
+    tmp_path: Path, question: str
+) -> None:
+    with (
+        OpenAIStandin() as stalled,
+        OpenAIStandin() as other,
+        answering(tmp_path, stalled, other) as llm,
+    ):
+        stalled.stall_after = 3  # reasoning was shown: the answer cannot start again elsewhere
+        started = time.monotonic()
+        with pytest.raises(LLMFailed, match="in the middle of the answer") as failed:
+            ask(llm, question, stream=True)
+        assert time.monotonic() - started < BOUND
+        assert "KURA_LLM_HANG_TIMEOUT" in str(failed.value)
+        assert states(llm)[stalled.url]["up"] is False
+        assert other.requests == []
+
+
+@pytest.mark.parametrize(("question", "stream"), [(QUESTION, False), (QUESTION_JA, True)])
+def test_the_only_host_hung_fails_at_the_request_timeout(
+    tmp_path: Path, question: str, stream: bool
+) -> None:
+    with OpenAIStandin() as hung, answering(tmp_path, hung, request_timeout=2 * HANG) as llm:
+        hung.hang = True
+        started = time.monotonic()
+        with pytest.raises(LLMTimeout, match="KURA_REQUEST_TIMEOUT"):
+            ask(llm, question, stream)
+        seconds = time.monotonic() - started
+        assert len(hung.requests) == 1  # no second try
+        assert llm.hosts_status()["hosts"][0]["up"] is True
+    assert 2 * HANG <= seconds < 2 * HANG + BOUND  # the request timeout, not the hang one
+
+
+@pytest.mark.parametrize(("question", "stream"), ASKED[:2], ids=IDS[:2])
+def test_a_slow_server_that_keeps_sending_is_not_given_up_on(
+    tmp_path: Path, question: str, stream: bool
+) -> None:
+    with (
+        OpenAIStandin() as slow,
+        OpenAIStandin() as other,
+        answering(tmp_path, slow, other) as llm,
+    ):
+        slow.interval = 0.15 * HANG  # 19 frames or more: the answer outlasts the hang timeout
+        answer, seconds = ask(llm, question, stream)
+        assert answer.content == answer_to(question)
+        assert seconds > 2 * HANG
+        assert other.requests == []
+        assert [h["up"] for h in llm.hosts_status()["hosts"]] == [True, True]
