@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from app.llm.openai_chat import OpenAIChatLLM
 from ingest.pipeline import IngestReport
 from tests.support.llm_backend import REAL_MODEL_TIMEOUT
 from tests.support.llm_hosts import LlamaCppServer
+from tests.support.openai_standin import OpenAIStandin
 from tests.support.server import LiveServer, free_port, make_settings
 from tests.support.sse import events as frames
 
@@ -124,3 +126,33 @@ def test_a_wrong_key_a_missing_model_and_a_server_down_say_which(
     assert ready.status_code == 503
     assert ready.json()["llm"]["hosts"][0]["up"] is False
     assert search.status_code == 200  # retrieval works without the model
+
+
+def test_a_hung_server_hands_its_questions_to_llama_cpp(
+    llama: LlamaCppServer, tmp_path: Path
+) -> None:
+    hang = 5.0  # SmolLM2 reads a short prompt on one busy core well within it
+    with OpenAIStandin(model=ALIAS) as hung:
+        hung.hang = True  # a stuck engine: /v1/models answers, a chat gets nothing
+        urls = f"{hung.url},{llama.base_url}"
+        settings = settings_for(tmp_path, urls, llm_hang_timeout=hang, num_ctx=4096)
+        with build_llm(settings) as llm:
+            started = time.monotonic()
+            whole = llm.chat([{"role": "user", "content": QUESTION}], think="low")
+            seconds = time.monotonic() - started
+            stats = Generation("", "", "", 0, 0, "", 0.0)
+
+            async def stream() -> None:
+                ja = [{"role": "user", "content": QUESTION_JA}]
+                async for _ in llm.stream(ja, think="low", stats=stats):
+                    pass
+
+            asyncio.run(stream())
+            hosts = llm.hosts_status()["hosts"]
+    assert whole.content.strip()
+    assert stats.content.strip()
+    assert hang <= seconds < REAL_MODEL_TIMEOUT  # on main: REAL_MODEL_TIMEOUT, then LLMTimeout
+    assert len(hung.requests) == 1  # the streamed question went straight to llama.cpp
+    assert [h["up"] for h in hosts] == [False, True]
+    assert "the host hangs" in hosts[0]["detail"]
+    assert hosts[1]["answered"] == 2
