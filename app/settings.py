@@ -202,11 +202,11 @@ class AppSettings(IndexSettings):
     llm_hang_timeout: float = Field(
         60.0,
         gt=0,
-        description="Seconds an Ollama host with the model in memory may send nothing (before "
-        "the answer's first piece or between two) while another host is up: past it the host "
-        "counts as hung, is marked down, and a question none of whose answer was shown goes to "
-        "another host. A host loading the model, or the only host up, waits "
-        "KURA_REQUEST_TIMEOUT.",
+        description="Seconds an LLM host (Ollama with the model in memory, or an "
+        "OpenAI-compatible server) may send nothing (before the answer's first piece or between "
+        "two) while another host is up: past it the host counts as hung, is marked down, and a "
+        "question none of whose answer was shown goes to another host. An Ollama host loading "
+        "the model, or the only host up, waits KURA_REQUEST_TIMEOUT.",
     )
     ollama_queue: int = Field(
         16, ge=0, description="Questions that may wait for a turn; past this: 503 Retry-After."
