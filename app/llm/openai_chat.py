@@ -186,8 +186,10 @@ class OpenAIChatLLM(AnsweringModel):
     ) -> KuraError | HostDown:
         """The error for a failed call, or HostDown when another server may take it (``eager``:
         the call gave up after the hang timeout)."""
-        if isinstance(exc, openai.APITimeoutError):
-            if eager and not isinstance(exc.__cause__, httpx2.ConnectTimeout):
+        # A connection not made in time (a firewall dropping packets) is a host not reachable.
+        silent = not isinstance(exc.__cause__, httpx2.ConnectTimeout)
+        if isinstance(exc, openai.APITimeoutError) and silent:
+            if eager:
                 return HostDown(hung(self, host.url))
             return LLMTimeout(
                 f"the OpenAI-compatible server at {host.url} did not answer within "

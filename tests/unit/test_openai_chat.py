@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
-from app.errors import Busy, ContextTruncated, LLMFailed, LLMUnavailable, ModelNotFound
+from app.errors import Busy, ContextTruncated, LLMFailed, LLMTimeout, LLMUnavailable, ModelNotFound
 from app.llm.hosts import Host
 from app.llm.model import HostDown
 from app.llm.openai_chat import OpenAIChatLLM, ThinkSplitter, _reasoning
@@ -138,3 +138,30 @@ def test_connection_and_mid_stream_errors(llm: OpenAIChatLLM) -> None:
     assert "cannot reach the OpenAI-compatible server" in str(down.error)
     broken = llm._error(HOST, openai.APIError("engine died", request, body=None))
     assert isinstance(broken, LLMFailed)
+
+
+def test_a_timeout_is_a_hang_only_when_another_host_could_take_the_question(
+    llm: OpenAIChatLLM,
+) -> None:
+    request = httpx2.Request("POST", "http://vllm:8000/v1/chat/completions")
+    silent = openai.APITimeoutError(request=request)
+    silent.__cause__ = httpx2.ReadTimeout("nothing read")
+    hung = llm._error(HOST, silent, eager=True)
+    assert isinstance(hung, HostDown)
+    assert isinstance(hung.error, LLMTimeout)
+    assert "KURA_LLM_HANG_TIMEOUT" in str(hung.error)
+    assert "the OpenAI-compatible server" in str(hung.error)
+    alone = llm._error(HOST, silent)  # the only host up: waited KURA_REQUEST_TIMEOUT
+    assert isinstance(alone, LLMTimeout)
+    assert "KURA_REQUEST_TIMEOUT" in str(alone)
+
+
+def test_a_connection_not_made_in_time_is_a_host_not_reachable(llm: OpenAIChatLLM) -> None:
+    # a firewall dropping packets: the connection times out (on main: LLMTimeout, no failover)
+    request = httpx2.Request("POST", "http://vllm:8000/v1/chat/completions")
+    unreachable = openai.APITimeoutError(request=request)
+    unreachable.__cause__ = httpx2.ConnectTimeout("no connection")
+    down = llm._error(HOST, unreachable)
+    assert isinstance(down, HostDown)
+    assert down.retry_same
+    assert "cannot reach the OpenAI-compatible server" in str(down.error)
