@@ -89,6 +89,8 @@ def test_a_hung_server_hands_its_question_to_the_one_that_answers(
         # Both hosts are idle: the first in the list takes the question.
         answer, seconds = ask(llm, question, stream)
         assert (answer.content, answer.thinking) == (answer_to(question), REASONING)
+        usage = (answer.prompt_tokens, answer.completion_tokens, answer.done_reason)
+        assert usage == (40, 30, "stop")  # read from the stream's last chunks, whole or not
         assert HANG <= seconds < BOUND  # on main: PATIENCE seconds, then LLMTimeout
         assert (len(hung.requests), len(other.requests)) == (1, 1)
         hosts = states(llm)
