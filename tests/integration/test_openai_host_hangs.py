@@ -1,15 +1,16 @@
 """An OpenAI-compatible server that hangs (takes the request, sends nothing) beside one that
 answers, over HTTP: the question goes to the one that answers within the hang timeout, whole or
-streamed, in English and Japanese, and the hung one is marked down and named in the log. A server
-that hangs mid-answer loses the question when none of the answer was shown, and ends a shown
-one with an error. Guards: the only host up is waited for KURA_REQUEST_TIMEOUT, and a slow
-server that keeps sending is never given up on."""
+streamed, in English and Japanese (through kura's own /v1/query too), and the hung one is marked
+down and named in the log. A server that hangs mid-answer loses the question when none of the
+answer was shown, and ends a shown one with an error. Guards: the only host up is waited for
+KURA_REQUEST_TIMEOUT, and a slow server that keeps sending is never given up on."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,17 @@ import pytest
 from app.errors import LLMFailed, LLMTimeout
 from app.llm import Generation, build_llm
 from app.llm.model import AnsweringModel
-from tests.support.openai_standin import MODEL, REASONING, OpenAIStandin, answer_to
-from tests.support.server import make_settings
+from ingest.pipeline import IngestReport
+from tests.support.openai_standin import (
+    COMPLETION_TOKENS,
+    MODEL,
+    REASONING,
+    OpenAIStandin,
+    answer_to,
+    prompt_tokens,
+)
+from tests.support.server import LiveServer, make_settings
+from tests.support.sse import events
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +42,9 @@ PATIENCE = 20.0  # KURA_REQUEST_TIMEOUT: what a question would wait without the 
 BOUND = 3 * HANG  # a generous upper bound for an answer that waited one hang timeout
 
 
-@contextlib.contextmanager
-def answering(tmp_path: Path, *hosts: OpenAIStandin, **extra: Any) -> Iterator[AnsweringModel]:
-    """kura's answering model on ``hosts``, closed at the end."""
-    settings = make_settings(
-        tmp_path,
+def settings_for(data_dir: Path, *hosts: OpenAIStandin, **extra: Any) -> Any:
+    return make_settings(
+        data_dir,
         llm_backend="openai",
         openai_base_url=",".join(h.url for h in hosts),
         ollama_model=MODEL,
@@ -44,7 +52,12 @@ def answering(tmp_path: Path, *hosts: OpenAIStandin, **extra: Any) -> Iterator[A
         # no background check during a test: a hung vLLM still lists its models
         **{"request_timeout": PATIENCE, "llm_retry_after": 60, **extra},
     )
-    llm = build_llm(settings)
+
+
+@contextlib.contextmanager
+def answering(tmp_path: Path, *hosts: OpenAIStandin, **extra: Any) -> Iterator[AnsweringModel]:
+    """kura's answering model on ``hosts``, closed at the end."""
+    llm = build_llm(settings_for(tmp_path, *hosts, **extra))
     try:
         yield llm
     finally:
@@ -90,7 +103,8 @@ def test_a_hung_server_hands_its_question_to_the_one_that_answers(
         answer, seconds = ask(llm, question, stream)
         assert (answer.content, answer.thinking) == (answer_to(question), REASONING)
         usage = (answer.prompt_tokens, answer.completion_tokens, answer.done_reason)
-        assert usage == (40, 30, "stop")  # read from the stream's last chunks, whole or not
+        sent = prompt_tokens([{"role": "user", "content": question}])
+        assert usage == (sent, COMPLETION_TOKENS, "stop")  # from the stream's last chunks
         assert HANG <= seconds < BOUND  # on main: PATIENCE seconds, then LLMTimeout
         assert (len(hung.requests), len(other.requests)) == (1, 1)
         hosts = states(llm)
@@ -186,3 +200,38 @@ def test_a_slow_server_that_keeps_sending_is_not_given_up_on(
         assert seconds > 2 * HANG
         assert other.requests == []
         assert [h["up"] for h in llm.hosts_status()["hosts"]] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("question", "stream"), [(QUESTION, False), (QUESTION_JA, True)], ids=["en-whole", "ja-sse"]
+)
+def test_kuras_api_answers_from_the_host_up_when_one_hangs(
+    indexed: tuple[Path, IngestReport],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    question: str,
+    stream: bool,
+) -> None:
+    data = Path(shutil.copytree(indexed[0], tmp_path / "data"))
+    with (
+        OpenAIStandin() as hung,
+        OpenAIStandin() as other,
+        LiveServer(settings_for(data, hung, other)) as client,
+        caplog.at_level(logging.WARNING),
+    ):
+        for _ in range(2):  # each host answers once: one-time loads count in no wait below
+            assert client.post("/v1/query", json={"question": question}).status_code == 200
+        hung.hang = True
+        started = time.monotonic()
+        response = client.post("/v1/query", json={"question": question, "stream": stream})
+        seconds = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    if stream:
+        kind, last = events(response.text)[-1]
+        assert kind == "done", last
+    else:
+        last = response.json()
+    assert last["answer"].startswith(answer_to(question)[:10])
+    assert HANG <= seconds < BOUND  # on main: PATIENCE seconds, then 504
+    assert (len(hung.requests), len(other.requests)) == (2, 2)
+    assert f"LLM host {hung.url} is down" in caplog.text

@@ -24,11 +24,28 @@ ANSWERS = {
     "ja": "E-417 は冷却水の過熱を示します [1]。",
     "en": "E-417 means the coolant is overheating [1].",
 }
-USAGE = {"prompt_tokens": 40, "completion_tokens": 30, "total_tokens": 70}
+COMPLETION_TOKENS = 30
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """The prompt tokens the stand-in reports: one per character (at least as many as a real
+    tokenizer counts), plus its chat template's, so kura never takes the prompt for cut."""
+    return sum(len(str(m.get("content", ""))) for m in messages) + 20
+
+
+def usage(messages: list[dict[str, Any]]) -> dict[str, int]:
+    prompt = prompt_tokens(messages)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": prompt + COMPLETION_TOKENS,
+    }
 
 
 def answer_to(question: str) -> str:
-    """The stand-in's answer to ``question``, in its language."""
+    """The stand-in's answer to ``question`` (or to kura's prompt, which ends with it after
+    "Question:"), in its language."""
+    question = question.rsplit("Question:", 1)[-1]
     japanese = any("\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in question)
     return ANSWERS["ja" if japanese else "en"]
 
@@ -45,6 +62,7 @@ def deltas(style: str, answer: str) -> list[dict[str, Any]]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    used: dict[str, int]  # the usage of the request being answered
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -59,6 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         question = str(body["messages"][-1]["content"])
         base = {"id": "chatcmpl-1", "created": 1, "model": body["model"]}
+        self.used = usage(body["messages"])
         parts = deltas(standin.style, answer_to(question))
         if body.get("stream"):
             self._stream(base, parts)
@@ -74,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             message.update({style: REASONING, "content": answer})
         choice = {"index": 0, "message": message, "finish_reason": "stop"}
-        self._json({**base, "object": "chat.completion", "choices": [choice], "usage": USAGE})
+        self._json({**base, "object": "chat.completion", "choices": [choice], "usage": self.used})
 
     def _stream(self, base: dict[str, Any], parts: list[dict[str, Any]]) -> None:
         standin = self.server.standin
@@ -89,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             for d in [{"role": "assistant", "content": ""}, *parts]
         ]
         frames.append({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        frames.append({**chunk, "choices": [], "usage": USAGE})
+        frames.append({**chunk, "choices": [], "usage": self.used})
         for n, frame in enumerate(frames):
             if n == standin.stall_after:
                 standin.closed.wait()
