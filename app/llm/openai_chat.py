@@ -1,6 +1,15 @@
 """The answering model behind an OpenAI-compatible server (vLLM, SGLang, LM Studio, llama.cpp):
 streaming /v1/chat/completions through the `openai` client, reasoning kept apart from the
-answer whichever way the server sends it, its failures told apart as Ollama's are."""
+answer whichever way the server sends it, its failures told apart as Ollama's are.
+
+A server that sends nothing for KURA_LLM_HANG_TIMEOUT while another host is up is hung, as an
+Ollama host is. None sends keep-alives: vLLM sends the stream's headers at once, then nothing
+while the request waits in its scheduler and its prompt is read, then a chunk per step
+(serving_chat.py, chat_completion_stream_generator); llama.cpp sends nothing, headers included,
+before the first token (server.cpp, handle_completions_impl: rd.next before the stream). Both
+send a whole answer only once it is finished, so it is streamed while a host may be given up on.
+LM Studio's just-in-time load of a model looks like a hang (see the README).
+"""
 
 from __future__ import annotations
 
