@@ -213,7 +213,9 @@ def test_the_file_picker_speaks_the_pages_language_not_the_browsers(
     expect(picker.locator("label")).to_have_text("ファイルを選択…")
     expect(page.locator("#files-chosen")).to_have_text("ファイルが選択されていません")
     shown = page.locator("#files").bounding_box()  # the browser's button: not to be seen
-    assert shown is not None and shown["width"] <= 1 and shown["height"] <= 1
+    assert shown is not None
+    assert shown["width"] <= 1
+    assert shown["height"] <= 1
     page.locator("#upload-button").click()  # nothing chosen: the page says so, in its words
     expect(page.locator("#notice")).to_have_text("アップロードするファイルを選んでください。")
     with page.expect_file_chooser() as chooser:  # the page's label opens the browser's chooser
