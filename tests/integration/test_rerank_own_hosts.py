@@ -5,6 +5,7 @@ failover: the first one down, the passages are scored on the second. English and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -66,7 +67,11 @@ def test_the_openai_backend_reranks_on_the_ollama_host_that_is_up(
     data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     down = f"http://127.0.0.1:{free_port()}"
-    with OllamaStandin(StandinState(models=[RERANKER])) as up:
+    with (
+        OllamaStandin(StandinState(models=[RERANKER])) as up,
+        # an in-process `kura` command earlier in this worker may have quietened app.llm
+        caplog.at_level(logging.WARNING, logger="app.llm"),
+    ):
         settings = rerank_settings(
             data_dir,
             down,
