@@ -25,6 +25,9 @@ class Host:
     in_flight: int = 0
     up: bool = True
     reason: str = ""  # why it was marked down
+    # Marked down for hanging: it may still answer the checks that load nothing, so it is up
+    # again only once it writes (AnsweringModel._check).
+    hung: bool = False
     checked_at: float = 0.0  # when it is checked again (monotonic), while down
     backoff: float = 0.0
     answered: int = 0
@@ -99,10 +102,12 @@ class HostPool:
         if answered and not host.up:
             self.mark_up(host)
 
-    def mark_down(self, host: Host, reason: str) -> None:
-        """``host`` failed: no new questions go to it until a check finds it answering."""
+    def mark_down(self, host: Host, reason: str, hung: bool = False) -> None:
+        """``host`` failed: no new questions go to it until a check finds it answering
+        (``hung``: it sent nothing for the hang timeout; then, writing)."""
         with self._lock:
             host.reason = reason
+            host.hung = host.hung or hung
             if not host.up:
                 return
             host.up = False
@@ -129,7 +134,7 @@ class HostPool:
         with self._lock:
             if host.up:
                 return
-            host.up, host.reason, host.backoff = True, "", 0.0
+            host.up, host.reason, host.backoff, host.hung = True, "", 0.0, False
             capacity = self._capacity()
         logger.warning("%s %s is up again", self.role, host.url)
         self.gate.resize(capacity)

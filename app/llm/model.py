@@ -24,13 +24,18 @@ RETRY_DELAY = 0.5  # seconds before the one retry of a failed connection to the 
 _UNKNOWN = ModelFacts(None, True, True)
 
 
+_ONE_TOKEN = Sampling(num_predict=1)  # what a check of a host that hung asks it to write
+_HUNG = {"ok": False, "reachable": True, "model_present": True}
+
+
 class HostDown(Exception):
     """A host could not take the request: ``error`` is what to say if no other host can."""
 
-    def __init__(self, error: KuraError, retry_same: bool = False) -> None:
+    def __init__(self, error: KuraError, retry_same: bool = False, hung: bool = False) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_same = retry_same  # a connection that could not be made: worth one retry
+        self.hung = hung  # it sent nothing for the hang timeout
 
 
 class AnsweringModel:
@@ -55,8 +60,14 @@ class AnsweringModel:
 
     # What a backend provides.
     def _send(
-        self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
+        self,
+        host: Host,
+        messages: list[dict[str, str]],
+        think: ReasoningEffort,
+        sampling: Sampling,
+        eager: bool | None = None,
     ) -> Generation:
+        """``eager``: whether each read waits at most the hang timeout (None: ``_eager``)."""
         raise NotImplementedError
 
     def _open(
@@ -92,9 +103,30 @@ class AnsweringModel:
             down.error.args = (f"none of the {len(urls)} LLM hosts could answer; {down.error}",)
         return down.error
 
+    def _loading(self, host: Host) -> bool:
+        """Whether ``host`` is loading the model now (a load is waited for, never a hang)."""
+        return False
+
     def _check(self, host: Host) -> str | None:
         state = self.check_host(host)
-        return None if state["ok"] else str(state["detail"])
+        if not state["ok"]:
+            return str(state["detail"])
+        return self._still_hangs(host) if host.hung else None
+
+    def _still_hangs(self, host: Host) -> str | None:
+        """Why a host marked down for hanging is still down: a host that hangs may answer the
+        checks that load nothing (/api/tags, /v1/models) and would be up again at each check,
+        to hold the next question for the hang timeout. It is up once it writes one token
+        within the hang timeout, or while it loads the model (that is waited for)."""
+        if self._loading(host):
+            return None
+        try:
+            self._send(host, [{"role": "user", "content": "ping"}], "low", _ONE_TOKEN, eager=True)
+        except HostDown as down:
+            return str(down.error)
+        except KuraError as exc:
+            return str(exc)
+        return None
 
     def _eager(self, host: Host, loaded: bool | None = None) -> bool:
         """Whether ``host`` is given up on when silent for KURA_LLM_HANG_TIMEOUT: the model is
@@ -139,7 +171,7 @@ class AnsweringModel:
         """After ``host`` failed: the host to try next (itself once, for a connection that
         could not be made when no other host is left), or None."""
         self.hosts.done(host, answered=False)
-        self.hosts.mark_down(host, str(down.error))
+        self.hosts.mark_down(host, str(down.error), down.hung)
         tried.append(host)
         following = self.hosts.pick(exclude=tried)
         if following is None and down.retry_same and not retried:
@@ -241,7 +273,7 @@ class AnsweringModel:
                                 yield piece
                         except HostDown as down:
                             outcome = False
-                            self.hosts.mark_down(host, str(down.error))
+                            self.hosts.mark_down(host, str(down.error), down.hung)
                             raise self._broken(host, down.error) from down
                         except KuraError:
                             outcome = False
@@ -260,6 +292,9 @@ class AnsweringModel:
         marked up or down by what it says)."""
         states = []
         for host in self.hosts.hosts:
+            if host.hung and not host.up:  # the background check asks it to write (_check)
+                states.append(_HUNG | {"detail": host.reason})
+                continue
             state = self.check_host(host)
             if state["ok"]:
                 self.hosts.mark_up(host)

@@ -159,16 +159,21 @@ class OllamaLLM(AnsweringModel):
     ) -> KuraError | HostDown:
         silent = isinstance(exc, httpx.TimeoutException)
         if eager and silent and not isinstance(exc, httpx.ConnectTimeout):
-            return HostDown(hung(self, host.url))
+            return HostDown(hung(self, host.url), hung=True)
         error, down = error_for(self, exc, host.url, loaded)
         connect = isinstance(exc, ConnectionError | httpx.ConnectError)
         return HostDown(error, retry_same=connect) if down else error
 
     def _send(
-        self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
+        self,
+        host: Host,
+        messages: list[dict[str, str]],
+        think: ReasoningEffort,
+        sampling: Sampling,
+        eager: bool | None = None,
     ) -> Generation:
         loaded = self._loaded(host)
-        eager = self._eager(host, loaded)
+        eager = self._eager(host, loaded) if eager is None else eager
         clients = self._clients[host.url]
         answer = _Collected(Generation("", "", self.model, 0, 0, "", 0.0), self.model)
         request = self._request(messages, think, sampling)
@@ -208,6 +213,9 @@ class OllamaLLM(AnsweringModel):
         finally:
             await response.aclose()
         answer.finish(host)
+
+    def _loading(self, host: Host) -> bool:
+        return self._loaded(host) is False
 
     def _loaded(self, host: Host) -> bool | None:
         """Whether Ollama has the model in memory now, False while it loads (None: cannot

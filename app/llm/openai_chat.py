@@ -199,7 +199,7 @@ class OpenAIChatLLM(AnsweringModel):
         silent = not isinstance(exc.__cause__, httpx2.ConnectTimeout)
         if isinstance(exc, openai.APITimeoutError) and silent:
             if eager:
-                return HostDown(hung(self, host.url))
+                return HostDown(hung(self, host.url), hung=True)
             return LLMTimeout(
                 f"the OpenAI-compatible server at {host.url} did not answer within "
                 f"{self.settings.request_timeout:g} s (KURA_REQUEST_TIMEOUT): raise it, or lower "
@@ -258,9 +258,14 @@ class OpenAIChatLLM(AnsweringModel):
         }
 
     def _send(
-        self, host: Host, messages: list[dict[str, str]], think: ReasoningEffort, sampling: Sampling
+        self,
+        host: Host,
+        messages: list[dict[str, str]],
+        think: ReasoningEffort,
+        sampling: Sampling,
+        eager: bool | None = None,
     ) -> Generation:
-        if not self._eager(host):
+        if not (self._eager(host) if eager is None else eager):
             return self._whole(host, messages, think, sampling)
         # vLLM and llama.cpp send a whole answer only once it is finished: while a host may be
         # given up on, the answer is streamed, the only way to tell a host that hangs from one
