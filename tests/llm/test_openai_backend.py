@@ -83,23 +83,23 @@ def test_answers_stream_over_kuras_api_in_english_and_japanese(
 def test_the_servers_context_is_read_and_an_oversize_prompt_is_refused(
     llama: LlamaCppServer, tmp_path: Path
 ) -> None:
-    llm = build_llm(settings_for(tmp_path, llama.base_url))
-    assert isinstance(llm, OpenAIChatLLM)
-    assert llm.num_ctx == 4096  # llama.cpp's n_ctx, below KURA_NUM_CTX (16384)
-    assert llm.prompt_budget() == 4096 - 128
-    long = [{"role": "user", "content": "倉庫の在庫を確認してください。" * 600}]
-    with pytest.raises(ContextTruncated, match="longer than the model's context"):
-        llm.chat(long, think="low")
-    assert (llm.gate.waiting, llm.gate.in_flight) == (0, 0)
-    stats = Generation("", "", "", 0, 0, "", 0.0)
+    with build_llm(settings_for(tmp_path, llama.base_url)) as llm:
+        assert isinstance(llm, OpenAIChatLLM)
+        assert llm.num_ctx == 4096  # llama.cpp's n_ctx, below KURA_NUM_CTX (16384)
+        assert llm.prompt_budget() == 4096 - 128
+        long = [{"role": "user", "content": "倉庫の在庫を確認してください。" * 600}]
+        with pytest.raises(ContextTruncated, match="longer than the model's context"):
+            llm.chat(long, think="low")
+        assert (llm.gate.waiting, llm.gate.in_flight) == (0, 0)
+        stats = Generation("", "", "", 0, 0, "", 0.0)
 
-    async def stream() -> None:
-        async for _ in llm.stream(long, think="low", stats=stats):
-            pass
+        async def stream() -> None:
+            async for _ in llm.stream(long, think="low", stats=stats):
+                pass
 
-    with pytest.raises(ContextTruncated):
-        asyncio.run(stream())
-    assert llm.hosts_status()["hosts"][0]["up"] is True  # a refusal is not a host down
+        with pytest.raises(ContextTruncated):
+            asyncio.run(stream())
+        assert llm.hosts_status()["hosts"][0]["up"] is True  # a refusal is not a host down
 
 
 def test_a_wrong_key_a_missing_model_and_a_server_down_say_which(
