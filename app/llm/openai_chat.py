@@ -33,6 +33,7 @@ from ingest.errors import KuraError
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0  # seconds: a server that does not accept a connection is down
+PROBE_TIMEOUT = 5.0  # seconds for the model list (checks, /readyz): it loads nothing
 # How servers word a prompt longer than the model's context: vLLM ("maximum context length"),
 # llama.cpp ("exceeds the available context size", type exceed_context_size_error), LM Studio.
 _TOO_LONG = re.compile(r"context (length|size|window)|maximum context|exceed_context_size", re.I)
@@ -142,12 +143,16 @@ class OpenAIChatLLM(AnsweringModel):
         # The SDK insists on a key; servers that ask none (llama.cpp, LM Studio) ignore it.
         key = key or "none"
         self._patient = limits = _limits(settings.request_timeout)
-        self._hang = _limits(min(settings.llm_hang_timeout, settings.request_timeout))
+        hang = min(settings.llm_hang_timeout, settings.request_timeout)
+        self._hang = _limits(hang)
+        # The model list loads nothing: it answers at once, or the server hangs. A check
+        # costs a question (and /readyz) no more than the hang it looks for.
+        self._probe = min(PROBE_TIMEOUT, hang)
         self._clients = {
             url: (
                 openai.OpenAI(base_url=url, api_key=key, timeout=limits, max_retries=0),
                 openai.AsyncOpenAI(base_url=url, api_key=key, timeout=limits, max_retries=0),
-                openai.OpenAI(base_url=url, api_key=key, timeout=5, max_retries=0),
+                openai.OpenAI(base_url=url, api_key=key, timeout=self._probe, max_retries=0),
             )
             for url in settings.llm_hosts
         }
@@ -207,13 +212,7 @@ class OpenAIChatLLM(AnsweringModel):
             )
         if isinstance(exc, openai.APIConnectionError):
             connect = isinstance(exc.__cause__, httpx2.ConnectError | httpx2.ConnectTimeout)
-            return HostDown(
-                LLMUnavailable(
-                    f"cannot reach the OpenAI-compatible server at {host.url}: start it, or "
-                    "check KURA_OPENAI_BASE_URL"
-                ),
-                retry_same=connect,
-            )
+            return HostDown(unreachable(host.url), retry_same=connect)
         if not isinstance(exc, openai.APIStatusError):  # an error event after the answer began
             return LLMFailed(f"{host.url} stopped in the middle of the answer: {exc}")
         status, message = exc.status_code, _message(exc)
@@ -341,6 +340,15 @@ class OpenAIChatLLM(AnsweringModel):
         """Whether the server at ``host`` answers and serves the model."""
         try:
             models = self._models(host)
+        except openai.APITimeoutError as exc:
+            if isinstance(exc.__cause__, httpx2.ConnectTimeout):
+                detail = str(unreachable(host.url))
+            else:  # not KURA_REQUEST_TIMEOUT's advice: this was the model list
+                detail = (
+                    f"the OpenAI-compatible server at {host.url} did not list its models "
+                    f"within {self._probe:g} s: it hangs or is overloaded"
+                )
+            return {"ok": False, "reachable": False, "model_present": False, "detail": detail}
         except openai.OpenAIError as exc:
             error = self._error(host, exc)
             detail = str(error.error if isinstance(error, HostDown) else error)
@@ -354,6 +362,13 @@ class OpenAIChatLLM(AnsweringModel):
             "ready" if present else f"model missing: the server serves {', '.join(sorted(names))}"
         )
         return {"ok": present, "reachable": True, "model_present": present, "detail": detail}
+
+
+def unreachable(url: str) -> LLMUnavailable:
+    return LLMUnavailable(
+        f"cannot reach the OpenAI-compatible server at {url}: start it, or check "
+        "KURA_OPENAI_BASE_URL"
+    )
 
 
 def _limits(seconds: float) -> httpx2.Timeout:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,3 +236,37 @@ def test_kuras_api_answers_from_the_host_up_when_one_hangs(
     assert HANG <= seconds < BOUND  # on main: PATIENCE seconds, then 504
     assert (len(hung.requests), len(other.requests)) == (2, 2)
     assert f"LLM host {hung.url} is down" in caplog.text
+
+
+def test_a_server_silent_to_its_model_list_is_checked_within_the_hang_timeout(
+    tmp_path: Path,
+) -> None:
+    # A box that takes connections and never answers anything (the kernel completes the
+    # handshake for a socket that listens and never accepts).
+    with socket.socket() as silent, OpenAIStandin() as other:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        settings = make_settings(
+            tmp_path,
+            llm_backend="openai",
+            openai_base_url=f"{url},{other.url}",
+            ollama_model=MODEL,
+            llm_hang_timeout=HANG,
+            request_timeout=PATIENCE,
+            llm_retry_after=60,
+        )
+        with build_llm(settings) as llm:
+            started = time.monotonic()
+            status = llm.status()  # /readyz
+            seconds = time.monotonic() - started
+            hosts = states(llm)
+    assert status["ok"] is True
+    assert status["detail"] == "ready on 1 of 2 hosts"
+    assert seconds < BOUND  # on main: 5 s for this host's check
+    detail = hosts[url]["detail"]
+    assert detail == (
+        f"the OpenAI-compatible server at {url} did not list its models within {HANG:g} s: "
+        "it hangs or is overloaded"
+    )
+    assert "KURA_REQUEST_TIMEOUT" not in detail  # not the advice for a long answer
