@@ -16,7 +16,7 @@ import pytest
 
 from ingest.embedding import build_embedder
 from tests.support import ollama_collections
-from tests.support.ollama_collections import ollama_settings, standin, wait_for
+from tests.support.ollama_collections import ollama_settings, standin, timed_settings, wait_for
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import LiveServer
 
@@ -41,17 +41,7 @@ BOUND = 10.0  # a generous bound for a search that waited one question timeout, 
 
 
 def serve(tmp_path: Path, ollama: OllamaStandin) -> Any:
-    return ollama_settings(
-        tmp_path,
-        "edge",
-        ollama.url,
-        auth="keys",
-        embed_languages="*",  # bge-m3 reads Japanese
-        worker_poll=0.1,
-        embed_timeout=BATCH_TIMEOUT,
-        embed_query_timeout=QUERY_TIMEOUT,
-        embed_retry_backoff=0.1,  # each search below asks the host again
-    )
+    return timed_settings(tmp_path, ollama.url, QUERY_TIMEOUT, BATCH_TIMEOUT)
 
 
 def index(client: httpx.Client, keys: dict[str, dict[str, str]]) -> None:

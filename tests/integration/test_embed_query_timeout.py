@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support import ollama_collections
-from tests.support.ollama_collections import ollama_settings, standin, wait_for
+from tests.support.ollama_collections import standin, timed_settings, wait_for
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.integration
@@ -36,17 +36,7 @@ def test_a_search_waits_the_query_timeout_for_a_host_that_hangs(
     tmp_path: Path, keys: dict[str, dict[str, str]]
 ) -> None:
     with standin(0) as ollama:
-        settings = ollama_settings(
-            tmp_path,
-            "edge",
-            ollama.url,
-            auth="keys",
-            embed_languages="*",  # bge-m3 reads Japanese
-            worker_poll=0.1,
-            embed_timeout=BATCH_TIMEOUT,
-            embed_query_timeout=QUERY_TIMEOUT,
-            embed_retry_backoff=0.1,  # each search below asks the host again
-        )
+        settings = timed_settings(tmp_path, ollama.url, QUERY_TIMEOUT, BATCH_TIMEOUT)
         with LiveServer(settings) as client:
             body = {"name": "manuals", "read_groups": ["staff"], "write_groups": ["staff"]}
             made = client.post("/v1/collections", json=body, headers=keys["admin"])

@@ -98,6 +98,22 @@ def ollama_settings(
     )
 
 
+def timed_settings(tmp_path: Path, host: str, query: float, batch: float) -> AppSettings:
+    """Settings for the timeouts of a search's question (``query``) and of a batch or a load
+    (``batch``) through bge-m3 at ``host``, under API keys, asking the host at every search."""
+    return ollama_settings(
+        tmp_path,
+        "edge",
+        host,
+        auth="keys",
+        embed_languages="*",  # bge-m3 reads Japanese
+        worker_poll=0.1,
+        embed_timeout=batch,
+        embed_query_timeout=query,
+        embed_retry_backoff=0.1,  # each search asks the host again
+    )
+
+
 def share(components: Components, server: Components) -> Components:
     """``components`` on the in-process "server" of ``server``, as a second process would be."""
     components.backend.close()
