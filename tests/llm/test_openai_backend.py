@@ -152,7 +152,10 @@ def test_a_hung_server_hands_its_questions_to_llama_cpp(
     assert whole.content.strip()
     assert stats.content.strip()
     assert hang <= seconds < REAL_MODEL_TIMEOUT  # on main: REAL_MODEL_TIMEOUT, then LLMTimeout
-    assert len(hung.requests) == 1  # the streamed question went straight to llama.cpp
+    # the streamed question went straight to llama.cpp; the hung server's background check
+    # asks it for one token (it stays down until it writes), which is no question
+    questions = [r for r in hung.requests if r.get("max_tokens") != 1]
+    assert len(questions) == 1
     assert [h["up"] for h in hosts] == [False, True]
     assert "the host hangs" in hosts[0]["detail"]
     assert hosts[1]["answered"] == 2
