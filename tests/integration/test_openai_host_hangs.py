@@ -40,7 +40,7 @@ QUESTION = "What does error E-417 mean on the HX-400?"
 QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 HANG = 1.0  # KURA_LLM_HANG_TIMEOUT in these tests
 PATIENCE = 20.0  # KURA_REQUEST_TIMEOUT: what a question would wait without the hang rule
-BOUND = 3 * HANG  # a generous upper bound for an answer that waited one hang timeout
+BOUND = 10.0  # a generous upper bound for an answer that waited one hang timeout (busy CI)
 
 
 def settings_for(data_dir: Path, *hosts: OpenAIStandin, **extra: Any) -> Any:
