@@ -200,9 +200,7 @@ class OpenAIChatLLM(AnsweringModel):
     ) -> KuraError | HostDown:
         """The error for a failed call, or HostDown when another server may take it (``eager``:
         the call gave up after the hang timeout)."""
-        # A connection not made in time (a firewall dropping packets) is a host not reachable.
-        silent = not isinstance(exc.__cause__, httpx2.ConnectTimeout)
-        if isinstance(exc, openai.APITimeoutError) and silent:
+        if _silent(exc):
             if eager:
                 return HostDown(hung(self, host.url), hung=True)
             return LLMTimeout(
@@ -212,7 +210,13 @@ class OpenAIChatLLM(AnsweringModel):
             )
         if isinstance(exc, openai.APIConnectionError):
             connect = isinstance(exc.__cause__, httpx2.ConnectError | httpx2.ConnectTimeout)
-            return HostDown(unreachable(host.url), retry_same=connect)
+            return HostDown(
+                LLMUnavailable(
+                    f"cannot reach the OpenAI-compatible server at {host.url}: start it, or "
+                    "check KURA_OPENAI_BASE_URL"
+                ),
+                retry_same=connect,
+            )
         if not isinstance(exc, openai.APIStatusError):  # an error event after the answer began
             return LLMFailed(f"{host.url} stopped in the middle of the answer: {exc}")
         status, message = exc.status_code, _message(exc)
@@ -340,18 +344,15 @@ class OpenAIChatLLM(AnsweringModel):
         """Whether the server at ``host`` answers and serves the model."""
         try:
             models = self._models(host)
-        except openai.APITimeoutError as exc:
-            if isinstance(exc.__cause__, httpx2.ConnectTimeout):
-                detail = str(unreachable(host.url))
-            else:  # not KURA_REQUEST_TIMEOUT's advice: this was the model list
+        except openai.OpenAIError as exc:
+            if _silent(exc):  # not KURA_REQUEST_TIMEOUT's advice: this was the model list
                 detail = (
                     f"the OpenAI-compatible server at {host.url} did not list its models "
                     f"within {self._probe:g} s: it hangs or is overloaded"
                 )
-            return {"ok": False, "reachable": False, "model_present": False, "detail": detail}
-        except openai.OpenAIError as exc:
-            error = self._error(host, exc)
-            detail = str(error.error if isinstance(error, HostDown) else error)
+            else:
+                error = self._error(host, exc)
+                detail = str(error.error if isinstance(error, HostDown) else error)
             reachable = isinstance(exc, openai.APIStatusError)
             return {"ok": False, "reachable": reachable, "model_present": False, "detail": detail}
         names = {m.id for m in models}
@@ -364,10 +365,11 @@ class OpenAIChatLLM(AnsweringModel):
         return {"ok": present, "reachable": True, "model_present": present, "detail": detail}
 
 
-def unreachable(url: str) -> LLMUnavailable:
-    return LLMUnavailable(
-        f"cannot reach the OpenAI-compatible server at {url}: start it, or check "
-        "KURA_OPENAI_BASE_URL"
+def _silent(exc: openai.OpenAIError) -> bool:
+    """Whether the server took the connection and then sent nothing in time (a connection not
+    made in time, a firewall dropping packets, is a host not reachable)."""
+    return isinstance(exc, openai.APITimeoutError) and not isinstance(
+        exc.__cause__, httpx2.ConnectTimeout
     )
 
 
