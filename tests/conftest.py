@@ -20,6 +20,11 @@ from tests.support.corpus import build_corpus
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.postgres import PostgresServer, require
 from tests.support.server import COLLECTION, make_settings
+from tests.support.temp_folders import (  # noqa: F401  (a hook and an autouse fixture)
+    SHARED,
+    module_folders_removed,
+    pytest_runtest_makereport,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,6 +63,7 @@ def standin() -> Iterator[OllamaStandin]:
 def shared_once(factory: pytest.TempPathFactory, name: str) -> tuple[Path, FileLock]:
     """A folder made once for the whole run, however many xdist workers share it, and the lock
     to hold while making or reading it (each worker's temp dir sits under one run dir)."""
+    SHARED.add(name)
     root = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent

@@ -6,9 +6,11 @@ docs/architecture.md, "Native libraries and threads"."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -22,12 +24,14 @@ SECONDS = 8  # unguarded, PDFium failed or crashed within 1-3 s of this load
 
 
 def run_check(name: str, seconds: float = SECONDS) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.support.native_load", name, str(seconds)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with tempfile.TemporaryDirectory() as folder:  # the child's stores go with it
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.support.native_load", name, str(seconds)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "TMPDIR": folder},
+        )
     assert result.returncode == 0, (
         f"{name} under threads: exit {result.returncode}\n{result.stderr[-2000:]}"
     )
