@@ -65,11 +65,15 @@ def _not_embedding(model: str, host: str, detail: str) -> str:
 
 
 def explain(
-    exc: Exception, model: str, host: str, timeout: float, setting: str = "KURA_EMBED_TIMEOUT"
+    exc: Exception,
+    model: str,
+    host: str,
+    timeout: float,
+    bound: str = "KURA_EMBED_TIMEOUT, which includes loading the model",
 ) -> EmbedderUnavailable:
     """An Ollama or transport failure as kura's error, naming the host, the model and the fix
-    (``setting``: what bounds the wait): EmbedderUnreachable when it may pass (down, too slow,
-    5xx), else EmbedderUnavailable."""
+    (``bound``: the setting that bounds the wait, and what the wait covered):
+    EmbedderUnreachable when it may pass (down, too slow, 5xx), else EmbedderUnavailable."""
     if isinstance(exc, ollama.ResponseError):
         message = str(exc.error)
         if exc.status_code == 404:
@@ -85,8 +89,7 @@ def explain(
         return EmbedderUnavailable(refused)
     if isinstance(exc, httpx.TimeoutException):
         return EmbedderUnreachable(
-            f"Ollama at {host} did not embed with {model!r} within {timeout:g} s "
-            f"({setting}; the first request also loads the model)",
+            f"Ollama at {host} did not embed with {model!r} within {timeout:g} s ({bound})",
             host,
         )
     return EmbedderUnreachable(_unreachable(host), host)
@@ -242,8 +245,8 @@ class OllamaEmbedding(BaseEmbedding):
 
     def _explain(self, exc: Exception, eager: bool) -> EmbedderUnavailable:
         if eager:
-            setting = "KURA_EMBED_QUERY_TIMEOUT"
-            return explain(exc, self.model_name, self.host, self.query_timeout, setting)
+            bound = "KURA_EMBED_QUERY_TIMEOUT; the model was in memory"
+            return explain(exc, self.model_name, self.host, self.query_timeout, bound)
         return explain(exc, self.model_name, self.host, self.timeout)
 
     def _get_query_embedding(self, query: str) -> list[float]:
@@ -292,7 +295,8 @@ def show_model(settings: IndexSettings, breaker: HostBreaker) -> Any:
         try:
             shown = ollama.Client(host=host, timeout=timeout).show(model)
         except _CALL_ERRORS as exc:
-            raise explain(exc, model, host, timeout) from exc
+            bound = f"nor describe it, /api/show: KURA_EMBED_TIMEOUT, at most {_PROBE_TIMEOUT:g} s"
+            raise explain(exc, model, host, timeout, bound) from exc
     capabilities = list(shown.capabilities or [])
     if capabilities and "embedding" not in capabilities:
         raise EmbedderUnavailable(

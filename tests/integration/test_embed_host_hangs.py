@@ -127,6 +127,7 @@ def test_an_embedding_host_hanging_at_start_answers_503_at_once_and_recovers(
         refused_at_once(server.url, keys["writer"], hung)
         told = search(server.url, keys["admin"], "pump pressure", "dense")
         assert f"Ollama at {hung.url} did not embed with 'bge-m3' within 5 s" in told.text
+        assert "nor describe it, /api/show" in told.text  # the check loads no model
         assert "kura asks it again in " in told.text
         recovers(server.url, keys, hung)
 
