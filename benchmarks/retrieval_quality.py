@@ -7,16 +7,18 @@ embedded store with the shipped models (all-MiniLM-L6-v2 as ``dense``, USE multi
 - nDCG@10 and hit@5 (one answer passage per question);
 - budget hits: whether the answer passage lies whole within the first 2,000 / 4,000 / 8,000
   characters of retrieved text, passages taken in rank order (hit@k rewards big chunks);
-- hybrid / best single mode (goal >= 1.05 on every set; Japanese budget hit at 4,000 >= 0.9);
+- hybrid / best single mode, of the unrounded means (goal >= 1.05 on every set; Japanese
+  budget hit at 4,000 >= 0.9);
 - ``hybrid-equal``: the same three rankings fused with equal weights (as before fusion weighed
   them by language), and ``hybrid-before``: the hybrid search as it was without the
   multilingual vector (dense + BM25, keywords alone for a language the dense model cannot
   read), for comparison;
 - the embedding rate of each model on the set's own chunks (same process, same texts).
 
-Sets: the Python FAQ (en), the R FAQ PDF (en), the Debian Handbook (ja), and a cross-language
-set: English questions (the en edition's section titles of Debian Reference) over the Japanese
-edition, answered by any passage of the same section. Subsampled to run in minutes on 2 cores:
+Sets: the Python FAQ (en), the R FAQ PDF (en), the Debian Handbook (ja), and two
+cross-language sets: English questions (the en edition's section titles of Debian Reference)
+over the Japanese edition, and the same sections' Japanese titles over the English edition,
+each answered by any passage of the same section. Subsampled to run in minutes on 2 cores:
 the handbook's 16 answer pages plus every 10th other page; Debian Reference chapters 3-6 and at
 most 40 of their sections (evenly spaced).
 
@@ -128,22 +130,27 @@ def section_hit(page: str, number: str) -> Callable[[Passage], bool]:
     return is_hit
 
 
-def cross_language() -> LabelledSet:
-    """English section titles of Debian Reference asked of its Japanese edition."""
+def cross_language(asked: str = "en", edition: str = "ja") -> LabelledSet:
+    """Section titles of Debian Reference in language ``asked``, asked of its ``edition``
+    edition: the sections both editions have whose English title has two words or more (the
+    same sections whichever way)."""
     questions: list[Question] = []
     for chapter in CHAPTERS:
-        english = (REFERENCE / f"{chapter}.en.html").read_text(encoding="utf-8")
-        japanese = (REFERENCE / f"{chapter}.ja.html").read_text(encoding="utf-8")
-        in_japanese = {anchor for anchor, _, _ in _H3.findall(japanese)}
-        for anchor, number, title in _H3.findall(english):
-            text = html.unescape(_TAG.sub("", title)).strip()
-            if anchor in in_japanese and len(text.split()) >= 2:
-                hit = section_hit(f"{chapter}.ja.html", number)
-                questions.append(Question(f"{chapter}-{number}", text, hit))
+        titles: dict[str, dict[str, tuple[str, str]]] = {}
+        for language in ("en", "ja"):
+            page = (REFERENCE / f"{chapter}.{language}.html").read_text(encoding="utf-8")
+            titles[language] = {
+                anchor: (number, html.unescape(_TAG.sub("", title)).strip())
+                for anchor, number, title in _H3.findall(page)
+            }
+        for anchor, (number, english) in titles["en"].items():
+            if anchor in titles["ja"] and len(english.split()) >= 2:
+                hit = section_hit(f"{chapter}.{edition}.html", titles[edition][anchor][0])
+                questions.append(Question(f"{chapter}-{number}", titles[asked][anchor][1], hit))
     step = max(1, math.ceil(len(questions) / 40))
     return LabelledSet(
-        "debian-reference en->ja",
-        [REFERENCE / f"{c}.ja.html" for c in CHAPTERS],
+        f"debian-reference {asked}->{edition}",
+        [REFERENCE / f"{c}.{edition}.html" for c in CHAPTERS],
         questions[::step],
         f"chapters {', '.join(CHAPTERS)}; every {step} of {len(questions)} sections",
     )
@@ -170,7 +177,8 @@ def labelled_sets() -> list[LabelledSet]:
             [Question(q.id, q.question, q.is_hit) for q in handbook],
             "the 16 answer pages and every 10th other page",
         ),
-        cross_language(),
+        cross_language("en", "ja"),
+        cross_language("ja", "en"),
     ]
 
 
@@ -327,9 +335,9 @@ def run_set(labelled: LabelledSet, rebuild: bool = False) -> dict:
     }
     for mode in MODES:
         result[mode] = {key: round(value / n, 3) for key, value in totals[mode].items()}
-    for metric in ("ndcg@10", "hit@5", "budget@4000"):
-        best = max(result[mode][metric] for mode in SINGLE) or 1e-9
-        result[f"hybrid/best single {metric}"] = round(result["hybrid"][metric] / best, 3)
+    for metric in ("ndcg@10", "hit@5", "budget@4000"):  # of the unrounded means
+        best = max(totals[mode][metric] for mode in SINGLE) or 1e-9
+        result[f"hybrid/best single {metric}"] = round(totals["hybrid"][metric] / best, 4)
     result["embedding chunks/s dense, multi"] = [round(rates["dense"], 1), round(rates["multi"], 1)]
     result["embedding rate multi/dense"] = round(rates["multi"] / rates["dense"], 2)
     return result
