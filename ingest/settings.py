@@ -182,6 +182,13 @@ class IndexSettings(BaseSettings):
         "by language: dbsf (distribution-based score fusion, as Qdrant's) or rrf (reciprocal "
         "ranks).",
     )
+    keyword_translation: bool = Field(
+        True,
+        description="An English question's keyword search also asks for the Japanese its "
+        "words translate to (JMdict, from the jamdict-data package), so it finds Japanese "
+        "passages by their words too. The dictionary's table is built at install (`kura "
+        "models export`) into KURA_MODELS_DIR, else on first use into <data_dir>/models/.",
+    )
     chunk_size: int = Field(
         200,
         ge=32,
@@ -313,6 +320,12 @@ class IndexSettings(BaseSettings):
     def installed_models(self) -> Path:
         """Where install-time ONNX copies of the embedding model are read (and exported to)."""
         return self.models_dir or Path(sys.prefix) / "share" / "kura" / "models"
+
+    @property
+    def lexicon_folders(self) -> tuple[Path, ...]:
+        """Where the English-Japanese lexicon is read, or built on first use: the installed
+        models folder, then the data folder's own."""
+        return (self.installed_models, self.data_dir / "models")
 
     @property
     def qdrant_location(self) -> Path:

@@ -9,7 +9,9 @@ words carry no meaning for search and are dropped.
 
 Document vectors hold BM25's saturated term frequencies; query vectors hold 1 per term. The
 collection's sparse vector uses Qdrant's IDF modifier, so Qdrant supplies the IDF from the
-collection itself at query time and the score is BM25.
+collection itself at query time and the score is BM25. A question without Japanese also asks
+for the Japanese its English words translate to (ingest/lexicon.py), so that it finds a
+Japanese passage by its words as well as by meaning.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import re
 import threading
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from ingest.text import TOKENIZED
 
@@ -31,6 +34,7 @@ AVG_LEN = 120.0
 
 _JAPANESE = re.compile(f"[{TOKENIZED}]+")
 # Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
+_WORD = re.compile(r"[a-z][a-z'-]*")
 _CODE = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
 # Light verbs and formal nouns that appear in almost every Japanese sentence.
@@ -205,11 +209,48 @@ def encode_documents(texts: list[str]) -> tuple[list[list[int]], list[list[float
     return all_indices, all_values
 
 
-def encode_queries(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-    """One per distinct term: the score is then the sum of matched terms' BM25 weights."""
+class Translator(Protocol):
+    """An English-Japanese dictionary (ingest/lexicon.py's Lexicon)."""
+
+    def japanese(self, phrase: str) -> Sequence[str]:
+        """The Japanese an English phrase (lower case, single-spaced) translates to."""
+        ...
+
+
+def translated_terms(text: str, translator: Translator, longest: int = 3) -> set[str]:
+    """The Japanese search terms of ``text``'s English words: each phrase of up to ``longest``
+    words that ``translator`` knows, the longest first ("file system" before "file"), stands
+    for all its translations; a stop word alone is not looked up. Only terms in Japanese
+    script: an English passage never matches one (a form's Latin letters, as in ＧＯサイン,
+    are not the question's words)."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    found: set[str] = set()
+    start = 0
+    while start < len(words):
+        for size in range(min(longest, len(words) - start), 0, -1):
+            phrase = " ".join(words[start : start + size])
+            forms = [] if phrase in _STOP else translator.japanese(phrase)
+            if forms:
+                found.update(t for form in forms for t in terms(form) if _JAPANESE.search(t))
+                start += size
+                break
+        else:
+            start += 1
+    return found
+
+
+def encode_queries(
+    texts: list[str], translator: Translator | None = None
+) -> tuple[list[list[int]], list[list[float]]]:
+    """One per distinct term: the score is then the sum of matched terms' BM25 weights. With
+    ``translator``, a text without Japanese also holds the Japanese terms of its English words
+    (each once, as a word of the question)."""
     all_indices, all_values = [], []
     for text in texts:
-        indices, values = _vector(Counter(set(terms(text))), lambda tf: 1.0)
+        words = set(terms(text))
+        if translator is not None and not _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+            words |= translated_terms(text, translator)
+        indices, values = _vector(Counter(words), lambda tf: 1.0)
         all_indices.append(indices)
         all_values.append(values)
     return all_indices, all_values

@@ -18,6 +18,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,10 +26,11 @@ from qdrant_client import QdrantClient, models
 
 from ingest.embedding.identity import RECORD_FILE, RECORD_KEY
 from ingest.errors import StoreUnavailable
+from ingest.lexicon import lexicon
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection
 from ingest.settings import CollectionLayout, IndexSettings
-from ingest.sparse import encode_documents, encode_queries
+from ingest.sparse import Translator, encode_documents, encode_queries
 from ingest.stores.edge import EdgeVectorStore, shard_exists
 from ingest.stores.protocol import KuraStore
 from ingest.stores.server import ServerVectorStore
@@ -133,6 +135,7 @@ class EmbeddedBackend:
 
     location: Path
     fusion: str = "dbsf"
+    translator: Translator | None = None  # English <-> Japanese, for keyword search
 
     def _pointer(self, name: str) -> Path:
         return self.location / f"{name}.current"
@@ -187,7 +190,7 @@ class EmbeddedBackend:
         return EdgeVectorStore(
             self.folder(name),
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=encode_queries,
+            sparse_query_fn=partial(encode_queries, translator=self.translator),
             fusion=self.fusion,
         )
 
@@ -207,7 +210,7 @@ class EmbeddedBackend:
             INTEGER_INDEXES,
             multi_dimension=multi_dimension(),
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=encode_queries,
+            sparse_query_fn=partial(encode_queries, translator=self.translator),
             fusion=self.fusion,
         )
 
@@ -258,6 +261,7 @@ class ServerBackend:
     client: QdrantClient
     fusion: str = "dbsf"
     layout: CollectionLayout = field(default_factory=CollectionLayout)
+    translator: Translator | None = None  # English <-> Japanese, for keyword search
 
     def exists(self, name: str) -> bool:
         """Whether the server has the collection (or an alias of that name)."""
@@ -311,7 +315,7 @@ class ServerBackend:
             sparse_vector_name=SPARSE_VECTOR,
             enable_hybrid=True,
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=encode_queries,
+            sparse_query_fn=partial(encode_queries, translator=self.translator),
             fusion=self.fusion,
             batch_size=256,
         )
@@ -372,13 +376,16 @@ def _sync_folder(folder: Path) -> None:
 
 def build_backend(settings: IndexSettings) -> Backend:
     """Qdrant Edge under ``qdrant_location``, or the Qdrant server at ``qdrant_url``."""
+    translator = lexicon(settings.lexicon_folders) if settings.keyword_translation else None
     if not settings.qdrant_url:
-        return EmbeddedBackend(settings.qdrant_location, settings.hybrid_fusion)
+        return EmbeddedBackend(settings.qdrant_location, settings.hybrid_fusion, translator)
     if settings.qdrant_url == ":memory:":
-        return ServerBackend(QdrantClient(location=":memory:"), settings.hybrid_fusion)
+        client = QdrantClient(location=":memory:")
+        return ServerBackend(client, settings.hybrid_fusion, translator=translator)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     # No version probe at construction: it runs in a background thread and only warns.
     client = QdrantClient(
         url=settings.qdrant_url, api_key=api_key, timeout=30, check_compatibility=False
     )
-    return ServerBackend(client, settings.hybrid_fusion, settings.collection_layout)
+    layout = settings.collection_layout
+    return ServerBackend(client, settings.hybrid_fusion, layout, translator)

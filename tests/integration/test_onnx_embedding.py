@@ -21,6 +21,7 @@ from ingest.embedding.identity import INT8
 from ingest.embedding.local import build_local_embedder, embed_model_path
 from ingest.embedding.onnx import TOKENS_PER_RUN, OnnxEmbedding
 from ingest.embedding.onnx_export import OnnxModelError, installed_path, onnx_path
+from ingest.lexicon import LEXICON_FILE, Lexicon
 from ingest.pipeline import Indexer
 from ingest.settings import PACKAGED_EMBED_MODEL
 from tests.support.server import make_settings
@@ -115,10 +116,15 @@ def test_models_export_writes_both_copies_once_offline_readable_by_all(
         # the image exports as root and serves as another user: readable by all, not writable
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
-    # idempotent: a second run finds both and writes nothing
+    # and the English-Japanese lexicon of keyword search, from the jamdict-data package
+    lexicon = folder / LEXICON_FILE
+    assert f"English-Japanese lexicon (JMdict): built ({lexicon})" in first.output
+    assert Lexicon([folder]).japanese("file system") == ["ファイルシステム"]
+    assert stat.S_IMODE(lexicon.stat().st_mode) == 0o644
+    # idempotent: a second run finds all three and writes nothing
     assert again.exit_code == 0, again.output
     assert again.connections == []
-    assert again.output.count(": present") == 2
+    assert again.output.count(": present") == 3
     assert "exported" not in again.output
     assert again.files == first.files
 

@@ -1,0 +1,76 @@
+"""An English question finds a Japanese manual's passage by keywords (ingest/lexicon.py), its
+words carried into Japanese through JMdict, on the embedded store and on a Qdrant server's
+(qdrant-client in process); not when KURA_KEYWORD_TRANSLATION is off. A Japanese question is
+not carried into English: its keywords still find the Japanese passage first in a manual
+that quotes English words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.retrieve import retrieve_hits
+from ingest.components import build_components
+from ingest.pipeline import Indexer
+from tests.support.embedder import HashEmbedding
+from tests.support.server import make_settings
+
+pytestmark = pytest.mark.integration
+
+JAPANESE_MANUAL = {
+    "shell.txt": "シェルのプロンプトを変更するには、環境変数 PS1 を設定します。",
+    "network.txt": "ネットワークインターフェースの設定は /etc/network/interfaces に書きます。",
+    "packages.txt": "パッケージの一覧を更新してから、必要なパッケージを導入します。",
+    "backup.txt": "定期的にバックアップを取り、圧縮したアーカイブを別の場所に保管します。",
+}
+ENGLISH_QUESTIONS = [
+    ("How do I change the shell prompt?", "shell.txt"),
+    ("network interface configuration", "network.txt"),
+    ("install a package", "packages.txt"),
+    ("compressed backup archive", "backup.txt"),
+]
+# Japanese passages quoting the English words a translation of the question would bring
+MIXED_MANUAL = {
+    "settei.txt": "設定ファイルを編集してから、サービスを再起動します。",
+    "quoted.txt": "configuration, setting, setup, establishment: the English UI labels.",
+}
+
+
+def first_sources(
+    tmp_path: Path, manual: dict[str, str], questions: list[tuple[str, str]], **settings: object
+) -> list[str]:
+    """The file each question's keyword search ranks first ("" for none)."""
+    docs = tmp_path / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in manual.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    config = make_settings(tmp_path / "data", multilingual_model="none", **settings)
+    components = build_components(config, embedder=HashEmbedding())
+    try:
+        Indexer(components, "manual").ingest_paths([docs])
+        found = []
+        for question, _ in questions:
+            hits = retrieve_hits(components, "manual", question, 3, mode="sparse")
+            found.append(Path(hits[0].passage.source).name if hits else "")
+        return found
+    finally:
+        components.close()
+
+
+@pytest.mark.parametrize("store", ["embedded", ":memory:"])
+def test_an_english_question_finds_the_japanese_passage_by_its_words(
+    tmp_path: Path, store: str
+) -> None:
+    where = {} if store == "embedded" else {"qdrant_url": store}
+    found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, **where)
+    assert found == [source for _, source in ENGLISH_QUESTIONS]
+
+
+def test_a_japanese_question_is_searched_by_its_own_words(tmp_path: Path) -> None:
+    assert first_sources(tmp_path, MIXED_MANUAL, [("設定の変更", "settei.txt")]) == ["settei.txt"]
+
+
+def test_without_translation_the_words_find_nothing(tmp_path: Path) -> None:
+    found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, keyword_translation=False)
+    assert found.count("") >= 3, found  # only "network" is in the manual (its path)
