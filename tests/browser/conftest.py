@@ -7,7 +7,6 @@ download cannot reach its host from here, so the launch names the system executa
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from app.keys import KeyStore
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, free_port, make_settings
 
@@ -59,7 +59,7 @@ def browser() -> Iterator[Browser]:
 
 def _data_copy(indexed: tuple[Path, IngestReport], tmp: Path) -> Path:
     # Embedded Qdrant allows one client per folder, and uploads change the index.
-    return Path(shutil.copytree(indexed[0], tmp / "data"))
+    return Path(copy_data(indexed[0], tmp / "data"))
 
 
 @pytest.fixture(scope="module")

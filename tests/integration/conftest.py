@@ -3,7 +3,6 @@ fixtures here are made once per test module: each module gets its own stand-in a
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 
@@ -31,6 +31,6 @@ def api(
     """kura over a copy of the indexed corpus (an embedded store is opened by one server at a
     time), answering with this module's stand-in."""
     data_dir = tmp_path_factory.mktemp("api") / "data"
-    shutil.copytree(indexed[0], data_dir)
+    copy_data(indexed[0], data_dir)
     with LiveServer(make_settings(data_dir, ollama.url)) as client:
         yield client

@@ -16,6 +16,7 @@ import pytest
 
 from app.answer import strip_citations
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 from tests.support.sse import events
@@ -186,7 +187,7 @@ def test_a_full_queue_answers_503_with_retry_after(
     indexed: tuple[Path, IngestReport], tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(indexed[0], data_dir)
+    copy_data(indexed[0], data_dir)
     with OllamaStandin(StandinState(delay_per_token=0.5)) as slow:
         settings = make_settings(data_dir, slow.url, ollama_concurrency=1, ollama_queue=0)
         with LiveServer(settings) as client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, free_port, make_settings
 
@@ -30,7 +30,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[httpx.Client]:
     # A copy: the shared index must not collect this module's audit rows and uploads.
-    data_dir = Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("api") / "data"))
+    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("api") / "data"))
     with LiveServer(make_settings(data_dir, standin_m.url)) as client:
         yield client
 
@@ -138,7 +138,7 @@ def test_invalid_request_is_422(api: httpx.Client) -> None:
 @pytest.fixture
 def data_copy(indexed: tuple[Path, IngestReport], tmp_path: Path) -> Path:
     """A copy of the indexed data dir: embedded Qdrant allows one client per folder."""
-    return Path(shutil.copytree(indexed[0], tmp_path / "data"))
+    return Path(copy_data(indexed[0], tmp_path / "data"))
 
 
 def test_ollama_down_search_works_query_503(data_copy: Path) -> None:

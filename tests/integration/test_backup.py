@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from ingest.backup import backup, restore
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import COLLECTION, make_settings
 
@@ -49,7 +49,7 @@ def test_restore_into_a_fresh_data_dir_gives_the_same_answers(
     indexed: tuple[Path, IngestReport], tmp_path: Path
 ) -> None:
     original = tmp_path / "original"
-    shutil.copytree(indexed[0], original)
+    copy_data(indexed[0], original)
     (original / "uploads" / COLLECTION).mkdir(parents=True)
     (original / "uploads" / COLLECTION / "kept.txt").write_text("an uploaded original")
     archive = tmp_path / "backup" / "kura.tar.gz"

@@ -17,6 +17,7 @@ from app.retrieve import retrieve_hits
 from ingest.components import build_components
 from ingest.pipeline import Indexer, VersionSpec
 from ingest.schema import document_id
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 
@@ -66,7 +67,7 @@ def test_answers_cite_the_clause(api: httpx.Client) -> None:
 
 
 def test_references_and_definitions_are_added_to_the_prompt(data_dir: Path, tmp_path: Path) -> None:
-    shutil.copytree(data_dir, tmp_path / "data")  # the API fixture holds the store itself
+    copy_data(data_dir, tmp_path / "data")  # the API fixture holds the store itself
     components = build_components(make_settings(tmp_path / "data"))
     try:
         hits = retrieve_hits(

@@ -5,7 +5,6 @@ the data folder holds."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from ingest.embedding.onnx import OnnxEmbedding
 from ingest.errors import EmbedderMismatch
 from ingest.pipeline import Indexer
 from ingest.reindex import reindex
+from tests.support.data_copy import copy_data
 from tests.support.reindex import DOCS, QUERIES, written
 from tests.support.server import LiveServer, make_settings
 
@@ -56,7 +56,7 @@ class Built:
 
     def copy(self, tmp_path: Path) -> Path:
         """A copy of the data folder to change."""
-        return Path(shutil.copytree(self.folder, tmp_path / "data"))
+        return Path(copy_data(self.folder, tmp_path / "data"))
 
 
 @pytest.fixture(scope="module")

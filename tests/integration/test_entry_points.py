@@ -5,7 +5,6 @@ settings (here KURA_TOP_K, changed in the environment)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from app.audit import MAX_LIMIT
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import COLLECTION, LiveServer, make_settings
 
@@ -42,8 +42,8 @@ def test_every_entry_point_asks_the_model_the_same(
     with OllamaStandin(StandinState()) as ollama:
         # each on its own copy: an embedded store is opened by one process at a time
         cli_dir, api_dir = tmp_path / "cli", tmp_path / "api"
-        shutil.copytree(indexed[0], cli_dir)
-        shutil.copytree(indexed[0], api_dir)
+        copy_data(indexed[0], cli_dir)
+        copy_data(indexed[0], api_dir)
         env = {
             **os.environ,
             "KURA_DATA_DIR": str(cli_dir),

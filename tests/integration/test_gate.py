@@ -4,7 +4,6 @@ while connecting or while streaming hands its turn back, so the next question is
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from app.llm import Gate, Generation, OllamaLLM
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 from tests.support.sse import wait_for
@@ -104,7 +104,7 @@ def test_a_web_client_that_leaves_while_queued_does_not_block_the_next(
     indexed: tuple[Path, IngestReport], tmp_path: Path, slow: OllamaStandin
 ) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(indexed[0], data_dir)
+    copy_data(indexed[0], data_dir)
     settings = make_settings(data_dir, slow.url, ollama_concurrency=1, ollama_queue_timeout=8)
     server = LiveServer(settings)
     with server as client:

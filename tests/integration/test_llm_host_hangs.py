@@ -7,7 +7,6 @@ hung one, and a hung host with no other gives the timeout error it always gave."
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 from tests.support.sse import events, wait_for
@@ -33,7 +33,7 @@ BOUND = 10.0  # a generous upper bound for an answer that waited one hang timeou
 
 @pytest.fixture
 def data_dir(tmp_path: Path, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(shutil.copytree(indexed[0], tmp_path / "data"))
+    return Path(copy_data(indexed[0], tmp_path / "data"))
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ that comes back taken in again."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from app.errors import LLMUnavailable
 from app.llm import Generation, OllamaLLM
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.llm_hosts import StandinProcess
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, free_port, make_settings
@@ -134,7 +134,7 @@ def test_a_host_dying_before_the_first_token_hands_the_question_over(tmp_path: P
 
 @pytest.fixture
 def data_dir(tmp_path: Path, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(shutil.copytree(indexed[0], tmp_path / "data"))
+    return Path(copy_data(indexed[0], tmp_path / "data"))
 
 
 def test_a_host_killed_mid_queue(data_dir: Path) -> None:

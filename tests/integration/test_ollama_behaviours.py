@@ -4,7 +4,6 @@ model's own context, loading, timeouts, a full queue, keep_alive."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
 from tests.support.sse import events as sse_events
@@ -25,7 +25,7 @@ QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("behaviours") / "data"))
+    return Path(copy_data(indexed[0], tmp_path_factory.mktemp("behaviours") / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_a_cached_repeat_on_ollama_0_30_0_is_no_false_alarm(tmp_path: Path, ques
 def test_num_ctx_never_exceeds_the_models_context_and_the_prompt_fits(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    data = Path(shutil.copytree(data_dir, tmp_path / "data"))
+    data = Path(copy_data(data_dir, tmp_path / "data"))
     state = StandinState.like("0.32.15", context_length=2048)
     with OllamaStandin(state) as small:
         settings = make_settings(data, small.url, num_ctx=16384, top_k=20)

@@ -5,7 +5,6 @@ The requests are the ones Open WebUI really sends (tests/support/open_webui.py).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from app.audit import MAX_LIMIT
 from app.prompt import SYSTEM_PROMPT
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.open_webui import task_request
 from tests.support.server import LiveServer, make_settings
@@ -40,7 +40,7 @@ def server(
     ollama: OllamaStandin,
 ) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("owui") / "data"
-    shutil.copytree(indexed[0], data_dir)
+    copy_data(indexed[0], data_dir)
     live = LiveServer(make_settings(data_dir, ollama.url))
     with live:
         yield live

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from app.errors import LLMFailed, LLMTimeout
 from app.llm import Generation, build_llm
 from app.llm.model import AnsweringModel
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.openai_standin import (
     COMPLETION_TOKENS,
     MODEL,
@@ -213,7 +213,7 @@ def test_kuras_api_answers_from_the_host_up_when_one_hangs(
     question: str,
     stream: bool,
 ) -> None:
-    data = Path(shutil.copytree(indexed[0], tmp_path / "data"))
+    data = Path(copy_data(indexed[0], tmp_path / "data"))
     with (
         OpenAIStandin() as hung,
         OpenAIStandin() as other,

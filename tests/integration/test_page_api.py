@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from app.errors import UNAVAILABLE
 from app.keys import KeyStore
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import LiveServer, free_port, make_settings
 from tests.support.sse import events, wait_for
@@ -161,7 +161,7 @@ def down(
     indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     """kura with keys (an admin, a reader) whose Ollama address has nothing listening."""
-    data_dir = Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("down") / "data"))
+    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("down") / "data"))
     settings = make_settings(data_dir, f"http://127.0.0.1:{free_port()}", auth="keys")
     with KeyStore(settings.state_path) as keys:
         admin, _ = keys.create("root", ["staff"], admin=True)

@@ -3,7 +3,6 @@ gets, and a failing reranker that leaves the fused order in place with the reaso
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from app.rerank import TOP_LOGPROBS, OllamaReranker, rerank_prompt, yes_probabil
 from app.retrieve import Retriever
 from ingest.components import Components, build_components
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.generate_standin import yes_probability as standin_yes
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import COLLECTION, free_port, make_settings
@@ -161,7 +161,7 @@ def test_yes_probability_reads_the_first_tokens_top_logprobs() -> None:
 def components(
     indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Components]:
-    data_dir = Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("rerank") / "data"))
+    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("rerank") / "data"))
     built = build_components(make_settings(data_dir))
     yield built
     built.close()

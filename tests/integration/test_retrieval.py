@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from ingest import filters
 from ingest.components import Components, build_components
 from ingest.pipeline import IngestReport
 from ingest.registry import EVERYONE
+from tests.support.data_copy import copy_data
 from tests.support.ollama_standin import OllamaStandin
 from tests.support.server import COLLECTION, make_settings
 
@@ -31,7 +31,7 @@ QUESTIONS = Path(__file__).parents[1] / "data" / "corpus-questions.jsonl"
 
 @pytest.fixture(scope="module")
 def data_dir(indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(shutil.copytree(indexed[0], tmp_path_factory.mktemp("retrieval") / "data"))
+    return Path(copy_data(indexed[0], tmp_path_factory.mktemp("retrieval") / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_modes_rank_differently_and_scores_say_which(retriever: Retriever) -> No
 
 
 def test_rrf_fusion_can_be_chosen(data_dir: Path, tmp_path: Path) -> None:
-    copy = Path(shutil.copytree(data_dir, tmp_path / "data"))  # one process per store folder
+    copy = Path(copy_data(data_dir, tmp_path / "data"))  # one process per store folder
     settings = make_settings(copy, hybrid_fusion="rrf")
     rrf = build_components(settings)
     try:
@@ -215,7 +215,7 @@ def test_reranker_reorders_by_cross_encoder_scores(components: Components, tmp_p
 
 
 def test_kura_eval_reports_every_mode(data_dir: Path, tmp_path: Path) -> None:
-    copy = Path(shutil.copytree(data_dir, tmp_path / "data"))
+    copy = Path(copy_data(data_dir, tmp_path / "data"))
     env = {**os.environ, "KURA_DATA_DIR": str(copy)}
     result = subprocess.run(
         [sys.executable, "-m", "app", "eval", str(QUESTIONS), "-c", COLLECTION, "--json"],

@@ -5,7 +5,6 @@ Mechanics are asserted, not wording (SmolLM2-135M answers fluently and often wro
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from ingest.pipeline import IngestReport
+from tests.support.data_copy import copy_data
 from tests.support.llm_backend import MODEL_NAME, REAL_MODEL_TIMEOUT, SmolLM2Backend
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import LiveServer, make_settings
@@ -46,7 +46,7 @@ def serve(data: Path, ollama: OllamaStandin, num_ctx: int) -> LiveServer:
 def test_streamed_answer_from_a_real_model(
     backend: SmolLM2Backend, indexed: tuple[Path, IngestReport], tmp_path: Path
 ) -> None:
-    shutil.copytree(indexed[0], tmp_path / "data")
+    copy_data(indexed[0], tmp_path / "data")
     with (
         OllamaStandin(StandinState(models=[MODEL_NAME]), backend=backend) as ollama,
         serve(tmp_path / "data", ollama, 4096) as client,
@@ -68,7 +68,7 @@ def test_streamed_answer_from_a_real_model(
 def test_truncation_by_the_real_context_is_an_error(
     backend: SmolLM2Backend, indexed: tuple[Path, IngestReport], tmp_path: Path
 ) -> None:
-    shutil.copytree(indexed[0], tmp_path / "data")
+    copy_data(indexed[0], tmp_path / "data")
     # kura asks for 4096 tokens of context; this "Ollama" holds 256, and cuts the prompt.
     state = StandinState(models=[MODEL_NAME], context_length=256)
     with (

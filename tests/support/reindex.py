@@ -3,7 +3,6 @@ test_reindex_writes): a data folder with keys, bearer headers, polling a reindex
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from app.keys import KeyStore
 from ingest import reindex as reindex_module
 from ingest.components import build_components
 from ingest.pipeline import Indexer
+from tests.support.data_copy import copy_data
 from tests.support.server import make_settings
 
 # English and Japanese manuals the runtime and reindex tests build collections of, and
@@ -80,7 +80,7 @@ class Gate:
 
 def keyed(folder: Path, tmp_path: Path) -> tuple[Path, str, str]:
     """A copy of ``folder`` with an admin key and a reader's key."""
-    data = Path(shutil.copytree(folder, tmp_path / "data"))
+    data = Path(copy_data(folder, tmp_path / "data"))
     with KeyStore(data / "kura.db") as keys:
         admin, _ = keys.create("admin", admin=True)
         reader, _ = keys.create("tanaka")

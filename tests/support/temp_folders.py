@@ -1,12 +1,12 @@
 """Temporary folders removed once their test file has passed.
 
-Each embedded store preallocates about 300 MB (Qdrant Edge's WAL, vector, payload and payload
-index pages), so the suite's data dirs took 19 GB of /tmp by its end when all were kept, and
-filled a CI machine's disk. tmp_path's are removed when their test passes (pyproject's
-``tmp_path_retention_policy``); this plugin removes the folders a test file's module fixtures
-made (``tmp_path_factory.mktemp``) when the file is done and none of its tests failed. A
-failure keeps its file's folders for a look; ``SHARED`` names folders made once for the whole
-run (tests/conftest.py's ``shared_once``), which stay.
+The suite's data dirs took 19 GB of /tmp by its end when all were kept, and filled a CI
+machine's disk: each copy of the indexed corpus wrote out its stores' ~320 MB of holes (see
+tests/support/data_copy.py, which now keeps them sparse). tmp_path's are removed when their
+test passes (pyproject's ``tmp_path_retention_policy``); this plugin removes the folders a
+test file's module fixtures made (``tmp_path_factory.mktemp``) when the file is done and none
+of its tests failed. A failure keeps its file's folders for a look; ``SHARED`` names folders
+made once for the whole run (tests/conftest.py's ``shared_once``), which stay.
 
 Used by tests/conftest.py; a plugin of its own (``-p tests.support.temp_folders``) in the test
 of it.

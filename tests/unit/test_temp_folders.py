@@ -1,5 +1,5 @@
 """The suite's temporary folders go once their test file has passed (tests/support/temp_folders.py):
-kept to the end, its stores took 19 GB of /tmp and filled a CI machine's disk."""
+kept to the end, its data folders took 19 GB of /tmp and filled a CI machine's disk."""
 
 from __future__ import annotations
 
