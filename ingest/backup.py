@@ -11,6 +11,7 @@ refuses: a copy without the state is not a backup of kura; back the database up 
 
 from __future__ import annotations
 
+import os
 import tarfile
 import tempfile
 from pathlib import Path
@@ -76,6 +77,30 @@ def backup(settings: IndexSettings, destination: Path) -> list[str]:
         components.close()
 
 
+_BLOCK = 1 << 12  # a file system block: a hole is made of whole blocks
+
+
+def _extract_sparse(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+    """Write ``member`` to ``target`` with its runs of zeros left as holes. A store's files
+    come to ~320 MB, nearly all preallocated zeros that take no disk where they were made (a
+    new store takes ~1 MB); tar keeps no holes, and written out in full every restored
+    collection took 320 MB."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = archive.extractfile(member)
+    if source is None:
+        raise KuraError(f"cannot read {member.name!r} from the backup")
+    zeros = bytes(_BLOCK)
+    with source, target.open("wb") as out:
+        while block := source.read(_BLOCK):
+            if block == zeros[: len(block)]:
+                out.seek(len(block), os.SEEK_CUR)
+            else:
+                out.write(block)
+        out.truncate(member.size)  # a file that ends in a hole
+    target.chmod(member.mode)
+    os.utime(target, (member.mtime, member.mtime))
+
+
 def restore(settings: IndexSettings, archive_path: Path) -> list[str]:
     """Unpack a backup into an empty data dir; refuses to overwrite existing data."""
     data_dir = settings.data_dir
@@ -84,11 +109,23 @@ def restore(settings: IndexSettings, archive_path: Path) -> list[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     names = []
     with tarfile.open(archive_path, "r:gz") as archive:
+        safe = []  # every entry checked before any is written
         for member in archive.getmembers():
             top = member.name.split("/", 1)[0]
             if top not in ("qdrant", _STATE, UPLOADS):
                 raise KuraError(f"{archive_path}: unexpected entry {member.name!r}")
-        archive.extractall(data_dir, filter="data")  # no links out, no absolute paths
+            # the "data" filter: no links out, no absolute paths, no special files
+            try:
+                checked = tarfile.data_filter(member, str(data_dir))
+            except tarfile.FilterError as exc:
+                raise KuraError(f"{archive_path}: refused, {exc}") from exc
+            if checked is not None:
+                safe.append(checked)
+        for member in safe:
+            if member.isfile() and member.name.startswith("qdrant/"):
+                _extract_sparse(archive, member, data_dir / member.name)
+            else:
+                archive.extract(member, data_dir, filter="fully_trusted")
         names = sorted({m.name.split("/")[0] for m in archive.getmembers()})
     qdrant = data_dir / "qdrant"
     if settings.qdrant_path and qdrant.exists() and settings.qdrant_location != qdrant:

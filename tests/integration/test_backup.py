@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from ingest.backup import backup, restore
 from ingest.components import build_components
 from ingest.errors import KuraError
 from ingest.pipeline import IngestReport
-from tests.support.data_copy import copy_data
+from tests.support.data_copy import copy_data, on_disk
 from tests.support.ollama_standin import OllamaStandin, StandinState
 from tests.support.server import COLLECTION, make_settings
 
@@ -60,6 +62,10 @@ def test_restore_into_a_fresh_data_dir_gives_the_same_answers(
     restored = tmp_path / "restored"
     restore(make_settings(restored), archive)
     assert (restored / "uploads" / COLLECTION / "kept.txt").read_text() == "an uploaded original"
+    # the store's preallocated pages stay holes: ~1 MB of disk, not ~320 MB
+    assert on_disk(restored / "qdrant")[0] == on_disk(original / "qdrant")[0] > 100 * 2**20
+    assert on_disk(restored / "qdrant")[1] <= 2 * on_disk(original / "qdrant")[1] + 2**20
+    assert (restored / "kura.db").stat().st_size > 0
     with pytest.raises(KuraError, match="not empty"):
         restore(make_settings(restored), archive)
 
@@ -78,3 +84,17 @@ def test_with_the_state_in_postgresql_backup_refuses_and_names_pg_dump(tmp_path:
     assert "KURA_DATABASE_URL" in str(refused.value)
     assert "uploads" in str(refused.value)
     assert not archive.exists()
+
+
+def test_a_backup_naming_a_path_outside_the_data_dir_writes_nothing_there(tmp_path: Path) -> None:
+    archive = tmp_path / "crafted.tar.gz"
+    with tarfile.open(archive, "w:gz") as crafted:
+        for name in ("kura.db", "qdrant/../../outside.bin"):
+            body = b"\0" * 8192 + name.encode()
+            member = tarfile.TarInfo(name)
+            member.size = len(body)
+            crafted.addfile(member, io.BytesIO(body))
+    with pytest.raises(KuraError, match=r"crafted.tar.gz: refused, .*outside the destination"):
+        restore(make_settings(tmp_path / "data"), archive)
+    assert not (tmp_path / "outside.bin").exists()
+    assert not (tmp_path / "data" / "kura.db").exists()  # every entry checked first

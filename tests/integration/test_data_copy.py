@@ -11,15 +11,9 @@ import pytest
 
 from ingest.sparse import encode_documents, encode_queries
 from ingest.stores.edge import EdgeVectorStore
-from tests.support.data_copy import copy_data
+from tests.support.data_copy import copy_data, on_disk
 
 pytestmark = pytest.mark.integration
-
-
-def on_disk(folder: Path) -> tuple[int, int]:
-    """(bytes the files say they hold, bytes of disk they take)."""
-    files = [p.stat() for p in folder.rglob("*") if p.is_file()]
-    return sum(s.st_size for s in files), sum(s.st_blocks * 512 for s in files)
 
 
 def test_a_copied_store_keeps_its_holes(tmp_path: Path) -> None:

@@ -16,3 +16,9 @@ def copy_data(source: Path, target: Path) -> Path:
     """``source`` copied to ``target`` (which must not exist), holes kept; returns ``target``."""
     subprocess.run(["cp", "-a", "--sparse=always", str(source), str(target)], check=True)
     return target
+
+
+def on_disk(folder: Path) -> tuple[int, int]:
+    """(bytes ``folder``'s files say they hold, bytes of disk they take)."""
+    files = [p.stat() for p in folder.rglob("*") if p.is_file()]
+    return sum(s.st_size for s in files), sum(s.st_blocks * 512 for s in files)
