@@ -22,12 +22,16 @@ install (``kura models export``) or on first use, into the models folder.
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -63,14 +67,30 @@ def jmdict_path() -> Path:
     return Path(jamdict_data.JAMDICT_DB_PATH)
 
 
-def build(target: Path, source: Path | None = None) -> int:
-    """Write the lexicon to ``target`` (replaced atomically) from JMdict: each English gloss
-    with the first written form of each entry it translates (its first kanji form, else its
-    first kana form: シェル, パッケージ). Returns how many English phrases it holds."""
-    source = source or jmdict_path()
+@contextmanager
+def _unpacked(source: Path, scratch: Path) -> Iterator[Path]:
+    """``source``, or, where the package kept only its compressed copy (``jamdict.db.xz``:
+    its wheel is built without unpacking it on some setuptools), that copy unpacked into a
+    temporary file under ``scratch`` for as long as it is read."""
+    if source.exists():
+        yield source
+        return
+    packed = source.with_name(source.name + ".xz")
+    if not packed.exists():
+        raise FileNotFoundError(f"the JMdict database is missing: neither {source} nor {packed}")
+    with tempfile.NamedTemporaryFile(dir=scratch, suffix=".db") as unpacked:
+        with lzma.open(packed) as stream:
+            shutil.copyfileobj(stream, unpacked, 1 << 20)
+        unpacked.flush()
+        yield Path(unpacked.name)
+
+
+def _translations(database: Path) -> dict[str, set[str]]:
+    """English gloss -> the first written form of each entry it translates (its first kanji
+    form, else its first kana form: シェル, パッケージ)."""
     glosses: defaultdict[int, set[str]] = defaultdict(set)
     written: dict[int, str] = {}
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as jmdict:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as jmdict:
         for idseq, gloss in jmdict.execute(_GLOSSES):
             if key := gloss_key(gloss or ""):
                 glosses[idseq].add(key)
@@ -86,7 +106,17 @@ def build(target: Path, source: Path | None = None) -> int:
         if idseq in written:
             for key in keys:
                 translations[key].add(written[idseq])
+    return translations
+
+
+def build(target: Path, source: Path | None = None) -> int:
+    """Write the lexicon to ``target`` (replaced atomically) from JMdict (``source``, default
+    jamdict-data's): each English gloss of one to three words with the Japanese it
+    translates. Returns how many English phrases it holds."""
+    source = source or jmdict_path()
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _unpacked(source, target.parent) as database:
+        translations = _translations(database)
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     partial.unlink(missing_ok=True)
     try:
@@ -156,6 +186,13 @@ class Lexicon:
             logger.warning(
                 "English questions search Japanese text by their English words only: the "
                 "jamdict-data package (JMdict) is not installed"
+            )
+            return None
+        if not source.exists() and not source.with_name(source.name + ".xz").exists():
+            logger.warning(
+                "English questions search Japanese text by their English words only: "
+                "jamdict-data is installed without its database (%s)",
+                source,
             )
             return None
         for folder in self.folders:

@@ -5,6 +5,7 @@ say, and absent without failing a search."""
 from __future__ import annotations
 
 import logging
+import lzma
 import sqlite3
 from pathlib import Path
 
@@ -90,6 +91,28 @@ def test_found_in_the_installed_folder_else_built_into_the_first_that_takes_it(
     fresh = tmp_path / "fresh"
     assert Lexicon([read_only, fresh]).japanese("file system") == ["ファイルシステム"]
     assert readable(fresh / LEXICON_FILE)
+
+
+def test_built_from_the_packages_compressed_copy_when_it_kept_only_that(tmp_path: Path) -> None:
+    source = jmdict(tmp_path / "jamdict.db")
+    with source.open("rb") as plain, lzma.open(f"{source}.xz", "wb") as packed:
+        packed.write(plain.read())
+    source.unlink()  # as a wheel built without unpacking it installs
+    target = tmp_path / "models" / LEXICON_FILE
+    assert build(target, source) == 5
+    assert Lexicon([target.parent]).japanese("file system") == ["ファイルシステム"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [LEXICON_FILE]  # nothing left
+
+
+def test_a_package_without_its_database_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(lexicon, "jmdict_path", lambda: tmp_path / "jamdict.db")
+    with caplog.at_level(logging.WARNING, logger="ingest.lexicon"):
+        assert Lexicon([tmp_path / "models"]).japanese("shell") == []
+    assert "jamdict-data is installed without its database" in caplog.text
+    with pytest.raises(FileNotFoundError, match="JMdict database is missing"):
+        build(tmp_path / "models" / LEXICON_FILE, tmp_path / "jamdict.db")
 
 
 def test_without_jamdict_data_lookups_find_nothing_and_say_so_once(
