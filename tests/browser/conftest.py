@@ -59,7 +59,7 @@ def browser() -> Iterator[Browser]:
 
 def _data_copy(indexed: tuple[Path, IngestReport], tmp: Path) -> Path:
     # Embedded Qdrant allows one client per folder, and uploads change the index.
-    return Path(copy_data(indexed[0], tmp / "data"))
+    return copy_data(indexed[0], tmp / "data")
 
 
 @pytest.fixture(scope="module")

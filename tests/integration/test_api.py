@@ -30,7 +30,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[httpx.Client]:
     # A copy: the shared index must not collect this module's audit rows and uploads.
-    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("api") / "data"))
+    data_dir = copy_data(indexed[0], tmp_path_factory.mktemp("api") / "data")
     with LiveServer(make_settings(data_dir, standin_m.url)) as client:
         yield client
 
@@ -138,7 +138,7 @@ def test_invalid_request_is_422(api: httpx.Client) -> None:
 @pytest.fixture
 def data_copy(indexed: tuple[Path, IngestReport], tmp_path: Path) -> Path:
     """A copy of the indexed data dir: embedded Qdrant allows one client per folder."""
-    return Path(copy_data(indexed[0], tmp_path / "data"))
+    return copy_data(indexed[0], tmp_path / "data")
 
 
 def test_ollama_down_search_works_query_503(data_copy: Path) -> None:

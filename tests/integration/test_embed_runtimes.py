@@ -56,7 +56,7 @@ class Built:
 
     def copy(self, tmp_path: Path) -> Path:
         """A copy of the data folder to change."""
-        return Path(copy_data(self.folder, tmp_path / "data"))
+        return copy_data(self.folder, tmp_path / "data")
 
 
 @pytest.fixture(scope="module")

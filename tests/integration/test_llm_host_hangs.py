@@ -33,7 +33,7 @@ BOUND = 10.0  # a generous upper bound for an answer that waited one hang timeou
 
 @pytest.fixture
 def data_dir(tmp_path: Path, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(copy_data(indexed[0], tmp_path / "data"))
+    return copy_data(indexed[0], tmp_path / "data")
 
 
 @contextlib.contextmanager

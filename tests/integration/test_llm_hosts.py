@@ -134,7 +134,7 @@ def test_a_host_dying_before_the_first_token_hands_the_question_over(tmp_path: P
 
 @pytest.fixture
 def data_dir(tmp_path: Path, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(copy_data(indexed[0], tmp_path / "data"))
+    return copy_data(indexed[0], tmp_path / "data")
 
 
 def test_a_host_killed_mid_queue(data_dir: Path) -> None:

@@ -25,7 +25,7 @@ QUESTION_JA = "HX-400 のエラー E-417 はどういう意味ですか？"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, indexed: tuple[Path, IngestReport]) -> Path:
-    return Path(copy_data(indexed[0], tmp_path_factory.mktemp("behaviours") / "data"))
+    return copy_data(indexed[0], tmp_path_factory.mktemp("behaviours") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_a_cached_repeat_on_ollama_0_30_0_is_no_false_alarm(tmp_path: Path, ques
 def test_num_ctx_never_exceeds_the_models_context_and_the_prompt_fits(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    data = Path(copy_data(data_dir, tmp_path / "data"))
+    data = copy_data(data_dir, tmp_path / "data")
     state = StandinState.like("0.32.15", context_length=2048)
     with OllamaStandin(state) as small:
         settings = make_settings(data, small.url, num_ctx=16384, top_k=20)

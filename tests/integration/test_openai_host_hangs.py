@@ -213,7 +213,7 @@ def test_kuras_api_answers_from_the_host_up_when_one_hangs(
     question: str,
     stream: bool,
 ) -> None:
-    data = Path(copy_data(indexed[0], tmp_path / "data"))
+    data = copy_data(indexed[0], tmp_path / "data")
     with (
         OpenAIStandin() as hung,
         OpenAIStandin() as other,

@@ -161,7 +161,7 @@ def down(
     indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     """kura with keys (an admin, a reader) whose Ollama address has nothing listening."""
-    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("down") / "data"))
+    data_dir = copy_data(indexed[0], tmp_path_factory.mktemp("down") / "data")
     settings = make_settings(data_dir, f"http://127.0.0.1:{free_port()}", auth="keys")
     with KeyStore(settings.state_path) as keys:
         admin, _ = keys.create("root", ["staff"], admin=True)

@@ -161,7 +161,7 @@ def test_yes_probability_reads_the_first_tokens_top_logprobs() -> None:
 def components(
     indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Components]:
-    data_dir = Path(copy_data(indexed[0], tmp_path_factory.mktemp("rerank") / "data"))
+    data_dir = copy_data(indexed[0], tmp_path_factory.mktemp("rerank") / "data")
     built = build_components(make_settings(data_dir))
     yield built
     built.close()

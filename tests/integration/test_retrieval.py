@@ -31,7 +31,7 @@ QUESTIONS = Path(__file__).parents[1] / "data" / "corpus-questions.jsonl"
 
 @pytest.fixture(scope="module")
 def data_dir(indexed: tuple[Path, IngestReport], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(copy_data(indexed[0], tmp_path_factory.mktemp("retrieval") / "data"))
+    return copy_data(indexed[0], tmp_path_factory.mktemp("retrieval") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_modes_rank_differently_and_scores_say_which(retriever: Retriever) -> No
 
 
 def test_rrf_fusion_can_be_chosen(data_dir: Path, tmp_path: Path) -> None:
-    copy = Path(copy_data(data_dir, tmp_path / "data"))  # one process per store folder
+    copy = copy_data(data_dir, tmp_path / "data")  # one process per store folder
     settings = make_settings(copy, hybrid_fusion="rrf")
     rrf = build_components(settings)
     try:
@@ -215,7 +215,7 @@ def test_reranker_reorders_by_cross_encoder_scores(components: Components, tmp_p
 
 
 def test_kura_eval_reports_every_mode(data_dir: Path, tmp_path: Path) -> None:
-    copy = Path(copy_data(data_dir, tmp_path / "data"))
+    copy = copy_data(data_dir, tmp_path / "data")
     env = {**os.environ, "KURA_DATA_DIR": str(copy)}
     result = subprocess.run(
         [sys.executable, "-m", "app", "eval", str(QUESTIONS), "-c", COLLECTION, "--json"],

@@ -53,7 +53,7 @@ def settings_for(data_dir: Path, base_url: str, **extra: object):  # type: ignor
 def test_answers_stream_over_kuras_api_in_english_and_japanese(
     llama: LlamaCppServer, indexed: tuple[Path, IngestReport], tmp_path: Path
 ) -> None:
-    data = Path(copy_data(indexed[0], tmp_path / "data"))
+    data = copy_data(indexed[0], tmp_path / "data")
     with LiveServer(settings_for(data, llama.base_url)) as client:
         ready = client.get("/readyz").json()
         streamed = {
@@ -115,7 +115,7 @@ def test_a_wrong_key_a_missing_model_and_a_server_down_say_which(
     assert (state["ok"], state["reachable"], state["model_present"]) == (False, True, False)
     assert ALIAS in state["detail"]
     missing.close()
-    data = Path(copy_data(indexed[0], tmp_path / "data"))
+    data = copy_data(indexed[0], tmp_path / "data")
     down = f"http://127.0.0.1:{free_port()}/v1"
     with LiveServer(settings_for(data, down)) as client:
         response = client.post("/v1/query", json={"question": QUESTION})

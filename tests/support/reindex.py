@@ -80,7 +80,7 @@ class Gate:
 
 def keyed(folder: Path, tmp_path: Path) -> tuple[Path, str, str]:
     """A copy of ``folder`` with an admin key and a reader's key."""
-    data = Path(copy_data(folder, tmp_path / "data"))
+    data = copy_data(folder, tmp_path / "data")
     with KeyStore(data / "kura.db") as keys:
         admin, _ = keys.create("admin", admin=True)
         reader, _ = keys.create("tanaka")
