@@ -67,6 +67,10 @@ def jmdict_path() -> Path:
     return Path(jamdict_data.JAMDICT_DB_PATH)
 
 
+class MissingDatabase(FileNotFoundError):
+    """jamdict-data is installed without its database, packed or not."""
+
+
 @contextmanager
 def _unpacked(source: Path, scratch: Path) -> Iterator[Path]:
     """``source``, or, where the package kept only its compressed copy (``jamdict.db.xz``:
@@ -77,7 +81,7 @@ def _unpacked(source: Path, scratch: Path) -> Iterator[Path]:
         return
     packed = source.with_name(source.name + ".xz")
     if not packed.exists():
-        raise FileNotFoundError(f"the JMdict database is missing: neither {source} nor {packed}")
+        raise MissingDatabase(f"the JMdict database is missing: neither {source} nor {packed}")
     with tempfile.NamedTemporaryFile(dir=scratch, suffix=".db") as unpacked:
         with lzma.open(packed) as stream:
             shutil.copyfileobj(stream, unpacked, 1 << 20)
@@ -188,16 +192,16 @@ class Lexicon:
                 "jamdict-data package (JMdict) is not installed"
             )
             return None
-        if not source.exists() and not source.with_name(source.name + ".xz").exists():
-            logger.warning(
-                "English questions search Japanese text by their English words only: "
-                "jamdict-data is installed without its database (%s)",
-                source,
-            )
-            return None
         for folder in self.folders:
             try:
                 count = build(folder / LEXICON_FILE, source)
+            except MissingDatabase as exc:
+                logger.warning(
+                    "English questions search Japanese text by their English words only: "
+                    "jamdict-data is installed without its database (%s)",
+                    exc,
+                )
+                return None
             except (OSError, sqlite3.Error) as exc:
                 logger.info("cannot build the English-Japanese lexicon in %s: %s", folder, exc)
                 continue

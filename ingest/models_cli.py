@@ -58,7 +58,7 @@ def export_model(
     return "exported", target
 
 
-def build_lexicon(folder: Path) -> tuple[Exported, Path]:
+def build_lexicon(folder: Path) -> tuple[Literal["built", "present"], Path]:
     """Build the English-Japanese lexicon (ingest/lexicon.py) into ``folder`` unless a
     readable one is there already."""
     target = folder / lexicon.LEXICON_FILE
@@ -69,7 +69,7 @@ def build_lexicon(folder: Path) -> tuple[Exported, Path]:
         lexicon.build(target)
     finally:
         os.umask(previous)
-    return "exported", target
+    return "built", target
 
 
 @models.command("export")
@@ -98,8 +98,7 @@ def export_command(
                     f"{kind} ONNX copy of {escape(settings.embed_model)}: {done} ({path})"
                 )
         if settings.keyword_translation:
-            done, path = build_lexicon(into or settings.installed_models)
-            built = "built" if done == "exported" else done
+            built, path = build_lexicon(into or settings.installed_models)
             console.print(f"English-Japanese lexicon (JMdict): {built} ({path})")
     except (KuraError, OSError, ValueError, ImportError, sqlite3.Error) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, Protocol
 
+from ingest.lexicon import MAX_WORDS
 from ingest.text import TOKENIZED
 
 # BM25 parameters; AVG_LEN is a chunk's typical number of terms (chunks are ~200 word pieces).
@@ -217,12 +218,12 @@ class Translator(Protocol):
         ...
 
 
-def translated_terms(text: str, translator: Translator, longest: int = 3) -> set[str]:
+def translated_terms(text: str, translator: Translator, longest: int = MAX_WORDS) -> set[str]:
     """The Japanese search terms of ``text``'s English words: each phrase of up to ``longest``
-    words that ``translator`` knows, the longest first ("file system" before "file"), stands
-    for all its translations; a stop word alone is not looked up. Only terms in Japanese
-    script: an English passage never matches one (a form's Latin letters, as in ＧＯサイン,
-    are not the question's words)."""
+    words (the longest the lexicon holds) that ``translator`` knows, the longest first ("file
+    system" before "file"), stands for all its translations; a stop word alone is not looked
+    up. Only terms in Japanese script: an English passage never matches one (a form's Latin
+    letters, as in ＧＯサイン, are not the question's words)."""
     words = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
     found: set[str] = set()
     start = 0

@@ -135,7 +135,7 @@ class EmbeddedBackend:
 
     location: Path
     fusion: str = "dbsf"
-    translator: Translator | None = None  # English <-> Japanese, for keyword search
+    translator: Translator | None = None  # an English question's keywords in Japanese
 
     def _pointer(self, name: str) -> Path:
         return self.location / f"{name}.current"
@@ -261,7 +261,7 @@ class ServerBackend:
     client: QdrantClient
     fusion: str = "dbsf"
     layout: CollectionLayout = field(default_factory=CollectionLayout)
-    translator: Translator | None = None  # English <-> Japanese, for keyword search
+    translator: Translator | None = None  # an English question's keywords in Japanese
 
     def exists(self, name: str) -> bool:
         """Whether the server has the collection (or an alias of that name)."""
