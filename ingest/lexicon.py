@@ -1,4 +1,4 @@
-"""An English-Japanese dictionary for keyword search across languages.
+"""An English-Japanese dictionary for keyword search across languages, both ways.
 
 An English question over a Japanese manual shares few keywords with it: the manual writes
 シェル for "shell", 設定 for "configuration", ファイルシステム for "file system". BM25 then
@@ -6,17 +6,20 @@ finds only the English words Japanese text borrows (commands, package names). Di
 query translation carries the question's English words into Japanese: every translation of
 each word or phrase, the longest phrase first (ingest/sparse.py's ``encode_queries``).
 
-Not the reverse: a Japanese question's words carried into English lifted keyword search over
-the English edition of Debian Reference (0.466 -> 0.798 nDCG@10), but the English words
-then matched the commands and names Japanese manuals are full of: merged into the BM25 query,
-keyword search of Japanese questions over the Japanese Handbook fell from 0.707 to 0.343; as a
-ranking of its own among English passages only, the Handbook's hybrid still fell from 0.754 to
-0.719 (its command listings and configuration files are English passages).
+The reverse, a Japanese question's words in English (``Lexicon.english``: each word's
+glosses), is searched as a ranking of its own among English documents only
+(ingest/sparse.py's ``QueryEncoder.translated``; ``document_language`` in the payload):
+merged into the question's BM25 query, the English words matched the commands and names
+Japanese manuals are full of (keyword search over the Japanese Handbook fell from 0.707 to
+0.343 nDCG@10); among English passages, Japanese manuals' command listings still took the
+Handbook's hybrid from 0.754 to 0.719; among English documents it leaves the Handbook as it
+was and lifts Japanese questions over the English Debian Reference (README, "Retrieval").
 
 The dictionary is JMdict (the Electronic Dictionary Research and Development Group, CC BY-SA
 3.0), as the ``jamdict-data`` package ships it: an SQLite database of 325 MB. A compact table
-(English glosses of one to three words -> Japanese forms; 12 MB) is built from it once, at
-install (``kura models export``) or on first use, into the models folder.
+(English glosses of one to three words -> Japanese forms, and each Japanese form -> the words
+of its glosses) is built from it once, at install (``kura models export``) or on first use,
+into the models folder.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 LEXICON_FILE = "en-ja-jmdict.sqlite"
 MAX_WORDS = 3  # the longest English phrase looked up
-_FORMAT = 3  # bumped when what the table holds changes
+_FORMAT = 4  # bumped when what the table holds changes
 
 _GLOSSES = (
     "select s.idseq, g.text from SenseGloss g join Sense s on g.sid = s.ID where g.lang = 'eng'"
@@ -47,6 +50,7 @@ _GLOSSES = (
 _KANJI = "select idseq, text from Kanji order by ID"
 _KANA = "select idseq, text from Kana order by ID"
 _PARENTHESES = re.compile(r"\([^)]*\)")
+_ENGLISH_WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 def gloss_key(gloss: str) -> str | None:
@@ -89,20 +93,27 @@ def _unpacked(source: Path, scratch: Path) -> Iterator[Path]:
         yield Path(unpacked.name)
 
 
-def _translations(database: Path) -> dict[str, set[str]]:
+def _translations(database: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """English gloss -> the first written form of each entry it translates (its first kanji
-    form, else its first kana form: シェル, パッケージ)."""
+    form, else its first kana form: シェル, パッケージ); and each written form (every kanji and
+    kana form) -> the words of its entries' glosses (notes in parentheses and a verb's "to"
+    dropped: 設定 -> setting, configuration, ...)."""
     glosses: defaultdict[int, set[str]] = defaultdict(set)
+    words: defaultdict[int, set[str]] = defaultdict(set)
     written: dict[int, str] = {}
+    forms: defaultdict[str, set[int]] = defaultdict(set)
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as jmdict:
         for idseq, gloss in jmdict.execute(_GLOSSES):
             if key := gloss_key(gloss or ""):
                 glosses[idseq].add(key)
+            plain = _PARENTHESES.sub(" ", (gloss or "").lower())
+            words[idseq].update(w for w in _ENGLISH_WORD.findall(plain) if w != "to")
         for query in (_KANA, _KANJI):  # a kanji form, where there is one, overwrites
             first: dict[int, str] = {}
             for idseq, text in jmdict.execute(query):
                 if text:
                     first.setdefault(idseq, text)
+                    forms[text].add(idseq)
             written.update(first)
     jmdict.close()
     translations: defaultdict[str, set[str]] = defaultdict(set)
@@ -110,17 +121,19 @@ def _translations(database: Path) -> dict[str, set[str]]:
         if idseq in written:
             for key in keys:
                 translations[key].add(written[idseq])
-    return translations
+    english = {form: {w for i in ids for w in words[i]} for form, ids in forms.items()}
+    return translations, {form: found for form, found in english.items() if found}
 
 
 def build(target: Path, source: Path | None = None) -> int:
     """Write the lexicon to ``target`` (replaced atomically) from JMdict (``source``, default
     jamdict-data's): each English gloss of one to three words with the Japanese it
-    translates. Returns how many English phrases it holds."""
+    translates, and each Japanese form with the English words of its glosses. Returns how
+    many English phrases it holds."""
     source = source or jmdict_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _unpacked(source, target.parent) as database:
-        translations = _translations(database)
+        translations, english = _translations(database)
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     partial.unlink(missing_ok=True)
     try:
@@ -131,6 +144,11 @@ def build(target: Path, source: Path | None = None) -> int:
             table.executemany(
                 "insert into english values (?, ?)",
                 ((key, "\t".join(sorted(found))) for key, found in translations.items()),
+            )
+            table.execute("create table japanese (form text primary key, english text)")
+            table.executemany(
+                "insert into japanese values (?, ?)",
+                ((form, " ".join(sorted(found))) for form, found in english.items()),
             )
         table.close()
         partial.replace(target)
@@ -163,13 +181,19 @@ class Lexicon:
 
     def japanese(self, phrase: str) -> list[str]:
         """The Japanese forms an English ``phrase`` (lower case, single-spaced) translates to."""
+        row = self._lookup("select translations from english where phrase = ?", phrase)
+        return row.split("\t") if row else []
+
+    def english(self, form: str) -> list[str]:
+        """The English words of the glosses of a Japanese written ``form`` (設定, せってい)."""
+        row = self._lookup("select english from japanese where form = ?", form)
+        return row.split() if row else []
+
+    def _lookup(self, query: str, key: str) -> str | None:
         with _LOCK:
             connection = self._open()
-            if connection is None:
-                return []
-            query = "select translations from english where phrase = ?"
-            row = connection.execute(query, (phrase,)).fetchone()
-        return row[0].split("\t") if row else []
+            row = None if connection is None else connection.execute(query, (key,)).fetchone()
+        return row[0] if row else None
 
     def _open(self) -> sqlite3.Connection | None:
         if self._table is None and not self._failed:
@@ -188,7 +212,7 @@ class Lexicon:
             source = jmdict_path()
         except ImportError:
             logger.warning(
-                "English questions search Japanese text by their English words only: the "
+                "keyword search is not translated between English and Japanese: the "
                 "jamdict-data package (JMdict) is not installed"
             )
             return None
@@ -197,7 +221,7 @@ class Lexicon:
                 count = build(folder / LEXICON_FILE, source)
             except MissingDatabase as exc:
                 logger.warning(
-                    "English questions search Japanese text by their English words only: "
+                    "keyword search is not translated between English and Japanese: "
                     "jamdict-data is installed without its database (%s)",
                     exc,
                 )
@@ -208,7 +232,7 @@ class Lexicon:
             logger.info("built the English-Japanese lexicon in %s (%d phrases)", folder, count)
             return folder / LEXICON_FILE
         logger.warning(
-            "English questions search Japanese text by their English words only: no folder "
+            "keyword search is not translated between English and Japanese: no folder "
             "of %s takes the English-Japanese lexicon",
             ", ".join(map(str, self.folders)),
         )

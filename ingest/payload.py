@@ -42,6 +42,7 @@ class ChunkPayload:
     chunk_count: int = 0  # chunks in this version: tells a whole version from a broken one
     element_types: tuple[str, ...] = ()
     language: str = ""
+    document_language: str = ""  # the whole document's (a chunk may quote another language)
     allowed_groups: tuple[str, ...] = ()  # who may read (access control)
     ingested_at: str = ""  # ISO timestamp, UTC
     version_label: str = ""
@@ -90,6 +91,7 @@ KEYWORD_INDEXES = (
     "source",
     "source_prefixes",
     "language",
+    "document_language",
     "doc_type",
     "version_label",
     "clauses",

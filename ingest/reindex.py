@@ -29,6 +29,7 @@ from ingest.filters import all_of, condition
 from ingest.pipeline import Indexer, heal_collection
 from ingest.stores import KuraStore
 from ingest.stores.backends import generation
+from ingest.text import detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ _LLAMA_KEYS = {"_node_content", "_node_type", "doc_id", "ref_doc_id"}
 # processes sharing a Qdrant server resolved the name just before); this process's own
 # searches on it, however long, are waited for (``Components.discard``, ingest/serving.py).
 DRAIN_SECONDS = 2.0
+FIELD = "document_language"  # the payload field chunks written before it lack
 _PASS_LIMIT = 10  # copy passes before giving up on a collection that never stops changing
 
 Version = tuple[str, str]  # (document_id, document_version)
@@ -145,11 +147,27 @@ def reindex(
     return report
 
 
+def with_document_language(nodes: list[TextNode]) -> None:
+    """Give the chunks of one version written before ``document_language`` existed the
+    language of their version's whole text (as ``to_nodes`` reads it), so that the copy's
+    translated keyword search (ingest/stores/shared.py) reaches them; not embedded."""
+    lacking = [n for n in nodes if not n.metadata.get("document_language")]
+    if not lacking:
+        return
+    language = detect_language(" ".join(n.text for n in nodes))
+    for node in lacking:
+        node.metadata["document_language"] = language
+        node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, FIELD]
+        node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, FIELD]
+
+
 def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Version) -> int:
     payloads = source.payloads(_version_filter(version))
+    rebuilt = [rebuilt_node(p) for p in payloads]
+    with_document_language(rebuilt)
     step = indexer.settings.store_batch
-    for start in range(0, len(payloads), step):
-        nodes = [rebuilt_node(p) for p in payloads[start : start + step]]
+    for start in range(0, len(rebuilt), step):
+        nodes = rebuilt[start : start + step]
         # by the default runtime, the identity recorded for the copy (not the old copy's)
         multi = indexer.embed(nodes, indexer.components.embedders.default)
         target.add(list[BaseNode](nodes), multi_embeddings=multi)

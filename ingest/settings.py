@@ -185,9 +185,11 @@ class IndexSettings(BaseSettings):
     keyword_translation: bool = Field(
         True,
         description="An English question's keyword search also asks for the Japanese its "
-        "words translate to (JMdict, from the jamdict-data package), so it finds Japanese "
-        "passages by their words too. The dictionary's table is built at install (`kura "
-        "models export`) into KURA_MODELS_DIR, else on first use into <data_dir>/models/.",
+        "words translate to, and in hybrid search a Japanese question's words in English are "
+        "searched among English documents (JMdict, from the jamdict-data package), so either "
+        "finds passages in the other language by their words too. The dictionary's table is "
+        "built at install (`kura models export`) into KURA_MODELS_DIR, else on first use "
+        "into <data_dir>/models/.",
     )
     chunk_size: int = Field(
         200,

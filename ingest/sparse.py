@@ -22,6 +22,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
@@ -32,6 +33,9 @@ from ingest.text import TOKENIZED
 K1 = 1.2
 B = 0.75
 AVG_LEN = 120.0
+# The language a Japanese question's translated keywords are searched in: the documents the
+# English glosses can match (a Japanese manual's English passages are commands, not prose).
+TRANSLATED_LANGUAGE = "en"
 
 _JAPANESE = re.compile(f"[{TOKENIZED}]+")
 # Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
@@ -217,6 +221,10 @@ class Translator(Protocol):
         """The Japanese an English phrase (lower case, single-spaced) translates to."""
         ...
 
+    def english(self, form: str) -> Sequence[str]:
+        """The English words of a Japanese written form's glosses."""
+        ...
+
 
 def translated_terms(text: str, translator: Translator, longest: int = MAX_WORDS) -> set[str]:
     """The Japanese search terms of ``text``'s English words: each phrase of up to ``longest``
@@ -255,3 +263,43 @@ def encode_queries(
         all_indices.append(indices)
         all_values.append(values)
     return all_indices, all_values
+
+
+def english_terms(text: str, translator: Translator) -> set[str]:
+    """The English search terms of ``text``'s Japanese words: each word (Sudachi's, as
+    ``terms`` reads them, the same words dropped) stands for the words of its dictionary
+    glosses, looked up by its normalised form, else its dictionary form, else as written; a
+    word the dictionary does not know adds nothing."""
+    found: set[str] = set()
+    for run in _JAPANESE.findall(unicodedata.normalize("NFKC", text)):
+        for morpheme in _sudachi().tokenize(run):
+            if morpheme.part_of_speech()[0] in _SKIP_POS or morpheme.normalized_form() in _JA_STOP:
+                continue  # the words the question's own keywords drop (する: act, become, ...)
+            forms = (morpheme.normalized_form(), morpheme.dictionary_form(), morpheme.surface())
+            for form in forms:
+                if words := translator.english(form):
+                    found.update(_latin_terms(" ".join(words)))
+                    break
+    return found
+
+
+@dataclass(frozen=True)
+class QueryEncoder:
+    """A question's keyword vectors, as stores ask for them: ``encode_queries`` (called as a
+    SparseEncoder) and, for a question with Japanese in it, its words in English
+    (``translated``), a second keyword query that hybrid search runs among documents in
+    ``TRANSLATED_LANGUAGE`` only (ingest/stores/shared.py)."""
+
+    translator: Translator | None = None
+
+    def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+        return encode_queries(texts, self.translator)
+
+    def translated(self, text: str) -> tuple[list[int], list[float]] | None:
+        """The English keyword vector of a question with Japanese in it (one per term, as
+        ``encode_queries``); None for a question without Japanese, without a dictionary, or
+        with no word the dictionary knows."""
+        if self.translator is None or not _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+            return None
+        found = english_terms(text, self.translator)
+        return _vector(Counter(found), lambda tf: 1.0) if found else None

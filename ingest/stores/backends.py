@@ -18,7 +18,6 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +29,7 @@ from ingest.lexicon import lexicon
 from ingest.payload import INTEGER_INDEXES, KEYWORD_INDEXES
 from ingest.schema import DENSE_VECTOR, SPARSE_VECTOR, ensure_collection
 from ingest.settings import CollectionLayout, IndexSettings
-from ingest.sparse import Translator, encode_documents, encode_queries
+from ingest.sparse import QueryEncoder, Translator, encode_documents
 from ingest.stores.edge import EdgeVectorStore, shard_exists
 from ingest.stores.protocol import KuraStore
 from ingest.stores.server import ServerVectorStore
@@ -135,7 +134,7 @@ class EmbeddedBackend:
 
     location: Path
     fusion: str = "dbsf"
-    translator: Translator | None = None  # an English question's keywords in Japanese
+    translator: Translator | None = None  # keywords between English and Japanese
 
     def _pointer(self, name: str) -> Path:
         return self.location / f"{name}.current"
@@ -190,7 +189,7 @@ class EmbeddedBackend:
         return EdgeVectorStore(
             self.folder(name),
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=partial(encode_queries, translator=self.translator),
+            sparse_query_fn=QueryEncoder(self.translator),
             fusion=self.fusion,
         )
 
@@ -210,7 +209,7 @@ class EmbeddedBackend:
             INTEGER_INDEXES,
             multi_dimension=multi_dimension(),
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=partial(encode_queries, translator=self.translator),
+            sparse_query_fn=QueryEncoder(self.translator),
             fusion=self.fusion,
         )
 
@@ -261,7 +260,7 @@ class ServerBackend:
     client: QdrantClient
     fusion: str = "dbsf"
     layout: CollectionLayout = field(default_factory=CollectionLayout)
-    translator: Translator | None = None  # an English question's keywords in Japanese
+    translator: Translator | None = None  # keywords between English and Japanese
 
     def exists(self, name: str) -> bool:
         """Whether the server has the collection (or an alias of that name)."""
@@ -315,7 +314,7 @@ class ServerBackend:
             sparse_vector_name=SPARSE_VECTOR,
             enable_hybrid=True,
             sparse_doc_fn=encode_documents,
-            sparse_query_fn=partial(encode_queries, translator=self.translator),
+            sparse_query_fn=QueryEncoder(self.translator),
             fusion=self.fusion,
             batch_size=256,
         )

@@ -35,6 +35,7 @@ from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_
 from ingest.errors import StoreUnavailable
 from ingest.stores.edge_filters import to_edge_filter
 from ingest.stores.shared import (
+    KEYWORDS,
     SearchPlan,
     SparseEncoder,
     in_rank_order,
@@ -337,25 +338,19 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
             "dense": self.dense_vector_name,
             "multi": self.multi_vector_name,
             "sparse": self.sparse_vector_name,
+            "translated": self.sparse_vector_name,
         }
-        sides = [
-            (
-                qe.Query.Nearest(
-                    qe.SparseVector(*vector) if kind == "sparse" else vector, using=names[kind]
-                ),
-                None if kind == "sparse" else params,  # HNSW is for the dense vectors
-            )
-            for kind, vector in plan.sides()
-        ]
         requests = [
             qe.QueryRequest(
                 limit=plan.candidates if plan.fused else plan.limit,
-                query=query,
-                filter=edge_filter,
-                params=p,
+                query=qe.Query.Nearest(
+                    qe.SparseVector(*vector) if kind in KEYWORDS else vector, using=names[kind]
+                ),
+                filter=plan.filter_for(qe, kind, edge_filter),
+                params=None if kind in KEYWORDS else params,  # HNSW is for the dense vectors
                 with_payload=plan.payload(),
             )
-            for query, p in sides
+            for kind, vector in plan.sides()
         ]
         if plan.fused:
             rankings = self.client.query_batch(qe.QueryBatchRequest(requests))

@@ -22,6 +22,7 @@ from qdrant_client import models
 
 from ingest.schema import MULTI_VECTOR
 from ingest.stores.shared import (
+    KEYWORDS,
     SearchPlan,
     in_rank_order,
     no_result,
@@ -208,18 +209,20 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
             "dense": self.dense_vector_name,
             "multi": MULTI_VECTOR,
             "sparse": self.sparse_vector_name,
+            "translated": self.sparse_vector_name,
         }
         sides = [
             (
                 models.SparseVector(indices=vector[0], values=vector[1])
-                if kind == "sparse"
+                if kind in KEYWORDS
                 else vector,
                 names[kind],
+                plan.filter_for(models, kind, query_filter),
             )
             for kind, vector in plan.sides()
         ]
         if not plan.fused:
-            (query, using), *_ = sides
+            (query, using, _), *_ = sides
             response = self._client.query_points(
                 self.collection_name,
                 query=query,
@@ -234,10 +237,10 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
                 query=query,
                 using=using,
                 limit=plan.candidates,
-                filter=query_filter,
+                filter=side_filter,
                 with_payload=plan.payload(),
             )
-            for query, using in sides
+            for query, using, side_filter in sides
         ]
         responses = self._client.query_batch_points(self.collection_name, requests=requests)
         scored = plan.fuse(self._fusion, [list(response.points) for response in responses])

@@ -20,12 +20,14 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
+from ingest.sparse import TRANSLATED_LANGUAGE, QueryEncoder
 from ingest.stores.fusion import FIELDS, LanguageWeights, Scored, fuse
 from ingest.visibility import RECORD_FIELD, RECORD_KINDS, STATE, Hidden
 
 # (indices, values) per text, as llama-index's Qdrant store takes sparse encoders.
 SparseEncoder = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
 Sparse = tuple[list[int], list[float]]  # one text's keyword vector: term ids, weights
+KEYWORDS = ("sparse", "translated")  # the sides searched on the keywords' (sparse) vector
 
 # qdrant_client.models or qdrant_edge: the filter types of one engine.
 Types = ModuleType
@@ -86,7 +88,9 @@ def versions_filter(types: Types, document_id: str, versions: Iterable[str]) -> 
 @dataclass(frozen=True)
 class SearchPlan:
     """One search as a store runs it: nearest by each vector given (``dense``, the
-    multilingual ``multi``, the keywords' ``sparse``); several of them (or ``fused``) as one
+    multilingual ``multi``, the keywords' ``sparse``, and ``translated``: a Japanese
+    question's keywords in English, on the keywords' vector among documents in
+    ``TRANSLATED_LANGUAGE`` only, ``filter_for``); several of them (or ``fused``) as one
     batch of ``candidates`` points each, fused in kura (ingest/stores/fusion.py) with
     ``weights`` (None: every ranking counts the same for every passage). ``whole``: the
     rankings return whole payloads and nothing is fetched after fusion, the path before
@@ -100,6 +104,7 @@ class SearchPlan:
     multi: list[float] | None = None
     weights: LanguageWeights | None = None
     whole: bool = False
+    translated: Sparse | None = None
 
     def fuse(self, method: str, rankings: list[list[Scored]]) -> list[tuple[Scored, float]]:
         """The best ``limit`` of the sides' rankings (in ``sides()``'s order), fused."""
@@ -117,9 +122,26 @@ class SearchPlan:
         return self.fused and not self.whole
 
     def sides(self) -> list[tuple[str, Any]]:
-        """(vector kind, query vector) of each side searched: "dense", "multi", "sparse"."""
-        given = (("dense", self.dense), ("multi", self.multi), ("sparse", self.sparse))
+        """(vector kind, query vector) of each side searched: "dense", "multi", "sparse",
+        "translated" (a keyword vector too)."""
+        given = (
+            ("dense", self.dense),
+            ("multi", self.multi),
+            ("sparse", self.sparse),
+            ("translated", self.translated),
+        )
         return [(kind, vector) for kind, vector in given if vector is not None]
+
+    @staticmethod
+    def filter_for(types: Types, kind: str, base: Any) -> Any:
+        """The filter of side ``kind``: ``base`` (the query's filters and visibility), and
+        for translated keywords also documents in their language only: a Japanese manual's
+        English passages are commands and listings, which a Japanese question's words in
+        English would match by accident (README, "Retrieval")."""
+        if kind != "translated":
+            return base
+        language = match(types, "document_language", TRANSLATED_LANGUAGE)
+        return types.Filter(must=[language] if base is None else [base, language])
 
 
 def plan_search(
@@ -163,6 +185,9 @@ def plan_search(
     # A question without keyword terms (stop words only) still goes through fusion, with
     # the dense prefetches alone.
     candidates = max(limit, query.sparse_top_k or 0, 20) * 2
+    translated = None
+    if isinstance(sparse_query_fn, QueryEncoder):
+        translated = sparse_query_fn.translated(query.query_str or "")
     return SearchPlan(
         query.hybrid_top_k or limit,
         dense=dense,
@@ -172,6 +197,7 @@ def plan_search(
         multi=multi,
         weights=weights,
         whole=whole,
+        translated=translated,
     )
 
 

@@ -1,8 +1,9 @@
 """An English question finds a Japanese manual's passage by keywords (ingest/lexicon.py), its
 words carried into Japanese through JMdict, on the embedded store and on a Qdrant server's
-(qdrant-client in process); not when KURA_KEYWORD_TRANSLATION is off. A Japanese question is
-not carried into English: its keywords still find the Japanese passage first in a manual
-that quotes English words."""
+(qdrant-client in process); not when KURA_KEYWORD_TRANSLATION is off. A Japanese question's
+own keywords stay Japanese (they still find the Japanese passage first in a manual that
+quotes English words); in hybrid search its words in English are a ranking of their own
+among English documents, so it finds an English manual's passage by its words too."""
 
 from __future__ import annotations
 
@@ -37,10 +38,28 @@ MIXED_MANUAL = {
 }
 
 
+ENGLISH_MANUAL = {
+    "prompt.txt": "To change the shell prompt, set the PS1 environment variable.",
+    "network.txt": "Network interfaces are configured in /etc/network/interfaces.",
+    "packages.txt": "Update the package lists, then install the packages you need.",
+    "backup.txt": "Keep a backup of the data in storage at another site.",
+}
+JAPANESE_QUESTIONS = [
+    ("シェルのプロンプトを変えるには？", "prompt.txt"),
+    ("ネットワークインターフェースの設定", "network.txt"),
+    ("パッケージを導入したい", "packages.txt"),
+    ("圧縮したバックアップを保管する", "backup.txt"),
+]
+
+
 def first_sources(
-    tmp_path: Path, manual: dict[str, str], questions: list[tuple[str, str]], **settings: object
+    tmp_path: Path,
+    manual: dict[str, str],
+    questions: list[tuple[str, str]],
+    mode: str = "sparse",
+    **settings: object,
 ) -> list[str]:
-    """The file each question's keyword search ranks first ("" for none)."""
+    """The file each question's keyword (or ``mode``) search ranks first ("" for none)."""
     docs = tmp_path / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     for name, text in manual.items():
@@ -51,7 +70,7 @@ def first_sources(
         Indexer(components, "manual").ingest_paths([docs])
         found = []
         for question, _ in questions:
-            hits = retrieve_hits(components, "manual", question, 3, mode="sparse")
+            hits = retrieve_hits(components, "manual", question, 3, mode=mode)  # type: ignore[arg-type]
             found.append(Path(hits[0].passage.source).name if hits else "")
         return found
     finally:
@@ -74,3 +93,54 @@ def test_a_japanese_question_is_searched_by_its_own_words(tmp_path: Path) -> Non
 def test_without_translation_the_words_find_nothing(tmp_path: Path) -> None:
     found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, keyword_translation=False)
     assert found.count("") >= 3, found  # only "network" is in the manual (its path)
+
+
+@pytest.mark.parametrize("store", ["embedded", ":memory:"])
+def test_a_japanese_question_finds_the_english_passage_by_its_words_in_hybrid_search(
+    tmp_path: Path, store: str
+) -> None:
+    where = {} if store == "embedded" else {"qdrant_url": store}
+    # the fake dense model reads no Japanese and there is no multilingual vector here: only
+    # keywords can find these passages, and the question's own are Japanese
+    found = first_sources(tmp_path, ENGLISH_MANUAL, JAPANESE_QUESTIONS, "hybrid", **where)
+    assert found == [source for _, source in JAPANESE_QUESTIONS]
+    alone = first_sources(tmp_path / "sparse", ENGLISH_MANUAL, JAPANESE_QUESTIONS, **where)
+    assert alone != found  # keyword search alone keeps the question's own words
+
+
+def test_without_translation_a_japanese_question_misses_the_english_passages(
+    tmp_path: Path,
+) -> None:
+    found = first_sources(
+        tmp_path, ENGLISH_MANUAL, JAPANESE_QUESTIONS, "hybrid", keyword_translation=False
+    )
+    assert found != [source for _, source in JAPANESE_QUESTIONS]
+
+
+def test_each_chunk_carries_its_documents_language(tmp_path: Path) -> None:
+    """A Japanese manual's English listing is an English chunk of a Japanese document: the
+    translated keywords (searched among English documents) never reach it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "manual.md").write_text(
+        "# 設定\n\n設定ファイルを編集してから、サービスを再起動します。手順は次のとおりです。\n\n"
+        "# Listing\n\nEdit the configuration file, then restart the service.\n",
+        encoding="utf-8",
+    )
+    (docs / "guide.md").write_text(
+        "# Setup\n\nEdit the configuration file, then restart the service.\n", encoding="utf-8"
+    )
+    components = build_components(
+        make_settings(tmp_path / "data", multilingual_model="none"), embedder=HashEmbedding()
+    )
+    try:
+        Indexer(components, "manual").ingest_paths([docs])
+        chunks = {
+            (Path(n.metadata["source"]).name, n.metadata["language"]): n.metadata
+            for n in components.vector_store("manual").get_nodes()
+        }
+    finally:
+        components.close()
+    assert chunks[("manual.md", "en")]["document_language"] == "ja"
+    assert chunks[("manual.md", "ja")]["document_language"] == "ja"
+    assert chunks[("guide.md", "en")]["document_language"] == "en"

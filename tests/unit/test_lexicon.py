@@ -1,6 +1,6 @@
 """The English-Japanese lexicon (ingest/lexicon.py) and the query terms it adds
-(ingest/sparse.py): built from a JMdict-shaped database, found or built where the settings
-say, and absent without failing a search."""
+(ingest/sparse.py), both ways: built from a JMdict-shaped database, found or built where the
+settings say, and absent without failing a search."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ import pytest
 from ingest import lexicon
 from ingest.lexicon import LEXICON_FILE, Lexicon, build, gloss_key, readable
 from ingest.settings import IndexSettings
-from ingest.sparse import encode_queries, term_index, terms, translated_terms
+from ingest.sparse import (
+    QueryEncoder,
+    encode_queries,
+    english_terms,
+    term_index,
+    terms,
+    translated_terms,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -74,6 +81,20 @@ def test_built_from_jmdict_each_english_phrase_gives_each_entrys_first_written_f
     assert found.japanese("file system") == ["ファイルシステム"]
     assert found.japanese("muschel") == []  # English glosses only
     assert found.japanese("very long") == []
+
+
+def test_built_from_jmdict_each_japanese_form_gives_the_words_of_its_glosses(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "models" / LEXICON_FILE
+    build(target, jmdict(tmp_path / "jmdict.db"))
+    found = Lexicon([target.parent])
+    # every sense's glosses, notes in parentheses and a verb's "to" dropped; long ones too
+    assert sorted(found.english("設定")) == ["configuration", "set", "up"]
+    assert sorted(found.english("書類")) == ["a", "english", "file", "gloss", "long", "very"]
+    assert found.english("シェル") == ["shell"]  # "(computer)" was a note
+    assert found.english("貝殻") == found.english("かい") == ["shell"]  # every written form
+    assert found.english("muschel") == found.english("未知") == []
 
 
 def test_found_in_the_installed_folder_else_built_into_the_first_that_takes_it(
@@ -148,6 +169,10 @@ class Known:
         self.asked.append(phrase)
         return self.known.get(phrase, [])
 
+    def english(self, form: str) -> list[str]:
+        self.asked.append(form)
+        return {"設定": ["configuration", "setting"], "変える": ["change", "alter"]}.get(form, [])
+
 
 def test_the_longest_known_phrase_stands_for_its_words_and_stop_words_are_not_looked_up() -> None:
     known = Known()
@@ -168,6 +193,35 @@ def test_an_english_question_also_asks_for_japanese_terms_a_japanese_one_does_no
     for word in ("シェル", "プロンプト", "shell", "prompt"):
         assert term_index(word) in english, word
     # a Japanese question's words carried into English matched the English words Japanese
-    # manuals are full of (see ingest/lexicon.py): not done
+    # manuals are full of (see ingest/lexicon.py): not in its own keyword query; they are a
+    # query of their own, searched among English documents (QueryEncoder.translated)
     japanese = "シェルのプロンプトを変更するには"
     assert encode_queries([japanese], installed) == encode_queries([japanese])
+    translated = QueryEncoder(installed).translated(japanese)
+    assert translated is not None
+    for word in ("shell", "prompt", "change"):
+        assert term_index(word) in translated[0], word
+
+
+def test_a_japanese_questions_words_in_english_are_looked_up_by_their_dictionary_form() -> None:
+    known = Known()
+    # 変え is looked up as Sudachi's dictionary form 変える; particles (を) are not looked up
+    assert english_terms("設定を変えて", known) == {"configuration", "setting", "change", "alter"}
+    assert "を" not in known.asked
+    # nor the light verbs the question's own keywords drop (する: act, become, do, ...)
+    assert english_terms("設定する", known) == {"configuration", "setting"}
+    assert not {"為る", "する"} & set(known.asked)
+    assert english_terms("How do I change it?", known) == set()  # no Japanese, nothing
+
+
+def test_only_a_question_with_japanese_gets_translated_keywords() -> None:
+    encoder = QueryEncoder(Known())
+    vector = encoder.translated("設定の変更 PS1")
+    assert vector is not None
+    assert set(vector[0]) == {term_index(w) for w in ("configuration", "setting")}
+    assert vector[1] == [1.0, 1.0]  # each term once, as the question's own words
+    assert encoder.translated("change the configuration") is None
+    assert encoder.translated("未知の語") is None  # no word the dictionary knows
+    assert QueryEncoder(None).translated("設定") is None  # translation off
+    # the question's own keyword vector is encode_queries' (a Japanese one untranslated)
+    assert encoder(["設定の変更"]) == encode_queries(["設定の変更"])
