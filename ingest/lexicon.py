@@ -4,7 +4,9 @@ An English question over a Japanese manual shares few keywords with it: the manu
 シェル for "shell", 設定 for "configuration", ファイルシステム for "file system". BM25 then
 finds only the English words Japanese text borrows (commands, package names). Dictionary-based
 query translation carries the question's English words into Japanese: every translation of
-each word or phrase, the longest phrase first (ingest/sparse.py's ``encode_queries``).
+each word or phrase, the longest phrase first (ingest/sparse.py's ``translated_terms``): in
+the one BM25 query of a keyword search, and as a ranking of their own among Japanese
+documents in hybrid search (``QueryEncoder.translated``).
 
 The reverse, a Japanese question's words in English (``Lexicon.english``: each word's
 glosses), is searched as a ranking of its own among English documents only

@@ -33,9 +33,6 @@ from ingest.text import TOKENIZED
 K1 = 1.2
 B = 0.75
 AVG_LEN = 120.0
-# The language a Japanese question's translated keywords are searched in: the documents the
-# English glosses can match (a Japanese manual's English passages are commands, not prose).
-TRANSLATED_LANGUAGE = "en"
 
 _JAPANESE = re.compile(f"[{TOKENIZED}]+")
 # Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
@@ -284,22 +281,42 @@ def english_terms(text: str, translator: Translator) -> set[str]:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """A question's keywords in the other language, and the documents they are searched in."""
+
+    vector: tuple[list[int], list[float]]
+    language: str  # "en" for a Japanese question's words, "ja" for an English one's
+
+
+@dataclass(frozen=True)
 class QueryEncoder:
-    """A question's keyword vectors, as stores ask for them: ``encode_queries`` (called as a
-    SparseEncoder) and, for a question with Japanese in it, its words in English
-    (``translated``), a second keyword query that hybrid search runs among documents in
-    ``TRANSLATED_LANGUAGE`` only (ingest/stores/shared.py)."""
+    """A question's keyword vectors, as stores ask for them. Called as a SparseEncoder (a
+    keyword search, one ranking): ``encode_queries``, an English question's Japanese
+    translations in the same query. Hybrid search keeps the two apart: the question's own
+    words (``own``) rank every passage, and its words in the other language
+    (``translated``) are a ranking of their own among documents in that language only
+    (ingest/stores/shared.py): a Japanese manual's English passages are commands and
+    listings, which a Japanese question's words in English would match by accident."""
 
     translator: Translator | None = None
 
     def __call__(self, texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
         return encode_queries(texts, self.translator)
 
-    def translated(self, text: str) -> tuple[list[int], list[float]] | None:
-        """The English keyword vector of a question with Japanese in it (one per term, as
-        ``encode_queries``); None for a question without Japanese, without a dictionary, or
-        with no word the dictionary knows."""
-        if self.translator is None or not _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+    @staticmethod
+    def own(text: str) -> tuple[list[int], list[float]]:
+        """The keyword vector of the question's own words, untranslated."""
+        (indices,), (values,) = encode_queries([text])
+        return indices, values
+
+    def translated(self, text: str) -> Translation | None:
+        """The question's words in the other language (one per term, as ``encode_queries``):
+        an English one's Japanese translations, a Japanese one's English glosses; None
+        without a dictionary or with no word the dictionary knows."""
+        if self.translator is None:
             return None
-        found = english_terms(text, self.translator)
-        return _vector(Counter(found), lambda tf: 1.0) if found else None
+        if _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+            found, language = english_terms(text, self.translator), "en"
+        else:
+            found, language = translated_terms(text, self.translator), "ja"
+        return Translation(_vector(Counter(found), lambda tf: 1.0), language) if found else None

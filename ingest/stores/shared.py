@@ -20,7 +20,7 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from ingest.sparse import TRANSLATED_LANGUAGE, QueryEncoder
+from ingest.sparse import QueryEncoder
 from ingest.stores.fusion import FIELDS, LanguageWeights, Scored, fuse
 from ingest.visibility import RECORD_FIELD, RECORD_KINDS, STATE, Hidden
 
@@ -88,9 +88,9 @@ def versions_filter(types: Types, document_id: str, versions: Iterable[str]) -> 
 @dataclass(frozen=True)
 class SearchPlan:
     """One search as a store runs it: nearest by each vector given (``dense``, the
-    multilingual ``multi``, the keywords' ``sparse``, and ``translated``: a Japanese
-    question's keywords in English, on the keywords' vector among documents in
-    ``TRANSLATED_LANGUAGE`` only, ``filter_for``); several of them (or ``fused``) as one
+    multilingual ``multi``, the keywords' ``sparse``, and ``translated``: the question's
+    keywords in the other language, on the keywords' vector among documents in
+    ``translated_language`` only, ``filter_for``); several of them (or ``fused``) as one
     batch of ``candidates`` points each, fused in kura (ingest/stores/fusion.py) with
     ``weights`` (None: every ranking counts the same for every passage). ``whole``: the
     rankings return whole payloads and nothing is fetched after fusion, the path before
@@ -105,6 +105,7 @@ class SearchPlan:
     weights: LanguageWeights | None = None
     whole: bool = False
     translated: Sparse | None = None
+    translated_language: str = ""
 
     def fuse(self, method: str, rankings: list[list[Scored]]) -> list[tuple[Scored, float]]:
         """The best ``limit`` of the sides' rankings (in ``sides()``'s order), fused."""
@@ -132,15 +133,14 @@ class SearchPlan:
         )
         return [(kind, vector) for kind, vector in given if vector is not None]
 
-    @staticmethod
-    def filter_for(types: Types, kind: str, base: Any) -> Any:
-        """The filter of side ``kind``: ``base`` (the query's filters and visibility), and
-        for translated keywords also documents in their language only: a Japanese manual's
-        English passages are commands and listings, which a Japanese question's words in
-        English would match by accident (README, "Retrieval")."""
+    def filter_for(self, types: Types, kind: str, base: Any) -> Any:
+        """The filter of side ``kind``: ``base`` (the query's filters and visibility), and for
+        translated keywords also documents in their language only (``document_language``):
+        a Japanese manual's English passages are commands and listings, which a Japanese
+        question's words in English would match by accident (README, "Retrieval")."""
         if kind != "translated":
             return base
-        language = match(types, "document_language", TRANSLATED_LANGUAGE)
+        language = match(types, "document_language", self.translated_language)
         return types.Filter(must=[language] if base is None else [base, language])
 
 
@@ -176,18 +176,23 @@ def plan_search(
         raise ValueError(f"query mode {query.mode} is not supported")
     if sparse_query_fn is None:
         raise ValueError("this store has no sparse encoder: sparse and hybrid search need one")
-    indices, values = sparse_query_fn([query.query_str or ""])
-    sparse = (indices[0], values[0]) if indices and indices[0] else None
+    text = query.query_str or ""
+    translation = None
+    if query.mode == VectorStoreQueryMode.HYBRID and isinstance(sparse_query_fn, QueryEncoder):
+        # the question's own words and its words in the other language, two rankings
+        own = sparse_query_fn.own(text)
+        translation = sparse_query_fn.translated(text)
+    else:
+        indices, values = sparse_query_fn([text])
+        own = (indices[0], values[0]) if indices else ([], [])
+    sparse = own if own[0] else None
     if query.mode == VectorStoreQueryMode.SPARSE:
         return None if sparse is None else SearchPlan(query.sparse_top_k or limit, sparse=sparse)
-    if dense is None and multi is None and sparse is None:
+    if dense is None and multi is None and sparse is None and translation is None:
         return None
     # A question without keyword terms (stop words only) still goes through fusion, with
     # the dense prefetches alone.
     candidates = max(limit, query.sparse_top_k or 0, 20) * 2
-    translated = None
-    if isinstance(sparse_query_fn, QueryEncoder):
-        translated = sparse_query_fn.translated(query.query_str or "")
     return SearchPlan(
         query.hybrid_top_k or limit,
         dense=dense,
@@ -197,7 +202,8 @@ def plan_search(
         multi=multi,
         weights=weights,
         whole=whole,
-        translated=translated,
+        translated=translation.vector if translation else None,
+        translated_language=translation.language if translation else "",
     )
 
 

@@ -78,11 +78,14 @@ def first_sources(
 
 
 @pytest.mark.parametrize("store", ["embedded", ":memory:"])
+@pytest.mark.parametrize("mode", ["sparse", "hybrid"])
 def test_an_english_question_finds_the_japanese_passage_by_its_words(
-    tmp_path: Path, store: str
+    tmp_path: Path, store: str, mode: str
 ) -> None:
+    """Keyword search: the translations in the question's one query; hybrid: a ranking of
+    their own among Japanese documents."""
     where = {} if store == "embedded" else {"qdrant_url": store}
-    found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, **where)
+    found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, mode, **where)
     assert found == [source for _, source in ENGLISH_QUESTIONS]
 
 
@@ -93,6 +96,10 @@ def test_a_japanese_question_is_searched_by_its_own_words(tmp_path: Path) -> Non
 def test_without_translation_the_words_find_nothing(tmp_path: Path) -> None:
     found = first_sources(tmp_path, JAPANESE_MANUAL, ENGLISH_QUESTIONS, keyword_translation=False)
     assert found.count("") >= 3, found  # only "network" is in the manual (its path)
+    hybrid = first_sources(
+        tmp_path / "hybrid", JAPANESE_MANUAL, ENGLISH_QUESTIONS, "hybrid", keyword_translation=False
+    )
+    assert hybrid != [source for _, source in ENGLISH_QUESTIONS]
 
 
 @pytest.mark.parametrize("store", ["embedded", ":memory:"])

@@ -374,39 +374,53 @@ class TestStoreContract:
         # a multilingual dense model reads Japanese: its ranking counts there again
         assert ranked(LanguageWeights.of("Which chunk?", "*"))[0][0] == 0
 
-    def test_translated_keywords_search_documents_in_their_language_only(self, components) -> None:
-        """A Japanese question's words in English (設定 -> configuration, ...) are searched
-        among English documents only: the same English sentence quoted in a Japanese
-        document gains nothing from them, the same on both stores."""
+    @pytest.mark.parametrize(
+        ("quoted", "question", "asked_in_its_language"),
+        [
+            (
+                "Edit the configuration file, then restart the service.",
+                "設定ファイルの編集",
+                "edit the configuration file",
+            ),
+            (
+                "設定ファイルを編集してから、サービスを再起動します。",
+                "edit the settings file",
+                "設定ファイルの編集",
+            ),
+        ],
+    )
+    def test_translated_keywords_search_documents_in_their_language_only(
+        self, components, quoted: str, question: str, asked_in_its_language: str
+    ) -> None:
+        """A question's words in the other language (設定 -> configuration, ...; settings ->
+        設定) are searched among documents in that language only: the same sentence quoted
+        in a document of the question's language gains nothing from them, on both stores."""
         store = components.vector_store("translated", create=True)
-        quoted = "Edit the configuration file, then restart the service."
+        language = "ja" if question.isascii() else "en"  # the quoted sentence's
         chunks = []
-        for doc, document_language in (("ja-doc", "ja"), ("en-doc", "en")):
-            chunk = node(doc, "a", 0, page=1, lang="en", seed=1)
+        for doc in ("ja", "en"):
+            chunk = node(doc, "a", 0, page=1, lang=language, seed=1)
             chunk.text = quoted
-            chunk.metadata["document_language"] = document_language
+            chunk.metadata["document_language"] = doc
             chunks.append(chunk)
         store.add(chunks, multi_embeddings=[multi_vector(1), multi_vector(1)])
-        question = "設定ファイルを編集するには"
-        query = VectorStoreQuery(
-            query_embedding=vector(1),
-            query_str=question,
-            similarity_top_k=2,
-            mode=VectorStoreQueryMode.HYBRID,
-        )
-        found = store.query(
-            query, multi_embedding=multi_vector(1), weights=LanguageWeights.of(question, "en")
-        )
-        assert [n.metadata["document_id"] for n in found.nodes] == ["en-doc", "ja-doc"]
-        assert found.similarities[0] > found.similarities[1] + 0.1
-        # an English question's own keywords (and its meaning) rank them alike
-        english = VectorStoreQuery(
-            query_embedding=vector(1),
-            query_str="edit the configuration file",
-            similarity_top_k=2,
-            mode=VectorStoreQueryMode.HYBRID,
-        )
-        tied = store.query(english, multi_embedding=multi_vector(1)).similarities
+
+        def found(text: str) -> tuple[list[str], list[float]]:
+            query = VectorStoreQuery(
+                query_embedding=vector(1),
+                query_str=text,
+                similarity_top_k=2,
+                mode=VectorStoreQueryMode.HYBRID,
+            )
+            weights = LanguageWeights.of(text, "en")
+            result = store.query(query, multi_embedding=multi_vector(1), weights=weights)
+            return [n.metadata["document_id"] for n in result.nodes], result.similarities
+
+        order, scores = found(question)
+        assert order[0] == language  # the document in the quoted sentence's language
+        assert scores[0] > scores[1] + 0.1
+        # asked in the sentence's own language, its own keywords (and meaning) tie them
+        tied = found(asked_in_its_language)[1]
         assert tied[0] == pytest.approx(tied[1])
 
     def test_records_never_show_in_reads(self, store) -> None:

@@ -200,7 +200,7 @@ def test_an_english_question_also_asks_for_japanese_terms_a_japanese_one_does_no
     translated = QueryEncoder(installed).translated(japanese)
     assert translated is not None
     for word in ("shell", "prompt", "change"):
-        assert term_index(word) in translated[0], word
+        assert term_index(word) in translated.vector[0], word
 
 
 def test_a_japanese_questions_words_in_english_are_looked_up_by_their_dictionary_form() -> None:
@@ -214,14 +214,23 @@ def test_a_japanese_questions_words_in_english_are_looked_up_by_their_dictionary
     assert english_terms("How do I change it?", known) == set()  # no Japanese, nothing
 
 
-def test_only_a_question_with_japanese_gets_translated_keywords() -> None:
+def test_each_question_gets_its_keywords_in_the_other_language() -> None:
     encoder = QueryEncoder(Known())
-    vector = encoder.translated("設定の変更 PS1")
-    assert vector is not None
-    assert set(vector[0]) == {term_index(w) for w in ("configuration", "setting")}
-    assert vector[1] == [1.0, 1.0]  # each term once, as the question's own words
-    assert encoder.translated("change the configuration") is None
+    english = encoder.translated("設定の変更 PS1")
+    assert english is not None
+    assert english.language == "en"  # searched among English documents
+    assert set(english.vector[0]) == {term_index(w) for w in ("configuration", "setting")}
+    assert english.vector[1] == [1.0, 1.0]  # each term once, as the question's own words
+    japanese = encoder.translated("Mount the file system")
+    assert japanese is not None
+    assert japanese.language == "ja"
+    assert set(japanese.vector[0]) == {term_index(t) for t in terms("ファイルシステム")}
     assert encoder.translated("未知の語") is None  # no word the dictionary knows
+    assert encoder.translated("an unknown word") is None
     assert QueryEncoder(None).translated("設定") is None  # translation off
-    # the question's own keyword vector is encode_queries' (a Japanese one untranslated)
-    assert encoder(["設定の変更"]) == encode_queries(["設定の変更"])
+    # called as a keyword encoder, an English question's translations join its own query;
+    # ``own`` (hybrid search's) keeps the question's words alone
+    merged = encoder(["Mount the file system"])
+    assert merged == encode_queries(["Mount the file system"], Known())
+    own = encode_queries(["Mount the file system"])
+    assert QueryEncoder.own("Mount the file system") == (own[0][0], own[1][0])
