@@ -67,9 +67,12 @@ def ask(client: httpx.Client, question: str, stream: bool) -> tuple[str, float]:
 
 
 def answers(answer: str, question: str) -> bool:
-    """Whether ``answer`` is the stand-in's whole answer to ``question``, in its language."""
+    """Whether ``answer`` is the stand-in's whole answer to ``question``, in its language: it
+    quotes the first passage, the sentence or the table row that says E-417 is coolant
+    overheating (a Japanese question's words in English find the table's "Meaning" too)."""
     opening = "資料によると、" if question == QUESTION_JA else "According to the documents: "
-    return answer.startswith(opening) and answer.endswith("overheating. [1]")
+    whole = answer.startswith(opening) and answer.endswith(" [1]")
+    return whole and "overheating" in answer
 
 
 def chats(host: OllamaStandin) -> int:

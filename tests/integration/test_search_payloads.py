@@ -160,13 +160,14 @@ def test_rankings_ask_for_fusion_fields_then_the_best_whole_by_id(searched, lang
     edge = hasattr(store, "_shard")
     (batch,) = [(a, kw) for name, a, kw in spy.calls if name.startswith("query_batch")]
     requests = batch[0][0].queries if edge else batch[1]["requests"]
-    assert [r.with_payload for r in requests] == [["language"]] * 3  # dense, multi, sparse
+    # dense, multi, sparse, and the question's keywords in the other language (translated)
+    assert [r.with_payload for r in requests] == [["language"]] * 4
     retrieved = [args[0 if edge else 1] for name, args, _ in spy.calls if name == "retrieve"]
     assert [str(i) for i in retrieved[-2]] == result.ids  # the last: the version token's
     assert len(result.ids) == 3
     if not edge:  # and on the wire
         (searches,) = [e.body["searches"] for e in wire if e.path.endswith("/query/batch")]
-        assert [s["with_payload"] for s in searches] == [["language"]] * 3
+        assert [s["with_payload"] for s in searches] == [["language"]] * 4
         assert [e.body["ids"] for e in wire if e.path.endswith("/points")][-2] == result.ids
 
 
