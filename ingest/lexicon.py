@@ -171,7 +171,8 @@ def readable(path: Path) -> bool:
 
 
 class Lexicon:
-    """English phrase -> its Japanese translations, read from a built table; safe to share
+    """English phrase -> its Japanese translations (``japanese``), and Japanese form -> the
+    words of its English glosses (``english``), read from a built table; safe to share
     between threads. The table is found in the first of ``folders`` that holds one, else built
     into the first that takes it, on the first lookup; without jamdict-data (or any folder to
     write), lookups find nothing and keyword search goes on untranslated (logged once)."""

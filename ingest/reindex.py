@@ -29,7 +29,7 @@ from ingest.filters import all_of, condition
 from ingest.pipeline import Indexer, heal_collection
 from ingest.stores import KuraStore
 from ingest.stores.backends import generation
-from ingest.text import detect_language
+from ingest.text import document_language
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +72,16 @@ def rebuilt_node(payload: dict[str, object]) -> TextNode:
     node = metadata_dict_to_node(dict(payload))
     assert isinstance(node, TextNode)
     fields = {k: v for k, v in payload.items() if k not in _LLAMA_KEYS}
-    added = [k for k in fields if k not in node.metadata]
+    _add_unembedded(node, {k: v for k, v in fields.items() if k not in node.metadata})
     node.metadata.update(fields)
-    node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *added]
-    node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *added]
     return node
+
+
+def _add_unembedded(node: TextNode, fields: dict[str, object]) -> None:
+    """Set ``fields`` on ``node``'s metadata, neither embedded nor shown to the model."""
+    node.metadata.update(fields)
+    node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, *fields]
+    node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, *fields]
 
 
 def reindex(
@@ -151,14 +156,11 @@ def with_document_language(nodes: list[TextNode]) -> None:
     """Give the chunks of one version written before ``document_language`` existed the
     language of their version's whole text (as ``to_nodes`` reads it), so that the copy's
     translated keyword search (ingest/stores/shared.py) reaches them; not embedded."""
-    lacking = [n for n in nodes if not n.metadata.get("document_language")]
-    if not lacking:
-        return
-    language = detect_language(" ".join(n.text for n in nodes))
-    for node in lacking:
-        node.metadata["document_language"] = language
-        node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, FIELD]
-        node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, FIELD]
+    lacking = [n for n in nodes if not n.metadata.get(FIELD)]
+    if lacking:
+        language = document_language(n.text for n in nodes)
+        for node in lacking:
+            _add_unembedded(node, {FIELD: language})
 
 
 def _copy(indexer: Indexer, source: KuraStore, target: KuraStore, version: Version) -> int:

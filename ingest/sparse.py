@@ -9,9 +9,12 @@ words carry no meaning for search and are dropped.
 
 Document vectors hold BM25's saturated term frequencies; query vectors hold 1 per term. The
 collection's sparse vector uses Qdrant's IDF modifier, so Qdrant supplies the IDF from the
-collection itself at query time and the score is BM25. A question without Japanese also asks
-for the Japanese its English words translate to (ingest/lexicon.py), so that it finds a
-Japanese passage by its words as well as by meaning.
+collection itself at query time and the score is BM25. A question's words are also carried
+into the other language (ingest/lexicon.py), so that it finds a passage in that language by
+its words as well as by meaning: a keyword search merges an English question's Japanese
+translations into its one query; hybrid search keeps them apart (``QueryEncoder``), a
+ranking of their own among documents in that language, and so for a Japanese question's
+English glosses.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -147,15 +150,17 @@ def _sudachi() -> Any:
     return tokenizer
 
 
-def _japanese_terms(run: str) -> list[str]:
-    terms = []
+def _words(run: str) -> Iterator[Any]:
+    """The Sudachi morphemes of a Japanese run that carry meaning for search: no particles,
+    auxiliaries, symbols, nor the light verbs and formal nouns of ``_JA_STOP``."""
     for morpheme in _sudachi().tokenize(run):
-        if morpheme.part_of_speech()[0] in _SKIP_POS:
-            continue
-        form = morpheme.normalized_form()
-        if form not in _JA_STOP:
-            terms.append(form)
-    return terms
+        pos, form = morpheme.part_of_speech()[0], morpheme.normalized_form()
+        if pos not in _SKIP_POS and form not in _JA_STOP:
+            yield morpheme
+
+
+def _japanese_terms(run: str) -> list[str]:
+    return [morpheme.normalized_form() for morpheme in _words(run)]
 
 
 def _latin_terms(text: str) -> list[str]:
@@ -264,14 +269,14 @@ def encode_queries(
 
 def english_terms(text: str, translator: Translator) -> set[str]:
     """The English search terms of ``text``'s Japanese words: each word (Sudachi's, as
-    ``terms`` reads them, the same words dropped) stands for the words of its dictionary
-    glosses, looked up by its normalised form, else its dictionary form, else as written; a
-    word the dictionary does not know adds nothing."""
+    ``terms`` reads them, the same words dropped, and helper verbs and nouns too) stands for
+    the words of its dictionary glosses, looked up by its normalised form, else its
+    dictionary form, else as written; a word the dictionary does not know adds nothing."""
     found: set[str] = set()
     for run in _JAPANESE.findall(unicodedata.normalize("NFKC", text)):
-        for morpheme in _sudachi().tokenize(run):
-            if morpheme.part_of_speech()[0] in _SKIP_POS or morpheme.normalized_form() in _JA_STOP:
-                continue  # the words the question's own keywords drop (する: act, become, ...)
+        for morpheme in _words(run):
+            if morpheme.part_of_speech()[1] == "非自立可能":
+                continue  # a helper verb or noun (ください, みる, おく): its glosses are noise
             forms = (morpheme.normalized_form(), morpheme.dictionary_form(), morpheme.surface())
             for form in forms:
                 if words := translator.english(form):

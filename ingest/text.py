@@ -10,6 +10,7 @@ without a space also covers punctuation and full-width forms.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # --- the ranges -----------------------------------------------------------------------------
 
@@ -62,6 +63,22 @@ def detect_language(text: str) -> str:
     if sum(ch.isascii() for ch in letters) / len(letters) > 0.9:
         return "en"
     return "und"
+
+
+DOCUMENT_SAMPLE = 200_000  # characters a document's language is read from
+
+
+def document_language(texts: Iterable[str]) -> str:
+    """The language of a whole document, from its texts in order (``detect_language`` over
+    its first ``DOCUMENT_SAMPLE`` characters: a 2,400-page manual is read in part)."""
+    sample: list[str] = []
+    size = 0
+    for text in texts:
+        sample.append(text)
+        size += len(text) + 1
+        if size >= DOCUMENT_SAMPLE:
+            break
+    return detect_language(" ".join(sample)[:DOCUMENT_SAMPLE])
 
 
 def split_sentences(text: str) -> list[str]:

@@ -18,7 +18,7 @@ from ingest.payload import IN_FORCE, ChunkPayload
 from ingest.payload import source_prefixes as source_prefixes
 from ingest.registry import EVERYONE
 from ingest.schema import chunk_id
-from ingest.text import detect_language
+from ingest.text import document_language
 from ingest.versions import day_number
 
 # Metadata the embedding sees besides the chunk text: where in the document it sits.
@@ -41,7 +41,7 @@ def to_nodes(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     valid_from = day_number(effective) if effective else 0
     clause_infos, terms = annotate(chunks)
-    document_language = detect_language(" ".join(chunk.text for chunk in chunks))
+    language = document_language(chunk.text for chunk in chunks)
     nodes = []
     for index, (chunk, legal) in enumerate(zip(chunks, clause_infos, strict=True)):
         metadata = ChunkPayload(
@@ -58,7 +58,7 @@ def to_nodes(
             chunk_count=len(chunks),
             element_types=chunk.element_types,
             language=chunk.language,
-            document_language=document_language,
+            document_language=language,
             allowed_groups=groups,
             ingested_at=now,
             version_label=label,

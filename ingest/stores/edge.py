@@ -33,6 +33,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from ingest.errors import StoreUnavailable
+from ingest.payload import ADDED_INDEXES
 from ingest.stores.edge_filters import to_edge_filter
 from ingest.stores.shared import (
     KEYWORDS,
@@ -152,10 +153,12 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
                 raise StoreUnavailable(
                     f"cannot open the embedded store at {self.path}: {exc}"
                 ) from exc
-            # Shards made before state records existed get their index (a no-op after).
-            self._shard.update(
-                qe.UpdateOperation.create_field_index(RECORD_FIELD, qe.PayloadSchemaType.Keyword)
-            )
+            # Shards made before state records (or document_language) existed get their
+            # index (a no-op after).
+            for field in (RECORD_FIELD, *ADDED_INDEXES):
+                self._shard.update(
+                    qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
+                )
         return self._shard
 
     def has_multi(self) -> bool:

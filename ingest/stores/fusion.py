@@ -83,8 +83,10 @@ class LanguageWeights:
         return cls(detect_language(question), dense_languages)
 
     def weight(self, kind: str, passage_language: str) -> float:
-        """What ranking ``kind`` ("dense", "multi", "sparse") counts for a passage in
-        ``passage_language``."""
+        """What ranking ``kind`` ("dense", "multi", "sparse", "translated") counts for a
+        passage in ``passage_language``: 1, but the dense model's 0 where it cannot read the
+        question or the passage (translated keywords are filtered to their language's
+        documents before they are fused)."""
         if kind == "dense":
             both = reads(self.dense_languages, self.question)
             return 1.0 if both and reads(self.dense_languages, passage_language) else 0.0

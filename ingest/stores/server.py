@@ -20,6 +20,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import models
 
+from ingest.payload import ADDED_INDEXES
 from ingest.schema import MULTI_VECTOR
 from ingest.stores.shared import (
     KEYWORDS,
@@ -44,13 +45,14 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
         self._multi: list[list[float]] | None = None  # during an add: the nodes' multi vectors
         self._adding = threading.Lock()  # one add at a time uses ``_multi``
         if self._collection_initialized:
-            # Collections made before state records existed get their index (idempotent);
-            # embedded qdrant-client warns that it has no payload indexes.
+            # Collections made before state records (or document_language) existed get their
+            # index (idempotent); embedded qdrant-client warns that it has no payload indexes.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                self._client.create_payload_index(
-                    self.collection_name, RECORD_FIELD, models.PayloadSchemaType.KEYWORD
-                )
+                for field in (RECORD_FIELD, *ADDED_INDEXES):
+                    self._client.create_payload_index(
+                        self.collection_name, field, models.PayloadSchemaType.KEYWORD
+                    )
 
     def has_multi(self) -> bool:
         """Whether the collection has the multilingual vector (collections made before it have
@@ -222,13 +224,13 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
             for kind, vector in plan.sides()
         ]
         if not plan.fused:
-            (query, using, _), *_ = sides
+            (query, using, side_filter), *_ = sides
             response = self._client.query_points(
                 self.collection_name,
                 query=query,
                 using=using,
                 limit=plan.limit,
-                query_filter=query_filter,
+                query_filter=side_filter,
                 with_payload=True,
             )
             return self.parse_to_query_result(response.points)

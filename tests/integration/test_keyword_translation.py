@@ -59,7 +59,8 @@ def first_sources(
     mode: str = "sparse",
     **settings: object,
 ) -> list[str]:
-    """The file each question's keyword (or ``mode``) search ranks first ("" for none)."""
+    """The file each question's keyword (or ``mode``) search ranks first: "" when it finds
+    nothing, or nothing sets its first apart (the first two scored alike)."""
     docs = tmp_path / "docs"
     docs.mkdir(parents=True, exist_ok=True)
     for name, text in manual.items():
@@ -71,7 +72,8 @@ def first_sources(
         found = []
         for question, _ in questions:
             hits = retrieve_hits(components, "manual", question, 3, mode=mode)  # type: ignore[arg-type]
-            found.append(Path(hits[0].passage.source).name if hits else "")
+            tied = len(hits) > 1 and hits[0].passage.score == hits[1].passage.score
+            found.append(Path(hits[0].passage.source).name if hits and not tied else "")
         return found
     finally:
         components.close()
@@ -99,7 +101,7 @@ def test_without_translation_the_words_find_nothing(tmp_path: Path) -> None:
     hybrid = first_sources(
         tmp_path / "hybrid", JAPANESE_MANUAL, ENGLISH_QUESTIONS, "hybrid", keyword_translation=False
     )
-    assert hybrid != [source for _, source in ENGLISH_QUESTIONS]
+    assert hybrid.count("") >= 3, hybrid
 
 
 @pytest.mark.parametrize("store", ["embedded", ":memory:"])
@@ -111,8 +113,9 @@ def test_a_japanese_question_finds_the_english_passage_by_its_words_in_hybrid_se
     # keywords can find these passages, and the question's own are Japanese
     found = first_sources(tmp_path, ENGLISH_MANUAL, JAPANESE_QUESTIONS, "hybrid", **where)
     assert found == [source for _, source in JAPANESE_QUESTIONS]
+    # keyword search alone keeps the question's own words: they are not in the manual
     alone = first_sources(tmp_path / "sparse", ENGLISH_MANUAL, JAPANESE_QUESTIONS, **where)
-    assert alone != found  # keyword search alone keeps the question's own words
+    assert alone == [""] * len(JAPANESE_QUESTIONS)
 
 
 def test_without_translation_a_japanese_question_misses_the_english_passages(
@@ -121,7 +124,7 @@ def test_without_translation_a_japanese_question_misses_the_english_passages(
     found = first_sources(
         tmp_path, ENGLISH_MANUAL, JAPANESE_QUESTIONS, "hybrid", keyword_translation=False
     )
-    assert found != [source for _, source in JAPANESE_QUESTIONS]
+    assert found == [""] * len(JAPANESE_QUESTIONS)  # nothing tells the passages apart
 
 
 def test_each_chunk_carries_its_documents_language(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import (
     FilterCondition,
@@ -444,6 +445,25 @@ def multi_vector(seed: int) -> list[float]:
     """A random unit vector of the multilingual model's dimension."""
     v = np.random.default_rng(seed).standard_normal(MULTI_DIMENSION)
     return (v / np.linalg.norm(v)).tolist()
+
+
+def test_an_embedded_collection_made_before_document_language_gets_its_index(
+    tmp_path: Path,
+) -> None:
+    """Chunks ingested into an older collection carry ``document_language``, and the translated
+    keywords filter on it: opening the store makes its index, as a new collection has."""
+    made = fake(tmp_path)
+    store = made.vector_store("older", create=True)
+    store.add([node("d", "a", 0, page=1, lang="en", seed=1)])
+    store.client.update(qe.UpdateOperation.delete_field_index("document_language"))
+    assert "document_language" not in store.client.info().payload_schema  # as made before
+    made.close()
+    opened = fake(tmp_path)
+    try:
+        schema = opened.vector_store("older").client.info().payload_schema
+        assert "document_language" in schema
+    finally:
+        opened.close()
 
 
 def test_both_stores_write_the_same_payload(tmp_path: Path) -> None:

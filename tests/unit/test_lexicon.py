@@ -171,7 +171,12 @@ class Known:
 
     def english(self, form: str) -> list[str]:
         self.asked.append(form)
-        return {"設定": ["configuration", "setting"], "変える": ["change", "alter"]}.get(form, [])
+        glosses = {
+            "設定": ["configuration", "setting"],
+            "変える": ["change", "alter"],
+            "見る": ["look", "see", "watch"],
+        }
+        return glosses.get(form, [])
 
 
 def test_the_longest_known_phrase_stands_for_its_words_and_stop_words_are_not_looked_up() -> None:
@@ -211,6 +216,14 @@ def test_a_japanese_questions_words_in_english_are_looked_up_by_their_dictionary
     # nor the light verbs the question's own keywords drop (する: act, become, do, ...)
     assert english_terms("設定する", known) == {"configuration", "setting"}
     assert not {"為る", "する"} & set(known.asked)
+    # nor helper verbs (てみる: try doing), whose glosses would only add noise
+    assert english_terms("設定を変えてみる", known) == {
+        "configuration",
+        "setting",
+        "change",
+        "alter",
+    }
+    assert "見る" not in known.asked
     assert english_terms("How do I change it?", known) == set()  # no Japanese, nothing
 
 

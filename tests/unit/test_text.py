@@ -4,11 +4,12 @@ what the modules that use it relied on, and the language and sentence rules (Jap
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
 from ingest import chunk, text
-from ingest.text import detect_language, split_sentences
+from ingest.text import DOCUMENT_SAMPLE, detect_language, document_language, split_sentences
 
 pytestmark = pytest.mark.unit
 
@@ -100,3 +101,18 @@ def test_split_sentences_japanese_english_and_mixed() -> None:
 def test_chunk_re_exports_the_text_functions() -> None:
     assert chunk.detect_language is detect_language
     assert chunk.split_sentences is split_sentences
+
+
+def test_a_documents_language_is_read_from_its_whole_text_up_to_a_sample() -> None:
+    # a Japanese manual quoting English commands is Japanese; its listing alone is English
+    manual = ["設定ファイルを編集してから、サービスを再起動します。", "systemctl restart ssh"]
+    assert document_language(manual) == "ja"
+    assert document_language(manual[1:]) == "en"
+    assert document_language([]) == "und"
+
+    def endless() -> Iterator[str]:
+        yield "An English manual. " * (DOCUMENT_SAMPLE // 19 + 1)
+        while True:  # never read: the sample is full
+            yield "日本語の文章です。"
+
+    assert document_language(endless()) == "en"
