@@ -52,6 +52,14 @@ JAPANESE_QUESTIONS = [
 ]
 
 
+def written(folder: Path, manual: dict[str, str]) -> Path:
+    """``folder`` with the manual's files (name: text) in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in manual.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
 def first_sources(
     tmp_path: Path,
     manual: dict[str, str],
@@ -61,10 +69,7 @@ def first_sources(
 ) -> list[str]:
     """The file each question's keyword (or ``mode``) search ranks first: "" when it finds
     nothing, or nothing sets its first apart (the first two scored alike)."""
-    docs = tmp_path / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    for name, text in manual.items():
-        (docs / name).write_text(text, encoding="utf-8")
+    docs = written(tmp_path / "docs", manual)
     config = make_settings(tmp_path / "data", multilingual_model="none", **settings)
     components = build_components(config, embedder=HashEmbedding())
     try:
@@ -130,15 +135,14 @@ def test_without_translation_a_japanese_question_misses_the_english_passages(
 def test_each_chunk_carries_its_documents_language(tmp_path: Path) -> None:
     """A Japanese manual's English listing is an English chunk of a Japanese document: the
     translated keywords (searched among English documents) never reach it."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "manual.md").write_text(
-        "# 設定\n\n設定ファイルを編集してから、サービスを再起動します。手順は次のとおりです。\n\n"
-        "# Listing\n\nEdit the configuration file, then restart the service.\n",
-        encoding="utf-8",
-    )
-    (docs / "guide.md").write_text(
-        "# Setup\n\nEdit the configuration file, then restart the service.\n", encoding="utf-8"
+    listing = "Edit the configuration file, then restart the service."
+    docs = written(
+        tmp_path / "docs",
+        {
+            "manual.md": "# 設定\n\n設定ファイルを編集してから、サービスを再起動します。"
+            f"手順は次のとおりです。\n\n# Listing\n\n{listing}\n",
+            "guide.md": f"# Setup\n\n{listing}\n",
+        },
     )
     components = build_components(
         make_settings(tmp_path / "data", multilingual_model="none"), embedder=HashEmbedding()
