@@ -184,12 +184,12 @@ class IndexSettings(BaseSettings):
     )
     keyword_translation: bool = Field(
         True,
-        description="An English question's keyword search also asks for the Japanese its "
-        "words translate to, and in hybrid search a Japanese question's words in English are "
-        "searched among English documents (JMdict, from the jamdict-data package), so either "
-        "finds passages in the other language by their words too. The dictionary's table is "
-        "built at install (`kura models export`) into KURA_MODELS_DIR, else on first use "
-        "into <data_dir>/models/.",
+        description="A question's keywords are also searched in the other language (JMdict, "
+        "from the jamdict-data package): a keyword search adds an English question's "
+        "Japanese translations to its query; hybrid search searches a question's words in "
+        "the other language as a ranking of their own, among documents in that language. "
+        "The dictionary's table is built at install (`kura models export`) into "
+        "KURA_MODELS_DIR, else on first use into <data_dir>/models/.",
     )
     chunk_size: int = Field(
         200,
