@@ -52,7 +52,7 @@ _GLOSSES = (
 _KANJI = "select idseq, text from Kanji order by ID"
 _KANA = "select idseq, text from Kana order by ID"
 _PARENTHESES = re.compile(r"\([^)]*\)")
-_ENGLISH_WORD = re.compile(r"[a-z][a-z'-]*")
+ENGLISH_WORD = re.compile(r"[a-z][a-z'-]*")  # a lower-case English word
 
 
 def gloss_key(gloss: str) -> str | None:
@@ -109,7 +109,7 @@ def _translations(database: Path) -> tuple[dict[str, set[str]], dict[str, set[st
             if key := gloss_key(gloss or ""):
                 glosses[idseq].add(key)
             plain = _PARENTHESES.sub(" ", (gloss or "").lower())
-            words[idseq].update(w for w in _ENGLISH_WORD.findall(plain) if w != "to")
+            words[idseq].update(w for w in ENGLISH_WORD.findall(plain) if w != "to")
         for query in (_KANA, _KANJI):  # a kanji form, where there is one, overwrites
             first: dict[int, str] = {}
             for idseq, text in jmdict.execute(query):

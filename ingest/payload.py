@@ -100,8 +100,9 @@ KEYWORD_INDEXES = (
     RECORD_FIELD,  # finds the records that say which versions readers may see
 )
 INTEGER_INDEXES = ("page_start", "page_end", "chunk_index", "valid_from", "valid_to")
-# Keyword indexes added after collections existed: a store opening an older one makes them.
-ADDED_INDEXES = ("document_language",)
+# Keyword indexes added after collections existed (the state records', document_language): a
+# store opening an older collection makes them.
+ADDED_INDEXES = (RECORD_FIELD, "document_language")
 # The fields read to describe a version (from its catalogue point, chunk_index 0).
 CATALOG_FIELDS = (
     "document_id",

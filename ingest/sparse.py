@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-from ingest.lexicon import MAX_WORDS
+from ingest.lexicon import ENGLISH_WORD, MAX_WORDS
 from ingest.text import TOKENIZED
 
 # BM25 parameters; AVG_LEN is a chunk's typical number of terms (chunks are ~200 word pieces).
@@ -39,7 +39,6 @@ AVG_LEN = 120.0
 
 _JAPANESE = re.compile(f"[{TOKENIZED}]+")
 # Words, and codes made of letter/digit groups joined by - _ . / (E-417, HX-400, 12.3.1, v2.0)
-_WORD = re.compile(r"[a-z][a-z'-]*")
 _CODE = re.compile(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*")
 _SKIP_POS = {"助詞", "助動詞", "補助記号", "空白", "記号"}
 # Light verbs and formal nouns that appear in almost every Japanese sentence.
@@ -163,6 +162,10 @@ def _japanese_terms(run: str) -> list[str]:
     return [morpheme.normalized_form() for morpheme in _words(run)]
 
 
+def _has_japanese(text: str) -> bool:
+    return _JAPANESE.search(unicodedata.normalize("NFKC", text)) is not None
+
+
 def _latin_terms(text: str) -> list[str]:
     terms = []
     for match in _CODE.finditer(text):
@@ -234,7 +237,7 @@ def translated_terms(text: str, translator: Translator, longest: int = MAX_WORDS
     system" before "file"), stands for all its translations; a stop word alone is not looked
     up. Only terms in Japanese script: an English passage never matches one (a form's Latin
     letters, as in ＧＯサイン, are not the question's words)."""
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    words = ENGLISH_WORD.findall(unicodedata.normalize("NFKC", text).lower())
     found: set[str] = set()
     start = 0
     while start < len(words):
@@ -259,7 +262,7 @@ def encode_queries(
     all_indices, all_values = [], []
     for text in texts:
         words = set(terms(text))
-        if translator is not None and not _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+        if translator is not None and not _has_japanese(text):
             words |= translated_terms(text, translator)
         indices, values = _vector(Counter(words), lambda tf: 1.0)
         all_indices.append(indices)
@@ -320,7 +323,7 @@ class QueryEncoder:
         without a dictionary or with no word the dictionary knows."""
         if self.translator is None:
             return None
-        if _JAPANESE.search(unicodedata.normalize("NFKC", text)):
+        if _has_japanese(text):
             found, language = english_terms(text, self.translator), "en"
         else:
             found, language = translated_terms(text, self.translator), "ja"

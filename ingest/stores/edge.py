@@ -47,7 +47,7 @@ from ingest.stores.shared import (
     versions_filter,
     visible_filter,
 )
-from ingest.visibility import RECORD_FIELD, TOKEN_ID, Hidden, VersionGate, state_id
+from ingest.visibility import TOKEN_ID, Hidden, VersionGate, state_id
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class EdgeVectorStore(VersionGate, BasePydanticVectorStore):
                 ) from exc
             # Shards made before state records (or document_language) existed get their
             # index (a no-op after).
-            for field in (RECORD_FIELD, *ADDED_INDEXES):
+            for field in ADDED_INDEXES:
                 self._shard.update(
                     qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
                 )

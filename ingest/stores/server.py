@@ -33,7 +33,7 @@ from ingest.stores.shared import (
     versions_filter,
     visible_filter,
 )
-from ingest.visibility import RECORD_FIELD, TOKEN_ID, VersionGate, state_id
+from ingest.visibility import TOKEN_ID, VersionGate, state_id
 
 
 class ServerVectorStore(VersionGate, QdrantVectorStore):
@@ -49,7 +49,7 @@ class ServerVectorStore(VersionGate, QdrantVectorStore):
             # index (idempotent); embedded qdrant-client warns that it has no payload indexes.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                for field in (RECORD_FIELD, *ADDED_INDEXES):
+                for field in ADDED_INDEXES:
                     self._client.create_payload_index(
                         self.collection_name, field, models.PayloadSchemaType.KEYWORD
                     )
