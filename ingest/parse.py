@@ -66,9 +66,17 @@ class ParsedDocument:
 _CJK_GAP = re.compile(rf"(?<=[{WRAPPED}])[ \t\n]+(?=[{WRAPPED}])")
 
 
+# Marks that are not text: PDFium joins a word a line-end hyphen broke ("Win-/dows") and
+# leaves U+FFFE, a noncharacter, where the hyphen was (as Chrome's PDF viewer, which removes
+# it); a soft hyphen (U+00AD, HTML's &shy;) is only a place a word may break. Left in, either
+# splits the word for keyword search and the embedder.
+_NOT_TEXT = dict.fromkeys((0xFFFE, 0x00AD))
+
+
 def clean_text(text: str) -> str:
-    """Normalise width and compatibility forms (ＡＢＣ１２３ -> ABC123) and squeeze whitespace."""
-    text = unicodedata.normalize("NFKC", text)
+    """Normalise width and compatibility forms (ＡＢＣ１２３ -> ABC123), join words broken at a
+    hyphen mark, and squeeze whitespace."""
+    text = unicodedata.normalize("NFKC", text.translate(_NOT_TEXT))
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return _CJK_GAP.sub("", "\n".join(line for line in lines if line))
 

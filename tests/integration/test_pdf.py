@@ -13,6 +13,7 @@ from ingest.detect import DocType
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.parse import ParseOptions, parse_document
 from ingest.pdf import PdfOptions, partition_pdf_fast
+from ingest.sparse import terms
 from tests.support.corpus import SAMPLES
 
 pytestmark = pytest.mark.integration
@@ -114,3 +115,37 @@ def test_blank_page_without_ocr_available_is_skipped(monkeypatch: pytest.MonkeyP
     assert {e.metadata.page_number for e in elements} == {1, 2, 3, 4, 5, 6}
     with pytest.raises(EmptyDocument, match="OCR is unavailable"):
         partition_pdf_fast(scanned(EN, [0]), "scan.pdf", PdfOptions())
+
+
+def hyphenated_pdf() -> bytes:
+    """Justified text as TeX and word processors set it: words broken across lines with a
+    hyphen, in English, and a Japanese line that ends in a long-vowel mark and a dash."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    page.setFont("Helvetica", 11)
+    page.drawString(72, 760, "The parts of R are described in the R for Win-")
+    page.drawString(72, 746, "dows FAQ, which also covers the installation of pack-")
+    page.drawString(72, 732, "ages from the repository.")
+    page.setFont("HeiseiKakuGo-W5", 11)
+    page.drawString(72, 700, "冷却水ポンプはサー")
+    page.drawString(72, 686, "バーの背面にある。")
+    page.save()
+    return out.getvalue()
+
+
+def test_words_hyphenated_at_a_line_end_are_read_whole() -> None:
+    # PDFium joins a word broken by a line-end hyphen and leaves U+FFFE (a noncharacter) for
+    # the hyphen: "Win\ufffedows", a word neither keyword search nor the embedder knows.
+    parsed = parse_document(hyphenated_pdf(), DocType.PDF, "hyphenated.pdf")
+    text = " ".join(b.text for b in parsed.blocks)
+    assert "\ufffe" not in text
+    assert "R for Windows FAQ" in text
+    assert "installation of packages from the repository" in text
+    assert "冷却水ポンプはサーバーの背面にある。" in text
+    words = set(terms(text))
+    assert {"windows", "packages", "サーバー"} <= words

@@ -123,6 +123,12 @@ def test_clean_text_joins_japanese_line_wraps_and_normalises_width() -> None:
     assert clean_text("ＨＸ－４００  error") == "HX-400 error"
 
 
+def test_clean_text_drops_hyphen_marks_inside_words() -> None:
+    assert clean_text("R for Win\ufffedows") == "R for Windows"  # PDFium's line-end hyphen
+    assert clean_text("Kühl\u00admittel\u00adpumpe") == "Kühlmittelpumpe"  # soft hyphens (&shy;)
+    assert clean_text("HX-400 の冷却\u00adポンプ") == "HX-400 の冷却ポンプ"
+
+
 def test_a_heading_followed_by_a_subsection_is_not_a_chunk_of_its_own() -> None:
     blocks = [
         Block("Manual", "Title", 1, ("Manual",)),
