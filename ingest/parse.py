@@ -137,7 +137,9 @@ def _to_blocks(elements: Sequence[Any], source: str, *, trust_titles: bool) -> P
     listed = set() if trust_titles else list_numbers([_number(text) for _, _, text in content])
     for n, (element, category, text) in enumerate(content):
         meta = element.metadata
-        title = title or clean_text(getattr(meta, "subject", None) or "")
+        # a PDF's cover title (ingest/pdf.py), an e-mail's subject
+        stated = getattr(meta, "document_title", None) or getattr(meta, "subject", None)
+        title = title or clean_text(stated or "")
         page = getattr(meta, "page_number", None)
         has_pages = has_pages or page is not None
         depth: int | None

@@ -149,3 +149,56 @@ def test_words_hyphenated_at_a_line_end_are_read_whole() -> None:
     assert "冷却水ポンプはサーバーの背面にある。" in text
     words = set(terms(text))
     assert {"windows", "packages", "サーバー"} <= words
+
+
+def covered_pdf(title: list[str], font: str) -> bytes:
+    """A cover page with a large title over smaller lines, then a numbered first section."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    for n, line in enumerate(title):
+        page.setFont(font, 24)
+        page.drawString(72, 700 - 30 * n, line)
+    page.setFont(font, 11)
+    page.drawString(72, 600, "Revision 3, 2026-04-01")
+    page.showPage()
+    page.setFont(font, 14)
+    page.drawString(72, 760, "1 Introduction" if font == "Helvetica" else "1 はじめに")
+    page.setFont(font, 11)
+    page.drawString(72, 740, "Close the coolant valve before you open the housing.")
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("lines", "font", "title"),
+    [
+        (
+            ["HX-400 Machining Centre", "Maintenance Manual"],
+            "Helvetica",
+            "HX-400 Machining Centre Maintenance Manual",
+        ),
+        (
+            ["HX-400 マシニングセンタ", "保守マニュアル"],
+            "HeiseiKakuGo-W5",
+            "HX-400 マシニングセンタ保守マニュアル",
+        ),
+    ],
+)
+def test_a_pdf_is_titled_by_its_cover_not_its_first_heading(
+    lines: list[str], font: str, title: str
+) -> None:
+    parsed = parse_document(covered_pdf(lines, font), DocType.PDF, "manual.pdf")
+    assert parsed.title == title
+    assert parsed.blocks[-1].section[0] in {"1 Introduction", "1 はじめに"}
+
+
+def test_a_pdf_without_a_cover_is_titled_by_its_first_heading() -> None:
+    # The sample starts mid-manual: its largest text is a heading at 1.2 times the body.
+    parsed = parse_document(EN.read_bytes(), DocType.PDF, "en.pdf")
+    assert parsed.title == "2.1.8 First response to package management troubles"
