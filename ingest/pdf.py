@@ -72,6 +72,43 @@ def _page_lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
+_LINE = re.compile(r"[^\r\n]+")
+_HEADING_SCALE = 1.1  # a heading set at this times the page's usual size or more
+_MAX_HEADING = 120  # characters: what headings.heading_depth takes for a heading
+
+
+def _text_lines(text: str, textpage: pdfium.PdfTextPage) -> list[str]:
+    """The lines of a page's text layer (call with PDFium held). A numbered heading that
+    wraps ("7.18 Why does the output from anova() depend on the" / "order of factors in the
+    model?") is one line: the line after it, set in its size, larger than the page's usual
+    text, continues it rather than opening the section's body."""
+    found = [
+        (m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
+        for m in _LINE.finditer(text)
+        if m.group().strip()
+    ]
+    if not found or len(text) != textpage.count_chars():
+        return [line for _, line in found]  # characters past U+FFFF: offsets are not indexes
+    sizes = [pdfium_c.FPDFText_GetFontSize(textpage.raw, start) for start, _ in found]
+    usual = sorted(sizes)[len(sizes) // 2]
+    lines: list[str] = []
+    joined_to: float | None = None  # the size of the heading the last line belongs to
+    for (_, line), size in zip(found, sizes, strict=True):
+        continues = (
+            joined_to is not None
+            and abs(size - joined_to) < 0.5
+            and heading_depth(line) is None
+            and len(lines[-1]) + 1 + len(line) <= _MAX_HEADING
+        )
+        if continues:
+            lines[-1] = f"{lines[-1]} {line}"
+            continue
+        lines.append(line)
+        heading = size >= _HEADING_SCALE * usual and heading_depth(line) is not None
+        joined_to = size if heading else None
+    return lines
+
+
 # A cover's title stands out: set at 1.5 times the document's usual text size or more
 # (LaTeX's \title is 1.7 times, Word's Title style 2.5), on at most three lines. The usual
 # size is read from the first pages, since a cover may hold little besides its title.
@@ -324,7 +361,10 @@ def _read_page(
             tables = (
                 find_tables(page, chars, index + 1) if options.tables and has_rules(page) else []
             )
-            return text, (split_text(chars, tables) if tables else [_page_lines(text)]), None
+            pieces: list[Piece] = (
+                split_text(chars, tables) if tables else [_text_lines(text, textpage)]
+            )
+            return text, pieces, None
         finally:
             # Closed here, not by pypdfium2's finalizers, which may run on any thread.
             textpage.close()

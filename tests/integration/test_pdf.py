@@ -11,7 +11,7 @@ from pypdf import PdfReader, PdfWriter
 
 from ingest.detect import DocType
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
-from ingest.parse import ParseOptions, parse_document
+from ingest.parse import ParseOptions, clean_text, parse_document
 from ingest.pdf import PdfOptions, partition_pdf_fast
 from ingest.sparse import terms
 from tests.support.corpus import SAMPLES
@@ -202,3 +202,52 @@ def test_a_pdf_without_a_cover_is_titled_by_its_first_heading() -> None:
     # The sample starts mid-manual: its largest text is a heading at 1.2 times the body.
     parsed = parse_document(EN.read_bytes(), DocType.PDF, "en.pdf")
     assert parsed.title == "2.1.8 First response to package management troubles"
+
+
+def wrapped_heading_pdf(font: str, heading: list[str], body: str, plain: list[str]) -> bytes:
+    """A numbered heading set large and wrapped onto a second line, its body, then a heading
+    set in the body's own size followed by a body line."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("HeiseiKakuGo-W5"))
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    y = 760
+    for line, size in [*((h, 14) for h in heading), (body, 11), *((p, 11) for p in plain)]:
+        page.setFont(font, size)
+        page.drawString(72, y, line)
+        y -= size + 6
+    page.save()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("font", "heading", "body", "plain"),
+    [
+        (
+            "Helvetica",
+            ["7.18 Why does the output from anova() depend on the", "order of factors?"],
+            "In a model such as A+B, R reports the sums of squares in order.",
+            ["7.19 Graphics", "output in batch mode needs a device."],
+        ),
+        (
+            "HeiseiKakuGo-W5",
+            ["9.6 他ディレクトリーをマウントすることで使用可能な", "ストレージ空間を拡張"],
+            "overlay ファイルシステムを使うと容量を広げられます。",
+            ["9.7 バックアップ", "定期的にデータを保存します。"],
+        ),
+    ],
+)
+def test_a_heading_wrapped_onto_a_second_line_is_one_heading(
+    font: str, heading: list[str], body: str, plain: list[str]
+) -> None:
+    parsed = parse_document(wrapped_heading_pdf(font, heading, body, plain), DocType.PDF, "x.pdf")
+    whole = clean_text(" ".join(heading))
+    assert [b.text for b in parsed.blocks if b.category == "Title"] == [whole, plain[0]]
+    text = next(b for b in parsed.blocks if b.text == body)
+    assert text.section == (whole,)
+    # set in the body's size, the line after "7.19 Graphics" is body text, not more heading
+    assert parsed.blocks[-1].text == plain[1]
+    assert parsed.blocks[-1].section == (plain[0],)
