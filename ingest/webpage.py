@@ -16,7 +16,10 @@ chrome in other ways, by the page's own markup only (never by guessing from the 
 - DocBook XSL's chapter tables of contents and navigation bars (``div.toc``,
   ``div.navheader``, ``div.navfooter``; Debian's and many vendors' manuals are DocBook),
   Publican's (``ul.docnav``, ``#banner``: the Debian Handbook, Red Hat's manuals), and
-  MediaWiki's table of contents (``#toc``).
+  MediaWiki's table of contents (``#toc``);
+- the permalink documentation generators set beside each heading: Sphinx's and MkDocs' "¶"
+  (``a.headerlink``), Docusaurus' zero-width "#" (``a.hash-link``). Left in, it ends every
+  heading, section path and title ("Why is it called Python?¶").
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import lxml.html
 logger = logging.getLogger(__name__)
 
 _LANDMARKS = ("navigation", "search", "banner", "contentinfo")
-_CLASSES = ("toc", "navheader", "navfooter", "docnav")
+_CLASSES = ("toc", "navheader", "navfooter", "docnav", "headerlink", "hash-link")
 _IDS = ("toc", "banner")
 
 

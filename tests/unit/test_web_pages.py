@@ -155,3 +155,35 @@ def test_a_page_that_is_all_furniture_is_reported_empty() -> None:
     page = '<html><body><div role="navigation"><a href="/">Home</a></div></body></html>'
     with pytest.raises(EmptyDocument, match=r"menu\.html"):
         parse_document(page.encode(), DocType.HTML, "menu.html")
+
+
+# Permalinks beside headings, as documentation generators write them: Sphinx's and MkDocs'
+# "¶" (a.headerlink), Docusaurus' zero-width "#" (a.hash-link).
+PERMALINKS = """<!DOCTYPE html><html><head><title>プログラミング FAQ</title></head><body>
+<div class="body" role="main"><section id="faq">
+<h1>プログラミング FAQ<a class="headerlink" href="#faq" title="Link to this heading">¶</a></h1>
+<section id="copy"><h2>オブジェクトをコピーするには?<a class="headerlink" href="#copy"
+title="この見出しへのパーマリンク">¶</a></h2>
+<p>深いコピーには copy.deepcopy() を使います。</p></section>
+<section id="reverse"><h2 id="rev">How do I iterate over a sequence in reverse order?<a
+class="hash-link" aria-label="Direct link" href="#rev">&#8203;</a></h2>
+<p>Use the reversed() built-in function.</p></section>
+<section id="mkdocs"><h2 id="bin">How do I read a binary file?<a class="headerlink"
+href="#bin" title="Permanent link">&para;</a></h2>
+<p>Open it with mode "rb".</p></section>
+</section></div></body></html>"""
+
+
+def test_a_headings_permalink_is_not_part_of_it() -> None:
+    parsed = parse_document(PERMALINKS.encode("utf-8"), DocType.HTML, "faq.html")
+    assert parsed.title == "プログラミング FAQ"
+    chunks = chunks_of(PERMALINKS, "faq.html")
+    assert [c.section[-1] for c in chunks] == [
+        "オブジェクトをコピーするには?",
+        "How do I iterate over a sequence in reverse order?",
+        "How do I read a binary file?",
+    ]
+    text = "\n".join(c.text for c in chunks)
+    assert "¶" not in text
+    assert "\u200b" not in text
+    assert "copy.deepcopy()" in chunks[0].text
