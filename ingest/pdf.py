@@ -17,6 +17,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -75,40 +76,6 @@ def _page_lines(text: str) -> list[str]:
 _LINE = re.compile(r"[^\r\n]+")
 _HEADING_SCALE = 1.1  # a heading set at this times the page's usual size or more
 _MAX_HEADING = 120  # characters: what headings.heading_depth takes for a heading
-
-
-def _text_lines(text: str, textpage: pdfium.PdfTextPage) -> list[str]:
-    """The lines of a page's text layer (call with PDFium held). A numbered heading that
-    wraps ("7.18 Why does the output from anova() depend on the" / "order of factors in the
-    model?") is one line: the line after it, set in its size, larger than the page's usual
-    text, continues it rather than opening the section's body."""
-    found = [
-        (m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
-        for m in _LINE.finditer(text)
-        if m.group().strip()
-    ]
-    if not found or len(text) != textpage.count_chars():
-        return [line for _, line in found]  # characters past U+FFFF: offsets are not indexes
-    sizes = [pdfium_c.FPDFText_GetFontSize(textpage.raw, start) for start, _ in found]
-    usual = sorted(sizes)[len(sizes) // 2]
-    lines: list[str] = []
-    joined_to: float | None = None  # the size of the heading the last line belongs to
-    for (_, line), size in zip(found, sizes, strict=True):
-        continues = (
-            joined_to is not None
-            and abs(size - joined_to) < 0.5
-            and heading_depth(line) is None
-            and len(lines[-1]) + 1 + len(line) <= _MAX_HEADING
-        )
-        if continues:
-            lines[-1] = f"{lines[-1]} {line}"
-            continue
-        lines.append(line)
-        heading = size >= _HEADING_SCALE * usual and heading_depth(line) is not None
-        joined_to = size if heading else None
-    return lines
-
-
 # A cover's title stands out: set at 1.5 times the document's usual text size or more
 # (LaTeX's \title is 1.7 times, Word's Title style 2.5), on at most three lines. The usual
 # size is read from the first pages, since a cover may hold little besides its title.
@@ -116,51 +83,74 @@ _TITLE_SCALE = 1.5
 _TITLE_LINES = 3
 _USUAL_PAGES = 3
 
-
-def _sized_lines(document: pdfium.PdfDocument, index: int) -> list[tuple[str, list[float]]]:
-    """Each line of a page with its characters' sizes (call with PDFium held)."""
-    page = document[index]
-    textpage = page.get_textpage()
-    try:
-        lines: list[tuple[str, list[float]]] = []
-        chars: list[str] = []
-        sizes: list[float] = []
-        for n in range(textpage.count_chars()):
-            char = chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, n))
-            if char == "\n":
-                lines.append(("".join(chars).strip(), sizes))
-                chars, sizes = [], []
-            elif char != "\r":
-                chars.append(char)
-                if not char.isspace():
-                    sizes.append(pdfium_c.FPDFText_GetFontSize(textpage.raw, n))
-        lines.append(("".join(chars).strip(), sizes))
-        return lines
-    finally:
-        textpage.close()
-        page.close()
+Sized = list[tuple[str, float]]  # a page's lines, each with the size it is set in
 
 
-def _cover_title(document: pdfium.PdfDocument) -> str | None:
-    """The cover's title: the largest text of the first page with text, when that stands well
-    above the document's usual text (call with PDFium held). A document's first heading ("1
-    Introduction") names only its first section, yet the title is embedded with, and cited
-    for, every passage."""
-    pages = [_sized_lines(document, i) for i in range(min(len(document), _USUAL_PAGES))]
-    every = sorted(size for lines in pages for _, sizes in lines for size in sizes)
-    if not every:
+def _sized_lines(text: str, textpage: pdfium.PdfTextPage) -> Sized:
+    """Each line of a page's text, stripped, with the size its first character is set in
+    (call with PDFium held); 0.0 throughout when the text's offsets are not PDFium's
+    character indexes (characters past U+FFFF). One size read per line, not per character:
+    a hostile page of 200,000 lines costs as many reads."""
+    found = [
+        (m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
+        for m in _LINE.finditer(text)
+        if m.group().strip()
+    ]
+    if len(text) != textpage.count_chars():
+        return [(line, 0.0) for _, line in found]
+    get_size, raw = pdfium_c.FPDFText_GetFontSize, textpage.raw
+    return [(line, get_size(raw, start)) for start, line in found]
+
+
+def _usual_size(lines: Sized) -> float:
+    """The size most of the text is set in: the median over characters (0.0: unknown)."""
+    by_size = sorted((size, len(line)) for line, size in lines)
+    rest = sum(length for _, length in by_size) / 2
+    for size, length in by_size:
+        rest -= length
+        if rest <= 0:
+            return size
+    return 0.0
+
+
+def _text_lines(lines: Sized) -> list[str]:
+    """A page's lines, a numbered heading that wraps ("7.18 Why does the output from anova()
+    depend on the" / "order of factors in the model?") as one: the line after it, set in its
+    size, larger than the page's usual text, continues it rather than opening its body."""
+    usual = _usual_size(lines)
+    if usual <= 0:
+        return [line for line, _ in lines]
+    joined: list[str] = []
+    heading_size: float | None = None  # the size of the heading the last line belongs to
+    for line, size in lines:
+        continues = (
+            heading_size is not None
+            and abs(size - heading_size) < 0.5
+            and heading_depth(line) is None
+            and len(joined[-1]) + 1 + len(line) <= _MAX_HEADING
+        )
+        if continues:
+            joined[-1] = f"{joined[-1]} {line}"
+            continue
+        joined.append(line)
+        heading = size >= _HEADING_SCALE * usual and heading_depth(line) is not None
+        heading_size = size if heading else None
+    return joined
+
+
+def _cover_title(pages: list[Sized]) -> str | None:
+    """The cover's title, from the first pages' sized lines: the largest text of the first
+    page with text, when that stands well above the document's usual text. A document's
+    first heading ("1 Introduction") names only its first section, yet the title is embedded
+    with, and cited for, every passage."""
+    usual = _usual_size([line for lines in pages for line in lines])
+    cover = next((lines for lines in pages if lines), [])
+    if usual <= 0 or not cover:
         return None
-    usual = every[len(every) // 2]
-    # the cover: the first page with text (a picture may come first)
-    cover = next(
-        [(text, max(sizes)) for text, sizes in lines if text and sizes]
-        for lines in pages
-        if any(sizes for _, sizes in lines)
-    )
-    largest = max((size for _, size in cover), default=0.0)
+    largest = max(size for _, size in cover)
     if largest < _TITLE_SCALE * usual:
         return None
-    title = [text for text, size in cover if size > largest - 0.5]
+    title = [line for line, size in cover if size > largest - 0.5]
     return " ".join(title) if len(title) <= _TITLE_LINES else None
 
 
@@ -342,11 +332,19 @@ def _ocr(image: Image, options: PdfOptions, source: str) -> str:
         raise CorruptDocument(source, f"OCR failed: {exc}") from exc
 
 
-def _read_page(
-    document: pdfium.PdfDocument, index: int, options: PdfOptions
-) -> tuple[str, list[Piece] | None, Image | None]:
-    """(text, pieces, picture) of one page, all PDFium work done under its lock: the pieces
-    when the text layer is read, the picture when the page must go to OCR."""
+class _Read(NamedTuple):
+    """What one page gave: its text, its pieces when the text layer is read, its picture
+    when the page must go to OCR, and its lines with their sizes (the text layer read as
+    lines; empty for OCR and for pages with tables)."""
+
+    text: str
+    pieces: list[Piece] | None
+    picture: Image | None
+    sized: Sized
+
+
+def _read_page(document: pdfium.PdfDocument, index: int, options: PdfOptions) -> _Read:
+    """One page, all PDFium work done under its lock."""
     with native.pdfium():
         page = document[index]
         textpage = page.get_textpage()
@@ -354,17 +352,16 @@ def _read_page(
             text = textpage.get_text_range()
             if len(text.strip()) < _MIN_TEXT_CHARS and options.ocr:
                 if shutil.which("tesseract") is None:
-                    return text, None, None
-                return text, None, _render(page, options)
+                    return _Read(text, None, None, [])
+                return _Read(text, None, _render(page, options), [])
             # The rule count is cheap; only pages that draw rules are searched for tables.
             chars = PageChars(textpage)
-            tables = (
-                find_tables(page, chars, index + 1) if options.tables and has_rules(page) else []
-            )
-            pieces: list[Piece] = (
-                split_text(chars, tables) if tables else [_text_lines(text, textpage)]
-            )
-            return text, pieces, None
+            if options.tables and has_rules(page):
+                tables = find_tables(page, chars, index + 1)
+                if tables:
+                    return _Read(text, split_text(chars, tables), None, [])
+            sized = _sized_lines(text, textpage)
+            return _Read(text, [_text_lines(sized)], None, sized)
         finally:
             # Closed here, not by pypdfium2's finalizers, which may run on any thread.
             textpage.close()
@@ -384,15 +381,16 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
     try:
         if count == 0:
             raise EmptyDocument(source, "the PDF has no pages")
-        with native.pdfium():
-            title = _cover_title(document)
         pages: list[list[Piece]] = []
+        opening: list[Sized] = []  # the first pages' sized lines, for the cover's title
         scanned: list[int] = []
         unreadable: list[int] = []
         # PDFium is held one page at a time, so questions checking citations on other PDFs
         # wait for a page, not for a whole manual.
         for index in range(count):
-            text, pieces, picture = _read_page(document, index, options)
+            text, pieces, picture, sized = _read_page(document, index, options)
+            if index < _USUAL_PAGES:
+                opening.append(sized)
             if pieces is None:
                 if picture is None:
                     unreadable.append(index + 1)  # blank, a figure, or a scan: skip the page
@@ -427,7 +425,7 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
                     elements.append(_table_element(piece))
                 else:
                     elements.extend(_elements(piece, number))
-        if title and elements:
+        if elements and (title := _cover_title(opening)):
             elements[0].metadata.document_title = title  # read by parse.py
         return elements
     finally:
