@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
 from PIL.Image import Image
 from unstructured.documents.elements import (
     Element,
@@ -35,6 +34,7 @@ from ingest import native
 from ingest.contents import entry_title
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.headings import BARE_CHAPTER, heading_depth
+from ingest.pdf_lines import USUAL_PAGES, Sized, cover_title, sized_lines, text_lines
 from ingest.pdf_rules import has_rules
 from ingest.pdf_tables import (
     PageChars,
@@ -71,87 +71,6 @@ class PdfOptions:
 
 def _page_lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
-
-
-_LINE = re.compile(r"[^\r\n]+")
-_HEADING_SCALE = 1.1  # a heading set at this times the page's usual size or more
-_MAX_HEADING = 120  # characters: what headings.heading_depth takes for a heading
-# A cover's title stands out: set at 1.5 times the document's usual text size or more
-# (LaTeX's \title is 1.7 times, Word's Title style 2.5), on at most three lines. The usual
-# size is read from the first pages, since a cover may hold little besides its title.
-_TITLE_SCALE = 1.5
-_TITLE_LINES = 3
-_USUAL_PAGES = 3
-
-Sized = list[tuple[str, float]]  # a page's lines, each with the size it is set in
-
-
-def _sized_lines(text: str, textpage: pdfium.PdfTextPage) -> Sized:
-    """Each line of a page's text, stripped, with the size its first character is set in
-    (call with PDFium held); 0.0 throughout when the text's offsets are not PDFium's
-    character indexes (characters past U+FFFF). One size read per line, not per character:
-    a hostile page of 200,000 lines costs as many reads."""
-    found = [
-        (m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
-        for m in _LINE.finditer(text)
-        if m.group().strip()
-    ]
-    if len(text) != textpage.count_chars():
-        return [(line, 0.0) for _, line in found]
-    get_size, raw = pdfium_c.FPDFText_GetFontSize, textpage.raw
-    return [(line, get_size(raw, start)) for start, line in found]
-
-
-def _usual_size(lines: Sized) -> float:
-    """The size most of the text is set in: the median over characters (0.0: unknown)."""
-    by_size = sorted((size, len(line)) for line, size in lines)
-    rest = sum(length for _, length in by_size) / 2
-    for size, length in by_size:
-        rest -= length
-        if rest <= 0:
-            return size
-    return 0.0
-
-
-def _text_lines(lines: Sized) -> list[str]:
-    """A page's lines, a numbered heading that wraps ("7.18 Why does the output from anova()
-    depend on the" / "order of factors in the model?") as one: the line after it, set in its
-    size, larger than the page's usual text, continues it rather than opening its body."""
-    usual = _usual_size(lines)
-    if usual <= 0:
-        return [line for line, _ in lines]
-    joined: list[str] = []
-    heading_size: float | None = None  # the size of the heading the last line belongs to
-    for line, size in lines:
-        continues = (
-            heading_size is not None
-            and abs(size - heading_size) < 0.5
-            and heading_depth(line) is None
-            and len(joined[-1]) + 1 + len(line) <= _MAX_HEADING
-        )
-        if continues:
-            joined[-1] = f"{joined[-1]} {line}"
-            continue
-        joined.append(line)
-        heading = size >= _HEADING_SCALE * usual and heading_depth(line) is not None
-        heading_size = size if heading else None
-    return joined
-
-
-def _cover_title(pages: list[Sized]) -> str | None:
-    """The cover's title, from the first pages' sized lines: the largest text of the first
-    page with text, when that stands well above the document's usual text. A document's
-    first heading ("1 Introduction") names only its first section, yet the title is embedded
-    with, and cited for, every passage."""
-    usual = _usual_size([line for lines in pages for line in lines])
-    cover = next((lines for lines in pages if lines), [])
-    if usual <= 0 or not cover:
-        return None
-    largest = max(size for _, size in cover)
-    if largest < _TITLE_SCALE * usual:
-        return None
-    title = [line for line, size in cover if size > largest - 0.5]
-    return " ".join(title) if len(title) <= _TITLE_LINES else None
 
 
 def _running_lines(pages: list[list[str]]) -> set[str]:
@@ -360,8 +279,8 @@ def _read_page(document: pdfium.PdfDocument, index: int, options: PdfOptions) ->
                 tables = find_tables(page, chars, index + 1)
                 if tables:
                     return _Read(text, split_text(chars, tables), None, [])
-            sized = _sized_lines(text, textpage)
-            return _Read(text, [_text_lines(sized)], None, sized)
+            sized = sized_lines(text, textpage)
+            return _Read(text, [text_lines(sized)], None, sized)
         finally:
             # Closed here, not by pypdfium2's finalizers, which may run on any thread.
             textpage.close()
@@ -389,7 +308,7 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
         # wait for a page, not for a whole manual.
         for index in range(count):
             text, pieces, picture, sized = _read_page(document, index, options)
-            if index < _USUAL_PAGES:
+            if index < USUAL_PAGES:
                 opening.append(sized)
             if pieces is None:
                 if picture is None:
@@ -425,7 +344,7 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
                     elements.append(_table_element(piece))
                 else:
                     elements.extend(_elements(piece, number))
-        if elements and (title := _cover_title(opening)):
+        if elements and (title := cover_title(opening)):
             elements[0].metadata.document_title = title  # read by parse.py
         return elements
     finally:
