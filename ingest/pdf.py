@@ -34,7 +34,14 @@ from ingest import native
 from ingest.contents import entry_title
 from ingest.errors import CorruptDocument, EmptyDocument, PasswordProtected
 from ingest.headings import BARE_CHAPTER, heading_depth
-from ingest.pdf_lines import USUAL_PAGES, Sized, cover_title, sized_lines, text_lines
+from ingest.pdf_lines import (
+    USUAL_PAGES,
+    Sized,
+    cover_title,
+    page_lines,
+    sized_lines,
+    text_lines,
+)
 from ingest.pdf_rules import has_rules
 from ingest.pdf_tables import (
     PageChars,
@@ -67,10 +74,6 @@ class PdfOptions:
     ocr_languages: str = "jpn+eng"
     ocr_dpi: int = 200
     tables: bool = True  # read ruled tables as tables (pages without rules cost nothing)
-
-
-def _page_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
 def _running_lines(pages: list[list[str]]) -> set[str]:
@@ -316,7 +319,7 @@ def partition_pdf_fast(data: bytes, source: str, options: PdfOptions) -> list[El
                 else:
                     text = _ocr(picture, options, source)
                     scanned.append(index + 1)
-                pages.append([_page_lines(text)])
+                pages.append([page_lines(text)])
             else:
                 pages.append(pieces)
         if scanned:

@@ -24,16 +24,27 @@ USUAL_PAGES = 3
 Sized = list[tuple[str, float]]  # a page's lines, each with the size it is set in
 
 
-def sized_lines(text: str, textpage: pdfium.PdfTextPage) -> Sized:
-    """Each line of a page's text, stripped, with the size its first character is set in
-    (call with PDFium held); 0.0 throughout when the text's offsets are not PDFium's
-    character indexes (characters past U+FFFF). One size read per line, not per character:
-    a hostile page of 200,000 lines costs as many reads."""
-    found = [
+def _starts(text: str) -> list[tuple[int, str]]:
+    """Each line of a page's text (PDFium's, or OCR's), stripped and not empty, with the
+    offset of its first character."""
+    return [
         (m.start() + len(m.group()) - len(m.group().lstrip()), m.group().strip())
         for m in _LINE.finditer(text)
         if m.group().strip()
     ]
+
+
+def page_lines(text: str) -> list[str]:
+    """The lines of a page's text, stripped, without the empty ones."""
+    return [line for _, line in _starts(text)]
+
+
+def sized_lines(text: str, textpage: pdfium.PdfTextPage) -> Sized:
+    """``page_lines`` of a page's text, each with the size its first character is set in
+    (call with PDFium held); 0.0 throughout when the text's offsets are not PDFium's
+    character indexes (characters past U+FFFF). One size read per line, not per character:
+    a hostile page of 200,000 lines costs as many reads."""
+    found = _starts(text)
     if len(text) != textpage.count_chars():
         return [(line, 0.0) for _, line in found]
     get_size, raw = pdfium_c.FPDFText_GetFontSize, textpage.raw
