@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from app.passages import Hit, Passage, hit_from_node, widen
 from app.rerank import OllamaReranker
+from app.sentences import SentenceMeaning
 from app.settings import AppSettings, RetrievalMode
 from ingest.components import Components
 from ingest.filters import all_of, condition, document, in_force, source_prefix, with_access
@@ -181,6 +182,7 @@ class Retriever:
         self.components = components
         self.settings = settings
         self.reranker: Any = None
+        self.sentences = SentenceMeaning()
         if settings.rerank_model and settings.rerank_backend == "ollama":
             hosts = llm.hosts if llm is not None and llm.backend == "ollama" else None
             self.reranker = OllamaReranker(settings, hosts)
@@ -249,6 +251,8 @@ class Retriever:
         # A keywords-only relevance check reads the top three: fetched by the same query.
         keywords_judge = effective == "sparse" or not (use_dense or use_multi)
         limit = max(candidates, KEYWORD_CHECK) if keywords_judge else candidates
+        rescored = self.settings.sentence_candidates if effective == "hybrid" else 0
+        limit = max(limit, rescored)
         multi = self.components.embedders.multi_query_embedding(query) if use_multi else None
         ranked = retrieve_hits(
             self.components,
@@ -262,7 +266,11 @@ class Retriever:
             dense=use_dense,
         )
         payloads = {hit.passage.chunk_id: hit.payload for hit in ranked}
-        passages = [hit.passage for hit in ranked[:candidates]]
+        ordered = ranked
+        if rescored:
+            ordered = self.by_sentence(query, ranked[:rescored], use_dense, use_multi)
+            ordered += ranked[rescored:]
+        passages = [hit.passage for hit in ordered[:candidates]]
         rerank_error = None
         if isinstance(self.reranker, OllamaReranker):
             outcome = self.reranker.rerank(query, passages, top_k)
@@ -288,6 +296,20 @@ class Retriever:
             ranked=[Hit(hit.passage.model_copy(), hit.payload) for hit in ranked],
             rerank_error=rerank_error,
         )
+
+    def by_sentence(
+        self, query: str, hits: list[Hit], use_dense: bool, use_multi: bool
+    ) -> list[Hit]:
+        """``hits`` reordered by sentence-level meaning (app/sentences.py), by the models the
+        search used, each with the question's vector (remembered from the search)."""
+        embedders = self.components.embedders
+        models: dict[str, tuple[Any, list[float]]] = {}
+        if use_dense:
+            models["dense"] = (embedders.default, embedders.query_embedding(query))
+        if use_multi and embedders.multilingual is not None:
+            models["multi"] = (embedders.multilingual, embedders.multi_query_embedding(query))
+        weights = LanguageWeights.of(query, self.settings.embed_languages)
+        return self.sentences.reorder(hits, models, weights)
 
     def search(
         self,

@@ -148,6 +148,13 @@ class AppSettings(IndexSettings):
     rerank_candidates: int = Field(
         20, ge=1, le=200, description="Passages retrieved for the reranker to reorder."
     )
+    sentence_candidates: int = Field(
+        20,
+        ge=0,
+        le=200,
+        description="Best passages of a hybrid search scored again by their best sentence's "
+        "meaning (app/sentences.py), fused with their passage-level score; 0: off.",
+    )
     rerank_parallel: int = Field(
         4,
         ge=1,

@@ -5,7 +5,9 @@ The sets and their indexes are retrieval_quality.py's (built or taken from its c
 every question the hybrid search's candidate rankings (dense, multi, sparse, translated: each
 point's id, score and language) are captured where the store fuses them
 (``SearchPlan.fuse``); ``kura`` below is ingest/stores/fusion.py's ``fuse`` on them, and must
-reproduce the search's own order (``same as the search``). Each variant changes one thing:
+reproduce the search's own order (``same as the search``), asked with the sentence-level stage
+off (``KURA_SENTENCE_CANDIDATES=0``, app/sentences.py): these are rules for the fusion of the
+passage-level rankings, which that stage then reorders. Each variant changes one thing:
 
 - ``minmax``, ``rrf k=N``: how each ranking's scores are normalised (kura: DBSF's mean +- 3 sd);
 - ``depth N``: only each ranking's first N candidates (kura: 2 x the passages asked, here 80);
@@ -77,7 +79,7 @@ def capture(labelled: Any) -> list[Captured]:
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
         cached_build(labelled, data_dir, False)
-        settings = make_settings(data_dir)
+        settings = make_settings(data_dir, sentence_candidates=0)  # the fused order itself
         components = build_components(settings)
         retriever = Retriever(components, settings)
         nodes = components.vector_store("eval").get_nodes()
