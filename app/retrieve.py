@@ -182,7 +182,7 @@ class Retriever:
         self.components = components
         self.settings = settings
         self.reranker: Any = None
-        self.sentences = SentenceMeaning()
+        self.sentences = SentenceMeaning(method=settings.hybrid_fusion)
         if settings.rerank_model and settings.rerank_backend == "ollama":
             hosts = llm.hosts if llm is not None and llm.backend == "ollama" else None
             self.reranker = OllamaReranker(settings, hosts)

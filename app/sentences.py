@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from app.passages import Hit, Passage
-from ingest.stores.fusion import UNDETERMINED, LanguageWeights, dbsf
+from ingest.stores.fusion import RRF_K, UNDETERMINED, LanguageWeights, dbsf
 from ingest.text import split_sentences
 
 log = logging.getLogger(__name__)
@@ -112,20 +112,37 @@ def best_sentence(vectors: Sequence[Vectors], question: Sequence[float]) -> list
     return [float(np.max(rows @ asked)) for rows in vectors]
 
 
+def normalised(scores: list[float], method: str = "dbsf") -> list[float]:
+    """``scores`` on the scale of the store's fusion (``KURA_HYBRID_FUSION``): DBSF, or the
+    reciprocal rank of each (k = 60) for RRF, so neither side outweighs the other."""
+    if method != "rrf":
+        return dbsf(scores)
+    ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
+    values = [0.0] * len(scores)
+    for rank, i in enumerate(ranked, start=1):
+        values[i] = 1 / (RRF_K + rank)
+    return values
+
+
 def fused_terms(
-    best: dict[str, list[float]], languages: list[str], weights: LanguageWeights
+    best: dict[str, list[float]],
+    languages: list[str],
+    weights: LanguageWeights,
+    method: str = "dbsf",
 ) -> list[float]:
-    """The sentence-level terms each passage gains: DBSF over the passages of the best
-    sentence cosines of ``best["multi"]`` (when given), plus ``best["dense"]``'s for passages
-    the dense model reads, the multilingual term again for the others (when given)."""
-    multi = dbsf(best["multi"]) if "multi" in best else None
+    """The sentence-level terms each passage gains: ``best["multi"]``'s best sentence cosines
+    normalised over the passages (when given), plus ``best["dense"]``'s for passages the dense
+    model reads, the multilingual term again for the others (when given)."""
+    multi = normalised(best["multi"], method) if "multi" in best else None
     dense = best.get("dense")
     reads = [
         dense is not None and weights.weight("dense", language or UNDETERMINED) > 0
         for language in languages
     ]
     counted = [i for i, read in enumerate(reads) if read]
-    by_dense = dict(zip(counted, dbsf([dense[i] for i in counted]) if dense else [], strict=True))
+    by_dense = dict(
+        zip(counted, normalised([dense[i] for i in counted], method) if dense else [], strict=True)
+    )
     total = []
     for i, read in enumerate(reads):
         term = multi[i] if multi is not None else 0.0
@@ -141,8 +158,9 @@ class SentenceMeaning:
     """Reorders a hybrid search's best passages by their fused score plus the sentence-level
     terms (``fused_terms``)."""
 
-    def __init__(self, size: int = CACHED) -> None:
+    def __init__(self, size: int = CACHED, method: str = "dbsf") -> None:
         self.vectors = SentenceVectors(size)
+        self.method = method  # the store's fusion (KURA_HYBRID_FUSION): the terms' scale
 
     def reorder(
         self,
@@ -166,7 +184,7 @@ class SentenceMeaning:
             log.warning("sentence-level scoring failed: the fused order is kept", exc_info=True)
             return hits
         languages = [hit.payload.language or UNDETERMINED for hit in hits]
-        terms = fused_terms(best, languages, weights)
+        terms = fused_terms(best, languages, weights, self.method)
         scored = sorted(range(len(hits)), key=lambda i: (-(hits[i].passage.score + terms[i]), i))
         return [
             Hit(

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from app.passages import Hit, Passage
-from app.sentences import SentenceMeaning, SentenceVectors, fused_terms, sentences
+from app.sentences import (
+    SentenceMeaning,
+    SentenceVectors,
+    fused_terms,
+    normalised,
+    sentences,
+)
 from ingest.payload import ChunkPayload
 from ingest.stores.fusion import LanguageWeights, dbsf
 
@@ -77,6 +83,13 @@ def test_the_dense_term_counts_where_it_reads_and_the_multilingual_one_stands_in
     # No multilingual model: the dense term alone, nothing for what it cannot read.
     only_dense = fused_terms({"dense": best["dense"]}, ["en", "en", "ja"], EN)
     assert only_dense == pytest.approx([dense[0], dense[1], 0.0])
+
+
+def test_with_rrf_fusion_the_terms_are_reciprocal_ranks() -> None:
+    best = {"dense": [0.2, 0.9, 0.5], "multi": [0.1, 0.3, 0.2]}
+    terms = fused_terms(best, ["en", "en", "en"], EN, "rrf")
+    assert terms == pytest.approx([1 / 63 + 1 / 63, 1 / 61 + 1 / 61, 1 / 62 + 1 / 62])
+    assert normalised([0.5, 0.7], "dbsf") == dbsf([0.5, 0.7])
 
 
 def test_a_passage_whose_one_sentence_answers_rises_above_one_vaguely_about_it() -> None:
