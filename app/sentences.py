@@ -6,24 +6,26 @@ passage that is vaguely about the question's topic throughout can outrank it. So
 search's best ``KURA_SENTENCE_CANDIDATES`` passages are scored again by the best cosine between
 the question and any one of their sentences (their section heading counts as a sentence), the
 way BERT-MaxP scores a document by its best passage, and that evidence is fused with the
-passage-level rankings by the same rule (``ingest/stores/fusion.py``: DBSF over the candidates,
-summed).
+passage-level rankings by the same rule (``ingest/stores/fusion.py``'s ``fuse`` over the
+candidates, added to their fused scores).
 
 Two sentence-level terms are added: the multilingual model's, and the dense model's where it
 reads both the question and the passage, the multilingual model's again in its place elsewhere
 (so a Japanese question gets the same two terms as an English one). Measured by
-benchmarks/retrieval_quality.py (hybrid nDCG@10 without -> with; hybrid / best single mode):
-Python FAQ 0.772 -> 0.798 (1.018 -> 1.053), R FAQ 0.820 -> 0.837 (1.030 -> 1.052), Debian
-Handbook ja 0.754 -> 0.763 (1.067 -> 1.079), English questions over the Japanese Debian
-Reference 0.943 -> 0.966, Japanese over the English one 0.916 -> 1.000. Either term alone
-lost a set (the dense one: R FAQ 1.042; the multilingual one: Python FAQ 1.036), and so did
-counting the multilingual term once for a Japanese question (Handbook 1.053). Sentence scores
-alone rank no better than passage scores (MiniLM: Python FAQ 0.758 both, R FAQ 0.765 against
-0.796): the gain is the fusion of the two.
+benchmarks/retrieval_quality.py (hybrid nDCG@10 without -> with, its ``hybrid-passages`` and
+``hybrid`` rows; hybrid / best single mode): Python FAQ 0.772 -> 0.799 (1.018 -> 1.054), R FAQ
+0.820 -> 0.849 (1.030 -> 1.066), Debian Handbook ja 0.754 -> 0.763 (1.067 -> 1.079), English
+questions over the Japanese Debian Reference 0.943 -> 0.966 (1.070 -> 1.096), Japanese over
+the English one 0.916 -> 1.000 (1.073 -> 1.171). Measured on the same sets' captured rankings
+with a throwaway script, and rejected: either term alone lost a set (the dense one: R FAQ
+1.042; the multilingual one: Python FAQ 1.036), and so did counting the multilingual term once
+for a Japanese question (Handbook 1.053). Sentence scores alone rank no better than passage
+scores (MiniLM: Python FAQ 0.758 both, R FAQ 0.765 against 0.796): the gain is the fusion of
+the two.
 
-The sentences are embedded at search time, the ones of the last ``CACHED`` passages kept: on
-two cores, 20 new passages (~100 sentences) cost ~0.3 s with the packaged MiniLM and ~0.15 s
-with the multilingual model.
+The sentences are embedded at search time, those of the last ``CACHED`` (model, passage) pairs
+kept: on two cores, 20 new passages (~100 sentences) cost ~0.3 s with the packaged MiniLM and
+~0.15 s with the multilingual model.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from app.passages import Hit, Passage
-from ingest.stores.fusion import RRF_K, UNDETERMINED, LanguageWeights, dbsf
+from ingest.stores.fusion import UNDETERMINED, LanguageWeights, fuse
 from ingest.text import split_sentences
 
 log = logging.getLogger(__name__)
@@ -112,16 +115,13 @@ def best_sentence(vectors: Sequence[Vectors], question: Sequence[float]) -> list
     return [float(np.max(rows @ asked)) for rows in vectors]
 
 
-def normalised(scores: list[float], method: str = "dbsf") -> list[float]:
-    """``scores`` on the scale of the store's fusion (``KURA_HYBRID_FUSION``): DBSF, or the
-    reciprocal rank of each (k = 60) for RRF, so neither side outweighs the other."""
-    if method != "rrf":
-        return dbsf(scores)
-    ranked = sorted(range(len(scores)), key=lambda i: -scores[i])
-    values = [0.0] * len(scores)
-    for rank, i in enumerate(ranked, start=1):
-        values[i] = 1 / (RRF_K + rank)
-    return values
+@dataclass
+class _Best:
+    """A passage's best sentence cosine, as fusion reads a point."""
+
+    id: Any  # the passage's position among those reordered
+    score: float
+    payload: Any  # {"language": ...}
 
 
 def fused_terms(
@@ -130,28 +130,23 @@ def fused_terms(
     weights: LanguageWeights,
     method: str = "dbsf",
 ) -> list[float]:
-    """The sentence-level terms each passage gains: ``best["multi"]``'s best sentence cosines
-    normalised over the passages (when given), plus ``best["dense"]``'s for passages the dense
-    model reads, the multilingual term again for the others (when given)."""
-    multi = normalised(best["multi"], method) if "multi" in best else None
-    dense = best.get("dense")
-    reads = [
-        dense is not None and weights.weight("dense", language or UNDETERMINED) > 0
-        for language in languages
+    """The sentence-level terms each passage gains: each model's best sentence cosines as a
+    ranking of the passages, fused by the store's rule (``fusion.fuse``: ``method``, the dense
+    term only where that model reads, the multilingual one standing in elsewhere). Without
+    the dense model (a question it cannot read), the multilingual term counts twice."""
+    rankings = [(kind, _ranking(scores, languages)) for kind, scores in best.items()]
+    fused = {point.id: score for point, score in fuse(rankings, len(languages), method, weights)}
+    times = 1 if "dense" in best else 2
+    return [times * fused[i] for i in range(len(languages))]
+
+
+def _ranking(scores: list[float], languages: list[str]) -> list[_Best]:
+    """The passages as one ranking, best first (ties in their fused order)."""
+    points = [
+        _Best(i, score, {"language": language})
+        for i, (score, language) in enumerate(zip(scores, languages, strict=True))
     ]
-    counted = [i for i, read in enumerate(reads) if read]
-    by_dense = dict(
-        zip(counted, normalised([dense[i] for i in counted], method) if dense else [], strict=True)
-    )
-    total = []
-    for i, read in enumerate(reads):
-        term = multi[i] if multi is not None else 0.0
-        if read:
-            term += by_dense[i]
-        elif multi is not None:
-            term += multi[i]
-        total.append(term)
-    return total
+    return sorted(points, key=lambda point: -point.score)
 
 
 class SentenceMeaning:

@@ -13,7 +13,6 @@ from app.sentences import (
     SentenceMeaning,
     SentenceVectors,
     fused_terms,
-    normalised,
     sentences,
 )
 from ingest.payload import ChunkPayload
@@ -89,7 +88,6 @@ def test_with_rrf_fusion_the_terms_are_reciprocal_ranks() -> None:
     best = {"dense": [0.2, 0.9, 0.5], "multi": [0.1, 0.3, 0.2]}
     terms = fused_terms(best, ["en", "en", "en"], EN, "rrf")
     assert terms == pytest.approx([1 / 63 + 1 / 63, 1 / 61 + 1 / 61, 1 / 62 + 1 / 62])
-    assert normalised([0.5, 0.7], "dbsf") == dbsf([0.5, 0.7])
 
 
 def test_a_passage_whose_one_sentence_answers_rises_above_one_vaguely_about_it() -> None:
